@@ -1,0 +1,119 @@
+/* layers.h: forward/backward pairs of plain functions over flat float32 buffers.
+ *
+ * Tensors are channels-last and row-major like Keras: a (B, T, C) tensor stores x[b,t,c]
+ * at ((b*T)+t)*C + c. Weights use Keras's shapes (see each function). Forward functions
+ * write their outputs; backward functions ACCUMULATE (+=) into parameter gradients and
+ * into the input gradient dinp, which may be NULL when the input needs no gradient
+ * (the model's first layer). Callers zero gradients once per step. No function here
+ * allocates: scratch space is passed in, sized by the *_scratch functions.
+ *
+ * BLAS: all matrix products are cblas_sgemm on OpenBLAS.
+ */
+#ifndef ATTNSWEEP_LAYERS_H
+#define ATTNSWEEP_LAYERS_H
+
+#include <stddef.h>
+
+#include "attnsweep/rng.h"
+#include "attnsweep/spec.h"
+
+/* ---- activations (in place), derivative from the activation's OUTPUT y ---- */
+void as_act_forward(float *x, size_t n, as_act a);
+/* d[i] *= act'(.) expressed with y[i] = act(z[i]). */
+void as_act_backward(float *d, const float *y, size_t n, as_act a);
+
+/* ---- conv1d: cross-correlation, stride 1 ----
+ * inp (B, T, C), out (B, To, F); w [K, C, F] (Keras kernel), b [F].
+ * Same padding: To = T, pad_left = (dil*(K-1))/2 zeros on the left, the rest right.
+ * Valid: To = T - dil*(K-1) (> 0), pad_left = 0.
+ * cols: scratch of as_conv1d_scratch(B, To, C, K) floats (the im2col matrix).
+ * out = act(conv(inp) + b). Backward takes dout, which it overwrites with
+ * dout * act'(out) (so it may not be reused), and out (post-activation). */
+size_t as_conv1d_scratch(int B, int To, int C, int K);
+void as_conv1d_forward(float *out, const float *inp, const float *w, const float *b,
+                       float *cols, int B, int T, int C, int F, int K, int dil, int pad_left,
+                       int To, as_act act);
+void as_conv1d_backward(float *dinp, float *dw, float *db, float *dout, const float *out,
+                        const float *inp, const float *w, float *cols, int B, int T, int C,
+                        int F, int K, int dil, int pad_left, int To, as_act act);
+
+/* ---- residual_conv1d: y = x + act(conv_same(x)), F == C ----
+ * branch (B, T, C) keeps act(conv(x)) for backward; out = inp + branch. */
+void as_resconv1d_forward(float *out, float *branch, const float *inp, const float *w,
+                          const float *b, float *cols, int B, int T, int C, int K, int dil,
+                          as_act act);
+/* dout is overwritten. */
+void as_resconv1d_backward(float *dinp, float *dw, float *db, float *dout, const float *branch,
+                           const float *inp, const float *w, float *cols, int B, int T, int C,
+                           int K, int dil, as_act act);
+
+/* ---- self_attention: Keras MultiHeadAttention called as (x, x) ----
+ * inp (B, T, C); out (B, T, O). Parameters, contiguous in this order:
+ *   wq [C, H, Dk]  bq [H, Dk]  wk [C, H, Dk]  bk [H, Dk]
+ *   wv [C, H, Dv]  bv [H, Dv]  wo [H, Dv, O]  bo [O]
+ * Saved state (as_attn_state, all sized for B): q (B,T,H,Dk) already scaled by
+ * 1/sqrt(Dk), k (B,T,H,Dk), v (B,T,H,Dv), probs (B,H,T,T) softmax over keys (before
+ * dropout: what Keras returns as attention scores), dprobs (B,H,T,T) the dropped-out
+ * probabilities used for the output (== probs when rate is 0 or not training; then it
+ * may alias probs), mask (B,H,T,T) the dropout scale per entry (0 or 1/(1-rate); NULL
+ * when rate is 0), ctx (B,T,H,Dv). Scratch: as_attn_scratch floats. */
+typedef struct {
+    int B, T, C, H, Dk, Dv, O;
+    float rate;
+} as_attn_dims;
+
+typedef struct {
+    float *q, *k, *v, *probs, *dprobs, *mask, *ctx;
+} as_attn_state;
+
+size_t as_attn_param_count(const as_attn_dims *d);
+size_t as_attn_state_size(const as_attn_dims *d); /* floats for q..ctx (mask included) */
+size_t as_attn_scratch(const as_attn_dims *d);
+/* Points st's fields into buf (as_attn_state_size(d) floats). */
+void as_attn_state_bind(as_attn_state *st, float *buf, const as_attn_dims *d);
+/* training != 0 and rate > 0 draw the dropout mask from rng. */
+void as_attn_forward(float *out, as_attn_state *st, const float *inp, const float *params,
+                     const as_attn_dims *d, int training, as_rng *rng);
+void as_attn_backward(float *dinp, float *dparams, const float *dout, const as_attn_state *st,
+                      const float *inp, const float *params, float *scratch,
+                      const as_attn_dims *d);
+
+/* ---- dense on the last axis: inp (N, C) -> out (N, U), N = B*T or B ----
+ * w [C, U], b [U]; out = act(inp w + b). dout overwritten. */
+void as_dense_forward(float *out, const float *inp, const float *w, const float *b, int N,
+                      int C, int U, as_act act);
+void as_dense_backward(float *dinp, float *dw, float *db, float *dout, const float *out,
+                       const float *inp, const float *w, int N, int C, int U, as_act act);
+
+/* ---- global_average_pooling1d: (B, T, C) -> (B, C) ---- */
+void as_gap1d_forward(float *out, const float *inp, int B, int T, int C);
+void as_gap1d_backward(float *dinp, const float *dout, int B, int T, int C);
+
+/* ---- dropout (inverted): out = inp * mask, mask 0 or 1/(1-rate) ----
+ * training == 0 or rate == 0: out = inp and mask untouched. */
+void as_dropout_forward(float *out, float *mask, const float *inp, size_t n, float rate,
+                        int training, as_rng *rng);
+void as_dropout_backward(float *dinp, const float *dout, const float *mask, size_t n, float rate,
+                         int training);
+
+/* ---- layer_norm over the last axis, epsilon 1e-3: inp (N, C) ----
+ * gamma [C], beta [C]; mean and rstd (N) saved for backward. */
+#define AS_LAYER_NORM_EPS 1e-3f
+void as_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                          const float *gamma, const float *beta, int N, int C);
+void as_layernorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                           const float *inp, const float *mean, const float *rstd,
+                           const float *gamma, int N, int C);
+
+/* ---- losses: return the SUM of per-sample losses (double) and write the gradient
+ * scaled by `scale` (the caller passes 1/global_count so that gradients summed over
+ * data-parallel ranks equal the single-process gradient). ----
+ * mse: pred, y (n elements as B samples of m values each); per-sample loss = mean over
+ * its m values; dpred = scale * 2 (pred - y) / m. Keras "mse" == mean of everything. */
+double as_loss_mse(float *dpred, const float *pred, const float *y, int B, int m, float scale);
+/* sparse categorical cross-entropy from logits (B, K), labels 0..K-1; dlogits =
+ * scale * (softmax - onehot); *correct += argmax hits. dlogits may be NULL. */
+double as_loss_sce(float *dlogits, const float *logits, const int *labels, int B, int K,
+                   float scale, long *correct);
+
+#endif

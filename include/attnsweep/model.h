@@ -1,0 +1,95 @@
+/* model.h: a built model -- the layer list, one parameter buffer, activations.
+ *
+ * Memory (llm.c style): all parameters live in ONE contiguous float buffer `params`, each
+ * layer's slice contiguous at layers[i].p_off (p_n floats) in Keras's weight order
+ * (kernel before bias; attention: q, k, v, output). `grads` has the same layout, so an
+ * optimizer is one loop and a gradient allreduce one call. Activations, their
+ * gradients, saved state and scratch are sized once at build for max_batch; nothing
+ * is allocated after as_model_build.
+ *
+ * Shapes: a layer's input and output are rank 3 (B, t, c) or rank 2 (B, c) (t = 1).
+ */
+#ifndef ATTNSWEEP_MODEL_H
+#define ATTNSWEEP_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "attnsweep/rng.h"
+#include "attnsweep/spec.h"
+#include "attnsweep/status.h"
+
+typedef struct {
+    as_layer_spec spec;
+    int in_rank, in_t, in_c;
+    int out_rank, out_t, out_c;
+    size_t p_off, p_n;  /* parameter slice */
+    size_t a_off;       /* output activation (max_batch * out_t * out_c floats) in acts/dacts */
+    size_t s_off, s_n;  /* saved state for backward, per model (sized for max_batch) */
+} as_layer;
+
+/* Called by as_model_backward after layer i's parameter gradients are final (layers
+ * finish from last to first): the hook for overlapping a gradient allreduce. */
+typedef void (*as_layer_done_fn)(void *ud, int layer);
+
+typedef struct {
+    int n_layers;
+    as_layer *layers;
+    int max_batch;
+    int in_t, in_c;
+    size_t n_params;
+    float *params;
+    float *grads;
+    size_t n_acts;
+    float *acts;
+    float *dacts;
+    size_t n_state;
+    float *state;
+    size_t n_scratch;
+    float *scratch;
+    as_rng dropout_rng;
+    int last_batch; /* batch size of the last forward pass */
+} as_model;
+
+/* Builds the model for inputs of shape (in_t, in_c) and batches up to max_batch.
+ * Shape errors (a residual with filters != channels, a valid conv longer than the
+ * series, ...) are AS_ERR_SPEC naming the layer: "model[2] (residual_conv1d): ...".
+ * origin prefixes messages (the spec file). On error *m is left empty. */
+as_status as_model_build(as_model *m, const as_spec *spec, int in_t, int in_c, int max_batch,
+                         const char *origin, as_error *err);
+void as_model_free(as_model *m);
+
+/* Checks the model's output against the targets: regression (yt, yc) must equal the
+ * last layer's (t, c) at rank 3; classification needs a rank-2 output of n_classes. */
+as_status as_model_check_output(const as_model *m, int classification, int yt, int yc,
+                                int n_classes, const char *origin, as_error *err);
+
+/* Keras initialisation: glorot_uniform kernels, zero biases, layer-norm gamma 1.
+ * Draws from as_rng seeded with as_rng_derive(seed, AS_STREAM_INIT), layer by layer in
+ * parameter order. Also seeds the dropout stream from the same seed. */
+void as_model_init(as_model *m, uint64_t seed);
+
+/* Forward pass over B <= max_batch rows of x (B, in_t, in_c). Returns the output
+ * (B, out_t, out_c) inside the model (valid until the next forward). */
+const float *as_model_forward(as_model *m, const float *x, int B, int training);
+
+/* The gradient of the loss w.r.t. the output: the caller (the loss) writes it here
+ * after a forward pass, then calls as_model_backward. */
+float *as_model_dout(as_model *m);
+
+/* Backward pass for the last forward's batch: ACCUMULATES into grads (zero them first
+ * with as_model_zero_grad). done (may be NULL) is called after each layer. */
+void as_model_backward(as_model *m, const float *x, as_layer_done_fn done, void *ud);
+void as_model_zero_grad(as_model *m);
+
+/* Forward multiply-adds per sample (for GFLOP/s and scheduling estimates). */
+double as_model_macs_per_sample(const as_model *m);
+
+/* The attention probabilities (B, H, T, T) of layer i from the last forward, or NULL if
+ * layer i is not self_attention. *H and *T receive its heads and length. */
+const float *as_model_attention(const as_model *m, int layer, int *H, int *T);
+
+/* Output size per sample (out_t * out_c of the last layer). */
+size_t as_model_out_size(const as_model *m);
+
+#endif

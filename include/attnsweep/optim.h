@@ -1,0 +1,31 @@
+/* optim.h: Adam and SGD over one flat parameter buffer (one loop each).
+ *
+ * Adam follows Keras: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+ * alpha = lr sqrt(1-b2^t) / (1-b1^t); w -= alpha m / (sqrt(v) + eps).
+ * SGD follows Keras: with momentum mu, v = mu v - lr g; w += v (nesterov:
+ * w += mu v - lr g); without, w -= lr g.
+ * The moment buffers m (and v for Adam) have the parameter buffer's layout.
+ */
+#ifndef ATTNSWEEP_OPTIM_H
+#define ATTNSWEEP_OPTIM_H
+
+#include <stddef.h>
+
+#include "attnsweep/spec.h"
+#include "attnsweep/status.h"
+
+typedef struct {
+    as_optimizer_spec spec;
+    size_t n;
+    long t;   /* steps taken */
+    float *m; /* first moment / SGD velocity */
+    float *v; /* second moment (Adam) */
+} as_optim;
+
+/* Allocates zeroed moments for n parameters. AS_ERR_NOMEM on failure. */
+as_status as_optim_init(as_optim *o, const as_optimizer_spec *spec, size_t n, as_error *err);
+void as_optim_free(as_optim *o);
+/* One update of w from g (both n floats). */
+void as_optim_step(as_optim *o, float *w, const float *g);
+
+#endif

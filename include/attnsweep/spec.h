@@ -1,0 +1,99 @@
+/* spec.h: the training spec (JSON, read with cJSON), validated against a table of keys.
+ *
+ * A spec is {"data": PATH, "model": [layer, ...], "train": {...}}. Layers and train
+ * keys, their types, bounds and defaults are listed in one table per object in
+ * src/model/spec.c; an unknown key, a wrong type or a value out of bounds is an
+ * AS_ERR_SPEC error whose message names the origin (file) and the key path, e.g.
+ *   "toy.json: model[1].num_heads: must be an integer >= 1 (got 0)".
+ *
+ * Ownership: as_spec_parse fills *out, which the caller releases with as_spec_free
+ * (also safe on a zeroed or half-filled spec after an error).
+ */
+#ifndef ATTNSWEEP_SPEC_H
+#define ATTNSWEEP_SPEC_H
+
+#include <stdint.h>
+
+#include "attnsweep/status.h"
+
+struct cJSON;
+
+typedef enum {
+    AS_LAYER_CONV1D = 0,
+    AS_LAYER_RESIDUAL_CONV1D,
+    AS_LAYER_SELF_ATTENTION,
+    AS_LAYER_DENSE,
+    AS_LAYER_GLOBAL_AVG_POOL1D,
+    AS_LAYER_FLATTEN,
+    AS_LAYER_DROPOUT,
+    AS_LAYER_LAYER_NORM,
+    AS_LAYER_ACTIVATION,
+    AS_LAYER_NTYPES
+} as_layer_type;
+
+typedef enum { AS_ACT_LINEAR = 0, AS_ACT_RELU, AS_ACT_TANH, AS_ACT_SIGMOID, AS_ACT_NTYPES } as_act;
+
+typedef enum { AS_PAD_SAME = 0, AS_PAD_VALID } as_padding;
+
+typedef enum { AS_OPT_ADAM = 0, AS_OPT_SGD } as_opt_type;
+
+/* One layer's hyper-parameters. Only the fields of its type are meaningful. */
+typedef struct {
+    as_layer_type type;
+    as_act activation;  /* conv1d, residual_conv1d, dense, activation */
+    int filters;        /* conv1d, residual_conv1d */
+    int kernel_size;    /* conv1d, residual_conv1d */
+    int dilation;       /* conv1d, residual_conv1d (default 1) */
+    as_padding padding; /* conv1d (residual: always same) */
+    int units;          /* dense */
+    int num_heads;      /* self_attention */
+    int key_dim;        /* self_attention */
+    int value_dim;      /* self_attention; 0 in the JSON means key_dim */
+    int output_dim;     /* self_attention; 0 means the input's channels */
+    float rate;         /* dropout rate (dropout layer; self_attention's "dropout") */
+} as_layer_spec;
+
+typedef struct {
+    as_opt_type type;
+    float learning_rate; /* adam 0.001, sgd 0.01 */
+    float beta_1, beta_2, epsilon; /* adam: 0.9, 0.999, 1e-7 */
+    float momentum;      /* sgd: 0 */
+    int nesterov;        /* sgd: 0 */
+} as_optimizer_spec;
+
+typedef struct {
+    int epochs;              /* >= 1 (default 10) */
+    int batch_size;          /* >= 1 (default 32) */
+    double validation_split; /* [0, 1) (default 0) */
+    int shuffle;             /* default 1 */
+    uint64_t seed;           /* default 0 */
+    as_optimizer_spec optimizer;
+} as_train_spec;
+
+typedef struct {
+    char *data;             /* dataset path as resolved (relative to the spec file) */
+    as_layer_spec *layers;  /* n_layers entries */
+    int n_layers;
+    as_train_spec train;
+} as_spec;
+
+/* Parses a spec object. origin names the source in messages (a file name, or
+ * "grid variant 3"); base_dir resolves a relative "data" path (NULL: as written).
+ * extra_ok, if not NULL, is a NULL-terminated list of top-level keys that are
+ * accepted and ignored (a sweep file's "grid", "search", ...). */
+as_status as_spec_parse(const struct cJSON *root, const char *origin, const char *base_dir,
+                        const char *const *extra_ok, as_spec *out, as_error *err);
+
+/* Reads and parses a spec file (base_dir = the file's folder). */
+as_status as_spec_load(const char *path, as_spec *out, as_error *err);
+
+void as_spec_free(as_spec *s);
+
+/* Names for messages and files: "conv1d", "relu", "adam", ... */
+const char *as_layer_type_name(as_layer_type t);
+const char *as_act_name(as_act a);
+
+/* Reads a whole file into a NUL-terminated buffer the caller frees with as_free. */
+as_status as_read_text_file(const char *path, char **out, size_t *len, as_error *err);
+
+#endif

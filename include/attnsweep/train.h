@@ -1,0 +1,76 @@
+/* train.h: Keras-style fit over a dataset, on one process or data-parallel over an MPI
+ * communicator.
+ *
+ * As Keras fit: validation = the LAST floor(n * (1 - validation_split)).. rows of the
+ * training split, taken before any shuffling; training rows reshuffled each epoch with
+ * the seed's shuffle stream unless shuffle is false; the last partial batch kept; the
+ * epoch's loss is the sample-weighted mean over its batches; val_loss / val_accuracy
+ * after the epoch. A non-finite loss stops with status "diverged".
+ *
+ * Data parallel: with a communicator of P > 1 ranks every rank holds the same model
+ * and shuffle order; each global batch is split into P contiguous shards, gradients are
+ * summed with MPI allreduce over the one gradient buffer (in buckets, overlapped with
+ * backward when opts->overlap), and every rank applies the same update.
+ */
+#ifndef ATTNSWEEP_TRAIN_H
+#define ATTNSWEEP_TRAIN_H
+
+#include <mpi.h>
+
+#include "attnsweep/dataset.h"
+#include "attnsweep/model.h"
+#include "attnsweep/spec.h"
+#include "attnsweep/status.h"
+
+typedef struct {
+    int epoch;        /* 1-based */
+    int epochs;
+    double loss;
+    double accuracy;     /* classification, else NaN */
+    double val_loss;     /* NaN when there is no validation split */
+    double val_accuracy; /* classification with validation, else NaN */
+    double seconds;
+    double samples_per_sec;
+} as_epoch_stats;
+
+/* Per-epoch callback; a non-zero return stops training after this epoch (status
+ * "stopped"). */
+typedef int (*as_epoch_fn)(void *ud, const as_epoch_stats *st);
+
+typedef struct {
+    MPI_Comm comm;       /* MPI_COMM_NULL or a 1-rank communicator: single process */
+    int overlap;         /* data parallel: overlap bucketed allreduce with backward */
+    int bucket_kb;       /* bucket size in KiB (default 1024 when 0) */
+    as_epoch_fn on_epoch;
+    void *ud;
+} as_fit_opts;
+
+typedef enum { AS_RUN_OK = 0, AS_RUN_DIVERGED, AS_RUN_STOPPED } as_run_status;
+
+/* Per-epoch curves, epochs_run entries each (allocated for `epochs`). */
+typedef struct {
+    int epochs_run;
+    int classification;
+    double *loss, *accuracy, *val_loss, *val_accuracy, *epoch_seconds;
+    as_run_status status;
+    char message[256]; /* why it diverged / stopped */
+    double comm_wait_seconds; /* data parallel: time blocked on allreduce */
+} as_history;
+
+void as_history_free(as_history *h);
+
+/* Rows of the training split used for training / validation (Keras's split). */
+void as_fit_split_rows(int n, double validation_split, int *n_train, int *n_val);
+
+/* Trains m (already built and initialised) on d with t. A diverged run is AS_OK with
+ * h->status AS_RUN_DIVERGED. Errors: AS_ERR_NOMEM, AS_ERR_MPI. */
+as_status as_fit(as_model *m, const as_dataset *d, const as_train_spec *t,
+                 const as_fit_opts *opts, as_history *h, as_error *err);
+
+/* Loss (and accuracy when classifying) of m on rows [0, n) of split s, in batches of
+ * batch (<= m->max_batch). Returns the mean loss; *acc receives accuracy or NaN. With a
+ * multi-rank comm, rows are sharded and the sums reduced. */
+double as_evaluate(as_model *m, const as_dataset *d, const as_split *s, int row0, int n,
+                   int batch, MPI_Comm comm, double *acc);
+
+#endif

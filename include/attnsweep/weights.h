@@ -1,0 +1,28 @@
+/* weights.h: model weights in HDF5, in Keras's shapes.
+ *
+ * /weights/layer_<i> is a group for every layer i of the model (attribute `type`, the
+ * layer type name); layers with parameters hold: conv1d and residual_conv1d `kernel`
+ * [k, C_in, filters], `bias` [filters]; dense `kernel` [C_in, units], `bias` [units];
+ * self_attention `query_kernel` [C, heads, key_dim], `query_bias` [heads, key_dim],
+ * `key_kernel`, `key_bias`, `value_kernel` [C, heads, value_dim], `value_bias`
+ * [heads, value_dim], `output_kernel` [heads, value_dim, out], `output_bias` [out];
+ * layer_norm `gamma`, `beta` [C].
+ */
+#ifndef ATTNSWEEP_WEIGHTS_H
+#define ATTNSWEEP_WEIGHTS_H
+
+#include <hdf5.h>
+
+#include "attnsweep/model.h"
+#include "attnsweep/status.h"
+
+/* Writes m's weights under `group` (e.g. "/weights") of an open file. */
+as_status as_weights_write_group(hid_t file, const char *group, const as_model *m,
+                                 as_error *err);
+/* Writes a weights file atomically (temporary file, then rename). */
+as_status as_weights_save(const char *path, const as_model *m, as_error *err);
+/* Reads weights into m's parameters. A missing layer or dataset, or a shape mismatch
+ * is AS_ERR_DATA naming the path and both shapes; m is unchanged on error. */
+as_status as_weights_load(const char *path, as_model *m, as_error *err);
+
+#endif

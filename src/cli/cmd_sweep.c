@@ -1,0 +1,8 @@
+/* cmd_sweep.c: placeholder until the subcommand lands (removed by its issue). */
+#include <stdio.h>
+#include "cli/commands.h"
+int as_cmd_sweep(int argc, char **argv) {
+    (void)argc; (void)argv;
+    fprintf(stderr, "attnsweep sweep: not built yet\n");
+    return 1;
+}

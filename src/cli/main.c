@@ -1,0 +1,52 @@
+/* main.c: the thin attnsweep executable -- fixes the BLAS kernel, then dispatches. */
+#include <stdio.h>
+#include <string.h>
+
+#include "attnsweep/blas.h"
+#include "cli/commands.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: attnsweep <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  data     make or inspect datasets (data toy | data ucr | data info)\n"
+            "  train    train one model from a JSON spec (mpirun: data parallel)\n"
+            "  sweep    train every variant of a JSON grid across MPI ranks\n"
+            "  summary  leaderboard of a sweep's results file\n"
+            "\n"
+            "'attnsweep <command> --help' describes a command.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("attnsweep %s\n", AS_VERSION_STRING);
+        return 0;
+    }
+    struct {
+        const char *name;
+        int (*fn)(int, char **);
+        int heavy; /* runs BLAS: fix the kernel first */
+    } cmds[] = {{"data", as_cmd_data, 0},
+                {"train", as_cmd_train, 1},
+                {"sweep", as_cmd_sweep, 1},
+                {"summary", as_cmd_summary, 0}};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        if (!strcmp(cmd, cmds[i].name)) {
+            if (cmds[i].heavy) as_blas_fix_core(argc, argv);
+            return cmds[i].fn(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "attnsweep: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

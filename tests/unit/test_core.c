@@ -1,0 +1,102 @@
+/* test_core.c: status codes, the allocation hook, overflow checks, the RNG. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "attnsweep/alloc.h"
+#include "attnsweep/rng.h"
+#include "attnsweep/status.h"
+#include "testutil.h"
+
+START_TEST(test_size_overflow) {
+    size_t out = 7;
+    ck_assert_int_eq(as_size_mul(SIZE_MAX / 2, 3, &out), 0);
+    ck_assert_uint_eq(out, 7);
+    ck_assert_int_eq(as_size_mul(1000, 1000, &out), 1);
+    ck_assert_uint_eq(out, 1000000);
+    ck_assert_int_eq(as_size_add(SIZE_MAX, 1, &out), 0);
+    ck_assert_ptr_null(as_calloc(SIZE_MAX / 4, 8));
+}
+END_TEST
+
+START_TEST(test_alloc_hook_fails) {
+    as_test_fail_alloc_after(2);
+    void *a = as_malloc(16);
+    void *b = as_malloc(16);
+    as_test_fail_alloc_after(0);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_null(b);
+    as_free(a);
+}
+END_TEST
+
+START_TEST(test_error_messages) {
+    as_error e;
+    as_error_clear(&e);
+    ck_assert_int_eq(as_error_set(&e, AS_ERR_SPEC, "key %s", "filters"), AS_ERR_SPEC);
+    as_error_prefix(&e, "spec.json");
+    ck_assert_str_eq(e.msg, "spec.json: key filters");
+    ck_assert_int_eq(as_status_exit_code(AS_ERR_SPEC), 2);
+    ck_assert_int_eq(as_status_exit_code(AS_ERR_DATA), 2);
+    ck_assert_int_eq(as_status_exit_code(AS_ERR_NOMEM), 1);
+    ck_assert_int_eq(as_status_exit_code(AS_OK), 0);
+}
+END_TEST
+
+/* splitmix64 reference values from Vigna's splitmix64.c with seed 0. */
+START_TEST(test_splitmix_reference) {
+    uint64_t st = 0;
+    ck_assert_uint_eq(as_splitmix64(&st), 0xe220a8397b1dcdafULL);
+    ck_assert_uint_eq(as_splitmix64(&st), 0x6e789e6aa1b965f4ULL);
+}
+END_TEST
+
+START_TEST(test_rng_uniform_and_below) {
+    as_rng r;
+    as_rng_seed(&r, 42);
+    double sum = 0;
+    int counts[5] = {0};
+    for (int i = 0; i < 100000; i++) {
+        float u = as_rng_float(&r);
+        ck_assert(u >= 0.0f && u < 1.0f);
+        sum += (double)u;
+        counts[as_rng_below(&r, 5)]++;
+    }
+    ck_assert(fabs(sum / 100000 - 0.5) < 0.01);
+    for (int k = 0; k < 5; k++) ck_assert(counts[k] > 19000 && counts[k] < 21000);
+    as_rng a, b;
+    as_rng_seed(&a, 7);
+    as_rng_seed(&b, 7);
+    for (int i = 0; i < 10; i++) ck_assert_uint_eq(as_rng_u64(&a), as_rng_u64(&b));
+    ck_assert_uint_ne(as_rng_derive(7, AS_STREAM_INIT), as_rng_derive(7, AS_STREAM_SHUFFLE));
+}
+END_TEST
+
+START_TEST(test_shuffle_is_permutation) {
+    as_rng r;
+    as_rng_seed(&r, 3);
+    int a[50], seen[50] = {0};
+    for (int i = 0; i < 50; i++) a[i] = i;
+    as_rng_shuffle_int(&r, a, 50);
+    int moved = 0;
+    for (int i = 0; i < 50; i++) {
+        seen[a[i]]++;
+        moved += a[i] != i;
+    }
+    for (int i = 0; i < 50; i++) ck_assert_int_eq(seen[i], 1);
+    ck_assert(moved > 30);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("core");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_size_overflow);
+    tcase_add_test(tc, test_alloc_hook_fails);
+    tcase_add_test(tc, test_error_messages);
+    tcase_add_test(tc, test_splitmix_reference);
+    tcase_add_test(tc, test_rng_uniform_and_below);
+    tcase_add_test(tc, test_shuffle_is_permutation);
+    suite_add_tcase(s, tc);
+    return as_test_run(s);
+}
