@@ -15,6 +15,7 @@
 #ifndef ATTNSWEEP_TRAIN_H
 #define ATTNSWEEP_TRAIN_H
 
+#include <hdf5.h>
 #include <mpi.h>
 
 #include "attnsweep/dataset.h"
@@ -72,5 +73,17 @@ as_status as_fit(as_model *m, const as_dataset *d, const as_train_spec *t,
  * multi-rank comm, rows are sharded and the sums reduced. */
 double as_evaluate(as_model *m, const as_dataset *d, const as_split *s, int row0, int n,
                    int batch, MPI_Comm comm, double *acc);
+
+/* Builds m for spec on d's training split, for batches split over `ranks` data-parallel
+ * ranks (max batch ceil(batch_size / ranks)), checks the output against d's targets and
+ * initialises it with seed. Errors name origin and the layer (AS_ERR_SPEC), or
+ * AS_ERR_NOMEM. On error m is empty. */
+as_status as_fit_prepare(as_model *m, const as_spec *spec, const as_dataset *d, int ranks,
+                         uint64_t seed, const char *origin, as_error *err);
+
+/* Writes the curves as float64 datasets loss, val_loss, accuracy and val_accuracy
+ * (classification only), epoch_seconds [epochs_run] under loc, plus string attributes
+ * status ("ok" | "diverged" | "stopped") and message. */
+as_status as_history_write(hid_t loc, const as_history *h, as_error *err);
 
 #endif

@@ -1,8 +1,225 @@
-/* cmd_train.c: placeholder until the subcommand lands (removed by its issue). */
+/* cmd_train.c: `attnsweep train SPEC.json` -- one model, one process or data parallel. */
+#include <math.h>
+#include <mpi.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "attnsweep/blas.h"
+#include "attnsweep/dataset.h"
+#include "attnsweep/model.h"
+#include "attnsweep/rng.h"
+#include "attnsweep/spec.h"
+#include "attnsweep/train.h"
+#include "attnsweep/weights.h"
+#include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/runtime.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: attnsweep train SPEC.json [options]\n"
+            "       mpirun -np P attnsweep train SPEC.json [options]   (data parallel)\n"
+            "\n"
+            "Trains the model of a JSON spec on its dataset, printing one line per epoch.\n"
+            "Under mpirun every rank trains the same model on a shard of each global batch\n"
+            "and gradients are summed with MPI allreduce.\n"
+            "\n"
+            "options:\n"
+            "  --epochs N            override train.epochs\n"
+            "  --seed S              override train.seed (initialisation, shuffling, dropout)\n"
+            "  --threads N           BLAS threads per rank (default: all cores for one rank,\n"
+            "                        1 when several ranks share a node)\n"
+            "  --init-weights W.h5   start from a weights file\n"
+            "  --save-weights W.h5   write the final weights\n"
+            "  --history H.h5        write per-epoch loss, val_loss, [val_]accuracy, epoch_seconds\n"
+            "  --bucket-kb N         data parallel: allreduce bucket size in KiB (default 1024)\n"
+            "  --no-overlap          data parallel: allreduce after backward instead of during it\n"
+            "  --quiet               no per-epoch lines\n"
+            "\n"
+            "exit status: 0 trained, 2 bad spec/dataset/flag, 3 diverged (non-finite loss),\n"
+            "1 other failure.\n");
+}
+
+typedef struct {
+    const char *spec_path, *init_weights, *save_weights, *history;
+    long epochs, threads, bucket_kb;
+    uint64_t seed;
+    int has_seed, overlap, quiet;
+} train_opts;
+
+static int parse_opts(int argc, char **argv, train_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->epochs = -1;
+    o->threads = 0;
+    o->bucket_kb = 1024;
+    o->overlap = 1;
+    const char *cmd = "train";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 1;
+        } else if (!strcmp(a, "--epochs")) {
+            if (!(v = as_arg_value(cmd, argc, argv, &i)) || !as_arg_int(cmd, a, v, 1, 10000000, &o->epochs))
+                return 2;
+        } else if (!strcmp(a, "--seed")) {
+            if (!(v = as_arg_value(cmd, argc, argv, &i)) || !as_arg_u64(cmd, a, v, &o->seed)) return 2;
+            o->has_seed = 1;
+        } else if (!strcmp(a, "--threads")) {
+            if (!(v = as_arg_value(cmd, argc, argv, &i)) || !as_arg_int(cmd, a, v, 1, 1024, &o->threads))
+                return 2;
+        } else if (!strcmp(a, "--bucket-kb")) {
+            if (!(v = as_arg_value(cmd, argc, argv, &i)) ||
+                !as_arg_int(cmd, a, v, 1, 1 << 20, &o->bucket_kb))
+                return 2;
+        } else if (!strcmp(a, "--init-weights")) {
+            if (!(o->init_weights = as_arg_value(cmd, argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--save-weights")) {
+            if (!(o->save_weights = as_arg_value(cmd, argc, argv, &i)) ||
+                !as_arg_writable(cmd, a, o->save_weights))
+                return 2;
+        } else if (!strcmp(a, "--history")) {
+            if (!(o->history = as_arg_value(cmd, argc, argv, &i)) ||
+                !as_arg_writable(cmd, a, o->history))
+                return 2;
+        } else if (!strcmp(a, "--no-overlap")) {
+            o->overlap = 0;
+        } else if (!strcmp(a, "--quiet")) {
+            o->quiet = 1;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "attnsweep train: unknown option '%s' (see --help)\n", a);
+            return 2;
+        } else if (o->spec_path) {
+            fprintf(stderr, "attnsweep train: one spec file expected, got '%s' and '%s'\n",
+                    o->spec_path, a);
+            return 2;
+        } else {
+            o->spec_path = a;
+        }
+    }
+    if (!o->spec_path) {
+        fprintf(stderr, "attnsweep train: missing SPEC.json (see --help)\n");
+        return 2;
+    }
+    return 0;
+}
+
+typedef struct {
+    int rank, quiet, classification;
+} epoch_ctx;
+
+static int print_epoch(void *ud, const as_epoch_stats *s) {
+    epoch_ctx *c = ud;
+    if (c->rank != 0 || c->quiet) return 0;
+    printf("epoch %3d/%d  loss %.6g", s->epoch, s->epochs, s->loss);
+    if (c->classification) printf("  accuracy %.4f", s->accuracy);
+    if (!isnan(s->val_loss)) printf("  val_loss %.6g", s->val_loss);
+    if (c->classification && !isnan(s->val_accuracy)) printf("  val_accuracy %.4f", s->val_accuracy);
+    printf("  %.2fs  %.0f samples/s\n", s->seconds, s->samples_per_sec);
+    fflush(stdout);
+    return 0;
+}
+
+static as_status write_history_file(const char *path, const as_history *h, as_error *err) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return as_error_set(err, AS_ERR_IO, "%s: cannot create", path);
+    as_status st = as_history_write(f, h, err);
+    if (H5Fclose(f) < 0 && !st) st = as_error_set(err, AS_ERR_IO, "%s: cannot close", path);
+    if (!st && rename(tmp, path) != 0) st = as_error_set(err, AS_ERR_IO, "%s: cannot rename", path);
+    if (st) unlink(tmp);
+    return st;
+}
+
+/* Checks that every rank starts from the same weights (hash of the parameter bytes). */
+static as_status check_same_weights(const as_model *m, MPI_Comm comm, as_error *err) {
+    uint64_t h = as_hash64(m->params, m->n_params * sizeof(float), 0), lo = h, hi = h;
+    MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, comm);
+    MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, comm);
+    if (lo != hi)
+        return as_error_set(err, AS_ERR_INTERNAL,
+                            "ranks start from different weights (checksums %016llx..%016llx)",
+                            (unsigned long long)lo, (unsigned long long)hi);
+    return AS_OK;
+}
+
+static as_status run(const train_opts *o, int rank, int P, int *diverged, as_error *err) {
+    as_spec spec;
+    as_dataset data;
+    as_model model;
+    as_history hist;
+    memset(&data, 0, sizeof data);
+    memset(&model, 0, sizeof model);
+    memset(&hist, 0, sizeof hist);
+    as_status st = as_spec_load(o->spec_path, &spec, err);
+    if (st) return st;
+    if (o->epochs > 0) spec.train.epochs = (int)o->epochs;
+    if (o->has_seed) spec.train.seed = o->seed;
+    if ((st = as_dataset_load(spec.data, &data, err))) {
+        as_error_prefix(err, "%s: data", o->spec_path);
+        goto done;
+    }
+    if ((st = as_fit_prepare(&model, &spec, &data, P, spec.train.seed, o->spec_path, err))) goto done;
+    if (o->init_weights && (st = as_weights_load(o->init_weights, &model, err))) goto done;
+    if (P > 1 && (st = check_same_weights(&model, MPI_COMM_WORLD, err))) goto done;
+    int classification = data.task == AS_TASK_CLASSIFICATION;
+    if (rank == 0 && !o->quiet) {
+        int n_train, n_val;
+        as_fit_split_rows(data.train.n, spec.train.validation_split, &n_train, &n_val);
+        printf("attnsweep train: %s: %d layers, %zu parameters; %d training and %d validation "
+               "series of length %d; %s\n", o->spec_path, model.n_layers, model.n_params, n_train,
+               n_val, data.train.t, classification ? "classification" : "regression");
+        as_runtime_print(stdout, P);
+    }
+    epoch_ctx ctx = {rank, o->quiet, classification};
+    as_fit_opts fo = {P > 1 ? MPI_COMM_WORLD : MPI_COMM_NULL, o->overlap, (int)o->bucket_kb,
+                      print_epoch, &ctx};
+    if ((st = as_fit(&model, &data, &spec.train, &fo, &hist, err))) goto done;
+    if (hist.status == AS_RUN_DIVERGED) {
+        *diverged = 1;
+        if (rank == 0) fprintf(stderr, "attnsweep train: diverged: %s\n", hist.message);
+    }
+    if (rank == 0 && P > 1 && !o->quiet)
+        printf("data parallel: %d ranks, %.3f s waiting on gradient allreduce (rank 0)\n", P,
+               hist.comm_wait_seconds);
+    if (rank == 0 && o->history && (st = write_history_file(o->history, &hist, err))) goto done;
+    if (rank == 0 && o->save_weights && !*diverged &&
+        (st = as_weights_save(o->save_weights, &model, err)))
+        goto done;
+done:
+    as_history_free(&hist);
+    as_model_free(&model);
+    as_dataset_free(&data);
+    as_spec_free(&spec);
+    return st;
+}
+
 int as_cmd_train(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "attnsweep train: not built yet\n");
-    return 1;
+    train_opts o;
+    int rc = parse_opts(argc, argv, &o);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (as_runtime_init(&argc, &argv) != 0) return 1;
+    int rank, P;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &P);
+    as_runtime_set_threads((int)o.threads, P);
+    as_error err;
+    as_error_clear(&err);
+    int diverged = 0;
+    as_status st = run(&o, rank, P, &diverged, &err);
+    /* agree on the outcome so that no rank waits for another that failed; rank 0 speaks
+     * for everyone unless only other ranks failed */
+    int code = st ? as_status_exit_code(st) : (diverged ? 3 : 0), worst = code;
+    MPI_Allreduce(&code, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    int r0_failed = rank == 0 && st;
+    MPI_Bcast(&r0_failed, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (st && (rank == 0 || !r0_failed)) {
+        if (rank) fprintf(stderr, "attnsweep train (rank %d): %s\n", rank, err.msg);
+        else fprintf(stderr, "attnsweep train: %s\n", err.msg);
+    }
+    MPI_Finalize();
+    return worst;
 }

@@ -1,0 +1,465 @@
+/* spec.c: the training spec, validated against one table of keys per object.
+ *
+ * Each key has a type, bounds, a default and the set of layer types it applies to;
+ * anything else is an error naming the origin and the key path. */
+#include "attnsweep/spec.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "attnsweep/alloc.h"
+
+static const char *const k_layer_names[AS_LAYER_NTYPES] = {
+    "conv1d", "residual_conv1d", "self_attention", "dense", "global_average_pooling1d",
+    "flatten", "dropout", "layer_norm", "activation"};
+static const char *const k_act_names[AS_ACT_NTYPES] = {"linear", "relu", "tanh", "sigmoid"};
+static const char *const k_pad_names[] = {"same", "valid", NULL};
+static const char *const k_opt_names[] = {"adam", "sgd", NULL};
+
+const char *as_layer_type_name(as_layer_type t) {
+    return (t >= 0 && t < AS_LAYER_NTYPES) ? k_layer_names[t] : "unknown";
+}
+
+const char *as_act_name(as_act a) { return (a >= 0 && a < AS_ACT_NTYPES) ? k_act_names[a] : "unknown"; }
+
+/* ---- key tables ---- */
+
+typedef enum { K_INT, K_FLOAT, K_BOOL, K_ENUM_ACT, K_ENUM_PAD } key_kind;
+
+#define BIT(t) (1u << (t))
+#define CONV_TYPES (BIT(AS_LAYER_CONV1D) | BIT(AS_LAYER_RESIDUAL_CONV1D))
+
+typedef struct {
+    const char *name;
+    key_kind kind;
+    unsigned types;    /* layer types accepting the key */
+    unsigned required; /* layer types requiring it */
+    double lo, hi;     /* bounds (inclusive lo; hi inclusive unless hi_open) */
+    int hi_open;
+    size_t off;        /* offset in as_layer_spec */
+} layer_key;
+
+static const layer_key k_layer_keys[] = {
+    {"filters", K_INT, CONV_TYPES, BIT(AS_LAYER_CONV1D), 1, 1 << 20, 0,
+     offsetof(as_layer_spec, filters)},
+    {"kernel_size", K_INT, CONV_TYPES, CONV_TYPES, 1, 4096, 0, offsetof(as_layer_spec, kernel_size)},
+    {"dilation", K_INT, CONV_TYPES, 0, 1, 4096, 0, offsetof(as_layer_spec, dilation)},
+    {"padding", K_ENUM_PAD, BIT(AS_LAYER_CONV1D) | BIT(AS_LAYER_RESIDUAL_CONV1D), 0, 0, 0, 0,
+     offsetof(as_layer_spec, padding)},
+    {"activation", K_ENUM_ACT,
+     CONV_TYPES | BIT(AS_LAYER_DENSE) | BIT(AS_LAYER_ACTIVATION), BIT(AS_LAYER_ACTIVATION), 0, 0, 0,
+     offsetof(as_layer_spec, activation)},
+    {"units", K_INT, BIT(AS_LAYER_DENSE), BIT(AS_LAYER_DENSE), 1, 1 << 24, 0,
+     offsetof(as_layer_spec, units)},
+    {"num_heads", K_INT, BIT(AS_LAYER_SELF_ATTENTION), BIT(AS_LAYER_SELF_ATTENTION), 1, 4096, 0,
+     offsetof(as_layer_spec, num_heads)},
+    {"key_dim", K_INT, BIT(AS_LAYER_SELF_ATTENTION), BIT(AS_LAYER_SELF_ATTENTION), 1, 1 << 16, 0,
+     offsetof(as_layer_spec, key_dim)},
+    {"value_dim", K_INT, BIT(AS_LAYER_SELF_ATTENTION), 0, 1, 1 << 16, 0,
+     offsetof(as_layer_spec, value_dim)},
+    {"output_dim", K_INT, BIT(AS_LAYER_SELF_ATTENTION), 0, 1, 1 << 20, 0,
+     offsetof(as_layer_spec, output_dim)},
+    {"dropout", K_FLOAT, BIT(AS_LAYER_SELF_ATTENTION), 0, 0, 1, 1, offsetof(as_layer_spec, rate)},
+    {"rate", K_FLOAT, BIT(AS_LAYER_DROPOUT), BIT(AS_LAYER_DROPOUT), 0, 1, 1,
+     offsetof(as_layer_spec, rate)},
+};
+#define N_LAYER_KEYS (sizeof k_layer_keys / sizeof k_layer_keys[0])
+
+typedef struct {
+    const char *name;
+    key_kind kind;
+    double lo, hi;
+    int hi_open;
+    size_t off; /* offset in as_train_spec */
+} train_key;
+
+static const train_key k_train_keys[] = {
+    {"epochs", K_INT, 1, 1e7, 0, offsetof(as_train_spec, epochs)},
+    {"batch_size", K_INT, 1, 1 << 24, 0, offsetof(as_train_spec, batch_size)},
+    {"validation_split", K_FLOAT, 0, 1, 1, offsetof(as_train_spec, validation_split)},
+    {"shuffle", K_BOOL, 0, 1, 0, offsetof(as_train_spec, shuffle)},
+};
+#define N_TRAIN_KEYS (sizeof k_train_keys / sizeof k_train_keys[0])
+
+typedef struct {
+    const char *name;
+    double lo, hi;
+    int hi_open, lo_open;
+    size_t off; /* offset in as_optimizer_spec */
+    unsigned opts; /* bit per as_opt_type */
+} opt_key;
+
+static const opt_key k_opt_keys[] = {
+    {"learning_rate", 0, 1e6, 0, 1, offsetof(as_optimizer_spec, learning_rate), 3},
+    {"beta_1", 0, 1, 1, 0, offsetof(as_optimizer_spec, beta_1), 1},
+    {"beta_2", 0, 1, 1, 0, offsetof(as_optimizer_spec, beta_2), 1},
+    {"epsilon", 0, 1, 0, 1, offsetof(as_optimizer_spec, epsilon), 1},
+    {"momentum", 0, 1, 1, 0, offsetof(as_optimizer_spec, momentum), 2},
+};
+#define N_OPT_KEYS (sizeof k_opt_keys / sizeof k_opt_keys[0])
+
+/* ---- value readers ---- */
+
+static int enum_index(const char *const *names, int n, const char *s) {
+    for (int i = 0; (n < 0 ? names[i] != NULL : i < n); i++)
+        if (!strcmp(names[i], s)) return i;
+    return -1;
+}
+
+static void list_names(char *buf, size_t cap, const char *const *names, int n) {
+    buf[0] = '\0';
+    size_t used = 0;
+    for (int i = 0; (n < 0 ? names[i] != NULL : i < n); i++) {
+        int w = snprintf(buf + used, cap - used, "%s\"%s\"", i ? ", " : "", names[i]);
+        if (w < 0 || (size_t)w >= cap - used) break;
+        used += (size_t)w;
+    }
+}
+
+static void describe(const cJSON *v, char *buf, size_t cap) {
+    char *s = cJSON_PrintUnformatted(v);
+    snprintf(buf, cap, "%s", s ? s : "?");
+    if (s) cJSON_free(s);
+    if (strlen(buf) > 60) strcpy(buf + 57, "...");
+}
+
+/* Reads a number in [lo, hi] (hi exclusive when hi_open, lo exclusive when lo_open). */
+static as_status read_number(const cJSON *v, int integer, double lo, double hi, int lo_open,
+                             int hi_open, const char *origin, const char *path, double *out,
+                             as_error *err) {
+    char got[80];
+    describe(v, got, sizeof got);
+    const char *what = integer ? "an integer" : "a number";
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) ||
+        (integer && v->valuedouble != floor(v->valuedouble)))
+        return as_error_set(err, AS_ERR_SPEC, "%s: %s: must be %s (got %s)", origin, path, what, got);
+    double x = v->valuedouble;
+    int bad_lo = lo_open ? !(x > lo) : !(x >= lo);
+    int bad_hi = hi_open ? !(x < hi) : !(x <= hi);
+    if (bad_lo || bad_hi)
+        return as_error_set(err, AS_ERR_SPEC, "%s: %s: must be %s in %s%g, %g%s (got %s)", origin,
+                            path, what, lo_open ? "(" : "[", lo, hi, hi_open ? ")" : "]", got);
+    *out = x;
+    return AS_OK;
+}
+
+static as_status read_enum(const cJSON *v, const char *const *names, int n, const char *origin,
+                           const char *path, int *out, as_error *err) {
+    char allowed[256], got[80];
+    list_names(allowed, sizeof allowed, names, n);
+    describe(v, got, sizeof got);
+    int idx = cJSON_IsString(v) ? enum_index(names, n, v->valuestring) : -1;
+    if (idx < 0)
+        return as_error_set(err, AS_ERR_SPEC, "%s: %s: must be one of %s (got %s)", origin, path,
+                            allowed, got);
+    *out = idx;
+    return AS_OK;
+}
+
+/* ---- layers ---- */
+
+static as_status parse_layer(const cJSON *obj, int index, const char *origin, as_layer_spec *L,
+                             as_error *err) {
+    char path[96], kpath[160];
+    snprintf(path, sizeof path, "model[%d]", index);
+    if (!cJSON_IsObject(obj))
+        return as_error_set(err, AS_ERR_SPEC, "%s: %s: must be a layer object", origin, path);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(obj, "type");
+    if (!type)
+        return as_error_set(err, AS_ERR_SPEC, "%s: %s.type: missing (the layer type)", origin, path);
+    snprintf(kpath, sizeof kpath, "%s.type", path);
+    int t;
+    as_status st = read_enum(type, k_layer_names, AS_LAYER_NTYPES, origin, kpath, &t, err);
+    if (st) return st;
+    memset(L, 0, sizeof *L);
+    L->type = (as_layer_type)t;
+    L->dilation = 1;
+    L->activation = AS_ACT_LINEAR;
+    L->padding = AS_PAD_SAME;
+    unsigned bit = BIT(t);
+
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        if (!strcmp(it->string, "type")) continue;
+        snprintf(kpath, sizeof kpath, "%s.%s", path, it->string);
+        const layer_key *k = NULL;
+        for (size_t i = 0; i < N_LAYER_KEYS; i++)
+            if (!strcmp(k_layer_keys[i].name, it->string)) k = &k_layer_keys[i];
+        if (!k)
+            return as_error_set(err, AS_ERR_SPEC, "%s: %s: unknown key for a %s layer", origin, kpath,
+                                k_layer_names[t]);
+        if (!(k->types & bit))
+            return as_error_set(err, AS_ERR_SPEC, "%s: %s: not a key of a %s layer", origin, kpath,
+                                k_layer_names[t]);
+        char *field = (char *)L + k->off;
+        double x;
+        int e;
+        switch (k->kind) {
+        case K_INT:
+            if ((st = read_number(it, 1, k->lo, k->hi, 0, k->hi_open, origin, kpath, &x, err)))
+                return st;
+            *(int *)field = (int)x;
+            break;
+        case K_FLOAT:
+            if ((st = read_number(it, 0, k->lo, k->hi, 0, k->hi_open, origin, kpath, &x, err)))
+                return st;
+            *(float *)field = (float)x;
+            break;
+        case K_ENUM_ACT:
+            if ((st = read_enum(it, k_act_names, AS_ACT_NTYPES, origin, kpath, &e, err))) return st;
+            *(as_act *)field = (as_act)e;
+            break;
+        case K_ENUM_PAD:
+            if ((st = read_enum(it, k_pad_names, -1, origin, kpath, &e, err))) return st;
+            if (t == AS_LAYER_RESIDUAL_CONV1D && e != AS_PAD_SAME)
+                return as_error_set(err, AS_ERR_SPEC,
+                                    "%s: %s: a residual_conv1d layer needs padding \"same\"", origin,
+                                    kpath);
+            *(as_padding *)field = (as_padding)e;
+            break;
+        case K_BOOL: break; /* no boolean layer keys */
+        }
+    }
+    for (size_t i = 0; i < N_LAYER_KEYS; i++) {
+        if ((k_layer_keys[i].required & bit) &&
+            !cJSON_GetObjectItemCaseSensitive(obj, k_layer_keys[i].name))
+            return as_error_set(err, AS_ERR_SPEC, "%s: %s.%s: missing (required for a %s layer)",
+                                origin, path, k_layer_keys[i].name, k_layer_names[t]);
+    }
+    return AS_OK;
+}
+
+/* ---- train ---- */
+
+static as_status parse_optimizer(const cJSON *v, const char *origin, as_optimizer_spec *o,
+                                 as_error *err) {
+    const char *path = "train.optimizer";
+    const cJSON *type = cJSON_IsString(v) ? v : NULL;
+    if (!type && !cJSON_IsObject(v))
+        return as_error_set(err, AS_ERR_SPEC,
+                            "%s: %s: must be \"adam\", \"sgd\" or an object with a \"type\"", origin,
+                            path);
+    if (!type) type = cJSON_GetObjectItemCaseSensitive(v, "type");
+    if (!type)
+        return as_error_set(err, AS_ERR_SPEC, "%s: %s.type: missing (\"adam\" or \"sgd\")", origin,
+                            path);
+    int t;
+    as_status st = read_enum(type, k_opt_names, -1, origin, "train.optimizer.type", &t, err);
+    if (st) return st;
+    o->type = (as_opt_type)t;
+    o->learning_rate = t == AS_OPT_ADAM ? 0.001f : 0.01f;
+    if (!cJSON_IsObject(v)) return AS_OK;
+    for (const cJSON *it = v->child; it; it = it->next) {
+        if (!strcmp(it->string, "type")) continue;
+        char kpath[160];
+        snprintf(kpath, sizeof kpath, "%s.%s", path, it->string);
+        if (!strcmp(it->string, "nesterov") && t == AS_OPT_SGD) {
+            if (!cJSON_IsBool(it))
+                return as_error_set(err, AS_ERR_SPEC, "%s: %s: must be true or false", origin, kpath);
+            o->nesterov = cJSON_IsTrue(it);
+            continue;
+        }
+        const opt_key *k = NULL;
+        for (size_t i = 0; i < N_OPT_KEYS; i++)
+            if (!strcmp(k_opt_keys[i].name, it->string) && (k_opt_keys[i].opts & (1u << t)))
+                k = &k_opt_keys[i];
+        if (!k)
+            return as_error_set(err, AS_ERR_SPEC, "%s: %s: unknown key for the %s optimizer", origin,
+                                kpath, k_opt_names[t]);
+        double x;
+        if ((st = read_number(it, 0, k->lo, k->hi, k->lo_open, k->hi_open, origin, kpath, &x, err)))
+            return st;
+        *(float *)((char *)o + k->off) = (float)x;
+    }
+    return AS_OK;
+}
+
+static as_status parse_train(const cJSON *v, const char *origin, as_train_spec *t, as_error *err) {
+    if (!cJSON_IsObject(v))
+        return as_error_set(err, AS_ERR_SPEC, "%s: train: must be an object", origin);
+    as_status st;
+    for (const cJSON *it = v->child; it; it = it->next) {
+        char kpath[160];
+        snprintf(kpath, sizeof kpath, "train.%s", it->string);
+        if (!strcmp(it->string, "optimizer")) {
+            if ((st = parse_optimizer(it, origin, &t->optimizer, err))) return st;
+            continue;
+        }
+        if (!strcmp(it->string, "seed")) {
+            double x;
+            if ((st = read_number(it, 1, 0, 9007199254740992.0, 0, 0, origin, kpath, &x, err)))
+                return st;
+            t->seed = (uint64_t)x;
+            continue;
+        }
+        const train_key *k = NULL;
+        for (size_t i = 0; i < N_TRAIN_KEYS; i++)
+            if (!strcmp(k_train_keys[i].name, it->string)) k = &k_train_keys[i];
+        if (!k)
+            return as_error_set(err, AS_ERR_SPEC, "%s: %s: unknown key (known: epochs, batch_size, "
+                                "validation_split, shuffle, seed, optimizer)", origin, kpath);
+        char *field = (char *)t + k->off;
+        double x;
+        if (k->kind == K_BOOL) {
+            if (!cJSON_IsBool(it))
+                return as_error_set(err, AS_ERR_SPEC, "%s: %s: must be true or false", origin, kpath);
+            *(int *)field = cJSON_IsTrue(it);
+        } else if (k->kind == K_INT) {
+            if ((st = read_number(it, 1, k->lo, k->hi, 0, k->hi_open, origin, kpath, &x, err)))
+                return st;
+            *(int *)field = (int)x;
+        } else {
+            if ((st = read_number(it, 0, k->lo, k->hi, 0, k->hi_open, origin, kpath, &x, err)))
+                return st;
+            *(double *)field = x;
+        }
+    }
+    return AS_OK;
+}
+
+static void train_defaults(as_train_spec *t) {
+    memset(t, 0, sizeof *t);
+    t->epochs = 10;
+    t->batch_size = 32;
+    t->validation_split = 0.0;
+    t->shuffle = 1;
+    t->seed = 0;
+    t->optimizer.type = AS_OPT_ADAM;
+    t->optimizer.learning_rate = 0.001f;
+    t->optimizer.beta_1 = 0.9f;
+    t->optimizer.beta_2 = 0.999f;
+    t->optimizer.epsilon = 1e-7f;
+}
+
+/* Joins base_dir and a relative path; absolute paths are kept. */
+static char *resolve_path(const char *base_dir, const char *p) {
+    if (!base_dir || !*base_dir || p[0] == '/') return as_strdup(p);
+    size_t n = strlen(base_dir) + strlen(p) + 2;
+    char *s = as_malloc(n);
+    if (s) snprintf(s, n, "%s/%s", base_dir, p);
+    return s;
+}
+
+as_status as_spec_parse(const cJSON *root, const char *origin, const char *base_dir,
+                        const char *const *extra_ok, as_spec *out, as_error *err) {
+    memset(out, 0, sizeof *out);
+    train_defaults(&out->train);
+    if (!cJSON_IsObject(root))
+        return as_error_set(err, AS_ERR_SPEC, "%s: must be a JSON object with \"data\", \"model\" and "
+                            "\"train\"", origin);
+    as_status st = AS_OK;
+    const cJSON *data = NULL, *model = NULL, *train = NULL;
+    for (const cJSON *it = root->child; it; it = it->next) {
+        if (!strcmp(it->string, "data")) data = it;
+        else if (!strcmp(it->string, "model")) model = it;
+        else if (!strcmp(it->string, "train")) train = it;
+        else {
+            int ok = 0;
+            for (int i = 0; extra_ok && extra_ok[i]; i++) ok |= !strcmp(extra_ok[i], it->string);
+            if (!ok)
+                return as_error_set(err, AS_ERR_SPEC, "%s: %s: unknown key (known: data, model, train)",
+                                    origin, it->string);
+        }
+    }
+    if (!data) return as_error_set(err, AS_ERR_SPEC, "%s: data: missing (the dataset path)", origin);
+    if (!cJSON_IsString(data) || !data->valuestring[0])
+        return as_error_set(err, AS_ERR_SPEC, "%s: data: must be a non-empty string", origin);
+    if (!model) return as_error_set(err, AS_ERR_SPEC, "%s: model: missing (a list of layers)", origin);
+    if (!cJSON_IsArray(model) || cJSON_GetArraySize(model) < 1)
+        return as_error_set(err, AS_ERR_SPEC, "%s: model: must be a non-empty list of layers", origin);
+    out->n_layers = cJSON_GetArraySize(model);
+    out->layers = as_calloc((size_t)out->n_layers, sizeof *out->layers);
+    out->data = resolve_path(base_dir, data->valuestring);
+    if (!out->layers || !out->data) {
+        as_spec_free(out);
+        return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", origin);
+    }
+    int i = 0;
+    for (const cJSON *l = model->child; l; l = l->next, i++)
+        if ((st = parse_layer(l, i, origin, &out->layers[i], err))) goto fail;
+    if (train && (st = parse_train(train, origin, &out->train, err))) goto fail;
+    return AS_OK;
+fail:
+    as_spec_free(out);
+    return st;
+}
+
+as_status as_read_text_file(const char *path, char **out, size_t *len, as_error *err) {
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return as_error_set(err, AS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 4096, n = 0;
+    char *buf = as_malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (n + 1 < cap) break;
+        size_t ncap;
+        if (!as_size_mul(cap, 2, &ncap)) {
+            as_free(buf);
+            buf = NULL;
+            break;
+        }
+        char *nb = as_realloc(buf, ncap);
+        if (!nb) {
+            as_free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+        cap = ncap;
+    }
+    int read_err = ferror(f);
+    fclose(f);
+    if (!buf) return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory reading the file", path);
+    if (read_err) {
+        as_free(buf);
+        return as_error_set(err, AS_ERR_IO, "%s: read error", path);
+    }
+    buf[n] = '\0';
+    *out = buf;
+    if (len) *len = n;
+    return AS_OK;
+}
+
+/* The 1-based line of byte offset off in text. */
+static int line_of(const char *text, size_t off) {
+    int line = 1;
+    for (size_t i = 0; i < off && text[i]; i++) line += text[i] == '\n';
+    return line;
+}
+
+as_status as_spec_load(const char *path, as_spec *out, as_error *err) {
+    memset(out, 0, sizeof *out);
+    char *text;
+    as_status st = as_read_text_file(path, &text, NULL, err);
+    if (st) return st;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
+    if (!root) {
+        int line = line_of(text, end ? (size_t)(end - text) : 0);
+        as_free(text);
+        return as_error_set(err, AS_ERR_SPEC, "%s:%d: invalid JSON", path, line);
+    }
+    as_free(text);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    else strcpy(dir, ".");
+    st = as_spec_parse(root, path, dir, NULL, out, err);
+    cJSON_Delete(root);
+    return st;
+}
+
+void as_spec_free(as_spec *s) {
+    if (!s) return;
+    as_free(s->data);
+    as_free(s->layers);
+    s->data = NULL;
+    s->layers = NULL;
+    s->n_layers = 0;
+}

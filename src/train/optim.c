@@ -1,0 +1,58 @@
+/* optim.c: Keras's Adam and SGD, one loop over the flat parameter buffer. */
+#include "attnsweep/optim.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "attnsweep/alloc.h"
+
+as_status as_optim_init(as_optim *o, const as_optimizer_spec *spec, size_t n, as_error *err) {
+    memset(o, 0, sizeof *o);
+    o->spec = *spec;
+    o->n = n;
+    o->m = as_calloc(n ? n : 1, sizeof(float));
+    if (spec->type == AS_OPT_ADAM) o->v = as_calloc(n ? n : 1, sizeof(float));
+    if (!o->m || (spec->type == AS_OPT_ADAM && !o->v)) {
+        as_optim_free(o);
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory for the optimizer state (%zu parameters)",
+                            n);
+    }
+    return AS_OK;
+}
+
+void as_optim_free(as_optim *o) {
+    if (!o) return;
+    as_free(o->m);
+    as_free(o->v);
+    o->m = o->v = NULL;
+}
+
+void as_optim_step(as_optim *o, float *w, const float *g) {
+    const as_optimizer_spec *s = &o->spec;
+    o->t++;
+    if (s->type == AS_OPT_ADAM) {
+        /* Keras computes the bias corrections in float32 from the step count. */
+        float t = (float)o->t;
+        float b1 = s->beta_1, b2 = s->beta_2;
+        float alpha = s->learning_rate * sqrtf(1.0f - powf(b2, t)) / (1.0f - powf(b1, t));
+        float eps = s->epsilon;
+        float *m = o->m, *v = o->v;
+        for (size_t i = 0; i < o->n; i++) {
+            float gi = g[i];
+            m[i] += (gi - m[i]) * (1.0f - b1);
+            v[i] += (gi * gi - v[i]) * (1.0f - b2);
+            w[i] -= alpha * m[i] / (sqrtf(v[i]) + eps);
+        }
+        return;
+    }
+    float lr = s->learning_rate, mu = s->momentum;
+    if (mu == 0.0f) {
+        for (size_t i = 0; i < o->n; i++) w[i] -= lr * g[i];
+        return;
+    }
+    float *v = o->m;
+    for (size_t i = 0; i < o->n; i++) {
+        v[i] = mu * v[i] - lr * g[i];
+        w[i] += s->nesterov ? mu * v[i] - lr * g[i] : v[i];
+    }
+}
