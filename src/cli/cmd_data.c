@@ -1,8 +1,167 @@
-/* cmd_data.c: placeholder until the subcommand lands (removed by its issue). */
+/* cmd_data.c: `attnsweep data toy | ucr | info`. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attnsweep/dataset.h"
+#include "attnsweep/toy.h"
+#include "attnsweep/ucr.h"
 #include "cli/commands.h"
-int as_cmd_data(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "attnsweep data: not built yet\n");
+
+static const char *usage_text =
+    "usage:\n"
+    "  attnsweep data toy [--seed S] [--samples N] [--test-samples M] [--noise F] -o FILE.h5\n"
+    "      the notebook's toy seq2seq task, drawn exactly as numpy's legacy RandomState\n"
+    "      (np.random.seed(S); gen_data(N); gen_data(M)); defaults S=0 (0..2^32-1),\n"
+    "      N=1000, M=10 (0: no /test), F=0.1\n"
+    "  attnsweep data ucr --train A_TRAIN.tsv [--test A_TEST.tsv] [--merge-shuffle]\n"
+    "                     [--seed S] [--znorm] -o FILE.h5\n"
+    "      import UCR/UEA text files (tab, comma or whitespace separated, label first);\n"
+    "      --merge-shuffle merges train and test rows, shuffles them with the project RNG\n"
+    "      seeded with S (default 0) and writes them all to /train; --znorm z-normalises\n"
+    "      each series\n"
+    "  attnsweep data info FILE.h5\n"
+    "      task, shapes, class counts or value ranges, NaN/Inf counts, attributes; exits 2\n"
+    "      (after the description) when the loader rejects the file\n"
+    "exit status: 0 ok, 2 bad input (flags, files), 1 other failures\n";
+
+static int bad_arg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bad_arg(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "attnsweep data: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(see 'attnsweep data --help')\n");
+    va_end(ap);
+    return 2;
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
+    if (!s || !*s || *s == '-') return 0;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v > max) return 0;
+    *out = v;
     return 1;
+}
+
+static int is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
+
+static int fail(const as_error *e) {
+    fprintf(stderr, "attnsweep data: %s\n", e->msg);
+    return as_status_exit_code(e->code);
+}
+
+static int cmd_toy(int argc, char **argv) {
+    as_toy_params p = as_toy_defaults();
+    const char *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        uint64_t u;
+        if (is_help(a)) {
+            fputs(usage_text, stdout);
+            return 0;
+        } else if (!strcmp(a, "-o") && v) {
+            out = v;
+        } else if (!strcmp(a, "--seed") && v) {
+            if (!parse_u64(v, UINT32_MAX, &u)) return bad_arg("--seed must be 0..4294967295, got '%s'", v);
+            p.seed = (uint32_t)u;
+        } else if (!strcmp(a, "--samples") && v) {
+            if (!parse_u64(v, 100000000, &u) || u < 1) return bad_arg("--samples must be >= 1, got '%s'", v);
+            p.samples = (int)u;
+        } else if (!strcmp(a, "--test-samples") && v) {
+            if (!parse_u64(v, 100000000, &u)) return bad_arg("--test-samples must be >= 0, got '%s'", v);
+            p.test_samples = (int)u;
+        } else if (!strcmp(a, "--noise") && v) {
+            char *end;
+            p.noise = strtod(v, &end);
+            if (*end || !*v || !(p.noise >= 0.0) || p.noise > 1e30)
+                return bad_arg("--noise must be a number >= 0, got '%s'", v);
+        } else {
+            return bad_arg("toy: unknown or incomplete option '%s'", a);
+        }
+        i++;
+    }
+    if (!out) return bad_arg("%s", "toy: -o FILE.h5 is required");
+    as_error e;
+    as_error_clear(&e);
+    if (as_toy_write(&p, out, &e) != AS_OK) return fail(&e);
+    printf("wrote %s: toy regression, seed %u, %d train + %d test series of length %d, noise %g\n",
+           out, p.seed, p.samples, p.test_samples, AS_TOY_LENGTH, p.noise);
+    return 0;
+}
+
+static int cmd_ucr(int argc, char **argv) {
+    as_ucr_options o = {0};
+    const char *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (is_help(a)) {
+            fputs(usage_text, stdout);
+            return 0;
+        } else if (!strcmp(a, "--merge-shuffle")) {
+            o.merge_shuffle = 1;
+            continue;
+        } else if (!strcmp(a, "--znorm")) {
+            o.znorm = 1;
+            continue;
+        } else if (!strcmp(a, "-o") && v) {
+            out = v;
+        } else if (!strcmp(a, "--train") && v) {
+            o.train_path = v;
+        } else if (!strcmp(a, "--test") && v) {
+            o.test_path = v;
+        } else if (!strcmp(a, "--seed") && v) {
+            if (!parse_u64(v, UINT64_MAX, &o.seed)) return bad_arg("--seed must be >= 0, got '%s'", v);
+        } else {
+            return bad_arg("ucr: unknown or incomplete option '%s'", a);
+        }
+        i++;
+    }
+    if (!o.train_path) return bad_arg("%s", "ucr: --train FILE is required");
+    if (!out) return bad_arg("%s", "ucr: -o FILE.h5 is required");
+    as_error e;
+    as_error_clear(&e);
+    if (as_ucr_write(&o, out, stdout, &e) != AS_OK) return fail(&e);
+    printf("wrote %s\n", out);
+    return 0;
+}
+
+static int cmd_info(int argc, char **argv) {
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (is_help(argv[i])) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+        if (path) return bad_arg("info: one file only, extra '%s'", argv[i]);
+        path = argv[i];
+    }
+    if (!path) return bad_arg("%s", "info: FILE.h5 is required");
+    as_error e;
+    as_error_clear(&e);
+    as_status st = as_dataset_info(path, stdout, &e);
+    fflush(stdout);
+    if (st != AS_OK) return fail(&e);
+    return 0;
+}
+
+int as_cmd_data(int argc, char **argv) {
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    const char *sub = argv[1];
+    if (is_help(sub)) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (!strcmp(sub, "toy")) return cmd_toy(argc - 1, argv + 1);
+    if (!strcmp(sub, "ucr")) return cmd_ucr(argc - 1, argv + 1);
+    if (!strcmp(sub, "info")) return cmd_info(argc - 1, argv + 1);
+    return bad_arg("unknown subcommand '%s' (toy, ucr, info)", sub);
 }

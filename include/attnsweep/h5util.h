@@ -1,0 +1,70 @@
+/* h5util.h: small HDF5 helpers shared by the writers and readers of the project.
+ *
+ * Atomic writes: as_h5_writer_open creates PATH.tmp.<pid> (truncating), the caller
+ * writes into w.file, then as_h5_writer_commit closes it and renames it onto PATH;
+ * as_h5_writer_abort closes and removes the temporary. Readers therefore never see a
+ * half-written file, and a failed write leaves nothing at PATH.
+ *
+ * Every function that takes an as_error names the HDF5 object in its message;
+ * callers usually prefix the file name. All hid_t handles returned are owned by the
+ * caller (close them with H5Gclose/H5Fclose). Strings are written as variable-length
+ * UTF-8 scalar attributes; the readers accept fixed-length strings too, and integer
+ * attributes of any integer type.
+ */
+#ifndef ATTNSWEEP_H5UTIL_H
+#define ATTNSWEEP_H5UTIL_H
+
+#include <hdf5.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "attnsweep/status.h"
+
+/* Turns off HDF5's automatic error-stack printing (idempotent). */
+void as_h5_quiet(void);
+
+typedef struct {
+    hid_t file;  /* the open temporary file, or -1 */
+    char *path;  /* final path (owned) */
+    char *tmp;   /* PATH.tmp.<pid> (owned) */
+} as_h5_writer;
+
+/* Creates the temporary file. On error w->file is -1 and nothing needs freeing. */
+as_status as_h5_writer_open(as_h5_writer *w, const char *path, as_error *err);
+/* Closes and renames into place; on failure removes the temporary. Always frees w. */
+as_status as_h5_writer_commit(as_h5_writer *w, as_error *err);
+/* Closes and removes the temporary; frees w. Safe on a failed or committed writer. */
+void as_h5_writer_abort(as_h5_writer *w);
+
+/* Opens an existing file read-only (file locking off: readers never see a file being
+ * written, see above). Returns -1 and sets err (AS_ERR_DATA) with "PATH: no such
+ * file" or "PATH: not an HDF5 file". */
+hid_t as_h5_open_read(const char *path, as_error *err);
+
+/* Creates group `name` under loc (intermediate groups too); -1 on error. */
+hid_t as_h5_group(hid_t loc, const char *name, as_error *err);
+
+/* Writes a dataset of rank dims under loc (name may contain '/': intermediate groups
+ * are created). data holds prod(dims) values. */
+as_status as_h5_write_float(hid_t loc, const char *name, int rank, const hsize_t *dims,
+                            const float *data, as_error *err);
+as_status as_h5_write_int(hid_t loc, const char *name, int rank, const hsize_t *dims,
+                          const int *data, as_error *err);
+as_status as_h5_write_double(hid_t loc, const char *name, int rank, const hsize_t *dims,
+                             const double *data, as_error *err);
+
+/* Attributes on obj (a file, group or dataset); an existing attribute is replaced. */
+as_status as_h5_attr_string(hid_t obj, const char *name, const char *value, as_error *err);
+as_status as_h5_attr_int(hid_t obj, const char *name, int64_t value, as_error *err); /* int64 */
+as_status as_h5_attr_int32(hid_t obj, const char *name, int value, as_error *err);
+as_status as_h5_attr_ints(hid_t obj, const char *name, const int *v, size_t n, as_error *err);
+as_status as_h5_attr_double(hid_t obj, const char *name, double value, as_error *err);
+
+/* Reads a scalar attribute. Missing attribute or wrong class: AS_ERR_DATA naming it.
+ * as_h5_read_attr_string returns an as_malloc'ed string in *out (caller as_free's). */
+int as_h5_has_attr(hid_t obj, const char *name);
+as_status as_h5_read_attr_string(hid_t obj, const char *name, char **out, as_error *err);
+as_status as_h5_read_attr_int(hid_t obj, const char *name, int64_t *out, as_error *err);
+as_status as_h5_read_attr_double(hid_t obj, const char *name, double *out, as_error *err);
+
+#endif

@@ -1,0 +1,298 @@
+/* dataset.c: the strict loader, the writer and the row helpers (see dataset.h). */
+#include "attnsweep/dataset.h"
+
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+#include "attnsweep/alloc.h"
+#include "attnsweep/h5util.h"
+
+_Static_assert(sizeof(hid_t) == sizeof(int64_t), "hid_t is passed as int64_t");
+
+size_t as_split_x_row(const as_split *s) { return (size_t)s->t * (size_t)s->c; }
+
+size_t as_split_y_row(const as_split *s) {
+    return s->labels ? 1 : (size_t)s->yt * (size_t)s->yc;
+}
+
+static void split_free(as_split *s) {
+    as_free(s->x);
+    as_free(s->y);
+    as_free(s->labels);
+    memset(s, 0, sizeof *s);
+}
+
+void as_dataset_free(as_dataset *d) {
+    if (!d) return;
+    as_free(d->path);
+    split_free(&d->train);
+    split_free(&d->test);
+    memset(d, 0, sizeof *d);
+}
+
+/* Opens dataset `name` (e.g. "/train/x"), checks its type class and rank, returns its
+ * dims in dims[rank] as ints (each >= 0). -1 on error with err set. */
+static hid_t open_checked(hid_t f, const char *path, const char *name, H5T_class_t cls,
+                          const char *cls_name, int rank, int *dims, as_error *err) {
+    const char *slash = strrchr(name, '/');
+    char group[64];
+    size_t glen = (size_t)(slash - name);
+    if (glen == 0 || glen >= sizeof group) glen = 0;
+    memcpy(group, name, glen);
+    group[glen] = 0;
+    if ((glen && H5Lexists(f, group, H5P_DEFAULT) <= 0) || H5Lexists(f, name, H5P_DEFAULT) <= 0) {
+        as_error_set(err, AS_ERR_DATA, "%s: %s: missing dataset", path, name);
+        return -1;
+    }
+    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+    if (ds < 0) {
+        as_error_set(err, AS_ERR_DATA, "%s: %s: not a dataset", path, name);
+        return -1;
+    }
+    hid_t t = H5Dget_type(ds);
+    H5T_class_t c = H5Tget_class(t);
+    H5Tclose(t);
+    hid_t sp = H5Dget_space(ds);
+    int r = H5Sget_simple_extent_ndims(sp);
+    hsize_t hd[H5S_MAX_RANK];
+    if (r > 0) H5Sget_simple_extent_dims(sp, hd, NULL);
+    H5Sclose(sp);
+    if (c != cls) {
+        H5Dclose(ds);
+        as_error_set(err, AS_ERR_DATA, "%s: %s: must hold %s values", path, name, cls_name);
+        return -1;
+    }
+    if (r != rank) {
+        H5Dclose(ds);
+        as_error_set(err, AS_ERR_DATA, "%s: %s: rank %d, expected rank %d", path, name, r, rank);
+        return -1;
+    }
+    for (int i = 0; i < r; i++) {
+        if (hd[i] > (hsize_t)INT_MAX) {
+            H5Dclose(ds);
+            as_error_set(err, AS_ERR_DATA, "%s: %s: dimension %d too large", path, name, i);
+            return -1;
+        }
+        dims[i] = (int)hd[i];
+    }
+    return ds;
+}
+
+/* Reads all of ds as mtype into a new buffer of n elements of size esz. */
+static void *read_all(hid_t ds, hid_t mtype, size_t n, size_t esz, const char *path,
+                      const char *name, as_error *err) {
+    size_t bytes;
+    if (!as_size_mul(n, esz, &bytes)) {
+        as_error_set(err, AS_ERR_NOMEM, "%s: %s: too large", path, name);
+        return NULL;
+    }
+    void *buf = as_malloc(bytes ? bytes : 1);
+    if (!buf) {
+        as_error_set(err, AS_ERR_NOMEM, "%s: %s: out of memory (%zu bytes)", path, name, bytes);
+        return NULL;
+    }
+    if (n && H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        as_free(buf);
+        as_error_set(err, AS_ERR_DATA, "%s: %s: cannot read", path, name);
+        return NULL;
+    }
+    return buf;
+}
+
+/* NaN/Inf check over an [n, t, c] float array. */
+static as_status check_finite(const float *v, int n, int t, int c, const char *path,
+                              const char *name, as_error *err) {
+    size_t total = (size_t)n * (size_t)t * (size_t)c, nans = 0, infs = 0, first = 0;
+    for (size_t i = 0; i < total; i++) {
+        if (isnan(v[i])) {
+            if (!nans && !infs) first = i;
+            nans++;
+        } else if (isinf(v[i])) {
+            if (!nans && !infs) first = i;
+            infs++;
+        }
+    }
+    if (!nans && !infs) return AS_OK;
+    size_t row = (size_t)t * (size_t)c;
+    return as_error_set(err, AS_ERR_DATA,
+                        "%s: %s: %zu NaN and %zu Inf values (first at series %zu, step %zu, "
+                        "channel %zu)",
+                        path, name, nans, infs, first / row, (first % row) / (size_t)c,
+                        first % (size_t)c);
+}
+
+static as_status load_split(hid_t f, const char *path, const char *split, as_dataset *d,
+                            as_split *s, as_error *err) {
+    char xn[32], yn[32];
+    snprintf(xn, sizeof xn, "/%s/x", split);
+    snprintf(yn, sizeof yn, "/%s/y", split);
+    int xd[3], yd[3];
+    hid_t xs = open_checked(f, path, xn, H5T_FLOAT, "floating-point", 3, xd, err);
+    if (xs < 0) return AS_ERR_DATA;
+    int cls = d->task == AS_TASK_CLASSIFICATION;
+    hid_t ys = open_checked(f, path, yn, cls ? H5T_INTEGER : H5T_FLOAT,
+                            cls ? "integer (class label)" : "floating-point", cls ? 1 : 3, yd,
+                            err);
+    if (ys < 0) {
+        H5Dclose(xs);
+        return AS_ERR_DATA;
+    }
+    as_status st = AS_OK;
+    if (xd[0] == 0 || xd[1] == 0 || xd[2] == 0) {
+        st = as_error_set(err, AS_ERR_DATA, "%s: %s: empty (shape [%d, %d, %d]): no series", path,
+                          xn, xd[0], xd[1], xd[2]);
+    } else if (yd[0] != xd[0]) {
+        st = as_error_set(err, AS_ERR_DATA, "%s: %s: %d rows but %s has %d", path, yn, yd[0], xn,
+                          xd[0]);
+    } else if (!cls && yd[1] != xd[1]) {
+        st = as_error_set(err, AS_ERR_DATA,
+                          "%s: %s: target length %d differs from the input length %d of %s",
+                          path, yn, yd[1], xd[1], xn);
+    } else if (!cls && yd[2] == 0) {
+        st = as_error_set(err, AS_ERR_DATA, "%s: %s: zero target channels", path, yn);
+    }
+    if (st == AS_OK) {
+        s->n = xd[0];
+        s->t = xd[1];
+        s->c = xd[2];
+        size_t nx = (size_t)xd[0] * (size_t)xd[1], ny = (size_t)yd[0];
+        if (!as_size_mul(nx, (size_t)xd[2], &nx)) nx = SIZE_MAX;
+        s->x = read_all(xs, H5T_NATIVE_FLOAT, nx, sizeof(float), path, xn, err);
+        if (!s->x) st = err ? err->code : AS_ERR_DATA;
+        if (st == AS_OK && cls) {
+            s->labels = read_all(ys, H5T_NATIVE_INT, ny, sizeof(int), path, yn, err);
+            if (!s->labels) st = err ? err->code : AS_ERR_DATA;
+        } else if (st == AS_OK) {
+            s->yt = yd[1];
+            s->yc = yd[2];
+            ny = ny * (size_t)yd[1];
+            if (!as_size_mul(ny, (size_t)yd[2], &ny)) ny = SIZE_MAX;
+            s->y = read_all(ys, H5T_NATIVE_FLOAT, ny, sizeof(float), path, yn, err);
+            if (!s->y) st = err ? err->code : AS_ERR_DATA;
+        }
+    }
+    H5Dclose(xs);
+    H5Dclose(ys);
+    if (st == AS_OK) st = check_finite(s->x, s->n, s->t, s->c, path, xn, err);
+    if (st == AS_OK && s->y) st = check_finite(s->y, s->n, s->yt, s->yc, path, yn, err);
+    for (int i = 0; st == AS_OK && s->labels && i < s->n; i++) {
+        if (s->labels[i] < 0 || s->labels[i] >= d->n_classes)
+            st = as_error_set(err, AS_ERR_DATA,
+                              "%s: %s: label %d of series %d is outside 0..%d (n_classes = %d)",
+                              path, yn, s->labels[i], i, d->n_classes - 1, d->n_classes);
+    }
+    return st;
+}
+
+static as_status read_task(hid_t f, const char *path, as_dataset *d, as_error *err) {
+    char *task = NULL;
+    if (as_h5_read_attr_string(f, "task", &task, err) != AS_OK)
+        return as_error_prefix(err, "%s: / (root)", path);
+    as_status st = AS_OK;
+    if (!strcmp(task, "regression")) {
+        d->task = AS_TASK_REGRESSION;
+    } else if (!strcmp(task, "classification")) {
+        d->task = AS_TASK_CLASSIFICATION;
+        int64_t k = 0;
+        if (as_h5_read_attr_int(f, "n_classes", &k, err) != AS_OK) {
+            st = as_error_prefix(err, "%s: / (root): classification needs n_classes", path);
+        } else if (k < 1 || k > INT_MAX) {
+            st = as_error_set(err, AS_ERR_DATA, "%s: / (root): n_classes = %lld must be >= 1",
+                              path, (long long)k);
+        } else {
+            d->n_classes = (int)k;
+        }
+    } else {
+        st = as_error_set(err, AS_ERR_DATA,
+                          "%s: / (root): attribute 'task' is '%s', expected 'regression' or "
+                          "'classification'",
+                          path, task);
+    }
+    as_free(task);
+    return st;
+}
+
+as_status as_dataset_load(const char *path, as_dataset *out, as_error *err) {
+    memset(out, 0, sizeof *out);
+    as_dataset d;
+    memset(&d, 0, sizeof d);
+    hid_t f = as_h5_open_read(path, err);
+    if (f < 0) return AS_ERR_DATA;
+    as_status st = read_task(f, path, &d, err);
+    if (st == AS_OK) st = load_split(f, path, "train", &d, &d.train, err);
+    if (st == AS_OK && H5Lexists(f, "/test", H5P_DEFAULT) > 0) {
+        d.has_test = 1;
+        st = load_split(f, path, "test", &d, &d.test, err);
+        if (st == AS_OK && (d.test.t != d.train.t || d.test.c != d.train.c ||
+                            d.test.yc != d.train.yc))
+            st = as_error_set(err, AS_ERR_DATA,
+                              "%s: /test/x: series shape [%d, %d] (targets %d channels) differs "
+                              "from /train/x's [%d, %d] (%d)",
+                              path, d.test.t, d.test.c, d.test.yc, d.train.t, d.train.c,
+                              d.train.yc);
+    }
+    H5Fclose(f);
+    if (st == AS_OK) {
+        d.path = as_strdup(path);
+        if (!d.path) st = as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
+    }
+    if (st != AS_OK) {
+        as_dataset_free(&d);
+        return st;
+    }
+    *out = d;
+    return AS_OK;
+}
+
+as_status as_dataset_check_length(const as_dataset *d, int min_t, const char *who,
+                                  as_error *err) {
+    const char *path = d->path ? d->path : "(dataset)";
+    if (d->train.t < min_t)
+        return as_error_set(err, AS_ERR_DATA,
+                            "%s: /train/x: series length %d is shorter than the %d steps needed "
+                            "by %s",
+                            path, d->train.t, min_t, who ? who : "the model");
+    return AS_OK;
+}
+
+static as_status write_split(hid_t f, const char *name, const as_split *s, as_error *err) {
+    char xn[32], yn[32];
+    snprintf(xn, sizeof xn, "/%s/x", name);
+    snprintf(yn, sizeof yn, "/%s/y", name);
+    hsize_t xd[3] = {(hsize_t)s->n, (hsize_t)s->t, (hsize_t)s->c};
+    as_status st = as_h5_write_float(f, xn, 3, xd, s->x, err);
+    if (st != AS_OK) return st;
+    if (s->labels) {
+        hsize_t yd = (hsize_t)s->n;
+        return as_h5_write_int(f, yn, 1, &yd, s->labels, err);
+    }
+    hsize_t yd[3] = {(hsize_t)s->n, (hsize_t)s->yt, (hsize_t)s->yc};
+    return as_h5_write_float(f, yn, 3, yd, s->y, err);
+}
+
+as_status as_dataset_write_h5(int64_t file, const as_dataset *d, as_error *err) {
+    hid_t f = (hid_t)file;
+    int cls = d->task == AS_TASK_CLASSIFICATION;
+    as_status st = as_h5_attr_string(f, "task", cls ? "classification" : "regression", err);
+    if (st == AS_OK && cls) st = as_h5_attr_int32(f, "n_classes", d->n_classes, err);
+    if (st == AS_OK) st = write_split(f, "train", &d->train, err);
+    if (st == AS_OK && d->has_test) st = write_split(f, "test", &d->test, err);
+    return st;
+}
+
+as_status as_dataset_write(const char *path, const as_dataset *d, int n_attrs,
+                           const char *const *attr_names, const char *const *attr_values,
+                           as_error *err) {
+    as_h5_writer w;
+    as_status st = as_h5_writer_open(&w, path, err);
+    if (st != AS_OK) return st;
+    st = as_dataset_write_h5(w.file, d, err);
+    for (int i = 0; st == AS_OK && i < n_attrs; i++)
+        st = as_h5_attr_string(w.file, attr_names[i], attr_values[i], err);
+    if (st != AS_OK) {
+        as_h5_writer_abort(&w);
+        return as_error_prefix(err, "%s", path);
+    }
+    return as_h5_writer_commit(&w, err);
+}

@@ -1,0 +1,367 @@
+/* ucr.c: UCR/UEA text import (see ucr.h). */
+#include "attnsweep/ucr.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attnsweep/alloc.h"
+#include "attnsweep/h5util.h"
+#include "attnsweep/rng.h"
+
+enum { LAYOUT_TAB, LAYOUT_COMMA, LAYOUT_SPACE };
+
+void as_ucr_table_free(as_ucr_table *tb) {
+    as_free(tb->x);
+    as_free(tb->labels);
+    memset(tb, 0, sizeof *tb);
+}
+
+static as_status slurp(const char *path, char **out, size_t *len, as_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return as_error_set(err, AS_ERR_DATA, "%s: cannot open (%s)", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *buf = as_malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n - 1, f);
+        if (n < cap - 1) break;
+        size_t ncap;
+        char *nb = as_size_mul(cap, 2, &ncap) ? as_realloc(buf, ncap) : NULL;
+        if (!nb) as_free(buf);
+        buf = nb;
+        cap = ncap;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf) return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
+    if (bad) {
+        as_free(buf);
+        return as_error_set(err, AS_ERR_IO, "%s: read error", path);
+    }
+    buf[n] = 0;
+    *out = buf;
+    *len = n;
+    return AS_OK;
+}
+
+/* Parses one token (NUL-terminated, trimmed) as a finite float. */
+static as_status parse_value(const char *tok, double *v, const char *path, int line, int field,
+                             as_error *err) {
+    if (!*tok)
+        return as_error_set(err, AS_ERR_DATA, "%s:%d: field %d is empty (missing value)", path,
+                            line, field);
+    char *end;
+    errno = 0;
+    double d = strtod(tok, &end);
+    if (end == tok || *end)
+        return as_error_set(err, AS_ERR_DATA, "%s:%d: field %d: non-numeric value '%.40s'", path,
+                            line, field, tok);
+    if (isnan(d))
+        return as_error_set(err, AS_ERR_DATA, "%s:%d: field %d is NaN (missing value)", path,
+                            line, field);
+    if (isinf(d) || fabs(d) > 3.4028234663852886e38)
+        return as_error_set(err, AS_ERR_DATA, "%s:%d: field %d: value '%.40s' out of float range",
+                            path, line, field, tok);
+    *v = d;
+    return AS_OK;
+}
+
+static int is_sep(char ch, int layout) {
+    if (layout == LAYOUT_TAB) return ch == '\t';
+    if (layout == LAYOUT_COMMA) return ch == ',';
+    return ch == ' ' || ch == '\t';
+}
+
+typedef struct {
+    float *x;
+    int *labels;
+    size_t nx, capx, nl, capl;
+} grow;
+
+/* Returns buf with room for element n (capacity *cap, elements of esz bytes), grown
+ * if needed; NULL on failure (buf is then unchanged and still owned by the caller). */
+static void *reserve(void *buf, size_t n, size_t *cap, size_t esz) {
+    if (n < *cap) return buf;
+    size_t nc = *cap ? *cap * 2 : 1024, bytes;
+    void *p = as_size_mul(nc, esz, &bytes) ? as_realloc(buf, bytes) : NULL;
+    if (p) *cap = nc;
+    return p;
+}
+
+static int push_value(grow *g, float v) {
+    float *p = reserve(g->x, g->nx, &g->capx, sizeof(float));
+    if (!p) return 0;
+    g->x = p;
+    g->x[g->nx++] = v;
+    return 1;
+}
+
+static int push_label(grow *g, int v) {
+    int *p = reserve(g->labels, g->nl, &g->capl, sizeof(int));
+    if (!p) return 0;
+    g->labels = p;
+    g->labels[g->nl++] = v;
+    return 1;
+}
+
+/* Parses one line (NUL-terminated, without its line end) into g; returns the number
+ * of values after the label in *count. */
+static as_status parse_line(char *s, int layout, grow *g, int *count, const char *path,
+                            int line, as_error *err) {
+    int field = 0;
+    char *p = s;
+    for (;;) {
+        if (layout == LAYOUT_SPACE)
+            while (*p == ' ' || *p == '\t') p++;
+        if (layout == LAYOUT_SPACE && !*p) break;
+        char *start = p;
+        while (*p && !is_sep(*p, layout)) p++;
+        int last = !*p;
+        *p = 0;
+        /* trim blanks around the token */
+        while (*start == ' ' || *start == '\t') start++;
+        char *e = start + strlen(start);
+        while (e > start && (e[-1] == ' ' || e[-1] == '\t')) *--e = 0;
+        field++;
+        double v = 0.0;
+        as_status st = parse_value(start, &v, path, line, field, err);
+        if (st != AS_OK) return st;
+        if (field == 1) {
+            if (v != floor(v) || v < (double)INT_MIN || v > (double)INT_MAX)
+                return as_error_set(err, AS_ERR_DATA,
+                                    "%s:%d: field 1: class label '%.40s' is not an integer", path,
+                                    line, start);
+            if (!push_label(g, (int)v)) return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+        } else if (!push_value(g, (float)v)) {
+            return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+        }
+        if (last) break;
+        p++;
+    }
+    *count = field - 1;
+    return AS_OK;
+}
+
+as_status as_ucr_read(const char *path, as_ucr_table *out, as_error *err) {
+    memset(out, 0, sizeof *out);
+    char *buf = NULL;
+    size_t len = 0;
+    as_status st = slurp(path, &buf, &len, err);
+    if (st != AS_OK) return st;
+    grow g;
+    memset(&g, 0, sizeof g);
+    int layout = -1, t = -1, first_line = 0, line = 0;
+    char *p = buf;
+    while (st == AS_OK && p < buf + len) {
+        char *nl = memchr(p, '\n', (size_t)(buf + len - p));
+        char *next = nl ? nl + 1 : buf + len;
+        if (nl) *nl = 0;
+        line++;
+        size_t ll = strlen(p);
+        if (ll && p[ll - 1] == '\r') p[--ll] = 0;
+        if (ll != strspn(p, " \t")) { /* not blank */
+            if (layout < 0) {
+                layout = strchr(p, '\t') ? LAYOUT_TAB : strchr(p, ',') ? LAYOUT_COMMA
+                                                                         : LAYOUT_SPACE;
+                first_line = line;
+            }
+            int count = 0;
+            st = parse_line(p, layout, &g, &count, path, line, err);
+            if (st == AS_OK && count == 0)
+                st = as_error_set(err, AS_ERR_DATA, "%s:%d: a class label but no values", path,
+                                  line);
+            if (st == AS_OK && t >= 0 && count != t)
+                st = as_error_set(err, AS_ERR_DATA, "%s:%d: %d values, but line %d has %d", path,
+                                  line, count, first_line, t);
+            if (t < 0) t = count;
+        }
+        p = next;
+    }
+    as_free(buf);
+    if (st == AS_OK && g.nl == 0)
+        st = as_error_set(err, AS_ERR_DATA, "%s:%d: empty file (no series)", path, line);
+    if (st == AS_OK && g.nl > (size_t)INT_MAX)
+        st = as_error_set(err, AS_ERR_DATA, "%s: too many rows", path);
+    if (st != AS_OK) {
+        as_free(g.x);
+        as_free(g.labels);
+        return st;
+    }
+    out->n = (int)g.nl;
+    out->t = t;
+    out->x = g.x;
+    out->labels = g.labels;
+    return AS_OK;
+}
+
+static int cmp_int(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+static void znorm_rows(float *x, int n, int t) {
+    for (int i = 0; i < n; i++) {
+        float *r = x + (size_t)i * (size_t)t;
+        int constant = 1;
+        double mean = 0.0, var = 0.0;
+        for (int k = 0; k < t; k++) {
+            mean += (double)r[k];
+            if (r[k] != r[0]) constant = 0;
+        }
+        mean /= (double)t;
+        for (int k = 0; k < t; k++) var += ((double)r[k] - mean) * ((double)r[k] - mean);
+        double sd = sqrt(var / (double)t);
+        for (int k = 0; k < t; k++) r[k] = constant ? 0.0f : (float)(((double)r[k] - mean) / sd);
+    }
+}
+
+/* Moves a table into a split with labels mapped through the sorted class list. */
+static void table_to_split(as_ucr_table *tb, const int *classes, int k, as_split *s) {
+    for (int i = 0; i < tb->n; i++) {
+        const int *hit = bsearch(&tb->labels[i], classes, (size_t)k, sizeof(int), cmp_int);
+        tb->labels[i] = (int)(hit - classes);
+    }
+    s->n = tb->n;
+    s->t = tb->t;
+    s->c = 1;
+    s->x = tb->x;
+    s->labels = tb->labels;
+    tb->x = NULL;
+    tb->labels = NULL;
+}
+
+as_status as_ucr_import(const as_ucr_options *o, as_dataset *d, int **class_labels, int *k,
+                        as_error *err) {
+    memset(d, 0, sizeof *d);
+    *class_labels = NULL;
+    *k = 0;
+    as_ucr_table tr, te;
+    memset(&te, 0, sizeof te);
+    as_status st = as_ucr_read(o->train_path, &tr, err);
+    if (st != AS_OK) return st;
+    if (o->test_path) {
+        st = as_ucr_read(o->test_path, &te, err);
+        if (st == AS_OK && te.t != tr.t)
+            st = as_error_set(err, AS_ERR_DATA, "%s:1: series of length %d, but %s has %d",
+                              o->test_path, te.t, o->train_path, tr.t);
+    }
+    size_t nall = (size_t)tr.n + (size_t)te.n, xall;
+    int *classes = NULL;
+    if (st == AS_OK && (nall > (size_t)INT_MAX || !as_size_mul(nall, (size_t)tr.t, &xall)))
+        st = as_error_set(err, AS_ERR_DATA, "%s: too many rows", o->train_path);
+    if (st == AS_OK && !(classes = as_malloc(nall * sizeof(int))))
+        st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    if (st == AS_OK && o->merge_shuffle && te.n) { /* append test rows to train */
+        float *nx = as_realloc(tr.x, xall * sizeof(float));
+        if (nx) tr.x = nx;
+        int *nl = nx ? as_realloc(tr.labels, nall * sizeof(int)) : NULL;
+        if (nl) tr.labels = nl;
+        if (!nx || !nl) {
+            st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
+        } else {
+            memcpy(tr.x + (size_t)tr.n * (size_t)tr.t, te.x,
+                   (size_t)te.n * (size_t)te.t * sizeof(float));
+            memcpy(tr.labels + tr.n, te.labels, (size_t)te.n * sizeof(int));
+            tr.n += te.n;
+            as_ucr_table_free(&te);
+        }
+    }
+    int nk = 0;
+    if (st == AS_OK) { /* sorted distinct labels of both files */
+        memcpy(classes, tr.labels, (size_t)tr.n * sizeof(int));
+        if (te.n) memcpy(classes + tr.n, te.labels, (size_t)te.n * sizeof(int));
+        qsort(classes, nall, sizeof(int), cmp_int);
+        for (size_t i = 0; i < nall; i++)
+            if (i == 0 || classes[i] != classes[nk - 1]) classes[nk++] = classes[i];
+    }
+    if (st == AS_OK && o->merge_shuffle) {
+        int *perm = as_malloc((size_t)tr.n * sizeof(int));
+        float *nx = as_malloc((size_t)tr.n * (size_t)tr.t * sizeof(float));
+        int *nl = as_malloc((size_t)tr.n * sizeof(int));
+        if (!perm || !nx || !nl) {
+            as_free(nx);
+            as_free(nl);
+            st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
+        } else {
+            for (int i = 0; i < tr.n; i++) perm[i] = i;
+            as_rng r;
+            as_rng_seed(&r, o->seed);
+            as_rng_shuffle_int(&r, perm, (size_t)tr.n);
+            for (int i = 0; i < tr.n; i++) {
+                memcpy(nx + (size_t)i * (size_t)tr.t, tr.x + (size_t)perm[i] * (size_t)tr.t,
+                       (size_t)tr.t * sizeof(float));
+                nl[i] = tr.labels[perm[i]];
+            }
+            as_free(tr.x);
+            as_free(tr.labels);
+            tr.x = nx;
+            tr.labels = nl;
+        }
+        as_free(perm);
+    }
+    if (st != AS_OK) {
+        as_free(classes);
+        as_ucr_table_free(&tr);
+        as_ucr_table_free(&te);
+        return st;
+    }
+    if (o->znorm) {
+        znorm_rows(tr.x, tr.n, tr.t);
+        if (te.n) znorm_rows(te.x, te.n, te.t);
+    }
+    d->task = AS_TASK_CLASSIFICATION;
+    d->n_classes = nk;
+    table_to_split(&tr, classes, nk, &d->train);
+    if (te.n) {
+        d->has_test = 1;
+        table_to_split(&te, classes, nk, &d->test);
+    }
+    *class_labels = classes;
+    *k = nk;
+    return AS_OK;
+}
+
+static void report_split(FILE *f, const char *name, const as_split *s, const int *classes,
+                         int k) {
+    fprintf(f, "%s: %d series of length %d; class counts:", name, s->n, s->t);
+    for (int c = 0; c < k; c++) {
+        int cnt = 0;
+        for (int i = 0; i < s->n; i++) cnt += s->labels[i] == c;
+        fprintf(f, " %d->%d: %d%s", classes[c], c, cnt, c + 1 < k ? "," : "\n");
+    }
+}
+
+as_status as_ucr_write(const as_ucr_options *o, const char *path, FILE *report, as_error *err) {
+    as_dataset d;
+    int *classes, k;
+    as_status st = as_ucr_import(o, &d, &classes, &k, err);
+    if (st != AS_OK) return st;
+    as_h5_writer w;
+    st = as_h5_writer_open(&w, path, err);
+    if (st == AS_OK) {
+        st = as_dataset_write_h5(w.file, &d, err);
+        if (st == AS_OK) st = as_h5_attr_ints(w.file, "class_labels", classes, (size_t)k, err);
+        if (st == AS_OK) st = as_h5_attr_string(w.file, "generator", "ucr", err);
+        if (st == AS_OK) st = as_h5_attr_string(w.file, "source_train", o->train_path, err);
+        if (st == AS_OK && o->test_path)
+            st = as_h5_attr_string(w.file, "source_test", o->test_path, err);
+        if (st == AS_OK) st = as_h5_attr_int(w.file, "merge_shuffle", o->merge_shuffle, err);
+        if (st == AS_OK) st = as_h5_attr_int(w.file, "seed", (int64_t)o->seed, err);
+        if (st == AS_OK) st = as_h5_attr_int(w.file, "znorm", o->znorm, err);
+        if (st == AS_OK) {
+            st = as_h5_writer_commit(&w, err);
+        } else {
+            as_h5_writer_abort(&w);
+            as_error_prefix(err, "%s", path);
+        }
+    }
+    if (st == AS_OK && report) {
+        report_split(report, "train", &d.train, classes, k);
+        if (d.has_test) report_split(report, "test", &d.test, classes, k);
+    }
+    as_free(classes);
+    as_dataset_free(&d);
+    return st;
+}
