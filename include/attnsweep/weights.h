@@ -24,5 +24,9 @@ as_status as_weights_save(const char *path, const as_model *m, as_error *err);
 /* Reads weights into m's parameters. A missing layer or dataset, or a shape mismatch
  * is AS_ERR_DATA naming the path and both shapes; m is unchanged on error. */
 as_status as_weights_load(const char *path, as_model *m, as_error *err);
+/* The same from any group of the file (e.g. "/variants/v0001_r0/weights") into dst, a
+ * buffer of m->n_params floats in the parameter layout; dst is unchanged on error. */
+as_status as_weights_load_group(const char *path, const char *group, const as_model *m,
+                                float *dst, as_error *err);
 
 #endif

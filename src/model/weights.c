@@ -134,6 +134,11 @@ as_status as_weights_save(const char *path, const as_model *m, as_error *err) {
 }
 
 as_status as_weights_load(const char *path, as_model *m, as_error *err) {
+    return as_weights_load_group(path, "/weights", m, m->params, err);
+}
+
+as_status as_weights_load_group(const char *path, const char *group, const as_model *m,
+                                float *dst, as_error *err) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (access(path, R_OK) != 0)
         return as_error_set(err, AS_ERR_DATA, "%s: cannot open the weights file", path);
@@ -144,18 +149,18 @@ as_status as_weights_load(const char *path, as_model *m, as_error *err) {
         H5Fclose(f);
         return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
     }
-    memcpy(buf, m->params, m->n_params * sizeof(float));
+    memcpy(buf, dst, m->n_params * sizeof(float));
     as_status st = AS_OK;
     for (int i = 0; i < m->n_layers && !st; i++) {
         const as_layer *L = &m->layers[i];
         tensor t[MAX_TENSORS];
         int n = layer_tensors(L, t);
         for (int k = 0; k < n && !st; k++) {
-            char dpath[128];
-            snprintf(dpath, sizeof dpath, "/weights/layer_%d/%s", i, t[k].name);
+            char dpath[512];
+            snprintf(dpath, sizeof dpath, "%s/layer_%d/%s", group, i, t[k].name);
             char want[64], got[64];
             shape_str(want, sizeof want, t[k].dims, t[k].rank);
-            if (H5Lexists(f, "/weights", H5P_DEFAULT) <= 0 ||
+            if (H5Lexists(f, group, H5P_DEFAULT) <= 0 ||
                 H5Oexists_by_name(f, dpath, H5P_DEFAULT) <= 0) {
                 st = as_error_set(err, AS_ERR_DATA, "%s: %s: missing (model[%d] %s needs %s %s)",
                                   path, dpath, i, as_layer_type_name(L->spec.type), t[k].name, want);
@@ -182,7 +187,7 @@ as_status as_weights_load(const char *path, as_model *m, as_error *err) {
         }
     }
     H5Fclose(f);
-    if (!st) memcpy(m->params, buf, m->n_params * sizeof(float));
+    if (!st) memcpy(dst, buf, m->n_params * sizeof(float));
     as_free(buf);
     return st;
 }
