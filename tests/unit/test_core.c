@@ -5,6 +5,7 @@
 
 #include "attnsweep/alloc.h"
 #include "attnsweep/rng.h"
+#include "attnsweep/sha256.h"
 #include "attnsweep/status.h"
 #include "testutil.h"
 
@@ -88,6 +89,24 @@ START_TEST(test_shuffle_is_permutation) {
 }
 END_TEST
 
+/* FIPS 180-4 examples and a file hash against the in-memory one. */
+START_TEST(test_sha256) {
+    char hex[65], hex2[65];
+    as_sha256_hex("abc", 3, hex);
+    ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    as_sha256_hex("", 0, hex);
+    ck_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    const char *msg = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    as_sha256_hex(msg, strlen(msg), hex);
+    ck_assert_str_eq(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    const char *p = as_test_write_file(as_test_tmpdir(), "sha.txt", msg);
+    as_error e;
+    ck_assert_int_eq(as_sha256_file(p, hex2, &e), AS_OK);
+    ck_assert_str_eq(hex, hex2);
+    ck_assert_int_eq(as_sha256_file("/nonexistent/x", hex2, &e), AS_ERR_IO);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("core");
     TCase *tc = tcase_create("core");
@@ -97,6 +116,7 @@ int main(void) {
     tcase_add_test(tc, test_splitmix_reference);
     tcase_add_test(tc, test_rng_uniform_and_below);
     tcase_add_test(tc, test_shuffle_is_permutation);
+    tcase_add_test(tc, test_sha256);
     suite_add_tcase(s, tc);
     return as_test_run(s);
 }

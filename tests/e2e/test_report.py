@@ -1,0 +1,279 @@
+#!/usr/bin/python3
+"""End-to-end test of scripts/report.py on synthetic results files.
+
+tests/ref/make_fake_results.py writes regression and classification results in the
+README's layout (with diverged and failed variants, repeats); report.py must draw every
+figure, reference only files that exist, pick the best variant of each family and the
+confusion-matrix accuracy that an independent numpy computation gives, list the failed
+variants with their messages, and reject bad inputs with exit status 2, a one-line
+message and no output directory. When Debian's chromium is installed the leaderboard's
+sorting script is run in headless chromium.
+"""
+import html.parser
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+SRC = os.environ.get("ATTNSWEEP_SRC",
+                     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+PY = os.environ.get("AS_PYTHON", "/usr/bin/python3")
+REPORT = os.path.join(SRC, "scripts", "report.py")
+FAKE = os.path.join(SRC, "tests", "ref", "make_fake_results.py")
+FAILURES = []
+
+
+def check(cond, msg):
+    if not cond:
+        FAILURES.append(msg)
+        print("FAIL:", msg)
+
+
+def run(*args):
+    return subprocess.run([PY] + list(args), capture_output=True, text=True, timeout=300)
+
+
+class Refs(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.refs, self.text = [], []
+
+    def handle_starttag(self, tag, attrs):
+        for k, v in attrs:
+            if k in ("src", "href") and v:
+                self.refs.append(v)
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def family(config):
+    types = [L.get("type") for L in json.loads(config)["model"]]
+    return ("attention" if "self_attention" in types else
+            "residual" if "residual_conv1d" in types else "conv")
+
+
+def expected_from_file(path):
+    """Independent reading of the results: best variant per family, failures, axes."""
+    with h5py.File(path, "r") as f:
+        s = f["summary"][()]
+        task = f.attrs["task"]
+        task = task.decode() if isinstance(task, bytes) else task
+        metric, sign = (("best_val_accuracy", -1.) if task == "classification"
+                        else ("best_val_loss", 1.))
+        per = {}
+        axes = {}
+        for row in s:
+            key = "variants/v%04d_r%d" % (row["id"], row["repeat"])
+            g = f[key]
+            status = row["status"].split(b"\0")[0].decode()
+            d = per.setdefault(int(row["id"]), {"vals": [], "fam": family(g.attrs["config"]),
+                                                "name": row["name"].split(b"\0")[0].decode(),
+                                                "bad": []})
+            if status == "ok":
+                d["vals"].append(float(row[metric]))
+            else:
+                d["bad"].append((key.split("/")[1], status, g.attrs["error"]))
+            for a, v in json.loads(g.attrs["params"]).items():
+                axes.setdefault(a, set()).add(json.dumps(v.get("type") if isinstance(v, dict)
+                                                         else v))
+        best = {}
+        for vid, d in per.items():
+            if d["vals"]:
+                m = sign * np.mean(d["vals"])
+                if d["fam"] not in best or m < best[d["fam"]][0]:
+                    best[d["fam"]] = (m, d["name"], vid)
+        bad = [b for d in per.values() for b in d["bad"]]
+        attn_layers = sorted({k for v in f["variants"].values() if "attention" in v
+                              for k in v["attention"] if not k.endswith("_mean")})
+        acc = None
+        if task == "classification":
+            overall = min(best.values())
+            r = [row for row in s if row["id"] == overall[2]
+                 and row["status"].startswith(b"ok")]
+            r = max(r, key=lambda row: row[metric])
+            g = f["variants/v%04d_r%d" % (r["id"], r["repeat"])]
+            acc = float(np.mean(np.argmax(g["predictions"][()], 1) == g["pred_targets"][()]))
+    varying = sorted(a for a, vals in axes.items() if len(vals) > 1)
+    return task, best, bad, varying, attn_layers, acc
+
+
+def check_report(task, layer_objects, tmp):
+    res = os.path.join(tmp, task + ".h5")
+    data = os.path.join(tmp, task + "_data.h5")
+    out = os.path.join(tmp, "report_" + task)
+    args = [FAKE, "--task", task, "-o", res, "--data-out", data]
+    p = run(*(args + (["--layer-objects"] if layer_objects else [])))
+    check(p.returncode == 0, "make_fake_results %s: %s" % (task, p.stderr))
+    p = run(REPORT, res, "--data", data, "-o", out)
+    check(p.returncode == 0, "report %s exit %d: %s" % (task, p.returncode, p.stderr))
+    if p.returncode != 0:
+        return
+    task_, best, bad, varying, attn_layers, acc = expected_from_file(res)
+    want = ["index.html", "dataset.png", "effect.png", "predictions.png"]
+    want += ["curves_%s.png" % a for a in varying]
+    for k in attn_layers:
+        li = int(k.split("_")[1])
+        want += ["attention_mean_layer%d.png" % li, "attention_heads_layer%d.png" % li]
+    if task == "classification":
+        want.append("confusion.png")
+    have = set(os.listdir(out))
+    for w in want:
+        check(w in have, "%s: missing %s (have %s)" % (task, w, sorted(have)))
+    for name in have:
+        if name.endswith(".png"):
+            with open(os.path.join(out, name), "rb") as f:
+                head = f.read(24)
+            check(head[:8] == b"\x89PNG\r\n\x1a\n", "%s/%s: not a PNG" % (task, name))
+            w, h = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+            check(w >= 300 and h >= 200, "%s/%s: tiny image %dx%d" % (task, name, w, h))
+    parser = Refs()
+    with open(os.path.join(out, "index.html"), encoding="utf-8") as f:
+        page = f.read()
+    parser.feed(page)
+    for ref in parser.refs:
+        check(os.path.exists(os.path.join(out, ref)), "%s: index.html references missing %s"
+              % (task, ref))
+    pngs = {n for n in have if n.endswith(".png")}
+    check(pngs == set(parser.refs), "%s: PNGs %s vs referenced %s" % (task, pngs, parser.refs))
+    text = "".join(parser.text)
+    for fam, (_, name, _) in best.items():
+        m = re.search(re.escape(name) + r"\s*best (attention|residual|conv|other)", text)
+        check(m is not None and m.group(1) == fam,
+              "%s: the best %s variant should be %s" % (task, fam, name))
+    check({"conv", "attention"} <= set(best), "%s: fake lacks conv or attention" % task)
+    for key, status, err in bad:
+        check(key in text and err in text, "%s: failure %s (%s) not listed" % (task, key, status))
+    check(len(bad) >= 2, "%s: fake should have failed and diverged variants" % task)
+    if acc is not None:
+        check("accuracy %.3f" % acc in text, "%s: accuracy %.3f not in the page" % (task, acc))
+    # rerun into the same directory replaces the earlier report
+    p = run(REPORT, res, "-o", out)
+    check(p.returncode == 0 and not os.path.exists(os.path.join(out, "dataset.png")),
+          "%s: rerun without --data should replace the report" % task)
+    return out
+
+
+def check_sorting(out, tmp):
+    """Clicks the 'best val_loss' header twice in headless chromium; the rows must come
+    out sorted ascending then descending by that column."""
+    chromium = shutil.which("chromium")
+    if not chromium:
+        print("chromium not installed: sorting script not run")
+        return
+    with open(os.path.join(out, "index.html"), encoding="utf-8") as f:
+        page = f.read()
+    probe = """<script>
+var t = document.querySelector("table.sortable"), th = t.querySelectorAll("th");
+var col = Array.from(th).findIndex(function (h) { return h.textContent == "best val_loss"; });
+function order() { return Array.from(t.tBodies[0].rows).map(function (r) {
+  return r.cells[col].dataset.v; }).join(","); }
+th[col].click(); var up = order(); th[col].click(); var down = order();
+document.body.setAttribute("data-up", up); document.body.setAttribute("data-down", down);
+</script></body>"""
+    probe_path = os.path.join(out, "probe.html")
+    with open(probe_path, "w", encoding="utf-8") as f:
+        f.write(page.replace("</body>", probe))
+    prof = tempfile.mkdtemp(dir=tmp)
+    p = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                        "--disable-background-networking", "--disable-component-update",
+                        "--disable-sync", "--no-first-run", "--user-data-dir=" + prof,
+                        "--dump-dom", "file://" + probe_path],
+                       capture_output=True, text=True, timeout=120)
+    os.unlink(probe_path)
+    m_up = re.search(r'data-up="([^"]*)"', p.stdout)
+    m_down = re.search(r'data-down="([^"]*)"', p.stdout)
+    check(m_up and m_down, "chromium: probe attributes not found (%s)" % p.stderr[-300:])
+    if not (m_up and m_down):
+        return
+    up = m_up.group(1).split(",")
+    down = m_down.group(1).split(",")
+    nums = [float(v) for v in up if v]
+    check(nums == sorted(nums) and up[len(nums):] == [""] * (len(up) - len(nums)),
+          "chromium: ascending sort wrong: %s" % up)
+    dnums = [float(v) for v in down if v]
+    check(dnums == sorted(dnums, reverse=True) and len(nums) >= 3,
+          "chromium: descending sort wrong: %s" % down)
+
+
+def check_bad_inputs(tmp):
+    good = os.path.join(tmp, "regression.h5")
+    cases = []
+    cases.append((os.path.join(tmp, "nonexistent.h5"), "no such file"))
+    txt = os.path.join(tmp, "text.h5")
+    with open(txt, "w") as f:
+        f.write("not hdf5\n")
+    cases.append((txt, "not an HDF5 file"))
+    nosum = os.path.join(tmp, "nosummary.h5")
+    shutil.copy(good, nosum)
+    with h5py.File(nosum, "a") as f:
+        del f["summary"]
+    cases.append((nosum, "missing /summary"))
+    notask = os.path.join(tmp, "notask.h5")
+    shutil.copy(good, notask)
+    with h5py.File(notask, "a") as f:
+        del f.attrs["task"]
+    cases.append((notask, "missing root attribute 'task'"))
+    noparams = os.path.join(tmp, "noparams.h5")
+    shutil.copy(good, noparams)
+    with h5py.File(noparams, "a") as f:
+        del f["variants/v0002_r1"].attrs["params"]
+    cases.append((noparams, "/variants/v0002_r1: missing attribute 'params'"))
+    fewfields = os.path.join(tmp, "fewfields.h5")
+    shutil.copy(good, fewfields)
+    with h5py.File(fewfields, "a") as f:
+        s = f["summary"][()]
+        del f["summary"]
+        keep = [n for n in s.dtype.names if n != "best_val_loss"]
+        f["summary"] = s[keep]
+    cases.append((fewfields, "lacks field(s) best_val_loss"))
+    for path, what in cases:
+        out = os.path.join(tmp, "bad_out")
+        before = set(os.listdir(tmp))
+        p = run(REPORT, path, "-o", out)
+        lines = p.stderr.strip().splitlines()
+        check(p.returncode == 2, "%s: exit %d, want 2 (%s)" % (path, p.returncode, p.stderr))
+        check(len(lines) == 1 and path in lines[0] and what in lines[0],
+              "%s: want one line naming the file and '%s', got %r" % (path, what, p.stderr))
+        check(not os.path.exists(out), "%s: output directory left behind" % path)
+        check(set(os.listdir(tmp)) == before, "%s: temporary files left behind: %s"
+              % (path, set(os.listdir(tmp)) - before))
+    # an existing directory that is not a report is not replaced
+    other = os.path.join(tmp, "not_a_report")
+    os.mkdir(other)
+    with open(os.path.join(other, "keep.txt"), "w") as f:
+        f.write("mine")
+    p = run(REPORT, good, "-o", other)
+    check(p.returncode == 2 and os.path.exists(os.path.join(other, "keep.txt")),
+          "an existing non-report directory must not be replaced (%s)" % p.stderr)
+
+
+def main():
+    for path in (REPORT, FAKE):
+        if not os.path.exists(path):
+            print("missing", path)
+            return 1
+    tmp = tempfile.mkdtemp(prefix="test_report.")
+    try:
+        out = check_report("regression", False, tmp)
+        check_report("classification", True, tmp)
+        if out:
+            check_sorting(out, tmp)
+        check_bad_inputs(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if FAILURES:
+        print("%d failure(s)" % len(FAILURES))
+        return 1
+    print("test_report: all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
