@@ -26,8 +26,13 @@ import hashlib
 import json
 import sys
 
+import os
+
 import h5py
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import numpy_toy  # noqa: E402  (the notebook's gen_data)
 
 STR = h5py.string_dtype(encoding="utf-8")
 SUMMARY_DTYPE = np.dtype([
@@ -39,40 +44,11 @@ SUMMARY_DTYPE = np.dtype([
 
 # ---- datasets -------------------------------------------------------------------------
 
-def make_series(positions, heights, shapes, size):
-    """The notebook's make_series."""
-    series = np.zeros((size,))
-    for p, h, s in zip(positions, heights, shapes):
-        if s == "r":
-            series[p - 5:p + 5] = h
-        else:
-            series[p - 5:p] = np.linspace(start=0., stop=h, num=5)
-            series[p:p + 5] = np.linspace(stop=0., start=h, num=5)
-    return series.reshape((-1, 1))
-
-
-def gen_toy(rng, n, noise=.1, sz=100):
-    """The notebook's gen_data, with an explicit generator."""
-    inputs, outputs = [], []
-    shapes = np.array(["t", "r"] * 2)
-    width = sz // len(shapes)
-    for _ in range(n):
-        rng.shuffle(shapes)
-        high_t = rng.choice(np.where(shapes == "t")[0])
-        high_r = rng.choice(np.where(shapes == "r")[0])
-        heights, positions = [], []
-        for i in range(len(shapes)):
-            positions.append(i * width + rng.integers(5, width - 5))
-            h = (.5 + rng.random()) * 10.
-            heights.append(h + 10. if i in (high_t, high_r) else h)
-        x = rng.standard_normal((sz, 1)) * noise + make_series(positions, heights, shapes, sz)
-        norm = np.array(heights)
-        for s in ("t", "r"):
-            norm[shapes == s] = norm[shapes == s].mean()
-        y = rng.standard_normal((sz, 1)) * noise + make_series(positions, norm, shapes, sz)
-        inputs.append(x)
-        outputs.append(y)
-    return np.array(inputs, dtype=np.float32), np.array(outputs, dtype=np.float32)
+def gen_toy(seed, n):
+    """The notebook's toy data (tests/ref/numpy_toy.py), as float32."""
+    np.random.seed(seed)
+    x, y = numpy_toy.gen_data(n)
+    return x.astype(np.float32), y.astype(np.float32)
 
 
 def gen_trace_like(rng, n, k=4, sz=96):
@@ -190,8 +166,8 @@ def write(args):
         xte, yte = gen_trace_like(rng, 20, k)
         grid = classification_grid(k)
     else:
-        xtr, ytr = gen_toy(rng, 60)
-        xte, yte = gen_toy(rng, 10)
+        xtr, ytr = gen_toy(args.seed, 60)
+        xte, yte = gen_toy(args.seed + 1, 10)
         grid = regression_grid()
     repeats, epochs, n_att, m_pred = 2, 12, 3, 4
     # one diverged and one failed variant, leaving a finished one in every family
