@@ -90,9 +90,10 @@ static void describe(hid_t f, const char *name, FILE *out) {
                 else other++;
             }
             fprintf(out, "; class counts:");
+            const char *sep = " ";
             for (int k = 0; k < INFO_MAX_CLASSES; k++)
-                if (cnt[k]) fprintf(out, " %d: %ld", k, cnt[k]);
-            if (other) fprintf(out, " other: %ld", other);
+                if (cnt[k]) fprintf(out, "%s%d: %ld", sep, k, cnt[k]), sep = ", ";
+            if (other) fprintf(out, "%sother: %ld", sep, other);
         }
     } else {
         fprintf(out, ", unreadable");
