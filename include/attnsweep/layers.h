@@ -28,7 +28,9 @@ void as_act_backward(float *d, const float *y, size_t n, as_act a);
  * Valid: To = T - dil*(K-1) (> 0), pad_left = 0.
  * cols: scratch of as_conv1d_scratch(B, To, C, K) floats (the im2col matrix).
  * out = act(conv(inp) + b). Backward takes dout, which it overwrites with
- * dout * act'(out) (so it may not be reused), and out (post-activation). */
+ * dout * act'(out) (so it may not be reused), and out (post-activation). Backward
+ * rebuilds the im2col matrix from inp, so cols need not survive from the forward pass
+ * (layers may share one scratch buffer). With K == 1 cols is not touched. */
 size_t as_conv1d_scratch(int B, int To, int C, int K);
 void as_conv1d_forward(float *out, const float *inp, const float *w, const float *b,
                        float *cols, int B, int T, int C, int F, int K, int dil, int pad_left,
@@ -56,7 +58,10 @@ void as_resconv1d_backward(float *dinp, float *dw, float *db, float *dout, const
  * dropout: what Keras returns as attention scores), dprobs (B,H,T,T) the dropped-out
  * probabilities used for the output (== probs when rate is 0 or not training; then it
  * may alias probs), mask (B,H,T,T) the dropout scale per entry (0 or 1/(1-rate); NULL
- * when rate is 0), ctx (B,T,H,Dv). Scratch: as_attn_scratch floats. */
+ * when rate is 0), ctx (B,T,H,Dv). Scratch: as_attn_scratch floats (contents are
+ * internal: dq, dk, dv, dctx for all rows and one T x T buffer).
+ * With rate > 0 and training == 0 the forward copies probs into dprobs and sets the
+ * mask to 1, so a backward pass after an inference forward is still consistent. */
 typedef struct {
     int B, T, C, H, Dk, Dv, O;
     float rate;
@@ -71,7 +76,8 @@ size_t as_attn_state_size(const as_attn_dims *d); /* floats for q..ctx (mask inc
 size_t as_attn_scratch(const as_attn_dims *d);
 /* Points st's fields into buf (as_attn_state_size(d) floats). */
 void as_attn_state_bind(as_attn_state *st, float *buf, const as_attn_dims *d);
-/* training != 0 and rate > 0 draw the dropout mask from rng. */
+/* training != 0 and rate > 0 draw the dropout mask from rng (entries in (b, h, i, j)
+ * order, dropped when as_rng_float(rng) < rate); otherwise rng is unused (may be NULL). */
 void as_attn_forward(float *out, as_attn_state *st, const float *inp, const float *params,
                      const as_attn_dims *d, int training, as_rng *rng);
 void as_attn_backward(float *dinp, float *dparams, const float *dout, const as_attn_state *st,
@@ -90,14 +96,16 @@ void as_gap1d_forward(float *out, const float *inp, int B, int T, int C);
 void as_gap1d_backward(float *dinp, const float *dout, int B, int T, int C);
 
 /* ---- dropout (inverted): out = inp * mask, mask 0 or 1/(1-rate) ----
- * training == 0 or rate == 0: out = inp and mask untouched. */
+ * mask[i] = 0 when as_rng_float(rng) < rate (one draw per element, in order).
+ * training == 0 or rate == 0: out = inp and mask untouched (rng unused). out may be inp. */
 void as_dropout_forward(float *out, float *mask, const float *inp, size_t n, float rate,
                         int training, as_rng *rng);
 void as_dropout_backward(float *dinp, const float *dout, const float *mask, size_t n, float rate,
                          int training);
 
 /* ---- layer_norm over the last axis, epsilon 1e-3: inp (N, C) ----
- * gamma [C], beta [C]; mean and rstd (N) saved for backward. */
+ * gamma [C], beta [C]; mean and rstd = 1/sqrt(biased var + eps) (N) saved for backward.
+ * Backward does not modify dout. */
 #define AS_LAYER_NORM_EPS 1e-3f
 void as_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                           const float *gamma, const float *beta, int N, int C);
@@ -109,10 +117,12 @@ void as_layernorm_backward(float *dinp, float *dgamma, float *dbeta, const float
  * scaled by `scale` (the caller passes 1/global_count so that gradients summed over
  * data-parallel ranks equal the single-process gradient). ----
  * mse: pred, y (n elements as B samples of m values each); per-sample loss = mean over
- * its m values; dpred = scale * 2 (pred - y) / m. Keras "mse" == mean of everything. */
+ * its m values; dpred = scale * 2 (pred - y) / m (dpred may be NULL). Keras "mse" ==
+ * mean of everything. */
 double as_loss_mse(float *dpred, const float *pred, const float *y, int B, int m, float scale);
 /* sparse categorical cross-entropy from logits (B, K), labels 0..K-1; dlogits =
- * scale * (softmax - onehot); *correct += argmax hits. dlogits may be NULL. */
+ * scale * (softmax - onehot); *correct += argmax hits (first maximum wins, like
+ * tf.argmax). dlogits and correct may be NULL. Labels are not range-checked. */
 double as_loss_sce(float *dlogits, const float *logits, const int *labels, int B, int K,
                    float scale, long *correct);
 
