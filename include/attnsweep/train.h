@@ -68,6 +68,14 @@ void as_fit_split_rows(int n, double validation_split, int *n_train, int *n_val)
 as_status as_fit(as_model *m, const as_dataset *d, const as_train_spec *t,
                  const as_fit_opts *opts, as_history *h, as_error *err);
 
+/* Checks that every rank of comm holds the same parameters: a 64-bit hash of m's
+ * parameter bytes, its minimum and maximum reduced over comm (collective: every rank
+ * must call it). *checksum (may be NULL) receives this rank's hash. Returns
+ * AS_ERR_INTERNAL naming both checksums when the ranks differ, AS_ERR_MPI when the
+ * reduction fails. With MPI_COMM_NULL it only hashes. */
+as_status as_fit_check_same_weights(const as_model *m, MPI_Comm comm, uint64_t *checksum,
+                                    as_error *err);
+
 /* Loss (and accuracy when classifying) of m on rows [0, n) of split s, in batches of
  * batch (<= m->max_batch). Returns the mean loss; *acc receives accuracy or NaN. With a
  * multi-rank comm, rows are sharded and the sums reduced. */

@@ -134,18 +134,6 @@ static as_status write_history_file(const char *path, const as_history *h, as_er
     return st;
 }
 
-/* Checks that every rank starts from the same weights (hash of the parameter bytes). */
-static as_status check_same_weights(const as_model *m, MPI_Comm comm, as_error *err) {
-    uint64_t h = as_hash64(m->params, m->n_params * sizeof(float), 0), lo = h, hi = h;
-    MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, comm);
-    MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, comm);
-    if (lo != hi)
-        return as_error_set(err, AS_ERR_INTERNAL,
-                            "ranks start from different weights (checksums %016llx..%016llx)",
-                            (unsigned long long)lo, (unsigned long long)hi);
-    return AS_OK;
-}
-
 static as_status run(const train_opts *o, int rank, int P, int *diverged, as_error *err) {
     as_spec spec;
     as_dataset data;
@@ -164,7 +152,10 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
     }
     if ((st = as_fit_prepare(&model, &spec, &data, P, spec.train.seed, o->spec_path, err))) goto done;
     if (o->init_weights && (st = as_weights_load(o->init_weights, &model, err))) goto done;
-    if (P > 1 && (st = check_same_weights(&model, MPI_COMM_WORLD, err))) goto done;
+    uint64_t checksum = 0;
+    if ((st = as_fit_check_same_weights(&model, P > 1 ? MPI_COMM_WORLD : MPI_COMM_NULL, &checksum,
+                                        err)))
+        goto done;
     int classification = data.task == AS_TASK_CLASSIFICATION;
     if (rank == 0 && !o->quiet) {
         int n_train, n_val;
@@ -173,6 +164,9 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
                "series of length %d; %s\n", o->spec_path, model.n_layers, model.n_params, n_train,
                n_val, data.train.t, classification ? "classification" : "regression");
         as_runtime_print(stdout, P);
+        if (P > 1)
+            printf("start weights: checksum %016llx identical on %d ranks\n",
+                   (unsigned long long)checksum, P);
     }
     epoch_ctx ctx = {rank, o->quiet, classification};
     as_fit_opts fo = {P > 1 ? MPI_COMM_WORLD : MPI_COMM_NULL, o->overlap, (int)o->bucket_kb,

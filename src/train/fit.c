@@ -9,6 +9,7 @@
 #include "attnsweep/alloc.h"
 #include "attnsweep/layers.h"
 #include "attnsweep/optim.h"
+#include "attnsweep/rng.h"
 #include "train/dp.h"
 
 void as_history_free(as_history *h) {
@@ -138,6 +139,21 @@ double as_evaluate(as_model *m, const as_dataset *d, const as_split *s, int row0
     double l = evaluate(m, s, row0, n, batch, comm, &b, acc);
     batch_free(&b);
     return l;
+}
+
+as_status as_fit_check_same_weights(const as_model *m, MPI_Comm comm, uint64_t *checksum,
+                                    as_error *err) {
+    uint64_t h = as_hash64(m->params, m->n_params * sizeof(float), 0), mm[2] = {h, ~h};
+    if (checksum) *checksum = h;
+    if (comm == MPI_COMM_NULL) return AS_OK;
+    /* one reduction: min of h and min of ~h (= ~max of h) */
+    if (MPI_Allreduce(MPI_IN_PLACE, mm, 2, MPI_UINT64_T, MPI_MIN, comm) != MPI_SUCCESS)
+        return as_error_set(err, AS_ERR_MPI, "start-weights checksum allreduce failed");
+    if (mm[0] != ~mm[1])
+        return as_error_set(err, AS_ERR_INTERNAL,
+                            "ranks start from different weights (checksums %016llx..%016llx)",
+                            (unsigned long long)mm[0], (unsigned long long)~mm[1]);
+    return AS_OK;
 }
 
 static as_status history_alloc(as_history *h, int epochs, int classification, as_error *err) {
