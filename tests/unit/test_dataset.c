@@ -229,12 +229,41 @@ START_TEST(test_regression_y_channels) {
 }
 END_TEST
 
+/* Every allocation of the loader failing in turn: a clean error, nothing leaked. */
+START_TEST(test_load_alloc_failures) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/alloc.h5", as_test_tmpdir());
+    as_dataset d;
+    memset(&d, 0, sizeof d);
+    float x[12] = {0}, y[12] = {0};
+    d.train = (as_split){.n = 2, .t = 6, .c = 1, .x = x, .yt = 6, .yc = 1, .y = y};
+    as_error e;
+    ck_assert(as_dataset_write(path, &d, 0, NULL, NULL, &e) == AS_OK);
+    int ok = 0;
+    for (long n = 1; n < 50 && !ok; n++) {
+        as_dataset r;
+        as_test_fail_alloc_after(n);
+        as_status st = as_dataset_load(path, &r, &e);
+        as_test_fail_alloc_after(0);
+        if (st == AS_OK) {
+            ok = 1;
+            as_dataset_free(&r);
+        } else {
+            ck_assert_int_eq(st, AS_ERR_NOMEM);
+            ck_assert_ptr_null(r.train.x);
+        }
+    }
+    ck_assert(ok);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("dataset");
     TCase *tc = tcase_create("core");
     tcase_add_loop_test(tc, test_bad_file, 0, (int)(sizeof cases / sizeof cases[0]));
     tcase_add_test(tc, test_roundtrip_and_helpers);
     tcase_add_test(tc, test_regression_y_channels);
+    tcase_add_test(tc, test_load_alloc_failures);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -207,6 +207,32 @@ START_TEST(test_write_and_load) {
 }
 END_TEST
 
+/* Every allocation failing in turn: a clean AS_ERR_NOMEM, nothing leaked (ASan). */
+START_TEST(test_alloc_failures) {
+    as_ucr_options o = {.train_path = fx("tab_TRAIN.tsv"), .test_path = fx("tab_TEST.tsv"),
+                        .merge_shuffle = 1, .znorm = 1};
+    int ok = 0;
+    for (long n = 1; n < 200 && !ok; n++) {
+        as_dataset d;
+        int *cl = NULL, k;
+        as_error e;
+        as_test_fail_alloc_after(n);
+        as_status st = as_ucr_import(&o, &d, &cl, &k, &e);
+        as_test_fail_alloc_after(0);
+        if (st == AS_OK) {
+            ok = 1;
+            as_free(cl);
+            as_dataset_free(&d);
+        } else {
+            ck_assert_int_eq(st, AS_ERR_NOMEM);
+            ck_assert_ptr_null(cl);
+            ck_assert_ptr_null(d.train.x);
+        }
+    }
+    ck_assert(ok);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("ucr");
     TCase *tc = tcase_create("core");
@@ -217,6 +243,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_merge_shuffle);
     tcase_add_test(tc, test_znorm);
     tcase_add_test(tc, test_write_and_load);
+    tcase_add_test(tc, test_alloc_failures);
     suite_add_tcase(s, tc);
     return s;
 }
