@@ -44,6 +44,10 @@ typedef struct {
     int bucket_kb;       /* bucket size in KiB (default 1024 when 0) */
     as_epoch_fn on_epoch;
     void *ud;
+    /* Called after every training batch with ud (may be NULL): a cheap hook for work
+     * that must stay responsive during training, e.g. the sweep's coordinator on rank 0
+     * answering other ranks. It must not touch the model. */
+    void (*on_batch)(void *ud);
 } as_fit_opts;
 
 typedef enum { AS_RUN_OK = 0, AS_RUN_DIVERGED, AS_RUN_STOPPED } as_run_status;

@@ -1,8 +1,261 @@
-/* cmd_sweep.c: placeholder until the subcommand lands (removed by its issue). */
+/* cmd_sweep.c: `attnsweep sweep FILE -o RESULTS.h5` -- every variant of a grid, across
+ * MPI ranks, into one results file. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "attnsweep/alloc.h"
+#include "attnsweep/dataset.h"
+#include "attnsweep/grid.h"
+#include "attnsweep/sha256.h"
+#include "attnsweep/spec.h"
+#include "attnsweep/sweep.h"
+#include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/runtime.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: attnsweep sweep SWEEP.json -o RESULTS.h5 [options]\n"
+            "       mpirun -np P attnsweep sweep SWEEP.json -o RESULTS.h5 [options]\n"
+            "       attnsweep sweep --dry-run SWEEP.json\n"
+            "\n"
+            "Expands the grid of a sweep file (see sweeps/README.md) and trains every variant\n"
+            "and repeat, ranks taking the next variant as they finish (costliest first).\n"
+            "Rank 0 writes each finished run into RESULTS.h5 before handing out more work.\n"
+            "\n"
+            "options:\n"
+            "  -o, --output FILE        the results file (required unless --dry-run)\n"
+            "  --dry-run                list the variants (id, name, parameters, multiply-adds\n"
+            "                           per epoch) and exit\n"
+            "  --resume                 keep the runs already in RESULTS.h5, train the rest\n"
+            "  --force                  with --resume: resume even if the sweep file changed\n"
+            "  --data PATH              override the dataset (relative to the current directory)\n"
+            "  --epochs N               override train.epochs of every variant\n"
+            "  --threads N              BLAS threads per rank (default: 1 when several ranks,\n"
+            "                           all cores for one)\n"
+            "  --ranks-per-variant R    train each variant data parallel over R ranks\n"
+            "  --verbose                per-epoch lines\n"
+            "\n"
+            "SIGTERM (e.g. Slurm's --signal): no new variants start; running ones finish and\n"
+            "are written; the resume command is printed. Exit status: 0 done (failed and\n"
+            "diverged variants are recorded, not fatal), 2 bad sweep/dataset/flag, 1 other.\n");
+}
+
+typedef struct {
+    const char *file, *out, *data;
+    long epochs, threads, rpv;
+    int dry, resume, force, verbose;
+} sweep_opts;
+
+static int parse(int argc, char **argv, sweep_opts *o) {
+    memset(o, 0, sizeof *o);
+    const char *cmd = "sweep";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 1;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            if (!(o->out = as_arg_value(cmd, argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--data")) {
+            if (!(o->data = as_arg_value(cmd, argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--epochs")) {
+            if (!(v = as_arg_value(cmd, argc, argv, &i)) || !as_arg_int(cmd, a, v, 1, 10000000, &o->epochs))
+                return 2;
+        } else if (!strcmp(a, "--threads")) {
+            if (!(v = as_arg_value(cmd, argc, argv, &i)) || !as_arg_int(cmd, a, v, 1, 1024, &o->threads))
+                return 2;
+        } else if (!strcmp(a, "--ranks-per-variant")) {
+            if (!(v = as_arg_value(cmd, argc, argv, &i)) || !as_arg_int(cmd, a, v, 1, 1 << 20, &o->rpv))
+                return 2;
+        } else if (!strcmp(a, "--dry-run")) {
+            o->dry = 1;
+        } else if (!strcmp(a, "--resume")) {
+            o->resume = 1;
+        } else if (!strcmp(a, "--force")) {
+            o->force = 1;
+        } else if (!strcmp(a, "--verbose")) {
+            o->verbose = 1;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "attnsweep sweep: unknown option '%s' (see --help)\n", a);
+            return 2;
+        } else if (o->file) {
+            fprintf(stderr, "attnsweep sweep: one sweep file expected, got '%s' and '%s'\n", o->file, a);
+            return 2;
+        } else {
+            o->file = a;
+        }
+    }
+    if (!o->file) {
+        fprintf(stderr, "attnsweep sweep: missing SWEEP.json (see --help)\n");
+        return 2;
+    }
+    if (!o->dry && !o->out) {
+        fprintf(stderr, "attnsweep sweep: missing -o RESULTS.h5 (see --help)\n");
+        return 2;
+    }
+    if (o->force && !o->resume) {
+        fprintf(stderr, "attnsweep sweep: --force only applies with --resume\n");
+        return 2;
+    }
+    if (o->out && !as_arg_writable(cmd, "-o", o->out)) return 2;
+    return 0;
+}
+
+/* The load-time check of every variant: the spec's own rules (keys, types, bounds). */
+static as_status check_variant(void *ud, const cJSON *spec, const char *origin, as_error *err) {
+    (void)ud;
+    as_spec s;
+    as_status st = as_spec_parse(spec, origin, NULL, NULL, &s, err);
+    as_spec_free(&s);
+    return st;
+}
+
+static volatile int g_stop = 0;
+static void on_term(int sig) {
+    (void)sig;
+    g_stop = 1;
+}
+
+/* The dataset every variant uses (one per sweep). */
+static as_status sweep_data_path(const as_sweep *s, const char **path, as_error *err) {
+    const cJSON *d0 = cJSON_GetObjectItemCaseSensitive(s->v[0].spec, "data");
+    for (int v = 1; v < s->n; v++) {
+        const cJSON *dv = cJSON_GetObjectItemCaseSensitive(s->v[v].spec, "data");
+        if (strcmp(dv->valuestring, d0->valuestring) != 0)
+            return as_error_set(err, AS_ERR_SPEC,
+                                "data: every variant of a sweep must use one dataset (variant 0 uses "
+                                "%s, variant %d uses %s)", d0->valuestring, v, dv->valuestring);
+    }
+    *path = d0->valuestring;
+    return AS_OK;
+}
+
+static void dry_run(const as_sweep *s, const as_dataset *d) {
+    printf("%d variants x %d repeats = %d runs on %s (%d training series of length %d)\n", s->n,
+           s->repeats, s->n * s->repeats, d->path, d->train.n, d->train.t);
+    printf("%5s  %-60s %10s %14s\n", "id", "name", "params", "MACs/epoch");
+    for (int v = 0; v < s->n; v++) {
+        int64_t params = 0;
+        as_error e;
+        double macs = as_sweep_estimate(s, v, d, &params, &e);
+        if (macs < 0) printf("%5d  %-60.60s  fails: %s\n", v, s->v[v].name, e.msg);
+        else printf("%5d  %-60.60s %10lld %14.4g\n", v, s->v[v].name, (long long)params, macs);
+    }
+}
+
+static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
+    as_sweep s;
+    as_dataset d;
+    memset(&d, 0, sizeof d);
+    char *text = NULL;
+    as_status st = as_sweep_load(o->file, check_variant, NULL, &s, err);
+    if (st) return st;
+    if (s.n == 0) {
+        as_sweep_free(&s);
+        return as_error_set(err, AS_ERR_SPEC, "%s: the grid expands to no variant", o->file);
+    }
+    if ((o->data || o->epochs) && (st = as_sweep_override(&s, o->data, (int)o->epochs, err))) goto out;
+    const char *data_path = NULL;
+    if ((st = sweep_data_path(&s, &data_path, err))) {
+        as_error_prefix(err, "%s", o->file);
+        goto out;
+    }
+    if ((st = as_dataset_load(data_path, &d, err))) {
+        as_error_prefix(err, "%s: data", o->file);
+        goto out;
+    }
+    if (o->dry) {
+        if (rank == 0) dry_run(&s, &d);
+        goto out;
+    }
+    int R = o->rpv ? (int)o->rpv : s.ranks_per_variant;
+    if (P % R != 0) {
+        st = as_error_set(err, AS_ERR_ARG, "ranks_per_variant %d does not divide the %d ranks", R, P);
+        goto out;
+    }
+    as_results_meta meta;
+    memset(&meta, 0, sizeof meta);
+    if ((st = as_read_text_file(o->file, &text, NULL, err))) goto out;
+    as_sha256_hex(text, strlen(text), meta.sweep_sha256);
+    if (rank == 0) {
+        if ((st = as_sha256_file(data_path, meta.data_sha256, err))) goto out;
+        meta.sweep_path = o->file;
+        meta.sweep_text = text;
+        meta.data_path = data_path;
+        meta.ranks = P;
+        meta.ranks_per_variant = R;
+        meta.data = &d;
+        if (o->resume && access(o->out, F_OK) != 0) {
+            st = as_error_set(err, AS_ERR_ARG, "--resume: %s does not exist (run without --resume)", o->out);
+        } else if (!o->resume && access(o->out, F_OK) == 0) {
+            st = as_error_set(err, AS_ERR_ARG,
+                              "%s exists: use --resume to continue it, or remove it to start over", o->out);
+        } else if (!o->resume) {
+            st = as_results_create(o->out, &meta, err);
+        }
+        printf("attnsweep sweep: %s: %d variants x %d repeats on %s; %d ranks, %d per variant\n",
+               o->file, s.n, s.repeats, data_path, P, R);
+        as_runtime_print(stdout, P);
+        fflush(stdout);
+    }
+    /* every rank learns whether rank 0 could set up the results file */
+    int ok = st == AS_OK;
+    MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (!ok) {
+        if (rank != 0) st = as_error_set(err, AS_ERR_ARG, "rank 0 could not set up the results file");
+        goto out;
+    }
+    as_sched_opts so = {o->file, o->out, o->resume, o->force, o->verbose, (int)o->threads, R,
+                        meta.sweep_sha256, &g_stop};
+    double t0 = MPI_Wtime();
+    st = as_sweep_schedule(&s, &d, &so, err);
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0 && !st) st = as_results_finish(o->out, MPI_Wtime() - t0, err);
+    if (rank == 0 && !st) {
+        if (g_stop) {
+            printf("stopped by SIGTERM after the running variants; resume with:\n"
+                   "  attnsweep sweep %s -o %s --resume\n", o->file, o->out);
+        } else {
+            printf("wrote %s (%.1fs); leaderboard: attnsweep summary %s\n", o->out,
+                   MPI_Wtime() - t0, o->out);
+        }
+    }
+out:
+    as_free(text);
+    as_dataset_free(&d);
+    as_sweep_free(&s);
+    return st;
+}
+
 int as_cmd_sweep(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "attnsweep sweep: not built yet\n");
-    return 1;
+    sweep_opts o;
+    int rc = parse(argc, argv, &o);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (as_runtime_init(&argc, &argv) != 0) return 1;
+    int rank, P;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &P);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_term;
+    sigaction(SIGTERM, &sa, NULL);
+    as_runtime_set_threads((int)o.threads, P);
+    as_error err;
+    as_error_clear(&err);
+    as_status st = run(&o, rank, P, &err);
+    int code = as_status_exit_code(st), worst = code;
+    MPI_Allreduce(&code, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    int r0_failed = rank == 0 && st;
+    MPI_Bcast(&r0_failed, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (st && (rank == 0 || !r0_failed))
+        fprintf(stderr, "attnsweep sweep%s: %s\n", rank ? " (a rank other than 0)" : "", err.msg);
+    MPI_Finalize();
+    return worst;
 }

@@ -245,6 +245,7 @@ as_status as_fit(as_model *m, const as_dataset *d, const as_train_spec *t,
                 break;
             }
             as_optim_step(&opt, m->params, m->grads);
+            if (opts && opts->on_batch) opts->on_batch(opts->ud);
             sums[0] += local[0];
             sums[1] += local[1];
         }

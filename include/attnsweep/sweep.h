@@ -1,0 +1,127 @@
+/* sweep.h: training the variants of an expanded sweep (grid.h) across MPI ranks and
+ * aggregating their results into one HDF5 file (layout in README.md, "Sweep results").
+ *
+ * One run of a (variant, repeat) produces an as_result: scalar outcomes plus named
+ * arrays (curves, attention dumps, predictions, weights). Results travel from the rank
+ * that trained them to rank 0 as one packed byte message; rank 0 is the only writer.
+ *
+ * Durability: as_results_append writes a copy of the results file with the new
+ * variant added, fsyncs it and renames it over the old one, so the file on disk is
+ * always complete (a kill -9 at any instant leaves the previous or the new version).
+ */
+#ifndef ATTNSWEEP_SWEEP_H
+#define ATTNSWEEP_SWEEP_H
+
+#include <hdf5.h>
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "attnsweep/dataset.h"
+#include "attnsweep/grid.h"
+#include "attnsweep/status.h"
+
+typedef enum { AS_VAR_OK = 0, AS_VAR_DIVERGED, AS_VAR_FAILED } as_var_status;
+const char *as_var_status_name(as_var_status s);
+
+typedef enum { AS_ARR_F32 = 0, AS_ARR_I32, AS_ARR_F64 } as_arr_type;
+
+#define AS_ARRAY_NAME_MAX 64
+#define AS_RESULT_MAX_ARRAYS 64
+
+/* A named array, written as a dataset under /variants/<key>/<name>. */
+typedef struct {
+    char name[AS_ARRAY_NAME_MAX];
+    as_arr_type type;
+    int rank;
+    hsize_t dims[4];
+    void *data; /* owned (as_malloc) */
+} as_array;
+
+typedef struct {
+    int id, repeat;
+    as_var_status status;
+    int epochs_run, best_epoch, rank;
+    int64_t params;
+    uint64_t seed;
+    double best_val_loss, final_val_loss, best_val_accuracy, train_seconds;
+    char error[512];
+    char pred_split[16]; /* "test", "validation" or "train": where dumps come from */
+    int n_arrays;
+    as_array arrays[AS_RESULT_MAX_ARRAYS];
+} as_result;
+
+void as_result_free(as_result *r);
+/* Adds a copy of n values (shape dims[0..rank)) as array `name`. AS_ERR_NOMEM. */
+as_status as_result_add(as_result *r, const char *name, as_arr_type type, int rank,
+                        const hsize_t *dims, const void *data, as_error *err);
+/* Packs r into one as_malloc'd buffer / unpacks it (the buffer is not kept). */
+as_status as_result_pack(const as_result *r, char **buf, size_t *n, as_error *err);
+as_status as_result_unpack(const char *buf, size_t n, as_result *r, as_error *err);
+
+/* Options of a run. */
+typedef struct {
+    int threads;    /* informational */
+    int verbose;    /* per-epoch lines */
+    int world_rank; /* recorded in the result */
+    void (*on_batch)(void *ud); /* passed to as_fit (may be NULL) */
+    void *batch_ud;
+} as_run_opts;
+
+/* Trains variant v (repeat r) of s on d over comm (data parallel when comm has several
+ * ranks; MPI_COMM_NULL for one process) and fills *out on every rank (only the group
+ * leader's dumps matter). Build failures and divergence are recorded in *out with
+ * status failed / diverged and return AS_OK; AS_ERR_NOMEM or AS_ERR_MPI otherwise. */
+as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset *d,
+                               MPI_Comm comm, const as_run_opts *o, as_result *out,
+                               as_error *err);
+
+/* Estimated multiply-adds of one epoch of variant v on d (3x forward for training rows,
+ * 1x for validation rows), and its parameter count; -1 when the model cannot be built
+ * (then err holds why). */
+double as_sweep_estimate(const as_sweep *s, int v, const as_dataset *d, int64_t *params,
+                         as_error *err);
+
+/* ---- the results file ---- */
+
+typedef struct {
+    const char *sweep_path, *sweep_text, *data_path;
+    char sweep_sha256[65], data_sha256[65];
+    int ranks, ranks_per_variant;
+    const as_dataset *data;
+} as_results_meta;
+
+/* Creates a new results file (atomically) with the root attributes and an empty
+ * summary. */
+as_status as_results_create(const char *path, const as_results_meta *m, as_error *err);
+/* Adds one finished run (atomic copy-and-rename, see above); s gives the variant's
+ * name, config and params. */
+as_status as_results_append(const char *path, const as_sweep *s, const as_result *r,
+                            as_error *err);
+/* Sets the end time, wall seconds and ranks (atomic as above). */
+as_status as_results_finish(const char *path, double wall_seconds, as_error *err);
+
+/* For --resume: done[v * s->repeats + r] = 1 for each (variant, repeat) of s already in
+ * the file (matched by canonical config and repeat). Checks the file's sweep_sha256
+ * against sha unless force. AS_ERR_ARG with a message when the sweep changed. */
+as_status as_results_done(const char *path, const as_sweep *s, const char *sha, int force,
+                          unsigned char *done, as_error *err);
+
+/* ---- scheduling ---- */
+
+typedef struct {
+    const char *sweep_path;
+    const char *out_path;
+    int resume, force, verbose, threads;
+    int ranks_per_variant; /* 0: the sweep file's */
+    const char *sweep_sha256; /* of the sweep file, for --resume */
+    volatile int *stop;       /* set (by a signal handler): hand out no new work */
+} as_sched_opts;
+
+/* Runs every (variant, repeat) not yet done across MPI_COMM_WORLD: dynamic scheduling,
+ * costliest first, rank 0 training too and writing each result as it arrives.
+ * Collective. Returns AS_OK when every run was attempted (failures are recorded). */
+as_status as_sweep_schedule(const as_sweep *s, const as_dataset *d, const as_sched_opts *o,
+                            as_error *err);
+
+#endif

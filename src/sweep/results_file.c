@@ -1,0 +1,400 @@
+/* results_file.c: the sweep results HDF5 file, rewritten atomically per finished run. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "attnsweep/alloc.h"
+#include "attnsweep/h5util.h"
+#include "attnsweep/model.h"
+#include "attnsweep/spec.h"
+#include "attnsweep/sweep.h"
+#include "attnsweep/weights.h"
+#include "sweep/summary_row.h"
+
+#define FORMAT_VERSION 1
+
+static void iso_now(char *buf, size_t cap) {
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+hid_t as_summary_type(void) {
+    hid_t name_t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(name_t, AS_SUMMARY_NAME_MAX);
+    hid_t status_t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(status_t, AS_SUMMARY_STATUS_MAX);
+    hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(as_summary_row));
+    H5Tinsert(t, "id", HOFFSET(as_summary_row, id), H5T_NATIVE_INT32);
+    H5Tinsert(t, "repeat", HOFFSET(as_summary_row, repeat), H5T_NATIVE_INT32);
+    H5Tinsert(t, "name", HOFFSET(as_summary_row, name), name_t);
+    H5Tinsert(t, "status", HOFFSET(as_summary_row, status), status_t);
+    H5Tinsert(t, "params", HOFFSET(as_summary_row, params), H5T_NATIVE_INT64);
+    H5Tinsert(t, "epochs_run", HOFFSET(as_summary_row, epochs_run), H5T_NATIVE_INT32);
+    H5Tinsert(t, "best_epoch", HOFFSET(as_summary_row, best_epoch), H5T_NATIVE_INT32);
+    H5Tinsert(t, "best_val_loss", HOFFSET(as_summary_row, best_val_loss), H5T_NATIVE_DOUBLE);
+    H5Tinsert(t, "final_val_loss", HOFFSET(as_summary_row, final_val_loss), H5T_NATIVE_DOUBLE);
+    H5Tinsert(t, "best_val_accuracy", HOFFSET(as_summary_row, best_val_accuracy), H5T_NATIVE_DOUBLE);
+    H5Tinsert(t, "train_seconds", HOFFSET(as_summary_row, train_seconds), H5T_NATIVE_DOUBLE);
+    H5Tinsert(t, "rank", HOFFSET(as_summary_row, rank), H5T_NATIVE_INT32);
+    H5Tclose(name_t);
+    H5Tclose(status_t);
+    return t;
+}
+
+static as_status write_summary(hid_t f, const as_summary_row *rows, size_t n, as_error *err) {
+    if (H5Lexists(f, "summary", H5P_DEFAULT) > 0) H5Ldelete(f, "summary", H5P_DEFAULT);
+    hid_t t = as_summary_type();
+    hsize_t dims[1] = {(hsize_t)n};
+    hid_t sp = H5Screate_simple(1, dims, NULL);
+    hid_t ds = H5Dcreate2(f, "summary", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t rc = ds < 0 ? -1 : (n ? H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) : 0);
+    if (ds >= 0) H5Dclose(ds);
+    H5Sclose(sp);
+    H5Tclose(t);
+    return rc < 0 ? as_error_set(err, AS_ERR_IO, "/summary: cannot write") : AS_OK;
+}
+
+as_status as_summary_read(hid_t f, as_summary_row **rows, size_t *n, as_error *err) {
+    *rows = NULL;
+    *n = 0;
+    if (H5Lexists(f, "summary", H5P_DEFAULT) <= 0)
+        return as_error_set(err, AS_ERR_DATA, "/summary: missing (not an attnsweep results file?)");
+    hid_t ds = H5Dopen2(f, "summary", H5P_DEFAULT);
+    hid_t sp = ds < 0 ? -1 : H5Dget_space(ds);
+    hssize_t cnt = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    as_status st = AS_OK;
+    if (cnt < 0) {
+        st = as_error_set(err, AS_ERR_DATA, "/summary: unreadable");
+    } else if (cnt > 0) {
+        *rows = as_calloc((size_t)cnt, sizeof **rows);
+        hid_t t = as_summary_type();
+        if (!*rows) st = as_error_set(err, AS_ERR_NOMEM, "/summary: out of memory");
+        else if (H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, *rows) < 0)
+            st = as_error_set(err, AS_ERR_DATA, "/summary: not the attnsweep summary table");
+        H5Tclose(t);
+        if (st) {
+            as_free(*rows);
+            *rows = NULL;
+        } else {
+            *n = (size_t)cnt;
+        }
+    }
+    if (sp >= 0) H5Sclose(sp);
+    if (ds >= 0) H5Dclose(ds);
+    return st;
+}
+
+as_status as_results_create(const char *path, const as_results_meta *m, as_error *err) {
+    as_h5_writer w;
+    as_status st = as_h5_writer_open(&w, path, err);
+    if (st) return st;
+    char now[32];
+    iso_now(now, sizeof now);
+    hid_t f = w.file;
+    st = as_h5_attr_int32(f, "format_version", FORMAT_VERSION, err);
+    if (!st) st = as_h5_attr_string(f, "attnsweep_version", AS_VERSION_STRING, err);
+    if (!st) st = as_h5_attr_string(f, "sweep_path", m->sweep_path, err);
+    if (!st) st = as_h5_attr_string(f, "sweep_text", m->sweep_text, err);
+    if (!st) st = as_h5_attr_string(f, "sweep_sha256", m->sweep_sha256, err);
+    if (!st) st = as_h5_attr_string(f, "data_path", m->data_path, err);
+    if (!st) st = as_h5_attr_string(f, "data_sha256", m->data_sha256, err);
+    if (!st) st = as_h5_attr_int32(f, "ranks", m->ranks, err);
+    if (!st) st = as_h5_attr_int32(f, "ranks_per_variant", m->ranks_per_variant, err);
+    if (!st) st = as_h5_attr_string(f, "start_time", now, err);
+    if (!st) st = as_h5_attr_string(f, "end_time", "", err);
+    if (!st) st = as_h5_attr_double(f, "wall_seconds", 0.0, err);
+    if (!st)
+        st = as_h5_attr_string(f, "task",
+                               m->data->task == AS_TASK_CLASSIFICATION ? "classification" : "regression",
+                               err);
+    if (!st && m->data->task == AS_TASK_CLASSIFICATION)
+        st = as_h5_attr_int32(f, "n_classes", m->data->n_classes, err);
+    if (!st) {
+        hid_t g = as_h5_group(f, "variants", err);
+        if (g < 0) st = AS_ERR_IO;
+        else H5Gclose(g);
+    }
+    if (!st) st = write_summary(f, NULL, 0, err);
+    if (st) {
+        as_h5_writer_abort(&w);
+        return as_error_prefix(err, "%s", path);
+    }
+    return as_h5_writer_commit(&w, err);
+}
+
+/* Copies src to dst byte for byte and fsyncs dst. */
+static as_status copy_file(const char *src, const char *dst, as_error *err) {
+    int in = open(src, O_RDONLY);
+    if (in < 0) return as_error_set(err, AS_ERR_IO, "%s: cannot open: %s", src, strerror(errno));
+    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out < 0) {
+        close(in);
+        return as_error_set(err, AS_ERR_IO, "%s: cannot create: %s", dst, strerror(errno));
+    }
+    char buf[1 << 16];
+    ssize_t got;
+    as_status st = AS_OK;
+    while ((got = read(in, buf, sizeof buf)) > 0) {
+        if (write(out, buf, (size_t)got) != got) {
+            st = as_error_set(err, AS_ERR_IO, "%s: write failed: %s", dst, strerror(errno));
+            break;
+        }
+    }
+    if (got < 0) st = as_error_set(err, AS_ERR_IO, "%s: read failed", src);
+    close(in);
+    close(out);
+    return st;
+}
+
+static as_status fsync_path(const char *path, as_error *err) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0 || fsync(fd) != 0) {
+        if (fd >= 0) close(fd);
+        return as_error_set(err, AS_ERR_IO, "%s: fsync failed: %s", path, strerror(errno));
+    }
+    close(fd);
+    return AS_OK;
+}
+
+static as_status write_array(hid_t g, const as_array *a, as_error *err) {
+    switch (a->type) {
+    case AS_ARR_F32: return as_h5_write_float(g, a->name, a->rank, a->dims, a->data, err);
+    case AS_ARR_I32: return as_h5_write_int(g, a->name, a->rank, a->dims, a->data, err);
+    case AS_ARR_F64: return as_h5_write_double(g, a->name, a->rank, a->dims, a->data, err);
+    }
+    return as_error_set(err, AS_ERR_INTERNAL, "%s: unknown array type", a->name);
+}
+
+/* Rebuilds the variant's model (batch 1) to lay its flat parameters out as Keras weights. */
+static as_status write_weights(hid_t f, const char *group, const as_sweep *s, const as_result *r,
+                               const as_array *params, as_error *err) {
+    as_spec spec;
+    as_status st = as_spec_parse(s->v[r->id].spec, "weights", NULL, NULL, &spec, err);
+    if (st) return st;
+    /* input shape is not stored in the spec: recover it from the dumps' inputs, else
+     * from the first kernel (conv/dense take C from their kernel) */
+    int T = 1, C = 1;
+    for (int i = 0; i < r->n_arrays; i++)
+        if (!strcmp(r->arrays[i].name, "pred_inputs")) {
+            T = (int)r->arrays[i].dims[1];
+            C = (int)r->arrays[i].dims[2];
+        }
+    as_model m;
+    st = as_model_build(&m, &spec, T, C, 1, "weights", err);
+    if (!st && m.n_params != (size_t)params->dims[0])
+        st = as_error_set(err, AS_ERR_INTERNAL, "weights: %zu parameters but %llu received",
+                          m.n_params, (unsigned long long)params->dims[0]);
+    if (!st) {
+        memcpy(m.params, params->data, m.n_params * sizeof(float));
+        st = as_weights_write_group(f, group, &m, err);
+    }
+    as_model_free(&m);
+    as_spec_free(&spec);
+    return st;
+}
+
+static as_status write_variant(hid_t f, const as_sweep *s, const as_result *r, as_error *err) {
+    char key[64], path[96];
+    snprintf(key, sizeof key, "v%04d_r%d", r->id, r->repeat);
+    snprintf(path, sizeof path, "/variants/%s", key);
+    if (H5Lexists(f, path, H5P_DEFAULT) > 0) H5Ldelete(f, path, H5P_DEFAULT);
+    hid_t g = as_h5_group(f, path, err);
+    if (g < 0) return AS_ERR_IO;
+    const as_variant *v = &s->v[r->id];
+    char *config = cJSON_Print(v->spec), *params = cJSON_PrintUnformatted(v->params);
+    as_status st = (!config || !params) ? as_error_set(err, AS_ERR_NOMEM, "out of memory") : AS_OK;
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
+    if (!st) st = as_h5_attr_string(g, "config", config, err);
+    if (!st) st = as_h5_attr_string(g, "canonical", v->canonical, err);
+    if (!st) st = as_h5_attr_string(g, "params", params, err);
+    if (!st) st = as_h5_attr_string(g, "name", v->name, err);
+    if (!st) st = as_h5_attr_string(g, "status", as_var_status_name(r->status), err);
+    if (!st) st = as_h5_attr_string(g, "error", r->error, err);
+    if (!st) st = as_h5_attr_string(g, "seed", seed, err);
+    if (!st) st = as_h5_attr_int32(g, "id", r->id, err);
+    if (!st) st = as_h5_attr_int32(g, "repeat", r->repeat, err);
+    if (!st) st = as_h5_attr_int32(g, "rank", r->rank, err);
+    if (!st && r->pred_split[0]) st = as_h5_attr_string(g, "pred_split", r->pred_split, err);
+    for (int i = 0; i < r->n_arrays && !st; i++) {
+        const as_array *a = &r->arrays[i];
+        if (!strcmp(a->name, "__params")) {
+            char wpath[128];
+            snprintf(wpath, sizeof wpath, "%s/weights", path);
+            st = write_weights(f, wpath, s, r, a, err);
+        } else {
+            st = write_array(g, a, err);
+        }
+    }
+    if (config) cJSON_free(config);
+    if (params) cJSON_free(params);
+    H5Gclose(g);
+    if (st) as_error_prefix(err, "%s", path);
+    return st;
+}
+
+static void fill_row(as_summary_row *row, const as_sweep *s, const as_result *r) {
+    memset(row, 0, sizeof *row);
+    row->id = r->id;
+    row->repeat = r->repeat;
+    snprintf(row->name, sizeof row->name, "%s", s->v[r->id].name);
+    snprintf(row->status, sizeof row->status, "%s", as_var_status_name(r->status));
+    row->params = r->params;
+    row->epochs_run = r->epochs_run;
+    row->best_epoch = r->best_epoch;
+    row->best_val_loss = r->best_val_loss;
+    row->final_val_loss = r->final_val_loss;
+    row->best_val_accuracy = r->best_val_accuracy;
+    row->train_seconds = r->train_seconds;
+    row->rank = r->rank;
+}
+
+/* Opens a private copy of path, lets fn modify it, then swaps it in atomically. */
+typedef as_status (*modify_fn)(hid_t f, void *ud, as_error *err);
+
+static as_status rewrite(const char *path, modify_fn fn, void *ud, as_error *err) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    as_status st = copy_file(path, tmp, err);
+    if (st) {
+        unlink(tmp);
+        return st;
+    }
+    as_h5_quiet();
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_file_locking(fapl, 0, 1);
+    hid_t f = H5Fopen(tmp, H5F_ACC_RDWR, fapl);
+    H5Pclose(fapl);
+    if (f < 0) {
+        unlink(tmp);
+        return as_error_set(err, AS_ERR_IO, "%s: cannot open the results file for writing", path);
+    }
+    st = fn(f, ud, err);
+    if (H5Fclose(f) < 0 && !st) st = as_error_set(err, AS_ERR_IO, "%s: cannot close", tmp);
+    if (!st) st = fsync_path(tmp, err);
+    if (!st && rename(tmp, path) != 0)
+        st = as_error_set(err, AS_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
+    if (st) {
+        unlink(tmp);
+        return st;
+    }
+    /* make the rename itself durable */
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    else snprintf(dir, sizeof dir, ".");
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    return AS_OK;
+}
+
+typedef struct {
+    const as_sweep *s;
+    const as_result *r;
+} append_ctx;
+
+static as_status do_append(hid_t f, void *ud, as_error *err) {
+    append_ctx *c = ud;
+    as_status st = write_variant(f, c->s, c->r, err);
+    if (st) return st;
+    as_summary_row *rows;
+    size_t n;
+    if ((st = as_summary_read(f, &rows, &n, err))) return st;
+    as_summary_row *all = as_calloc(n + 1, sizeof *all);
+    if (!all) {
+        as_free(rows);
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory for the summary");
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) /* a rerun replaces its old row */
+        if (!(rows[i].id == c->r->id && rows[i].repeat == c->r->repeat)) all[k++] = rows[i];
+    fill_row(&all[k++], c->s, c->r);
+    st = write_summary(f, all, k, err);
+    as_free(rows);
+    as_free(all);
+    return st;
+}
+
+as_status as_results_append(const char *path, const as_sweep *s, const as_result *r,
+                            as_error *err) {
+    append_ctx c = {s, r};
+    return rewrite(path, do_append, &c, err);
+}
+
+static as_status do_finish(hid_t f, void *ud, as_error *err) {
+    char now[32];
+    iso_now(now, sizeof now);
+    as_status st = as_h5_attr_string(f, "end_time", now, err);
+    if (!st) st = as_h5_attr_double(f, "wall_seconds", *(double *)ud, err);
+    return st;
+}
+
+as_status as_results_finish(const char *path, double wall_seconds, as_error *err) {
+    return rewrite(path, do_finish, &wall_seconds, err);
+}
+
+typedef struct {
+    const as_sweep *s;
+    unsigned char *done;
+    as_error *err;
+    as_status st;
+} done_ctx;
+
+static herr_t visit_variant(hid_t g, const char *name, const H5L_info_t *info, void *ud) {
+    (void)info;
+    done_ctx *c = ud;
+    hid_t vg = H5Gopen2(g, name, H5P_DEFAULT);
+    if (vg < 0) return 0;
+    char *canon = NULL;
+    int64_t rep = -1;
+    if (as_h5_read_attr_string(vg, "canonical", &canon, NULL) == AS_OK &&
+        as_h5_read_attr_int(vg, "repeat", &rep, NULL) == AS_OK) {
+        for (int v = 0; v < c->s->n; v++)
+            if (!strcmp(c->s->v[v].canonical, canon) && rep >= 0 && rep < c->s->repeats)
+                c->done[(size_t)v * c->s->repeats + (size_t)rep] = 1;
+    }
+    as_free(canon);
+    H5Gclose(vg);
+    return 0;
+}
+
+as_status as_results_done(const char *path, const as_sweep *s, const char *sha, int force,
+                          unsigned char *done, as_error *err) {
+    hid_t f = as_h5_open_read(path, err);
+    if (f < 0) return AS_ERR_ARG;
+    char *old = NULL;
+    as_status st = as_h5_read_attr_string(f, "sweep_sha256", &old, err);
+    if (st) {
+        H5Fclose(f);
+        return as_error_set(err, AS_ERR_ARG, "%s: not an attnsweep results file (no sweep_sha256)",
+                            path);
+    }
+    if (strcmp(old, sha) != 0 && !force) {
+        as_free(old);
+        H5Fclose(f);
+        return as_error_set(err, AS_ERR_ARG,
+                            "%s: the sweep file changed since these results were written; "
+                            "refusing to resume (use --force to resume anyway, keeping the "
+                            "finished variants whose config is unchanged)", path);
+    }
+    as_free(old);
+    done_ctx c = {s, done, err, AS_OK};
+    if (H5Lexists(f, "variants", H5P_DEFAULT) > 0) {
+        hid_t g = H5Gopen2(f, "variants", H5P_DEFAULT);
+        H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, visit_variant, &c);
+        H5Gclose(g);
+    }
+    H5Fclose(f);
+    return c.st;
+}

@@ -1,0 +1,288 @@
+/* run.c: train one (variant, repeat) of a sweep and collect what the results file keeps:
+ * curves, attention dumps, predictions and (optionally) weights. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "attnsweep/alloc.h"
+#include "attnsweep/model.h"
+#include "attnsweep/spec.h"
+#include "attnsweep/sweep.h"
+#include "attnsweep/train.h"
+
+typedef struct {
+    const as_run_opts *o;
+    int v, r, leader;
+} epoch_ctx;
+
+static int on_epoch(void *ud, const as_epoch_stats *st) {
+    epoch_ctx *c = ud;
+    if (c->o->verbose && c->leader) {
+        printf("  [rank %d] v%04d_r%d epoch %d/%d loss %.6g val_loss %.6g", c->o->world_rank, c->v,
+               c->r, st->epoch, st->epochs, st->loss, st->val_loss);
+        if (!isnan(st->val_accuracy)) printf(" val_accuracy %.4f", st->val_accuracy);
+        printf(" %.2fs\n", st->seconds);
+        fflush(stdout);
+    }
+    return 0;
+}
+
+/* as_fit has one user pointer for both hooks: forward the batch hook to the caller's. */
+static void on_batch(void *ud) {
+    epoch_ctx *c = ud;
+    c->o->on_batch(c->o->batch_ud);
+}
+
+static void fail(as_result *out, as_var_status st, const char *msg) {
+    out->status = st;
+    size_t n = strlen(msg);
+    if (n >= sizeof out->error) n = sizeof out->error - 1; /* long messages are cut */
+    memcpy(out->error, msg, n);
+    out->error[n] = '\0';
+}
+
+/* The rows dumps come from: the test split, else validation rows, else training rows. */
+static const as_split *dump_rows(const as_dataset *d, const as_spec *spec, int *row0, int *avail,
+                                 as_result *out) {
+    if (d->has_test && d->test.n > 0) {
+        *row0 = 0;
+        *avail = d->test.n;
+        snprintf(out->pred_split, sizeof out->pred_split, "test");
+        return &d->test;
+    }
+    int n_train, n_val;
+    as_fit_split_rows(d->train.n, spec->train.validation_split, &n_train, &n_val);
+    if (n_val > 0) {
+        *row0 = n_train;
+        *avail = n_val;
+        snprintf(out->pred_split, sizeof out->pred_split, "validation");
+    } else {
+        *row0 = 0;
+        *avail = d->train.n;
+        snprintf(out->pred_split, sizeof out->pred_split, "train");
+    }
+    return &d->train;
+}
+
+/* Forward passes over the first rows of the dump split, in chunks of max_batch, keeping
+ * attention probabilities and predictions. */
+static as_status collect_dumps(as_model *m, const as_dataset *d, const as_spec *spec, int n_att,
+                               int n_pred, as_result *out, as_error *err) {
+    int row0, avail;
+    const as_split *s = dump_rows(d, spec, &row0, &avail, out);
+    if (n_att > avail) n_att = avail;
+    if (n_pred > avail) n_pred = avail;
+    int n = n_att > n_pred ? n_att : n_pred;
+    if (n == 0) return AS_OK;
+    size_t xr = as_split_x_row(s), outsz = as_model_out_size(m);
+    int classification = d->task == AS_TASK_CLASSIFICATION;
+    as_status st = AS_OK;
+    float *pred = as_calloc((size_t)n * outsz, sizeof(float));
+    float **att = as_calloc((size_t)m->n_layers, sizeof(float *));
+    if (!pred || !att) {
+        st = as_error_set(err, AS_ERR_NOMEM, "out of memory for dumps");
+        goto out;
+    }
+    for (int start = 0; start < n && !st; start += m->max_batch) {
+        int k = n - start < m->max_batch ? n - start : m->max_batch;
+        const float *y = as_model_forward(m, s->x + (size_t)(row0 + start) * xr, k, 0);
+        memcpy(pred + (size_t)start * outsz, y, (size_t)k * outsz * sizeof(float));
+        for (int i = 0; i < m->n_layers; i++) {
+            int H, T;
+            const float *p = as_model_attention(m, i, &H, &T);
+            if (!p || start >= n_att) continue;
+            size_t per = (size_t)H * T * T;
+            if (!att[i] && !(att[i] = as_malloc((size_t)n_att * per * sizeof(float)))) {
+                st = as_error_set(err, AS_ERR_NOMEM, "out of memory for attention dumps");
+                break;
+            }
+            int kk = n_att - start < k ? n_att - start : k;
+            memcpy(att[i] + (size_t)start * per, p, (size_t)kk * per * sizeof(float));
+        }
+    }
+    for (int i = 0; i < m->n_layers && !st; i++) {
+        if (!att[i]) continue;
+        int H, T;
+        as_model_attention(m, i, &H, &T);
+        char name[AS_ARRAY_NAME_MAX];
+        hsize_t dims[4] = {(hsize_t)n_att, (hsize_t)H, (hsize_t)T, (hsize_t)T};
+        snprintf(name, sizeof name, "attention/layer_%d", i);
+        if ((st = as_result_add(out, name, AS_ARR_F32, 4, dims, att[i], err))) break;
+        /* mean over query positions: [n, H, T(keys)] -- the notebook's Q6 */
+        float *mean = as_calloc((size_t)n_att * H * T, sizeof(float));
+        if (!mean) {
+            st = as_error_set(err, AS_ERR_NOMEM, "out of memory for attention means");
+            break;
+        }
+        for (size_t bh = 0; bh < (size_t)n_att * H; bh++)
+            for (int j = 0; j < T; j++) {
+                double acc = 0;
+                for (int q = 0; q < T; q++) acc += (double)att[i][(bh * T + q) * T + j];
+                mean[bh * T + j] = (float)(acc / T);
+            }
+        snprintf(name, sizeof name, "attention/layer_%d_mean", i);
+        st = as_result_add(out, name, AS_ARR_F32, 3, dims, mean, err);
+        as_free(mean);
+    }
+    if (!st && n_pred > 0) {
+        const as_layer *last = &m->layers[m->n_layers - 1];
+        hsize_t pd[3] = {(hsize_t)n_pred, (hsize_t)last->out_t, (hsize_t)last->out_c};
+        if (classification) {
+            int K = last->out_c;
+            for (int b = 0; b < n_pred; b++) { /* logits -> probabilities */
+                float *z = pred + (size_t)b * K, mx = z[0];
+                double sum = 0;
+                for (int k = 1; k < K; k++) mx = z[k] > mx ? z[k] : mx;
+                for (int k = 0; k < K; k++) sum += (double)(z[k] = expf(z[k] - mx));
+                for (int k = 0; k < K; k++) z[k] = (float)((double)z[k] / sum);
+            }
+            pd[1] = (hsize_t)K;
+            st = as_result_add(out, "predictions", AS_ARR_F32, 2, pd, pred, err);
+        } else {
+            st = as_result_add(out, "predictions", AS_ARR_F32, 3, pd, pred, err);
+        }
+        hsize_t xd[3] = {(hsize_t)n_pred, (hsize_t)s->t, (hsize_t)s->c};
+        if (!st) st = as_result_add(out, "pred_inputs", AS_ARR_F32, 3, xd, s->x + (size_t)row0 * xr, err);
+        if (!st && classification) {
+            hsize_t ld[1] = {(hsize_t)n_pred};
+            st = as_result_add(out, "pred_targets", AS_ARR_I32, 1, ld, s->labels + row0, err);
+        } else if (!st) {
+            hsize_t yd[3] = {(hsize_t)n_pred, (hsize_t)s->yt, (hsize_t)s->yc};
+            st = as_result_add(out, "pred_targets", AS_ARR_F32, 3, yd,
+                               s->y + (size_t)row0 * as_split_y_row(s), err);
+        }
+    }
+out:
+    if (att)
+        for (int i = 0; i < m->n_layers; i++) as_free(att[i]);
+    as_free(att);
+    as_free(pred);
+    return st;
+}
+
+static void summarise(const as_history *h, as_result *out) {
+    out->epochs_run = h->epochs_run;
+    int best = -1;
+    for (int e = 0; e < h->epochs_run; e++) {
+        double x = h->val_loss[e];
+        if (isfinite(x) && (best < 0 || x < h->val_loss[best])) best = e;
+    }
+    out->best_epoch = best + 1;
+    out->best_val_loss = best >= 0 ? h->val_loss[best] : (double)NAN;
+    out->final_val_loss = h->epochs_run ? h->val_loss[h->epochs_run - 1] : (double)NAN;
+    out->best_val_accuracy = (double)NAN;
+    if (h->classification)
+        for (int e = 0; e < h->epochs_run; e++)
+            if (isfinite(h->val_accuracy[e]) &&
+                (isnan(out->best_val_accuracy) || h->val_accuracy[e] > out->best_val_accuracy))
+                out->best_val_accuracy = h->val_accuracy[e];
+    out->train_seconds = 0;
+    for (int e = 0; e < h->epochs_run; e++) out->train_seconds += h->epoch_seconds[e];
+}
+
+static as_status add_curves(const as_history *h, as_result *out, as_error *err) {
+    hsize_t n[1] = {(hsize_t)h->epochs_run};
+    if (h->epochs_run == 0) return AS_OK;
+    as_status st = as_result_add(out, "loss", AS_ARR_F64, 1, n, h->loss, err);
+    if (!st) st = as_result_add(out, "val_loss", AS_ARR_F64, 1, n, h->val_loss, err);
+    if (!st) st = as_result_add(out, "epoch_seconds", AS_ARR_F64, 1, n, h->epoch_seconds, err);
+    if (!st && h->classification) {
+        st = as_result_add(out, "accuracy", AS_ARR_F64, 1, n, h->accuracy, err);
+        if (!st) st = as_result_add(out, "val_accuracy", AS_ARR_F64, 1, n, h->val_accuracy, err);
+    }
+    return st;
+}
+
+as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset *d,
+                               MPI_Comm comm, const as_run_opts *o, as_result *out,
+                               as_error *err) {
+    memset(out, 0, sizeof *out);
+    out->id = v;
+    out->repeat = r;
+    out->rank = o->world_rank;
+    out->seed = as_variant_seed(s->seed, s->v[v].canonical, r);
+    out->best_val_loss = out->final_val_loss = out->best_val_accuracy = (double)NAN;
+    int P = 1, me = 0;
+    if (comm != MPI_COMM_NULL) {
+        MPI_Comm_size(comm, &P);
+        MPI_Comm_rank(comm, &me);
+    }
+    char origin[200];
+    snprintf(origin, sizeof origin, "variant %d (%s)", v, s->v[v].name);
+    as_spec spec;
+    as_model m;
+    as_history h;
+    memset(&m, 0, sizeof m);
+    memset(&h, 0, sizeof h);
+    as_error e;
+    as_error_clear(&e);
+    as_status st = as_spec_parse(s->v[v].spec, origin, NULL, NULL, &spec, &e);
+    if (st) {
+        fail(out, AS_VAR_FAILED, e.msg);
+        return AS_OK;
+    }
+    st = as_fit_prepare(&m, &spec, d, P, out->seed, origin, &e);
+    if (st) {
+        fail(out, AS_VAR_FAILED, e.msg);
+        as_spec_free(&spec);
+        return st == AS_ERR_NOMEM || st == AS_ERR_SPEC || st == AS_ERR_DATA ? AS_OK : st;
+    }
+    out->params = (int64_t)m.n_params;
+    epoch_ctx ctx = {o, v, r, me == 0};
+    as_fit_opts fo = {P > 1 ? comm : MPI_COMM_NULL, 1, 1024, on_epoch, &ctx, NULL};
+    if (o->on_batch) fo.on_batch = on_batch;
+    st = as_fit(&m, d, &spec.train, &fo, &h, &e);
+    if (st == AS_ERR_MPI) {
+        as_error_set(err, st, "%s: %s", origin, e.msg);
+        goto done;
+    }
+    if (st) {
+        fail(out, AS_VAR_FAILED, e.msg);
+        st = AS_OK;
+        goto done;
+    }
+    summarise(&h, out);
+    if ((st = add_curves(&h, out, err))) goto done;
+    if (h.status == AS_RUN_DIVERGED) {
+        fail(out, AS_VAR_DIVERGED, h.message);
+    } else if (h.status == AS_RUN_STOPPED) {
+        fail(out, AS_VAR_FAILED, "interrupted (SIGTERM) before the last epoch; rerun with --resume");
+    } else if (me == 0) {
+        if ((st = collect_dumps(&m, d, &spec, s->attention_samples, s->prediction_samples, out, err)))
+            goto done;
+        if (s->save_weights) {
+            hsize_t n[1] = {(hsize_t)m.n_params};
+            st = as_result_add(out, "__params", AS_ARR_F32, 1, n, m.params, err);
+        }
+    }
+done:
+    as_history_free(&h);
+    as_model_free(&m);
+    as_spec_free(&spec);
+    return st;
+}
+
+double as_sweep_estimate(const as_sweep *s, int v, const as_dataset *d, int64_t *params,
+                         as_error *err) {
+    char origin[200];
+    snprintf(origin, sizeof origin, "variant %d (%s)", v, s->v[v].name);
+    as_spec spec;
+    if (as_spec_parse(s->v[v].spec, origin, NULL, NULL, &spec, err)) return -1;
+    as_model m;
+    as_status st = as_model_build(&m, &spec, d->train.t, d->train.c, 1, origin, err);
+    if (!st) st = as_model_check_output(&m, d->task == AS_TASK_CLASSIFICATION, d->train.yt,
+                                        d->train.yc, d->n_classes, origin, err);
+    if (st) {
+        as_model_free(&m);
+        as_spec_free(&spec);
+        return -1;
+    }
+    int n_train, n_val;
+    as_fit_split_rows(d->train.n, spec.train.validation_split, &n_train, &n_val);
+    double macs = as_model_macs_per_sample(&m) * (3.0 * n_train + n_val);
+    if (params) *params = (int64_t)m.n_params;
+    as_model_free(&m);
+    as_spec_free(&spec);
+    return macs;
+}
