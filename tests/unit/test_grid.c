@@ -718,6 +718,31 @@ START_TEST(test_ready_sweeps) {
 }
 END_TEST
 
+START_TEST(test_readme_example) {
+    /* The first json block of sweeps/README.md expands as the README says. */
+    char path[1024], *text = NULL;
+    snprintf(path, sizeof path, "%s/sweeps/README.md", as_test_env("ATTNSWEEP_SRC", "."));
+    as_error e;
+    ck_assert_msg(as_read_text_file(path, &text, NULL, &e) == AS_OK, "%s", e.msg);
+    char *start = strstr(text, "```json\n");
+    ck_assert_ptr_nonnull(start);
+    start += 8;
+    char *end = strstr(start, "```");
+    ck_assert_ptr_nonnull(end);
+    *end = '\0';
+    as_sweep s = must_parse(start);
+    ck_assert_int_eq(s.n, 14);
+    ck_assert_int_eq(s.repeats, 3);
+    ck_assert_str_eq(s.v[0].name, "filters=32,layer2=conv1d,lr=0.001");
+    ck_assert_str_eq(s.v[1].name, "filters=32,layer2=self_attention,heads=1,key_dim=16,lr=0.001");
+    ck_assert_str_eq(s.v[2].name, "filters=32,layer2=self_attention,heads=1,key_dim=32,lr=0.001");
+    ck_assert_str_eq(s.v[3].name, "filters=32,layer2=self_attention,heads=2,key_dim=16,lr=0.001");
+    ck_assert_str_eq(s.v[7].name, "filters=64,layer2=conv1d,lr=0.001");
+    as_sweep_free(&s);
+    as_free(text);
+}
+END_TEST
+
 static Suite *grid_suite(void) {
     Suite *s = suite_create("grid");
     TCase *t = tcase_create("expand");
@@ -742,6 +767,7 @@ static Suite *grid_suite(void) {
     tcase_add_test(b, test_alloc_failures_are_clean);
     suite_add_tcase(s, b);
     TCase *f = tcase_create("files");
+    tcase_add_test(f, test_readme_example);
     tcase_add_loop_test(f, test_ready_sweeps, 0, (int)(sizeof sweep_files / sizeof *sweep_files));
     suite_add_tcase(s, f);
     return s;
