@@ -16,6 +16,7 @@
 #include <mpi.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "attnsweep/dataset.h"
 #include "attnsweep/grid.h"
@@ -123,5 +124,20 @@ typedef struct {
  * Collective. Returns AS_OK when every run was attempted (failures are recorded). */
 as_status as_sweep_schedule(const as_sweep *s, const as_dataset *d, const as_sched_opts *o,
                             as_error *err);
+
+/* ---- the leaderboard (attnsweep summary) ---- */
+
+typedef struct {
+    const char *sort;     /* best_val_loss (default; best_val_accuracy for classification),
+                             final_val_loss, best_val_accuracy, params, train_seconds, id, name */
+    int top;              /* 0: all */
+    const char *group_by; /* an axis name of the grid, or NULL */
+    int csv;
+} as_summary_opts;
+
+/* Prints the leaderboard of a results file to out: one line per variant with repeats as
+ * mean +- std, failed and diverged runs listed apart. Errors (AS_ERR_DATA naming the
+ * file, AS_ERR_ARG for an unknown sort key or axis, naming the valid ones). */
+as_status as_summary_print(const char *path, const as_summary_opts *o, FILE *out, as_error *err);
 
 #endif
