@@ -26,6 +26,7 @@ typedef struct {
     int *choice;         /* per slot: value index, -1 = not met yet */
     int *stack, depth;   /* slots in the order met */
     const cJSON **fixed; /* per axis: the value an include entry fixes, or NULL */
+    int inc;             /* the include entry fixing them, -1 for none */
     int *used, nused;    /* axes in the order met */
     char *is_used;       /* per axis */
 } gstate;
@@ -55,9 +56,14 @@ static cJSON *subst(gstate *s, const cJSON *node, int depth, as_error *err) {
     const char *ph = grid_placeholder(node);
     if (ph) {
         int a = grid_axis_find(s->doc, ph);
-        if (a < 0 || depth > s->doc->naxes) { /* excluded by grid_doc_init */
+        if (a < 0) { /* excluded by grid_doc_init */
             as_error_set(err, AS_ERR_INTERNAL, "%s: placeholder \"$%s\" unresolved",
                          s->doc->origin, ph);
+            return NULL;
+        }
+        if (depth > s->doc->naxes) { /* only an include value can close a cycle */
+            as_error_set(err, AS_ERR_SPEC, "%s: include[%d]: placeholder cycle through \"$%s\"",
+                         s->doc->origin, s->inc, ph);
             return NULL;
         }
         if (!s->is_used[a]) {
@@ -145,6 +151,7 @@ static int excluded(gstate *s) {
 
 static void set_include(gstate *s, int inc) {
     for (int a = 0; a < s->doc->naxes; a++) s->fixed[a] = NULL;
+    s->inc = inc;
     if (inc < 0) return;
     const cJSON *kv;
     cJSON_ArrayForEach(kv, cJSON_GetArrayItem(s->doc->include, inc)) {

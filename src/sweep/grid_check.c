@@ -362,6 +362,14 @@ static as_status read_combos(grid_doc *d, const char *key, const cJSON **out, as
             if (grid_axis_find(d, kv->string) < 0)
                 return as_error_set(err, AS_ERR_SPEC, "%s: %s[%d].%s: unknown axis (not in grid)",
                                     d->origin, key, i, kv->string);
+            if (strcmp(key, "include")) continue; /* exclude values are compared as written */
+            char path[512];
+            snprintf(path, sizeof path, "include[%d].%s", i, kv->string);
+            char *refs = as_calloc((size_t)d->naxes + 1, 1);
+            as_status st = refs ? scan(d, kv, path, sizeof path, strlen(path), refs, err)
+                                : as_error_set(err, AS_ERR_NOMEM, "out of memory");
+            as_free(refs);
+            if (st) return st;
         }
         i++;
     }
@@ -376,6 +384,8 @@ as_status grid_doc_init(grid_doc *d, const cJSON *root, const char *origin, as_e
         return as_error_set(err, AS_ERR_SPEC, "%s: top level: must be a JSON object", origin);
     const cJSON *k;
     cJSON_ArrayForEach(k, root) {
+        if (cJSON_GetObjectItemCaseSensitive(root, k->string) != k)
+            return as_error_set(err, AS_ERR_SPEC, "%s: %s: duplicate key", origin, k->string);
         if (!in_list(SPEC_KEYS, k->string) && !in_list(SWEEP_KEYS, k->string))
             return as_error_set(err, AS_ERR_SPEC,
                                 "%s: %s: unknown key (a sweep file has data, model, train, grid, "

@@ -287,6 +287,26 @@ START_TEST(test_include) {
 }
 END_TEST
 
+START_TEST(test_include_value_with_placeholders) {
+    /* An included object may use other axes: they expand over their lists. */
+    as_sweep s = must_parse(COND_GRID ", \"exclude\": [{\"L2\": \"self_attention\"}],"
+                            " \"include\": [{\"L2\": {\"type\": \"self_attention\", \"num_heads\": \"$heads\","
+                            " \"key_dim\": 4, \"value_dim\": 8}}]}");
+    ck_assert_int_eq(s.n, 4);
+    ck_assert_str_eq(s.v[0].name, "L2=conv1d");
+    const int H[] = {1, 2, 4};
+    for (int i = 0; i < 3; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "L2=self_attention,heads=%d", H[i]);
+        ck_assert_str_eq(s.v[1 + i].name, name);
+        ck_assert_int_eq((int)num_at(s.v[1 + i].spec, "model", 1, "num_heads"), H[i]);
+        ck_assert_int_eq((int)num_at(s.v[1 + i].spec, "model", 1, "value_dim"), 8);
+    }
+    check_invariants(&s);
+    as_sweep_free(&s);
+}
+END_TEST
+
 START_TEST(test_duplicates_removed) {
     /* Equal values, and objects equal up to key order, give one variant each. */
     as_sweep s = must_parse(
@@ -467,6 +487,13 @@ static const struct {
     {"{\"data\": \"d\", " M1 ", " G1 ", \"include\": [3]}", "include[0]: must be an object {axis: value} (got a number)"},
     {"{\"data\": \"d\", " M1 ", " G1 ", \"include\": {\"u\": 3}}", "include: must be an array"},
     {"{\"data\": \"d\", " M1 ", " G1 ", \"include\": [{\"u\": 3}, {\"zz\": 1}]}", "include[1].zz: unknown axis"},
+    {"{\"data\": \"d\", \"model\": [\"$L\"], \"grid\": {\"L\": [{\"type\": \"dense\", \"units\": 2}]},"
+     " \"include\": [{\"L\": {\"type\": \"dense\", \"units\": \"$w\"}}]}",
+     "include[0].L.units: unknown placeholder \"$w\""},
+    {"{\"data\": \"d\", \"model\": [\"$L\"], \"grid\": {\"L\": [{\"type\": \"dense\", \"units\": 2}]},"
+     " \"include\": [{\"L\": {\"type\": \"dense\", \"units\": \"$L\"}}]}",
+     "include[0]: placeholder cycle through \"$L\""},
+    {"{\"data\": \"d\", " M1 ", " G1 ", \"model\": []}", "model: duplicate key"},
     {"{\"data\": \"d\", " M1 ", " G1 ", \"exclude\": [{\"u\": 3}, {}]}", "exclude[1]: must name at least one axis"},
     {"{\"data\": \"d\", " M1 ", " G1 ", \"exclude\": [{\"zz\": 3}]}", "exclude[0].zz: unknown axis"},
     {"{\"data\": \"d\", " M1 ", " G1 ", \"exclude\": [{\"u\": 1}, {\"u\": 2}]}", "exclude: drops every variant"},
@@ -753,6 +780,7 @@ static Suite *grid_suite(void) {
     tcase_add_test(t, test_zip);
     tcase_add_test(t, test_exclude);
     tcase_add_test(t, test_include);
+    tcase_add_test(t, test_include_value_with_placeholders);
     tcase_add_test(t, test_duplicates_removed);
     tcase_add_test(t, test_random_search);
     tcase_add_test(t, test_repeats_and_seeds);
