@@ -93,97 +93,98 @@ static void prepare(as_model *m, const as_spec *s, const as_dataset *d, int rank
     ck_assert_msg(as_fit_prepare(m, s, d, ranks, s->train.seed, "test", &e) == AS_OK, "%s", e.msg);
 }
 
-START_TEST(test_buckets_tile_gradients) {
+/* The regression model built for the world's ranks on a small toy dataset. */
+typedef struct {
     as_spec s;
     as_dataset d;
     as_model m;
-    parse_spec(&s, REG_MODEL, "{\"batch_size\":6}");
-    toy(&d, 8);
-    prepare(&m, &s, &d, g_size);
+} small_fixture;
+
+static void small_setup(small_fixture *f, const char *train) {
+    parse_spec(&f->s, REG_MODEL, train);
+    toy(&f->d, 8);
+    prepare(&f->m, &f->s, &f->d, g_size);
+}
+
+static void small_teardown(small_fixture *f) {
+    as_model_free(&f->m);
+    as_dataset_free(&f->d);
+    as_spec_free(&f->s);
+}
+
+START_TEST(test_buckets_tile_gradients) {
+    small_fixture f;
+    small_setup(&f, "{\"batch_size\":6}");
     static const int kbs[] = {1, 2, 4, 1024};
     int ok = 1;
     for (size_t k = 0; k < sizeof kbs / sizeof *kbs; k++) {
         as_dp dp;
         as_error e;
-        ck_assert(as_dp_init(&dp, MPI_COMM_WORLD, &m, kbs[k], 1, &e) == AS_OK);
-        size_t cap = (size_t)kbs[k] * 1024 / sizeof(float), end = m.n_params;
+        ck_assert(as_dp_init(&dp, MPI_COMM_WORLD, &f.m, kbs[k], 1, &e) == AS_OK);
+        size_t cap = (size_t)kbs[k] * 1024 / sizeof(float), end = f.m.n_params;
         for (int b = 0; b < dp.n_buckets; b++) {
             int lo = dp.first_layer[b];
-            ok &= dp.off[b] == m.layers[lo].p_off && dp.off[b] + dp.len[b] == end;
+            ok &= dp.off[b] == f.m.layers[lo].p_off && dp.off[b] + dp.len[b] == end;
             ok &= dp.bucket_of[lo] == b && dp.len[b] > 0;
             /* full unless it is the last; minimal: without its lowest layer it is short */
             ok &= dp.len[b] >= cap || b == dp.n_buckets - 1;
-            ok &= dp.len[b] - m.layers[lo].p_n < cap;
+            ok &= dp.len[b] - f.m.layers[lo].p_n < cap;
             end = dp.off[b];
         }
         ok &= end == 0;
         int owned = 0;
-        for (int i = 0; i < m.n_layers; i++) owned += dp.bucket_of[i] >= 0;
+        for (int i = 0; i < f.m.n_layers; i++) owned += dp.bucket_of[i] >= 0;
         ok &= owned == dp.n_buckets;
         if (kbs[k] == 1) ok &= dp.n_buckets >= 3; /* the case the e2e test relies on */
         if (kbs[k] == 1024) ok &= dp.n_buckets == 1;
         as_dp_free(&dp);
     }
-    as_model_free(&m);
-    as_dataset_free(&d);
-    as_spec_free(&s);
+    small_teardown(&f);
     ck_assert_msg(ok, "bucket layout wrong");
 }
 END_TEST
 
 START_TEST(test_bucketed_allreduce_sums) {
-    as_spec s;
-    as_dataset d;
-    as_model m;
-    parse_spec(&s, REG_MODEL, "{\"batch_size\":6}");
-    toy(&d, 8);
-    prepare(&m, &s, &d, g_size);
+    small_fixture f;
+    small_setup(&f, "{\"batch_size\":6}");
     int bad = 0;
     for (int mode = 0; mode < 4; mode++) {
         as_dp dp;
         as_error e;
-        ck_assert(as_dp_init(&dp, MPI_COMM_WORLD, &m, mode & 1 ? 1 : 1024, mode >> 1, &e) == AS_OK);
-        for (size_t i = 0; i < m.n_params; i++) m.grads[i] = (float)((g_rank + 1) * (int)(i % 7));
+        ck_assert(as_dp_init(&dp, MPI_COMM_WORLD, &f.m, mode & 1 ? 1 : 1024, mode >> 1, &e) == AS_OK);
+        for (size_t i = 0; i < f.m.n_params; i++) f.m.grads[i] = (float)((g_rank + 1) * (int)(i % 7));
         as_dp_begin(&dp);
-        for (int l = m.n_layers - 1; l >= 0; l--) as_dp_layer_done(&dp, l);
+        for (int l = f.m.n_layers - 1; l >= 0; l--) as_dp_layer_done(&dp, l);
         if (as_dp_finish(&dp, &e) != AS_OK) bad++;
         float tri = (float)(g_size * (g_size + 1) / 2);
-        for (size_t i = 0; i < m.n_params; i++) bad += m.grads[i] != tri * (float)(i % 7);
+        for (size_t i = 0; i < f.m.n_params; i++) bad += f.m.grads[i] != tri * (float)(i % 7);
         as_dp_free(&dp);
     }
-    as_model_free(&m);
-    as_dataset_free(&d);
-    as_spec_free(&s);
+    small_teardown(&f);
     ck_assert_int_eq(ranks_failing(bad == 0), 0);
 }
 END_TEST
 
 START_TEST(test_check_same_weights) {
-    as_spec s;
-    as_dataset d;
-    as_model m;
-    parse_spec(&s, REG_MODEL, "{\"batch_size\":6,\"seed\":3}");
-    toy(&d, 8);
-    prepare(&m, &s, &d, g_size);
+    small_fixture f;
+    small_setup(&f, "{\"batch_size\":6,\"seed\":3}");
     as_error e;
     uint64_t h = 0, h2 = 0;
-    int ok = as_fit_check_same_weights(&m, MPI_COMM_WORLD, &h, &e) == AS_OK;
+    int ok = as_fit_check_same_weights(&f.m, MPI_COMM_WORLD, &h, &e) == AS_OK;
     unsigned long long hh = h, lo = 0;
     MPI_Allreduce(&hh, &lo, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
-    ok &= lo == hh && h == as_hash64(m.params, m.n_params * sizeof(float), 0);
+    ok &= lo == hh && h == as_hash64(f.m.params, f.m.n_params * sizeof(float), 0);
     /* one parameter of the last rank nudged by one ulp */
-    float keep = m.params[m.n_params / 2];
-    if (g_rank == g_size - 1) m.params[m.n_params / 2] = nextafterf(keep, 1e30f);
-    as_status st = as_fit_check_same_weights(&m, MPI_COMM_WORLD, &h2, &e);
+    float keep = f.m.params[f.m.n_params / 2];
+    if (g_rank == g_size - 1) f.m.params[f.m.n_params / 2] = nextafterf(keep, 1e30f);
+    as_status st = as_fit_check_same_weights(&f.m, MPI_COMM_WORLD, &h2, &e);
     if (g_size > 1)
         ok &= st == AS_ERR_INTERNAL && strstr(e.msg, "different weights") != NULL;
     else
         ok &= st == AS_OK && h2 != h;
-    m.params[m.n_params / 2] = keep;
-    ok &= as_fit_check_same_weights(&m, MPI_COMM_WORLD, NULL, &e) == AS_OK;
-    as_model_free(&m);
-    as_dataset_free(&d);
-    as_spec_free(&s);
+    f.m.params[f.m.n_params / 2] = keep;
+    ok &= as_fit_check_same_weights(&f.m, MPI_COMM_WORLD, NULL, &e) == AS_OK;
+    small_teardown(&f);
     ck_assert_int_eq(ranks_failing(ok), 0);
 }
 END_TEST
@@ -202,6 +203,17 @@ static as_status fit_world(const as_spec *s, const as_dataset *d, int overlap, i
     as_fit_opts o = {.comm = g_size > 1 ? MPI_COMM_WORLD : MPI_COMM_NULL, .overlap = overlap, .bucket_kb = kb};
     as_status st = as_fit(&m, d, &s->train, &o, h, &e);
     *same_weights = as_fit_check_same_weights(&m, MPI_COMM_WORLD, wh, &e) == AS_OK;
+    as_model_free(&m);
+    return st;
+}
+
+/* The reference: this process alone. */
+static as_status fit_alone(const as_spec *s, const as_dataset *d, as_history *h) {
+    as_model m;
+    as_error e;
+    prepare(&m, s, d, 1);
+    as_fit_opts o1 = {.comm = MPI_COMM_NULL, .overlap = 1};
+    as_status st = as_fit(&m, d, &s->train, &o1, h, &e);
     as_model_free(&m);
     return st;
 }
@@ -230,15 +242,9 @@ static void check_equivalence(const char *model, const char *train, int classifi
         classes(&d, 31);
     else
         toy(&d, 29);
-    /* reference: this process alone */
-    as_model m;
-    as_error e;
     as_history ref;
-    prepare(&m, &s, &d, 1);
-    as_fit_opts o1 = {.comm = MPI_COMM_NULL, .overlap = 1};
-    int ok = as_fit(&m, &d, &s.train, &o1, &ref, &e) == AS_OK && ref.status == AS_RUN_OK;
+    int ok = fit_alone(&s, &d, &ref) == AS_OK && ref.status == AS_RUN_OK;
     ok &= ref.loss[ref.epochs_run - 1] < ref.loss[0]; /* it learns something */
-    as_model_free(&m);
     as_history h[3];
     uint64_t wh[3];
     int same[3];
@@ -284,13 +290,8 @@ START_TEST(test_divergence_in_one_shard) {
     toy(&d, 29);
     /* row 19 is the last of the second batch: in the last rank's shard only */
     d.train.y[19 * 100 + 50] = NAN; /* (a NaN input would be zeroed by the first relu) */
-    as_model m;
-    as_error e;
     as_history ref, h;
-    prepare(&m, &s, &d, 1);
-    as_fit_opts o1 = {.comm = MPI_COMM_NULL, .overlap = 1};
-    int ok = as_fit(&m, &d, &s.train, &o1, &ref, &e) == AS_OK;
-    as_model_free(&m);
+    int ok = fit_alone(&s, &d, &ref) == AS_OK;
     uint64_t wh;
     int same;
     ok &= fit_world(&s, &d, 1, 1, &h, &wh, &same) == AS_OK && same;
