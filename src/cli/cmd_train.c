@@ -170,7 +170,7 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
     }
     epoch_ctx ctx = {rank, o->quiet, classification};
     as_fit_opts fo = {P > 1 ? MPI_COMM_WORLD : MPI_COMM_NULL, o->overlap, (int)o->bucket_kb,
-                      print_epoch, &ctx};
+                      print_epoch, &ctx, NULL};
     if ((st = as_fit(&model, &data, &spec.train, &fo, &hist, err))) goto done;
     if (hist.status == AS_RUN_DIVERGED) {
         *diverged = 1;

@@ -397,7 +397,9 @@ START_TEST(test_fit_learns) {
     as_error err;
     ck_assert_msg(as_fit_prepare(&m, &spec, &d, 1, 3, "t.json", &err) == AS_OK, "%s", err.msg);
     as_history h;
-    as_fit_opts fo = {MPI_COMM_NULL, 0, 0, NULL, NULL};
+    as_fit_opts fo;
+    memset(&fo, 0, sizeof fo);
+    fo.comm = MPI_COMM_NULL;
     ck_assert_int_eq(as_fit(&m, &d, &spec.train, &fo, &h, &err), AS_OK);
     ck_assert_int_eq(h.status, AS_RUN_OK);
     ck_assert_int_eq(h.epochs_run, 15);
