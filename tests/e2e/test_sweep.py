@@ -1,0 +1,222 @@
+#!/usr/bin/python3
+"""End-to-end sweep tests through the CLI: identical results over 1, 2 and 3 ranks,
+failed and diverged variants recorded while the others finish, kill -9 then --resume
+equal to an uninterrupted run, resume refusing a changed sweep, ranks_per_variant, bad
+grids, the results file read back with h5py, and the summary command."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import h5py
+import numpy as np
+
+BIN = os.environ.get("ATTNSWEEP_BIN", "build/attnsweep")
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1")
+FAILS = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        FAILS.append(what)
+
+
+def run(args, np_=None, timeout=600, **kw):
+    cmd = ([ "mpirun", "--bind-to", "none", "-np", str(np_)] if np_ else []) + [BIN] + args
+    return subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def curves(path):
+    out = {}
+    with h5py.File(path, "r") as f:
+        for k, g in f["variants"].items():
+            out[k] = {"status": g.attrs["status"], "error": g.attrs["error"],
+                      "loss": g["loss"][:] if "loss" in g else None,
+                      "val_loss": g["val_loss"][:] if "val_loss" in g else None,
+                      "canonical": g.attrs["canonical"]}
+    return out
+
+
+def same(a, b, rtol=0.0):
+    if set(a) != set(b):
+        return False
+    for k in a:
+        if a[k]["status"] != b[k]["status"]:
+            return False
+        for c in ("loss", "val_loss"):
+            x, y = a[k][c], b[k][c]
+            if (x is None) != (y is None):
+                return False
+            if x is not None and not (np.array_equal(x, y, equal_nan=True) if rtol == 0 else
+                                      np.allclose(x, y, rtol=rtol, atol=0, equal_nan=True)):
+                return False
+    return True
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="attnsweep-sweep-")
+    data = os.path.join(tmp, "toy.h5")
+    r = run(["data", "toy", "--samples", "120", "--test-samples", "4", "-o", data])
+    check(r.returncode == 0, "toy data generated")
+    conv = {"type": "conv1d", "filters": 6, "kernel_size": 5, "activation": "relu"}
+    sweep = {
+        "data": "toy.h5",
+        "model": [conv, "$block", {"type": "conv1d", "filters": 1, "kernel_size": 3}],
+        "train": {"epochs": 3, "batch_size": 16, "validation_split": 0.25,
+                  "optimizer": {"type": "sgd", "learning_rate": "$lr"}},
+        "grid": {
+            "block": [{"type": "conv1d", "filters": 6, "kernel_size": 3, "activation": "relu"},
+                      {"type": "self_attention", "num_heads": "$heads", "key_dim": 4},
+                      {"type": "residual_conv1d", "filters": 3, "kernel_size": 3}],
+            "heads": [1, 2],
+            "lr": [0.001, 1e5]},
+        "repeats": 2, "seed": 7, "attention_samples": 2, "prediction_samples": 3,
+    }
+    sp = os.path.join(tmp, "sweep.json")
+    with open(sp, "w") as fh:
+        json.dump(sweep, fh, indent=1)
+
+    # dry run lists every variant; the mismatched residual is flagged
+    r = run(["sweep", "--dry-run", sp])
+    check(r.returncode == 0 and r.stdout.count("\n") >= 9 and "fails:" in r.stdout,
+          "dry run lists 8 variants with params and MACs, the bad residual flagged")
+
+    res = {}
+    for np_ in (1, 2, 3):
+        out = os.path.join(tmp, f"r{np_}.h5")
+        r = run(["sweep", sp, "-o", out, "--threads", "1"], np_=np_)
+        check(r.returncode == 0, f"sweep over {np_} rank(s) exits 0 ({r.stderr.strip()[-300:]})")
+        res[np_] = curves(out)
+    c1 = res[1]
+    check(len(c1) == 16, f"8 variants x 2 repeats recorded (got {len(c1)})")
+    st = [v["status"] for v in c1.values()]
+    check(st.count("failed") == 4, "the residual with mismatched channels is recorded as failed (x2 lr x2 repeats)")
+    check(st.count("diverged") == 6, "every lr=1e5 variant that builds is recorded as diverged")
+    check(st.count("ok") == 6, "the others finish ok")
+    bad = [v for v in c1.values() if v["status"] == "failed"]
+    check(all("residual_conv1d" in v["error"] and "filters" in v["error"] for v in bad),
+          "failure messages name the layer and the problem")
+    check(same(res[1], res[2]) and same(res[1], res[3]),
+          "curves are bit-identical with -np 1, 2 and 3")
+    ok = [k for k, v in c1.items() if v["status"] == "ok"]
+    check(len({tuple(c1[k]["loss"]) for k in ok}) == len(ok), "repeats and variants differ from each other")
+
+    with h5py.File(os.path.join(tmp, "r2.h5"), "r") as f:
+        s = f["summary"][:]
+        check(len(s) == 16 and set(s.dtype.names) >= {"id", "repeat", "name", "status", "params",
+              "epochs_run", "best_epoch", "best_val_loss", "final_val_loss", "best_val_accuracy",
+              "train_seconds", "rank"}, "summary table has every column, one row per run")
+        check(f.attrs["ranks"] == 2 and len(f.attrs["sweep_sha256"]) == 64 and
+              len(f.attrs["data_sha256"]) == 64 and f.attrs["format_version"] == 1 and
+              f.attrs["wall_seconds"] > 0 and f.attrs["end_time"] != "",
+              "root attributes: ranks, hashes, version, times")
+        check(json.loads(f.attrs["sweep_text"]) == sweep, "the sweep file's text is kept")
+        okkey = [k for k in f["variants"] if f["variants"][k].attrs["status"] == "ok" and
+                 "self_attention" in f["variants"][k].attrs["name"]][0]
+        g = f["variants"][okkey]
+        a = g["attention/layer_1"][:]
+        am = g["attention/layer_1_mean"][:]
+        heads = json.loads(g.attrs["config"])["model"][1]["num_heads"]
+        check(a.shape == (2, heads, 100, 100) and np.allclose(a.sum(-1), 1, atol=1e-5),
+              "attention dump [n, heads, T, T] with rows summing to 1")
+        check(np.allclose(am, a.mean(axis=2), atol=1e-6), "attention mean over queries [n, heads, T]")
+        check(g["predictions"].shape == (3, 100, 1) and g["pred_inputs"].shape == (3, 100, 1) and
+              g.attrs["pred_split"] == "test", "predictions of the first test series with inputs and targets")
+        with h5py.File(data, "r") as d:
+            check(np.array_equal(g["pred_targets"][:], d["test/y"][:3]), "pred_targets are the test targets")
+        check(json.loads(g.attrs["config"])["train"]["optimizer"]["learning_rate"] == 0.001 and
+              "heads" in json.loads(g.attrs["params"]), "config and params attributes")
+
+    r = run(["summary", os.path.join(tmp, "r2.h5")])
+    check(r.returncode == 0 and "±" in r.stdout and "failed or diverged runs (10)" in r.stdout,
+          "summary: repeats as mean ± std, failures listed apart")
+    r = run(["summary", os.path.join(tmp, "r2.h5"), "--csv", "--group-by", "block"])
+    check(r.returncode == 0 and r.stdout.startswith("id,name,group,"), "summary --csv --group-by")
+
+    # kill -9 mid-sweep, then --resume: equal to the uninterrupted run
+    out = os.path.join(tmp, "killed.h5")
+    ref = os.path.join(tmp, "uninterrupted.h5")
+    slow = ["--threads", "1", "--epochs", "40"]
+    r = run(["sweep", sp, "-o", ref] + slow, np_=2)
+    check(r.returncode == 0, "uninterrupted reference run")
+    p = subprocess.Popen(["mpirun", "--bind-to", "none", "-np", "2", BIN, "sweep", sp, "-o", out]
+                         + slow, env=ENV, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    t0 = time.time()
+    n_done = 0
+    while time.time() - t0 < 120 and p.poll() is None:
+        try:
+            with h5py.File(out, "r") as f:
+                n_done = len(f["summary"])
+        except Exception:
+            pass
+        if n_done >= 3:
+            break
+        time.sleep(0.05)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    time.sleep(0.5)
+    with h5py.File(out, "r") as f:
+        got = len(f["summary"])
+        check(3 <= got < 16 and len(f["variants"]) == got,
+              f"after kill -9 mid-sweep the file opens and holds the {got} finished runs")
+    r = run(["sweep", sp, "-o", out, "--resume"] + slow, np_=2)
+    check(r.returncode == 0 and "resume:" in r.stdout, "--resume finishes the rest")
+    check(same(curves(out), curves(ref)), "killed + resumed equals the uninterrupted run")
+    r = run(["sweep", sp, "-o", out, "--threads", "1"], np_=1)
+    check(r.returncode == 2 and "exists" in r.stderr, "an existing results file is not overwritten")
+
+    # a changed sweep file: refused unless --force
+    sweep2 = dict(sweep, seed=8)
+    with open(sp, "w") as fh:
+        json.dump(sweep2, fh)
+    r = run(["sweep", sp, "-o", out, "--resume"], np_=1)
+    check(r.returncode == 2 and "changed" in r.stderr and "--force" in r.stderr,
+          "resume refuses a changed sweep file")
+    r = run(["sweep", sp, "-o", out, "--resume", "--force", "--threads", "1"], np_=1)
+    check(r.returncode == 0, "--resume --force accepts it")
+
+    # ranks_per_variant 2 over 4 ranks equals 1 rank per variant within float rounding
+    small = dict(sweep, repeats=1, seed=7)
+    small["grid"] = dict(sweep["grid"], lr=[0.001])
+    with open(sp, "w") as fh:
+        json.dump(small, fh)
+    a, b = os.path.join(tmp, "rpv1.h5"), os.path.join(tmp, "rpv2.h5")
+    r1 = run(["sweep", sp, "-o", a, "--threads", "1"], np_=2)
+    r2 = run(["sweep", sp, "-o", b, "--threads", "1", "--ranks-per-variant", "2"], np_=4)
+    check(r1.returncode == 0 and r2.returncode == 0, "ranks_per_variant sweep runs")
+    check(same(curves(a), curves(b), rtol=1e-5), "ranks_per_variant 2 equals 1 within 1e-5")
+    with h5py.File(b, "r") as f:
+        check(f.attrs["ranks_per_variant"] == 2, "the results file records ranks_per_variant")
+    r = run(["sweep", sp, "-o", os.path.join(tmp, "x.h5"), "--ranks-per-variant", "2"], np_=3)
+    check(r.returncode == 2 and "does not divide" in r.stderr, "P not divisible by R is an error")
+
+    # bad grids: exit 2, message naming the key, no results file
+    for name, mutate, expect in [
+        ("unknown placeholder", lambda s: s["model"].append("$nope"), "nope"),
+        ("unused axis", lambda s: s["grid"].update(unused=[1, 2]), "unused"),
+        ("empty axis", lambda s: s["grid"].update(heads=[]), "heads"),
+        ("bad layer value", lambda s: s["grid"]["block"].append({"type": "conv1d", "filters": 0,
+                                                                 "kernel_size": 3}), "filters"),
+    ]:
+        s = json.loads(json.dumps(sweep))
+        mutate(s)
+        bp = os.path.join(tmp, "bad.json")
+        with open(bp, "w") as fh:
+            json.dump(s, fh)
+        outp = os.path.join(tmp, "bad.h5")
+        r = run(["sweep", bp, "-o", outp])
+        check(r.returncode == 2 and expect in r.stderr and "bad.json" in r.stderr and
+              not os.path.exists(outp), f"bad grid ({name}) exits 2 naming '{expect}', nothing written")
+
+    print(f"{len(FAILS)} failed" if FAILS else "all sweep checks passed")
+    return 1 if FAILS else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
