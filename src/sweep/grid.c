@@ -399,7 +399,8 @@ static as_status resolve_data(cJSON *spec, const char *base_dir, as_error *err) 
     size_t n = strlen(base_dir) + strlen(d->valuestring) + 2;
     char *path = as_malloc(n);
     if (!path) return nomem(err);
-    snprintf(path, n, "%s/%s", base_dir, d->valuestring);
+    size_t bl = strlen(base_dir);
+    snprintf(path, n, "%s%s%s", base_dir, base_dir[bl - 1] == '/' ? "" : "/", d->valuestring);
     cJSON *nd = cJSON_CreateString(path);
     as_free(path);
     if (!nd || !cJSON_ReplaceItemInObjectCaseSensitive(spec, "data", nd)) {

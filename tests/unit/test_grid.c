@@ -135,11 +135,8 @@ START_TEST(test_placeholders_model_and_train) {
                 ck_assert_int_eq(cJSON_GetObjectItem(s.v[id].params, "k")->valueint, K[b]);
             }
     check_invariants(&s);
-    ck_assert_int_eq(s.repeats, 1);
-    ck_assert_int_eq(s.attention_samples, 3);
-    ck_assert_int_eq(s.prediction_samples, 6);
-    ck_assert_int_eq(s.save_weights, 0);
-    ck_assert_int_eq(s.ranks_per_variant, 1);
+    ck_assert(s.repeats == 1 && s.seed == 0 && s.attention_samples == 3); /* defaults */
+    ck_assert(s.prediction_samples == 6 && s.save_weights == 0 && s.ranks_per_variant == 1);
     ck_assert_str_eq(s.text, text);
     as_sweep_free(&s);
     s = must_parse("{\"data\": \"d\", \"model\": [{\"type\": \"$$x\", \"units\": \"$u\"}], \"grid\": {\"u\": [1]}}");
@@ -385,12 +382,8 @@ START_TEST(test_repeats_and_seeds) {
                                       " \"prediction_samples\": 4, \"save_weights\": true,"
                                       " \"ranks_per_variant\": 2"));
     ck_assert_int_eq(s.n, 20); /* repeats do not multiply variants */
-    ck_assert_int_eq(s.repeats, 3);
-    ck_assert_uint_eq(s.seed, 42);
-    ck_assert_int_eq(s.attention_samples, 2);
-    ck_assert_int_eq(s.prediction_samples, 4);
-    ck_assert_int_eq(s.save_weights, 1);
-    ck_assert_int_eq(s.ranks_per_variant, 2);
+    ck_assert(s.repeats == 3 && s.seed == 42 && s.attention_samples == 2);
+    ck_assert(s.prediction_samples == 4 && s.save_weights == 1 && s.ranks_per_variant == 2);
     uint64_t seeds[60];
     for (int v = 0; v < 20; v++)
         for (int r = 0; r < 3; r++) {
