@@ -134,6 +134,25 @@ static as_status write_history_file(const char *path, const as_history *h, as_er
     return st;
 }
 
+/* Every rank must get through setup before the first collective of training: a rank
+ * that failed alone (a node without the data file, a bad file on one host) would
+ * otherwise leave the others waiting in the checksum allreduce. All ranks call this; if
+ * any failed, every rank returns the lowest failing rank's status and message (so rank
+ * 0 reports it, naming that rank). */
+static as_status agree_setup(as_status st, int rank, int P, as_error *err) {
+    int first = st ? rank : P;
+    if (MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return st ? st : as_error_set(err, AS_ERR_MPI, "setup status allreduce failed");
+    if (first == P) return AS_OK;
+    int code = (int)st;
+    MPI_Bcast(&code, 1, MPI_INT, first, MPI_COMM_WORLD);
+    MPI_Bcast(err->msg, (int)sizeof err->msg, MPI_CHAR, first, MPI_COMM_WORLD);
+    err->msg[sizeof err->msg - 1] = 0;
+    err->code = (as_status)code;
+    if (first != 0) as_error_prefix(err, "rank %d", first);
+    return (as_status)code;
+}
+
 static as_status run(const train_opts *o, int rank, int P, int *diverged, as_error *err) {
     as_spec spec;
     as_dataset data;
@@ -142,16 +161,18 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
     memset(&data, 0, sizeof data);
     memset(&model, 0, sizeof model);
     memset(&hist, 0, sizeof hist);
+    memset(&spec, 0, sizeof spec);
     as_status st = as_spec_load(o->spec_path, &spec, err);
-    if (st) return st;
-    if (o->epochs > 0) spec.train.epochs = (int)o->epochs;
-    if (o->has_seed) spec.train.seed = o->seed;
-    if ((st = as_dataset_load(spec.data, &data, err))) {
-        as_error_prefix(err, "%s: data", o->spec_path);
-        goto done;
+    if (!st) {
+        if (o->epochs > 0) spec.train.epochs = (int)o->epochs;
+        if (o->has_seed) spec.train.seed = o->seed;
+        if ((st = as_dataset_load(spec.data, &data, err)))
+            as_error_prefix(err, "%s: data", o->spec_path);
     }
-    if ((st = as_fit_prepare(&model, &spec, &data, P, spec.train.seed, o->spec_path, err))) goto done;
-    if (o->init_weights && (st = as_weights_load(o->init_weights, &model, err))) goto done;
+    if (!st) st = as_fit_prepare(&model, &spec, &data, P, spec.train.seed, o->spec_path, err);
+    if (!st && o->init_weights) st = as_weights_load(o->init_weights, &model, err);
+    if (P > 1) st = agree_setup(st, rank, P, err);
+    if (st) goto done;
     uint64_t checksum = 0;
     if ((st = as_fit_check_same_weights(&model, P > 1 ? MPI_COMM_WORLD : MPI_COMM_NULL, &checksum,
                                         err)))

@@ -12,7 +12,8 @@ Keras-style fit that tests/unit checks against PyTorch):
 - the start-weights checksum is printed once and agreed by all ranks;
 - a huge SGD learning rate diverges on every rank together: exit 3, one "diverged"
   message, history status "diverged", no hang (timeouts);
-- only rank 0 writes --history / --save-weights; a bad spec exits 2 with one message.
+- only rank 0 writes --history / --save-weights; a bad spec exits 2 with one message,
+  also when only one rank fails to load its data (no hang).
 Skips (77) without h5py/numpy or mpirun."""
 import glob
 import os
@@ -238,6 +239,24 @@ r = train(2, path("missing.json"))
 if r is not None:
     msgs = [l for l in r.stderr.splitlines() if l.startswith("attnsweep")]
     check(r.returncode == 2 and len(msgs) == 1, f"missing spec: exit {r.returncode}, {msgs!r}")
+
+# a failure on one rank only (MPMD: rank 1 gets a spec whose data file is missing) must
+# not leave the other ranks waiting in the start checksum: exit 2, one message naming it
+with open(path("nodata.json"), "w") as f:
+    f.write('{"data": "nope.h5", "model": [{"type": "conv1d", "filters": 1, "kernel_size": 3}],'
+            ' "train": {"epochs": 1, "batch_size": 4}}')
+for layout in ((1, cases["reg"], 2, path("nodata.json")), (1, path("nodata.json"), 2, cases["reg"])):
+    n0, s0, n1, s1 = layout
+    cmd = [MPIRUN, "--bind-to", "none", "-np", str(n0), BIN, "train", s0, "--threads", "1", ":",
+           "-np", str(n1), BIN, "train", s1, "--threads", "1"]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=ENV)
+    except subprocess.TimeoutExpired:
+        check(False, f"one rank failing alone hangs: {' '.join(cmd)}")
+        continue
+    msgs = [l for l in r.stderr.splitlines() if l.startswith("attnsweep")]
+    check(r.returncode == 2 and len(msgs) == 1 and "nope.h5" in msgs[0],
+          f"one rank failing alone: exit {r.returncode}, messages {msgs!r}")
 
 if failures:
     print(f"{len(failures)} failure(s); files in {tmp}")
