@@ -39,7 +39,6 @@ run_sweep() { # name sweepfile data
   mpirun --bind-to none -np "$np" "$bin" sweep "$file" -o "$out" --threads 1 "${resume[@]}"
   "$bin" summary "$out" --top 10
   /usr/bin/python3 scripts/report.py "$out" --data "$data" -o "results/$name-report"
-  echo "report: $(pwd)/results/$name-report/index.html"
 }
 
 if [ "$full" -eq 0 ]; then

@@ -186,18 +186,20 @@ as_status as_summary_print(const char *path, const as_summary_opts *o, FILE *out
                 if (o->top && row >= o->top) break;
                 if (first) {
                     if (grp) fprintf(out, "\n%s = %s\n", o->group_by, grp);
-                    fprintf(out, "%4s  %5s  %-56s %9s  %-21s %-21s %s\n", "rank", "id", "name",
-                            "params", "best val_loss", classification ? "best val_accuracy" : "",
-                            "seconds");
+                    fprintf(out, "%4s  %5s  %-56s %9s  %-21s ", "rank", "id", "name", "params",
+                            "best val_loss");
+                    if (classification) fprintf(out, "%-21s ", "best val_accuracy");
+                    fprintf(out, "%s\n", "seconds");
                     first = 0;
                 }
                 char l[64], acc[64], sec[64];
                 fmt_ms(l, sizeof l, a[k].m[0], a[k].sd[0], a[k].n_ok, 5);
                 fmt_ms(acc, sizeof acc, a[k].m[2], a[k].sd[2], a[k].n_ok, 4);
                 fmt_ms(sec, sizeof sec, a[k].m[3], a[k].sd[3], a[k].n_ok, 1);
-                fprintf(out, "%4d  %5d  %-56.56s %9lld  %-21s %-21s %s%s\n", ++row, a[k].id, a[k].name,
-                        (long long)a[k].params, l, classification ? acc : "", sec,
-                        a[k].n_bad ? "  (some repeats failed)" : "");
+                fprintf(out, "%4d  %5d  %-56.56s %9lld  %-21s ", ++row, a[k].id, a[k].name,
+                        (long long)a[k].params, l);
+                if (classification) fprintf(out, "%-21s ", acc);
+                fprintf(out, "%s%s\n", sec, a[k].n_bad ? "  (some repeats failed)" : "");
             }
         }
         int bad = 0;
