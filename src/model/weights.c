@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "attnsweep/alloc.h"
+#include "attnsweep/h5util.h"
 
 #define MAX_TENSORS 8
 
@@ -68,18 +69,6 @@ static void shape_str(char *buf, size_t cap, const hsize_t *d, int rank) {
     if (used < cap) snprintf(buf + used, cap - used, "]");
 }
 
-static herr_t write_str_attr(hid_t obj, const char *name, const char *value) {
-    hid_t ty = H5Tcopy(H5T_C_S1);
-    H5Tset_size(ty, strlen(value) + 1);
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(obj, name, ty, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t rc = a < 0 ? -1 : H5Awrite(a, ty, value);
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(sp);
-    H5Tclose(ty);
-    return rc;
-}
-
 as_status as_weights_write_group(hid_t file, const char *group, const as_model *m, as_error *err) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t g = H5Gcreate2(file, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -90,27 +79,16 @@ as_status as_weights_write_group(hid_t file, const char *group, const as_model *
         char name[32];
         snprintf(name, sizeof name, "layer_%d", i);
         hid_t lg = H5Gcreate2(g, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        if (lg < 0 || write_str_attr(lg, "type", as_layer_type_name(L->spec.type)) < 0) {
+        if (lg < 0 || as_h5_attr_string(lg, "type", as_layer_type_name(L->spec.type), NULL)) {
             st = as_error_set(err, AS_ERR_IO, "%s/%s: cannot write", group, name);
             if (lg >= 0) H5Gclose(lg);
             break;
         }
         tensor t[MAX_TENSORS];
         int n = layer_tensors(L, t);
-        for (int k = 0; k < n; k++) {
-            hid_t sp = H5Screate_simple(t[k].rank, t[k].dims, NULL);
-            hid_t ds = H5Dcreate2(lg, t[k].name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT,
-                                  H5P_DEFAULT);
-            herr_t rc = ds < 0 ? -1
-                               : H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                                          m->params + L->p_off + t[k].off);
-            if (ds >= 0) H5Dclose(ds);
-            H5Sclose(sp);
-            if (rc < 0) {
-                st = as_error_set(err, AS_ERR_IO, "%s/%s/%s: cannot write", group, name, t[k].name);
-                break;
-            }
-        }
+        for (int k = 0; k < n && !st; k++)
+            st = as_h5_write_float(lg, t[k].name, t[k].rank, t[k].dims,
+                                   m->params + L->p_off + t[k].off, err);
         H5Gclose(lg);
     }
     H5Gclose(g);
@@ -118,19 +96,14 @@ as_status as_weights_write_group(hid_t file, const char *group, const as_model *
 }
 
 as_status as_weights_save(const char *path, const as_model *m, as_error *err) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return as_error_set(err, AS_ERR_IO, "%s: cannot create the weights file", path);
-    as_status st = as_weights_write_group(f, "/weights", m, err);
-    if (H5Fclose(f) < 0 && !st) st = as_error_set(err, AS_ERR_IO, "%s: cannot close", path);
-    if (!st && rename(tmp, path) != 0) st = as_error_set(err, AS_ERR_IO, "%s: cannot rename", path);
-    if (st) {
-        unlink(tmp);
-        as_error_prefix(err, "%s", path);
+    as_h5_writer w;
+    as_status st = as_h5_writer_open(&w, path, err);
+    if (st) return st;
+    if ((st = as_weights_write_group(w.file, "/weights", m, err))) {
+        as_h5_writer_abort(&w);
+        return as_error_prefix(err, "%s", path);
     }
-    return st;
+    return as_h5_writer_commit(&w, err);
 }
 
 as_status as_weights_load(const char *path, as_model *m, as_error *err) {
