@@ -25,18 +25,24 @@ import shutil
 import sys
 import tempfile
 
+import h5py
 import numpy as np
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+plt = None  # matplotlib.pyplot, imported (Agg backend) once the inputs are read
 
-import h5py  # noqa: E402
+
+def load_matplotlib():
+    global plt
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+    plt = matplotlib.pyplot
 
 SUMMARY_FIELDS = ("id", "repeat", "name", "status", "params", "epochs_run", "best_epoch",
                   "best_val_loss", "final_val_loss", "best_val_accuracy", "train_seconds",
                   "rank")
-FAMILY_ORDER = ("conv", "attention", "residual", "other")
+# Layer types that make a family when some variants have them and others do not.
+FAMILY_TYPES = (("self_attention", "attention"), ("residual_conv1d", "residual"))
 MAX_PRED_SERIES = 4
 
 
@@ -91,7 +97,7 @@ class Run:
         if not isinstance(model, list):
             raise ReportError("%s attribute 'config': no 'model' list of layers" % where)
         self.layer_types = [L.get("type", "?") if isinstance(L, dict) else "?" for L in model]
-        self.family = family_of(self.layer_types)
+        self.family = None  # set by assign_families once every run is read
 
     def series(self, name):
         """A 1-D dataset of the group as float64, or None when absent."""
@@ -105,14 +111,21 @@ def parse_json(raw, where):
         raise ReportError("%s: not valid JSON (%s)" % (where, e)) from None
 
 
-def family_of(types):
-    if "self_attention" in types:
-        return "attention"
-    if "residual_conv1d" in types:
-        return "residual"
-    if "conv1d" in types:
-        return "conv"
-    return "other"
+def assign_families(runs):
+    """A run's family names the distinguishing layer types it has: self_attention ->
+    'attention', residual_conv1d -> 'residual' (both: 'attention+residual'), none ->
+    'conv'. Types every run has do not distinguish: in a sweep of conv against residual
+    blocks around a fixed attention layer the families are conv and residual."""
+    common = set.intersection(*(set(r.layer_types) for r in runs))
+    for r in runs:
+        r.family = "+".join(name for t, name in FAMILY_TYPES
+                            if t in r.layer_types and t not in common) or "conv"
+
+
+def family_order(fams):
+    """conv first, then attention, residual, then combinations."""
+    rank = {"conv": 0, "attention": 1, "residual": 2}
+    return sorted(fams, key=lambda f: (rank.get(f, 3), f))
 
 
 def axis_value(v):
@@ -145,9 +158,10 @@ class Variant:
         return (max if self.higher_better else min)(cands, key=lambda r: getattr(r, self.metric))
 
     def sort_key(self):
+        """Best first; ties by variant id."""
         if not math.isfinite(self.mean):
-            return math.inf
-        return -self.mean if self.higher_better else self.mean
+            return (math.inf, self.id)
+        return (-self.mean if self.higher_better else self.mean, self.id)
 
 
 class Results:
@@ -197,6 +211,7 @@ class Results:
             self.runs.append(Run(row, f[key], "%s: /%s" % (path, key)))
         if not self.runs:
             raise ReportError("%s: /summary has no rows" % path)
+        assign_families(self.runs)
         self.classification = self.task == "classification"
         acc = [r.best_val_accuracy for r in self.runs if r.status == "ok"]
         if self.classification and any(math.isfinite(a) for a in acc):
@@ -235,7 +250,7 @@ def varying_axes(variants):
         same = any(len({(v.axes.get(a), v.family) for v in variants}) == len(fams)
                    == len({v.axes.get(a) for v in variants}) for a, _ in axes)
         if not same:
-            axes.append(("family", [f for f in FAMILY_ORDER if f in fams]))
+            axes.append(("family", family_order(fams)))
     return axes
 
 
@@ -572,15 +587,16 @@ def best_table(res, best):
         return "<p>No variant finished.</p>"
     rows = ["<table><tr><th>family</th><th>best variant</th><th>%s (mean ± std)</th>"
             "<th>params</th></tr>" % html.escape(res.metric)]
-    for fam in FAMILY_ORDER:
+    for fam in family_order(best):
         if fam in best:
             v = best[fam]
             rows.append("<tr><td>%s</td><td>%s</td><td>%s</td><td>%d</td></tr>"
                         % (fam, html.escape(v.name), pm(v.mean, v.std), v.runs[0].n_params))
     rows.append("</table>")
     notes = []
-    for a, b in (("conv", "attention"), ("conv", "residual")):
-        if a in best and b in best:
+    for b in family_order(best):
+        a = "conv"
+        if b != a and a in best:
             va, vb = best[a].mean, best[b].mean
             better = b if (vb > va) == res.higher_better else a
             notes.append("<li>%s against %s: <b>%s</b> is better (%s vs %s)</li>"
@@ -647,6 +663,7 @@ def header(res):
 
 
 def build(res, data, outdir):
+    load_matplotlib()
     page = Page(outdir)
     page.section("Sweep", header(res))
     if data is not None:
@@ -668,7 +685,7 @@ def build(res, data, outdir):
     if res.axes:
         page.section("Effect of each axis", fig_effect(page, res))
     picks = []
-    for fam in FAMILY_ORDER:
+    for fam in family_order({v.family for v in res.variants}):
         cands = [v for v in res.variants if v.family == fam]
         for v in cands:
             r = v.best_run()
@@ -677,14 +694,16 @@ def build(res, data, outdir):
                 break
     if picks:
         page.section("Test predictions", fig_predictions(page, res, picks))
-    att = [(v, v.best_run()) for v in res.variants if v.family == "attention"]
-    att = [(v, r) for v, r in att if r is not None and "attention" in r.group]
+    att = [(v, v.best_run()) for v in res.variants]  # best first
+    att = [(v, r) for v, r in att if r is not None and "attention" in r.group
+           and len(r.group["attention"])]
     if att:
         v, r = att[0]
         n = min(3, len(r.group["attention"][next(iter(r.group["attention"]))]))
         figs = fig_attention(page, v, r, attention_inputs(
             r, data["test_x"] if data is not None else None, n))
-        page.section("Attention of the best attention variant (%s)" % v.name, "\n".join(figs))
+        page.section("Attention scores of the best variant with attention (%s)" % v.name,
+                     "\n".join(figs))
     if res.classification and picks:
         fam, v, r = min(((f, v, r) for f, v, r in picks), key=lambda p: p[1].sort_key())
         n_classes = int(res.attrs.get("n_classes", 0))

@@ -194,6 +194,26 @@ with h5py.File(sys.argv[1], "r") as f:
 print("results ok: %d rows" % len(s))
 EOF
     }
+
+    say "sweep.sbatch: stopped by the pre-time-limit SIGTERM, then resubmitted: resumes"
+    submit --ntasks=2 --time=3 --signal=B:TERM@170 "$SRC/scripts/slurm/sweep.sbatch" \
+        "$SRC/sweeps/quick.json" results/stop.h5 --data "$TMP/toy.h5" --epochs 100 &&
+        wait_job "$JOB" && {
+        out=$TMP/job-$JOB.out
+        [ "$STATE" = COMPLETED ] && [ "$EXITCODE" = 0:0 ] || fail "stopped job: $STATE $EXITCODE"
+        expect "$out" "stopped by SIGTERM after the running variants" "the sweep's stop message"
+        expect "$out" "stopped on SIGTERM (status 0)" "sweep.sbatch's clean stop"
+        "$PY" -c 'import h5py,sys; n=len(h5py.File(sys.argv[1],"r")["summary"]); print("after the stop: %d of 5 runs" % n); sys.exit(not 0 < n < 5)' \
+            "$TMP/results/stop.h5" || fail "the stopped sweep should hold some but not all runs"
+    }
+    submit --ntasks=2 "$SRC/scripts/slurm/sweep.sbatch" "$SRC/sweeps/quick.json" results/stop.h5 \
+        --data "$TMP/toy.h5" --epochs 100 && wait_job "$JOB" && {
+        out=$TMP/job-$JOB.out
+        [ "$STATE" = COMPLETED ] && [ "$EXITCODE" = 0:0 ] || fail "resumed job: $STATE $EXITCODE"
+        expect "$out" "resume: [0-9]* runs already in" "the resumed sweep"
+        "$PY" -c 'import h5py,sys; s=h5py.File(sys.argv[1],"r")["summary"][()]; print("after resuming: %d runs" % len(s)); sys.exit(not (len(s) == 5 and all(x.startswith(b"ok") for x in s["status"])))' \
+            "$TMP/results/stop.h5" || fail "the resumed sweep should hold all 5 runs, ok"
+    }
 }
 
 case "$MODE" in
