@@ -174,7 +174,9 @@ class Results:
         try:
             self.f = h5py.File(path, "r")
         except OSError as e:
-            raise ReportError("%s: cannot open (%s)" % (path, e)) from None
+            hint = (" -- a sweep still writing it? HDF5_USE_FILE_LOCKING=FALSE reads it anyway"
+                    if "lock" in str(e) else "")
+            raise ReportError("%s: cannot open (%s)%s" % (path, e, hint)) from None
         f = self.f
         if "task" not in f.attrs:
             raise ReportError("%s: missing root attribute 'task'" % path)
