@@ -150,27 +150,54 @@ static void dry_run(const as_sweep *s, const as_dataset *d) {
     }
 }
 
+/* Per-rank set-up: the expanded sweep, its one dataset, the sweep file's text. */
+static as_status setup(const sweep_opts *o, as_sweep *s, as_dataset *d, char **text,
+                       const char **data_path, as_error *err) {
+    as_status st = as_sweep_load(o->file, check_variant, NULL, s, err);
+    if (st) return st;
+    if (s->n == 0) return as_error_set(err, AS_ERR_SPEC, "%s: the grid expands to no variant", o->file);
+    if ((o->data || o->epochs) && (st = as_sweep_override(s, o->data, (int)o->epochs, err))) return st;
+    if ((st = sweep_data_path(s, data_path, err))) return as_error_prefix(err, "%s", o->file);
+    if ((st = as_dataset_load(*data_path, d, err))) return as_error_prefix(err, "%s: data", o->file);
+    return as_read_text_file(o->file, text, NULL, err);
+}
+
+/* Rank 0: checks the output file against --resume and creates it for a new sweep. */
+static as_status prepare_results(const sweep_opts *o, const as_sweep *s, const as_dataset *d,
+                                 const char *text, const char *data_path, int P, int R,
+                                 as_results_meta *meta, as_error *err) {
+    as_status st = as_sha256_file(data_path, meta->data_sha256, err);
+    if (st) return st;
+    meta->sweep_path = o->file;
+    meta->sweep_text = text;
+    meta->data_path = data_path;
+    meta->ranks = P;
+    meta->ranks_per_variant = R;
+    meta->data = d;
+    if (o->resume && access(o->out, F_OK) != 0)
+        return as_error_set(err, AS_ERR_ARG, "--resume: %s does not exist (run without --resume)", o->out);
+    if (!o->resume && access(o->out, F_OK) == 0)
+        return as_error_set(err, AS_ERR_ARG,
+                            "%s exists: use --resume to continue it, or remove it to start over", o->out);
+    if (!o->resume && (st = as_results_create(o->out, meta, err))) return st;
+    printf("attnsweep sweep: %s: %d variants x %d repeats on %s; %d ranks, %d per variant\n", o->file,
+           s->n, s->repeats, data_path, P, R);
+    as_runtime_print(stdout, P);
+    fflush(stdout);
+    return AS_OK;
+}
+
 static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
     as_sweep s;
     as_dataset d;
+    memset(&s, 0, sizeof s);
     memset(&d, 0, sizeof d);
     char *text = NULL;
-    as_status st = as_sweep_load(o->file, check_variant, NULL, &s, err);
-    if (st) return st;
-    if (s.n == 0) {
-        as_sweep_free(&s);
-        return as_error_set(err, AS_ERR_SPEC, "%s: the grid expands to no variant", o->file);
-    }
-    if ((o->data || o->epochs) && (st = as_sweep_override(&s, o->data, (int)o->epochs, err))) goto out;
     const char *data_path = NULL;
-    if ((st = sweep_data_path(&s, &data_path, err))) {
-        as_error_prefix(err, "%s", o->file);
-        goto out;
-    }
-    if ((st = as_dataset_load(data_path, &d, err))) {
-        as_error_prefix(err, "%s: data", o->file);
-        goto out;
-    }
+    as_status st = setup(o, &s, &d, &text, &data_path, err);
+    /* every rank must be ready before the first collective of the sweep */
+    if (P > 1) st = as_runtime_agree(st, rank, P, err);
+    if (st) goto out;
     if (o->dry) {
         if (rank == 0) dry_run(&s, &d);
         goto out;
@@ -182,36 +209,10 @@ static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
     }
     as_results_meta meta;
     memset(&meta, 0, sizeof meta);
-    if ((st = as_read_text_file(o->file, &text, NULL, err))) goto out;
     as_sha256_hex(text, strlen(text), meta.sweep_sha256);
-    if (rank == 0) {
-        if ((st = as_sha256_file(data_path, meta.data_sha256, err))) goto out;
-        meta.sweep_path = o->file;
-        meta.sweep_text = text;
-        meta.data_path = data_path;
-        meta.ranks = P;
-        meta.ranks_per_variant = R;
-        meta.data = &d;
-        if (o->resume && access(o->out, F_OK) != 0) {
-            st = as_error_set(err, AS_ERR_ARG, "--resume: %s does not exist (run without --resume)", o->out);
-        } else if (!o->resume && access(o->out, F_OK) == 0) {
-            st = as_error_set(err, AS_ERR_ARG,
-                              "%s exists: use --resume to continue it, or remove it to start over", o->out);
-        } else if (!o->resume) {
-            st = as_results_create(o->out, &meta, err);
-        }
-        printf("attnsweep sweep: %s: %d variants x %d repeats on %s; %d ranks, %d per variant\n",
-               o->file, s.n, s.repeats, data_path, P, R);
-        as_runtime_print(stdout, P);
-        fflush(stdout);
-    }
-    /* every rank learns whether rank 0 could set up the results file */
-    int ok = st == AS_OK;
-    MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    if (!ok) {
-        if (rank != 0) st = as_error_set(err, AS_ERR_ARG, "rank 0 could not set up the results file");
-        goto out;
-    }
+    if (rank == 0) st = prepare_results(o, &s, &d, text, data_path, P, R, &meta, err);
+    if (P > 1) st = as_runtime_agree(st, rank, P, err);
+    if (st) goto out;
     as_sched_opts so = {o->file, o->out, o->resume, o->force, o->verbose, (int)o->threads, R,
                         meta.sweep_sha256, &g_stop};
     double t0 = MPI_Wtime();
@@ -219,13 +220,12 @@ static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0 && !st) st = as_results_finish(o->out, MPI_Wtime() - t0, err);
     if (rank == 0 && !st) {
-        if (g_stop) {
+        if (g_stop)
             printf("stopped by SIGTERM after the running variants; resume with:\n"
                    "  attnsweep sweep %s -o %s --resume\n", o->file, o->out);
-        } else {
+        else
             printf("wrote %s (%.1fs); leaderboard: attnsweep summary %s\n", o->out,
                    MPI_Wtime() - t0, o->out);
-        }
     }
 out:
     as_free(text);
@@ -250,12 +250,7 @@ int as_cmd_sweep(int argc, char **argv) {
     as_error err;
     as_error_clear(&err);
     as_status st = run(&o, rank, P, &err);
-    int code = as_status_exit_code(st), worst = code;
-    MPI_Allreduce(&code, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    int r0_failed = rank == 0 && st;
-    MPI_Bcast(&r0_failed, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    if (st && (rank == 0 || !r0_failed))
-        fprintf(stderr, "attnsweep sweep%s: %s\n", rank ? " (a rank other than 0)" : "", err.msg);
+    int worst = as_runtime_report("sweep", st, as_status_exit_code(st), rank, &err);
     MPI_Finalize();
     return worst;
 }

@@ -8,6 +8,7 @@
 
 #include "attnsweep/blas.h"
 #include "attnsweep/dataset.h"
+#include "attnsweep/h5util.h"
 #include "attnsweep/model.h"
 #include "attnsweep/rng.h"
 #include "attnsweep/spec.h"
@@ -123,34 +124,14 @@ static int print_epoch(void *ud, const as_epoch_stats *s) {
 }
 
 static as_status write_history_file(const char *path, const as_history *h, as_error *err) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return as_error_set(err, AS_ERR_IO, "%s: cannot create", path);
-    as_status st = as_history_write(f, h, err);
-    if (H5Fclose(f) < 0 && !st) st = as_error_set(err, AS_ERR_IO, "%s: cannot close", path);
-    if (!st && rename(tmp, path) != 0) st = as_error_set(err, AS_ERR_IO, "%s: cannot rename", path);
-    if (st) unlink(tmp);
-    return st;
-}
-
-/* Every rank must get through setup before the first collective of training: a rank
- * that failed alone (a node without the data file, a bad file on one host) would
- * otherwise leave the others waiting in the checksum allreduce. All ranks call this; if
- * any failed, every rank returns the lowest failing rank's status and message (so rank
- * 0 reports it, naming that rank). */
-static as_status agree_setup(as_status st, int rank, int P, as_error *err) {
-    int first = st ? rank : P;
-    if (MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS)
-        return st ? st : as_error_set(err, AS_ERR_MPI, "setup status allreduce failed");
-    if (first == P) return AS_OK;
-    int code = (int)st;
-    MPI_Bcast(&code, 1, MPI_INT, first, MPI_COMM_WORLD);
-    MPI_Bcast(err->msg, (int)sizeof err->msg, MPI_CHAR, first, MPI_COMM_WORLD);
-    err->msg[sizeof err->msg - 1] = 0;
-    err->code = (as_status)code;
-    if (first != 0) as_error_prefix(err, "rank %d", first);
-    return (as_status)code;
+    as_h5_writer w;
+    as_status st = as_h5_writer_open(&w, path, err);
+    if (st) return st;
+    if ((st = as_history_write(w.file, h, err))) {
+        as_h5_writer_abort(&w);
+        return as_error_prefix(err, "%s", path);
+    }
+    return as_h5_writer_commit(&w, err);
 }
 
 static as_status run(const train_opts *o, int rank, int P, int *diverged, as_error *err) {
@@ -171,7 +152,7 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
     }
     if (!st) st = as_fit_prepare(&model, &spec, &data, P, spec.train.seed, o->spec_path, err);
     if (!st && o->init_weights) st = as_weights_load(o->init_weights, &model, err);
-    if (P > 1) st = agree_setup(st, rank, P, err);
+    if (P > 1) st = as_runtime_agree(st, rank, P, err);
     if (st) goto done;
     uint64_t checksum = 0;
     if ((st = as_fit_check_same_weights(&model, P > 1 ? MPI_COMM_WORLD : MPI_COMM_NULL, &checksum,
@@ -225,16 +206,8 @@ int as_cmd_train(int argc, char **argv) {
     as_error_clear(&err);
     int diverged = 0;
     as_status st = run(&o, rank, P, &diverged, &err);
-    /* agree on the outcome so that no rank waits for another that failed; rank 0 speaks
-     * for everyone unless only other ranks failed */
-    int code = st ? as_status_exit_code(st) : (diverged ? 3 : 0), worst = code;
-    MPI_Allreduce(&code, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    int r0_failed = rank == 0 && st;
-    MPI_Bcast(&r0_failed, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    if (st && (rank == 0 || !r0_failed)) {
-        if (rank) fprintf(stderr, "attnsweep train (rank %d): %s\n", rank, err.msg);
-        else fprintf(stderr, "attnsweep train: %s\n", err.msg);
-    }
+    int code = st ? as_status_exit_code(st) : (diverged ? 3 : 0);
+    int worst = as_runtime_report("train", st, code, rank, &err);
     MPI_Finalize();
     return worst;
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "attnsweep/blas.h"
+#include "attnsweep/status.h"
 
 int as_runtime_init(int *argc, char ***argv) {
     if (MPI_Init(argc, argv) != MPI_SUCCESS) {
@@ -39,4 +40,35 @@ void as_runtime_print(FILE *f, int ranks) {
             was ? " (re-executed with OPENBLAS_CORETYPE; the library had loaded " : "",
             was ? was : "", was ? ")" : "", as_blas_threads(), as_blas_threads() == 1 ? "" : "s",
             ranks, ranks == 1 ? "" : "s");
+}
+
+/* Every rank must get through setup before the first collective of training: a rank
+ * that failed alone (a node without the data file, a bad file on one host) would
+ * otherwise leave the others waiting in the checksum allreduce. All ranks call this; if
+ * any failed, every rank returns the lowest failing rank's status and message (so rank
+ * 0 reports it, naming that rank). */
+as_status as_runtime_agree(as_status st, int rank, int P, as_error *err) {
+    int first = st ? rank : P;
+    if (MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return st ? st : as_error_set(err, AS_ERR_MPI, "setup status allreduce failed");
+    if (first == P) return AS_OK;
+    int code = (int)st;
+    MPI_Bcast(&code, 1, MPI_INT, first, MPI_COMM_WORLD);
+    MPI_Bcast(err->msg, (int)sizeof err->msg, MPI_CHAR, first, MPI_COMM_WORLD);
+    err->msg[sizeof err->msg - 1] = 0;
+    err->code = (as_status)code;
+    if (first != 0) as_error_prefix(err, "rank %d", first);
+    return (as_status)code;
+}
+
+int as_runtime_report(const char *cmd, as_status st, int code, int rank, const as_error *err) {
+    int worst = code;
+    MPI_Allreduce(&code, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    int r0_failed = rank == 0 && st;
+    MPI_Bcast(&r0_failed, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (st && (rank == 0 || !r0_failed)) {
+        if (rank) fprintf(stderr, "attnsweep %s (rank %d): %s\n", cmd, rank, err->msg);
+        else fprintf(stderr, "attnsweep %s: %s\n", cmd, err->msg);
+    }
+    return worst;
 }

@@ -4,6 +4,8 @@
 
 #include <stdio.h>
 
+#include "attnsweep/status.h"
+
 /* MPI_Init with MPI_ERRORS_RETURN on MPI_COMM_WORLD and HDF5's error printing off.
  * Returns 0, or non-zero with a message printed. */
 int as_runtime_init(int *argc, char ***argv);
@@ -11,5 +13,14 @@ int as_runtime_init(int *argc, char ***argv);
 void as_runtime_set_threads(int n, int ranks);
 /* "BLAS: OpenBLAS <core> kernel, N threads per rank, P ranks" */
 void as_runtime_print(FILE *f, int ranks);
+
+/* Collective: every rank must get through setup before the first collective of the
+ * work, or a rank that failed alone (a node without the data file) would leave the
+ * others waiting. If any rank failed, every rank returns the lowest failing rank's
+ * status and message (prefixed "rank N" when N > 0). */
+as_status as_runtime_agree(as_status st, int rank, int P, as_error *err);
+/* Collective: agrees on the exit code (the worst of all ranks) and prints the error
+ * once: rank 0's, or, when rank 0 succeeded, each failing rank's. Returns the code. */
+int as_runtime_report(const char *cmd, as_status st, int code, int rank, const as_error *err);
 
 #endif

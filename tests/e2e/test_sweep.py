@@ -196,6 +196,17 @@ def main():
     r = run(["sweep", sp, "-o", os.path.join(tmp, "x.h5"), "--ranks-per-variant", "2"], np_=3)
     check(r.returncode == 2 and "does not divide" in r.stderr, "P not divisible by R is an error")
 
+    # a rank that cannot see the data fails alone: everyone stops, no hang, one message
+    other = tempfile.mkdtemp(prefix="attnsweep-norank-")
+    with open(os.path.join(other, "sweep.json"), "w") as fh:
+        json.dump(sweep, fh)
+    script = (f'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then cd {other}; else cd {tmp}; fi; '
+              f'exec {os.path.abspath(BIN)} sweep sweep.json -o {tmp}/lonely.h5 --epochs 1')
+    r = subprocess.run(["mpirun", "--bind-to", "none", "-np", "2", "sh", "-c", script], env=ENV,
+                       capture_output=True, text=True, timeout=120)
+    check(r.returncode == 2 and "rank 1" in r.stderr and "toy.h5" in r.stderr and
+          not os.path.exists(f"{tmp}/lonely.h5"), "one rank missing the data: exit 2 naming it, no hang")
+
     # bad grids: exit 2, message naming the key, no results file
     for name, mutate, expect in [
         ("unknown placeholder", lambda s: s["model"].append("$nope"), "nope"),
