@@ -5,6 +5,7 @@
  * compares openblas_get_corename() with what cpuid reports (AVX-512, AVX2+FMA); if the
  * loaded kernel is weaker and the user has not set OPENBLAS_CORETYPE, it sets the
  * variable and re-executes the program (before MPI_Init) so the loader picks again.
+ * ATTNSWEEP_BLAS_ASSUME_CORE=NAME (for tests) makes it act as if NAME had been loaded.
  */
 #ifndef ATTNSWEEP_BLAS_H
 #define ATTNSWEEP_BLAS_H
