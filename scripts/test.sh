@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds with -Werror, runs every ctest suite
-# (unit, mpi, e2e, slurm), then rebuilds under AddressSanitizer + UBSan and runs the unit
-# suites again. Usage: scripts/test.sh [--quick] (quick: skip the sanitizer pass).
+# (unit, mpi, e2e, slurm), runs the main job's quick path (scripts/demo.sh), then rebuilds
+# under AddressSanitizer + UBSan and runs the unit suites again. Usage: scripts/test.sh [--quick] (quick: skip the sanitizer pass).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0
@@ -13,6 +13,8 @@ jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DATTNSWEEP_WERROR=ON
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure --timeout 900
+# the main job's quick path, as a newcomer runs it
+scripts/demo.sh
 if [ "$quick" -eq 0 ]; then
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DATTNSWEEP_WERROR=ON -DATTNSWEEP_SANITIZE=ON
   cmake --build build-asan -j"$jobs"
