@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds with -Werror, runs every ctest suite
 # (unit, mpi, e2e, slurm), runs the main job's quick path (scripts/demo.sh), then rebuilds
-# under AddressSanitizer + UBSan and runs the unit suites again. Usage: scripts/test.sh [--quick] (quick: skip the sanitizer pass).
+# under AddressSanitizer + UBSan and runs the unit suites again.
+# Usage: scripts/test.sh [--quick]   (--quick skips the sanitizer pass)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0
