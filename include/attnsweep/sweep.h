@@ -69,6 +69,9 @@ typedef struct {
     void *batch_ud;
 } as_run_opts;
 
+/* The seed of (variant v, repeat r): as_variant_seed over the canonical config without
+ * its "data" key, so results do not depend on where the dataset lives. */
+
 /* Trains variant v (repeat r) of s on d over comm (data parallel when comm has several
  * ranks; MPI_COMM_NULL for one process) and fills *out on every rank (only the group
  * leader's dumps matter). Build failures and divergence are recorded in *out with

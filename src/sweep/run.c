@@ -194,6 +194,22 @@ static as_status add_curves(const as_history *h, as_result *out, as_error *err) 
     return st;
 }
 
+/* The run's seed: from the sweep seed, the variant's canonical config WITHOUT its data
+ * path (so --data, or running from another folder, does not change results) and the
+ * repeat index. Falls back to the full canonical string if memory runs out. */
+static uint64_t run_seed(const as_sweep *s, int v, int r) {
+    cJSON *copy = cJSON_Duplicate(s->v[v].spec, 1);
+    char *canon = NULL;
+    if (copy) {
+        cJSON_DeleteItemFromObjectCaseSensitive(copy, "data");
+        canon = as_json_canonical(copy);
+        cJSON_Delete(copy);
+    }
+    uint64_t seed = as_variant_seed(s->seed, canon ? canon : s->v[v].canonical, r);
+    as_free(canon);
+    return seed;
+}
+
 as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset *d,
                                MPI_Comm comm, const as_run_opts *o, as_result *out,
                                as_error *err) {
@@ -201,7 +217,7 @@ as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset
     out->id = v;
     out->repeat = r;
     out->rank = o->world_rank;
-    out->seed = as_variant_seed(s->seed, s->v[v].canonical, r);
+    out->seed = run_seed(s, v, r);
     out->best_val_loss = out->final_val_loss = out->best_val_accuracy = (double)NAN;
     int P = 1, me = 0;
     if (comm != MPI_COMM_NULL) {

@@ -131,14 +131,23 @@ static void serve_pending(void *ud) {
 }
 
 /* Trains task (v, r) in this rank's group; the leader returns the result in *res.
- * hook (may be NULL) runs between training batches. */
+ * hook (may be NULL) runs between training batches. Anything but an MPI failure (e.g.
+ * running out of memory while collecting dumps) becomes a failed result, so the sweep
+ * goes on and the coordinator still hears from this rank. */
 static as_status train_task(const as_sweep *s, const as_dataset *d, MPI_Comm group, int gsize,
                             int v, int r, const as_sched_opts *o, void (*hook)(void *), void *ud,
                             as_result *res, as_error *err) {
     int world;
     MPI_Comm_rank(MPI_COMM_WORLD, &world);
     as_run_opts ro = {o->threads, o->verbose, world, hook, ud};
-    return as_sweep_run_variant(s, v, r, d, gsize > 1 ? group : MPI_COMM_NULL, &ro, res, err);
+    as_status st = as_sweep_run_variant(s, v, r, d, gsize > 1 ? group : MPI_COMM_NULL, &ro, res, err);
+    if (st && st != AS_ERR_MPI) {
+        as_result_free(res);
+        res->status = AS_VAR_FAILED;
+        snprintf(res->error, sizeof res->error, "%.500s", err->msg);
+        st = AS_OK;
+    }
+    return st;
 }
 
 static as_status coordinator(coord *c, MPI_Comm group, int gsize, as_error *err) {
@@ -186,9 +195,12 @@ static as_status worker(const as_sweep *s, const as_dataset *d, const as_sched_o
         as_result res;
         as_status st = train_task(s, d, group, gsize, t[0], t[1], o, NULL, NULL, &res, err);
         if (st) return st;
-        if (grank == 0 && (st = as_result_pack(&res, &msg, &n, err))) {
+        if (grank == 0 && as_result_pack(&res, &msg, &n, err) != AS_OK) {
+            /* no memory for the dumps' message: report the run without its arrays */
             as_result_free(&res);
-            return st;
+            res.status = AS_VAR_FAILED;
+            snprintf(res.error, sizeof res.error, "%.500s", err->msg);
+            if ((st = as_result_pack(&res, &msg, &n, err))) return st;
         }
         as_result_free(&res);
     }

@@ -103,6 +103,9 @@ def main():
           "failure messages name the layer and the problem")
     check(same(res[1], res[2]) and same(res[1], res[3]),
           "curves are bit-identical with -np 1, 2 and 3")
+    r = run(["sweep", sp, "-o", os.path.join(tmp, "abs.h5"), "--threads", "1", "--data", data], np_=2)
+    check(r.returncode == 0 and same(curves(os.path.join(tmp, "abs.h5")), c1),
+          "--data with another spelling of the same file gives the same curves")
     ok = [k for k, v in c1.items() if v["status"] == "ok"]
     check(len({tuple(c1[k]["loss"]) for k in ok}) == len(ok), "repeats and variants differ from each other")
 
