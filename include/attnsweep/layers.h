@@ -49,6 +49,29 @@ void as_resconv1d_backward(float *dinp, float *dw, float *db, float *dout, const
                            const float *inp, const float *w, float *cols, int B, int T, int C,
                            int K, int dil, as_act act);
 
+/* ---- dropout masks: counter-based, independent of how a batch is split ----
+ * A mask element's uniform draw is a pure function of (seed, step, layer, GLOBAL sample
+ * index within the global batch, element index within that sample):
+ *   as_drop_u(key, b, e) = as_rng_counter_float(key->seed, key->step,
+ *                              (uint64_t)key->layer << 32 | (uint64_t)(key->row0 + b), e)
+ * (rng.h defines as_rng_counter_float exactly). So a data-parallel rank holding rows
+ * [row0, row0 + B) of the global batch draws exactly the masks a single process draws
+ * for those rows, and different samples, layers and steps get independent masks.
+ * seed: the model's dropout seed; step: the optimizer step (global batch) count;
+ * layer: the layer index in the model (< 2^31); row0: global index of local row 0
+ * (0 <= row0 + b < 2^32). */
+typedef struct {
+    uint64_t seed;
+    uint64_t step;
+    int layer;
+    long row0;
+} as_drop_key;
+
+/* The as_rng_counter_key of local sample b (draws are as_rng_counter_at(it, e)). */
+uint64_t as_drop_sample_key(const as_drop_key *key, int b);
+/* as_rng_counter_at(as_drop_sample_key(key, b), e): the draw for element e of sample b. */
+float as_drop_u(const as_drop_key *key, int b, uint64_t e);
+
 /* ---- self_attention: Keras MultiHeadAttention called as (x, x) ----
  * inp (B, T, C); out (B, T, O). Parameters, contiguous in this order:
  *   wq [C, H, Dk]  bq [H, Dk]  wk [C, H, Dk]  bk [H, Dk]
@@ -76,10 +99,11 @@ size_t as_attn_state_size(const as_attn_dims *d); /* floats for q..ctx (mask inc
 size_t as_attn_scratch(const as_attn_dims *d);
 /* Points st's fields into buf (as_attn_state_size(d) floats). */
 void as_attn_state_bind(as_attn_state *st, float *buf, const as_attn_dims *d);
-/* training != 0 and rate > 0 draw the dropout mask from rng (entries in (b, h, i, j)
- * order, dropped when as_rng_float(rng) < rate); otherwise rng is unused (may be NULL). */
+/* training != 0 and rate > 0 draw the dropout mask from key: entry (b, h, i, j) is
+ * dropped when as_drop_u(key, b, (h * T + i) * T + j) < rate (b local, 0 <= b < B);
+ * otherwise key is unused (may be NULL). */
 void as_attn_forward(float *out, as_attn_state *st, const float *inp, const float *params,
-                     const as_attn_dims *d, int training, as_rng *rng);
+                     const as_attn_dims *d, int training, const as_drop_key *key);
 void as_attn_backward(float *dinp, float *dparams, const float *dout, const as_attn_state *st,
                       const float *inp, const float *params, float *scratch,
                       const as_attn_dims *d);
@@ -96,10 +120,12 @@ void as_gap1d_forward(float *out, const float *inp, int B, int T, int C);
 void as_gap1d_backward(float *dinp, const float *dout, int B, int T, int C);
 
 /* ---- dropout (inverted): out = inp * mask, mask 0 or 1/(1-rate) ----
- * mask[i] = 0 when as_rng_float(rng) < rate (one draw per element, in order).
- * training == 0 or rate == 0: out = inp and mask untouched (rng unused). out may be inp. */
-void as_dropout_forward(float *out, float *mask, const float *inp, size_t n, float rate,
-                        int training, as_rng *rng);
+ * inp, out, mask hold B samples of per floats each (n = B * per). Element e of local
+ * sample b: mask = 0 when as_drop_u(key, b, e) < rate.
+ * training == 0 or rate == 0: out = inp and mask untouched (key unused, may be NULL).
+ * out may be inp. */
+void as_dropout_forward(float *out, float *mask, const float *inp, int B, size_t per, float rate,
+                        int training, const as_drop_key *key);
 void as_dropout_backward(float *dinp, const float *dout, const float *mask, size_t n, float rate,
                          int training);
 

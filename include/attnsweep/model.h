@@ -47,7 +47,14 @@ typedef struct {
     float *state;
     size_t n_scratch;
     float *scratch;
-    as_rng dropout_rng;
+    /* Dropout masks (layers.h, as_drop_key): a training forward draws layer i's masks
+     * from {dropout_seed, step, i, row0}. dropout_seed is set by as_model_init; the
+     * trainer sets step (the optimizer step, counted across epochs) and row0 (global
+     * index, within the global batch, of this forward's first row: the rank's shard
+     * offset under data parallelism) before each training forward. Both start at 0. */
+    uint64_t dropout_seed;
+    uint64_t step;
+    long row0;
     int last_batch; /* batch size of the last forward pass */
 } as_model;
 
@@ -66,11 +73,13 @@ as_status as_model_check_output(const as_model *m, int classification, int yt, i
 
 /* Keras initialisation: glorot_uniform kernels, zero biases, layer-norm gamma 1.
  * Draws from as_rng seeded with as_rng_derive(seed, AS_STREAM_INIT), layer by layer in
- * parameter order. Also seeds the dropout stream from the same seed. */
+ * parameter order. Also sets dropout_seed = as_rng_derive(seed, AS_STREAM_DROPOUT) and
+ * resets step and row0 to 0. */
 void as_model_init(as_model *m, uint64_t seed);
 
 /* Forward pass over B <= max_batch rows of x (B, in_t, in_c). Returns the output
- * (B, out_t, out_c) inside the model (valid until the next forward). */
+ * (B, out_t, out_c) inside the model (valid until the next forward). training != 0
+ * applies dropout with masks keyed by (dropout_seed, step, layer index, row0 + row). */
 const float *as_model_forward(as_model *m, const float *x, int B, int training);
 
 /* The gradient of the loss w.r.t. the output: the caller (the loss) writes it here

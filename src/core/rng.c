@@ -1,11 +1,28 @@
 /* rng.c: xoshiro256** seeded by splitmix64 (see rng.h for the exact definitions). */
 #include "attnsweep/rng.h"
 
-uint64_t as_splitmix64(uint64_t *state) {
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
+#define GOLDEN 0x9E3779B97F4A7C15ULL
+
+static inline uint64_t mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
+}
+
+uint64_t as_splitmix64(uint64_t *state) { return mix64(*state += GOLDEN); }
+
+uint64_t as_rng_counter_key(uint64_t seed, uint64_t a, uint64_t b) {
+    uint64_t h = mix64(seed + GOLDEN);
+    h = mix64((h ^ a) + GOLDEN);
+    return mix64((h ^ b) + GOLDEN);
+}
+
+float as_rng_counter_at(uint64_t key, uint64_t c) {
+    return (float)(mix64(key + (c + 1) * GOLDEN) >> 40) * 0x1.0p-24f;
+}
+
+float as_rng_counter_float(uint64_t seed, uint64_t a, uint64_t b, uint64_t c) {
+    return as_rng_counter_at(as_rng_counter_key(seed, a, b), c);
 }
 
 void as_rng_seed(as_rng *r, uint64_t seed) {

@@ -117,7 +117,7 @@ static void softmax_rows(float *S, int T) {
 }
 
 void as_attn_forward(float *out, as_attn_state *st, const float *inp, const float *params,
-                     const as_attn_dims *d, int training, as_rng *rng) {
+                     const as_attn_dims *d, int training, const as_drop_key *key) {
     const int B = d->B, T = d->T, C = d->C, H = d->H, Dk = d->Dk, Dv = d->Dv, O = d->O;
     const int N = B * T, hk = H * Dk, hv = H * Dv;
     const size_t tt = (size_t)T * (size_t)T;
@@ -140,8 +140,9 @@ void as_attn_forward(float *out, as_attn_state *st, const float *inp, const floa
             if (drop) {
                 float *Pd = st->dprobs + off, *M = st->mask + off;
                 if (training) {
+                    const uint64_t kb = as_drop_sample_key(key, b), e0 = (uint64_t)h * tt;
                     for (size_t i = 0; i < tt; i++) {
-                        M[i] = as_rng_float(rng) < d->rate ? 0.0f : keep;
+                        M[i] = as_rng_counter_at(kb, e0 + i) < d->rate ? 0.0f : keep;
                         Pd[i] = S[i] * M[i];
                     }
                 } else { /* keep the state consistent for a backward pass: identity mask */

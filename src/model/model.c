@@ -222,7 +222,9 @@ static void glorot(float *w, const int *shape, int rank, as_rng *r) {
 void as_model_init(as_model *m, uint64_t seed) {
     as_rng r;
     as_rng_seed(&r, as_rng_derive(seed, AS_STREAM_INIT));
-    as_rng_seed(&m->dropout_rng, as_rng_derive(seed, AS_STREAM_DROPOUT));
+    m->dropout_seed = as_rng_derive(seed, AS_STREAM_DROPOUT);
+    m->step = 0;
+    m->row0 = 0;
     memset(m->params, 0, m->n_params * sizeof(float));
     for (int i = 0; i < m->n_layers; i++) {
         as_layer *L = &m->layers[i];
@@ -268,6 +270,7 @@ static const float *layer_input(const as_model *m, const float *x, int i) {
 const float *as_model_forward(as_model *m, const float *x, int B, int training) {
     m->last_batch = B;
     for (int i = 0; i < m->n_layers; i++) {
+        const as_drop_key key = {m->dropout_seed, m->step, i, m->row0};
         as_layer *L = &m->layers[i];
         const float *in = layer_input(m, x, i);
         float *out = m->acts + L->a_off;
@@ -293,7 +296,7 @@ const float *as_model_forward(as_model *m, const float *x, int B, int training) 
             as_attn_dims d = attn_dims(L, B);
             as_attn_state as;
             as_attn_state_bind(&as, st, &d);
-            as_attn_forward(out, &as, in, p, &d, training, &m->dropout_rng);
+            as_attn_forward(out, &as, in, p, &d, training, &key);
             break;
         }
         case AS_LAYER_DENSE: {
@@ -305,7 +308,8 @@ const float *as_model_forward(as_model *m, const float *x, int B, int training) 
         case AS_LAYER_GLOBAL_AVG_POOL1D: as_gap1d_forward(out, in, B, L->in_t, L->in_c); break;
         case AS_LAYER_FLATTEN: memcpy(out, in, n_in * sizeof(float)); break;
         case AS_LAYER_DROPOUT:
-            as_dropout_forward(out, st, in, n_in, s->rate, training, &m->dropout_rng);
+            as_dropout_forward(out, st, in, B, (size_t)L->in_t * L->in_c, s->rate, training,
+                               &key);
             break;
         case AS_LAYER_LAYER_NORM: {
             int N = B * L->in_t;

@@ -222,6 +222,8 @@ as_status as_fit(as_model *m, const as_dataset *d, const as_train_spec *t,
             as_model_zero_grad(m);
             if (k > 0) {
                 gather(&b, s, perm + start + lo, 0, k);
+                m->step = (uint64_t)opt.t; /* dropout masks: global step and global rows */
+                m->row0 = lo;
                 const float *out = as_model_forward(m, b.x, k, 1);
                 long correct = 0;
                 local[0] = batch_loss(m, out, &b, k, 1.0f / (float)bsz, 1, &correct);

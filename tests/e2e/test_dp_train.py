@@ -7,6 +7,8 @@ Keras-style fit that tests/unit checks against PyTorch):
   to P = 1 within relative 1e-5 per epoch, on a regression and a classification task,
   with an uneven last batch (23 training rows, batch 10) and batches smaller than P;
 - the final weights (--save-weights) equal P = 1's within float rounding;
+- also with dropout (a dropout layer at 0.3, attention dropout 0.2): masks are keyed
+  by the global sample index, so P = 2, 3 equal P = 1, and the dropout changes the loss;
 - overlapped and --no-overlap allreduce, and bucket sizes of 1 KiB (many buckets)
   and the default (one bucket), give bitwise identical histories;
 - the start-weights checksum is printed once and agreed by all ranks;
@@ -128,8 +130,19 @@ DEEP_MODEL = [{"type": "conv1d", "filters": 16, "kernel_size": 5, "activation": 
               {"type": "self_attention", "num_heads": 2, "key_dim": 8},
               {"type": "conv1d", "filters": 1, "kernel_size": 3}]
 
+# dropout (a dropout layer and attention-probability dropout): counter-based masks keyed
+# by the global sample index, so every P draws the same masks for the same rows. Same
+# parameters (and so the same initial weights) as REG_MODEL / CLS_MODEL.
+DROP_MODEL = [REG_MODEL[0], {"type": "dropout", "rate": 0.3},
+              dict(REG_MODEL[1], dropout=0.2), REG_MODEL[2]]
+CLS_DROP_MODEL = [CLS_MODEL[0], {"type": "dropout", "rate": 0.3},
+                  dict(CLS_MODEL[1], dropout=0.2), CLS_MODEL[2], CLS_MODEL[3]]
+
 cases = {
     "reg": write_spec("reg.json", "toy.h5", REG_MODEL),
+    "reg_drop": write_spec("reg_drop.json", "toy.h5", DROP_MODEL),
+    "cls_drop": write_spec("cls_drop.json", "cls.h5", CLS_DROP_MODEL, epochs=3,
+                           optimizer={"type": "adam", "learning_rate": 0.01}),
     "cls": write_spec("cls.json", "cls.h5", CLS_MODEL, epochs=4, optimizer={"type": "adam", "learning_rate": 0.01}),
     "reg_b2": write_spec("reg_b2.json", "toy.h5", REG_MODEL, epochs=2, batch_size=2),
     "cls_b1": write_spec("cls_b1.json", "cls.h5", CLS_MODEL, epochs=2, batch_size=1),
@@ -172,6 +185,12 @@ for name, spec in cases.items():
                 check(e <= 1e-4, f"{name} P={P}: weights {k} differ from P=1 (rel {e:.2e})")
         if name.startswith("cls"):
             check("accuracy" in h and "val_accuracy" in h, f"{name} P={P}: accuracy missing")
+
+# dropout is really on: same initial weights as without dropout, different training loss
+# (validation runs without dropout, so the first-epoch difference comes from the masks)
+if all(os.path.exists(path(f"{n}_h1.h5")) for n in ("reg", "reg_drop")):
+    l0, l1 = read_history(path("reg_h1.h5"))["loss"], read_history(path("reg_drop_h1.h5"))["loss"]
+    check(rel(l1[:1], l0[:1]) > 1e-3, f"dropout has no effect on the loss: {l1} vs {l0}")
 
 # ---- overlap / no-overlap / bucket sizes: bitwise identical histories
 deep = write_spec("deep.json", "toy.h5", DEEP_MODEL, epochs=2)

@@ -313,9 +313,8 @@ END_TEST
 /* ---------------- self-attention ---------------- */
 
 static void attn_fwd(fd_case *c) {
-    as_rng rng;
-    as_rng_seed(&rng, c->seed); /* the same dropout mask at every evaluation */
-    as_attn_forward(c->out, &c->st, c->x[0], c->aux1, &c->ad, c->rate > 0.0f, &rng);
+    const as_drop_key key = {c->seed, 3, 1, 0}; /* the same dropout mask at every evaluation */
+    as_attn_forward(c->out, &c->st, c->x[0], c->aux1, &c->ad, c->rate > 0.0f, &key);
 }
 
 static void attn_bwd(fd_case *c, int with_dinp) {
@@ -387,12 +386,11 @@ START_TEST(test_attention_state_and_dropout) {
               st1.mask + tt <= s1 + as_attn_state_size(&d1));
     float *x = rbuf(&c, 2 * 6 * 5, 1.0f), *p = rbuf(&c, as_attn_param_count(&d0), 0.6f);
     float *o0 = fbuf(&c, 2 * 6 * 3), *o1 = fbuf(&c, 2 * 6 * 3), *o2 = fbuf(&c, 2 * 6 * 3);
-    as_rng rng;
-    as_rng_seed(&rng, 5);
-    as_attn_forward(o0, &st0, x, p, &d0, 1, &rng);
-    as_attn_forward(o1, &st1, x, p, &d1, 0, &rng); /* inference: no dropout */
+    const as_drop_key key = {5, 0, 0, 0};
+    as_attn_forward(o0, &st0, x, p, &d0, 1, NULL); /* rate 0: key unused */
+    as_attn_forward(o1, &st1, x, p, &d1, 0, &key); /* inference: no dropout */
     for (int i = 0; i < 2 * 6 * 3; i++) ASSERT_NEAR(o1[i], o0[i], 1e-6f);
-    as_attn_forward(o2, &st1, x, p, &d1, 1, &rng);
+    as_attn_forward(o2, &st1, x, p, &d1, 1, &key);
     int zeros = 0, diff = 0;
     for (size_t i = 0; i < tt; i++) {
         const float m = st1.mask[i];
@@ -482,10 +480,9 @@ static void gap_bwd(fd_case *c, int with_dinp) {
     as_gap1d_backward(with_dinp ? c->g[0] : NULL, c->R, c->B, c->T, c->C);
 }
 
-static void drop_fwd(fd_case *c) {
-    as_rng rng;
-    as_rng_seed(&rng, c->seed);
-    as_dropout_forward(c->out, c->aux1, c->x[0], c->nout, c->rate, 1, &rng);
+static void drop_fwd(fd_case *c) { /* the same mask at every evaluation */
+    const as_drop_key key = {c->seed, 0, 2, 0};
+    as_dropout_forward(c->out, c->aux1, c->x[0], 4, c->nout / 4, c->rate, 1, &key);
 }
 static void drop_bwd(fd_case *c, int with_dinp) {
     as_dropout_backward(with_dinp ? c->g[0] : NULL, c->R, c->aux1, c->nout, c->rate, 1);
@@ -548,15 +545,99 @@ END_TEST
 START_TEST(test_dropout_inference_identity) {
     float x[8], out[8], mask[8], d[8] = {0}, g[8];
     for (int i = 0; i < 8; i++) x[i] = urand(), mask[i] = -7.0f, g[i] = urand();
-    as_rng rng;
-    as_rng_seed(&rng, 1);
-    as_dropout_forward(out, mask, x, 8, 0.5f, 0, &rng);
+    const as_drop_key key = {1, 0, 0, 0};
+    as_dropout_forward(out, mask, x, 2, 4, 0.5f, 0, &key);
     for (int i = 0; i < 8; i++) ck_assert(out[i] == x[i] && mask[i] == -7.0f);
-    as_dropout_forward(out, mask, x, 8, 0.0f, 1, &rng);
+    as_dropout_forward(out, mask, x, 2, 4, 0.0f, 1, NULL);
     for (int i = 0; i < 8; i++) ck_assert(out[i] == x[i] && mask[i] == -7.0f);
     as_dropout_backward(d, g, mask, 8, 0.5f, 0);
     as_dropout_backward(d, g, mask, 8, 0.5f, 0);
     for (int i = 0; i < 8; i++) ASSERT_NEAR(d[i], 2.0f * g[i], 0);
+}
+END_TEST
+
+/* Counter-based masks (layers.h as_drop_key): every mask entry equals the documented
+ * as_rng_counter_float of (seed, step, layer << 32 | global sample, element); samples
+ * of one batch get different masks; splitting the batch into shards with the matching
+ * row0 (what data-parallel ranks do) reproduces the whole batch's masks exactly; step
+ * and layer change the masks. */
+static float drop_ref(const as_drop_key *k, long sample, uint64_t e) {
+    return as_rng_counter_float(k->seed, k->step, ((uint64_t)k->layer << 32) | (uint64_t)sample, e);
+}
+
+START_TEST(test_dropout_masks_counter_based) {
+    enum { B = 6, PER = 64 };
+    const float rate = 0.3f, keep = 1.0f / (1.0f - rate);
+    float x[B * PER], out[B * PER], full[B * PER], part[B * PER], other[B * PER];
+    for (int i = 0; i < B * PER; i++) x[i] = 1.0f; /* identical samples */
+    const as_drop_key key = {0xABCDEFULL, 17, 4, 10}; /* this batch is rows 10..15 */
+    as_dropout_forward(out, full, x, B, PER, rate, 1, &key);
+    int zeros = 0;
+    for (int b = 0; b < B; b++)
+        for (int e = 0; e < PER; e++) {
+            const float want = drop_ref(&key, 10 + b, (uint64_t)e) < rate ? 0.0f : keep;
+            ck_assert(full[b * PER + e] == want && out[b * PER + e] == want);
+            zeros += want == 0.0f;
+        }
+    ck_assert_msg(zeros > 70 && zeros < 160, "dropped %d of %d at rate 0.3", zeros, B * PER);
+    for (int a = 0; a < B; a++)
+        for (int b = a + 1; b < B; b++)
+            ck_assert_msg(memcmp(full + a * PER, full + b * PER, PER * sizeof(float)) != 0,
+                          "samples %d and %d share a mask", a, b);
+    /* shards [0,2), [2,5), [5,6) with row0 = 10 + lo */
+    const int cut[4] = {0, 2, 5, 6};
+    for (int s = 0; s < 3; s++) {
+        as_drop_key k = key;
+        k.row0 = key.row0 + cut[s];
+        as_dropout_forward(out + cut[s] * PER, part + cut[s] * PER, x + cut[s] * PER,
+                           cut[s + 1] - cut[s], PER, rate, 1, &k);
+    }
+    ck_assert(memcmp(part, full, sizeof full) == 0);
+    as_drop_key k2 = key;
+    k2.step++;
+    as_dropout_forward(out, other, x, B, PER, rate, 1, &k2);
+    ck_assert(memcmp(other, full, sizeof full) != 0);
+    k2 = key;
+    k2.layer++;
+    as_dropout_forward(out, other, x, B, PER, rate, 1, &k2);
+    ck_assert(memcmp(other, full, sizeof full) != 0);
+
+    /* attention: entry (b, h, i, j) uses element (h * T + i) * T + j of global sample */
+    const int T = 5, H = 2;
+    as_attn_dims d = {B, T, 3, H, 2, 2, 3, rate};
+    fd_case c = {0};
+    float *xa = fbuf(&c, (size_t)B * T * 3), *p = rbuf(&c, as_attn_param_count(&d), 0.6f);
+    const float *row = rbuf(&c, (size_t)T * 3, 1.0f);
+    for (int b = 0; b < B; b++) memcpy(xa + (size_t)b * T * 3, row, (size_t)T * 3 * sizeof(float));
+    float *sf = fbuf(&c, as_attn_state_size(&d)), *of = fbuf(&c, (size_t)B * T * 3);
+    as_attn_state st;
+    as_attn_state_bind(&st, sf, &d);
+    as_attn_forward(of, &st, xa, p, &d, 1, &key);
+    const size_t tt = (size_t)T * T, per = (size_t)H * tt;
+    for (int b = 0; b < B; b++)
+        for (size_t e = 0; e < per; e++) {
+            const float want = drop_ref(&key, 10 + b, e) < rate ? 0.0f : keep;
+            ck_assert(st.mask[(size_t)b * per + e] == want);
+        }
+    for (int a = 0; a < B; a++)
+        for (int b = a + 1; b < B; b++) {
+            ck_assert(memcmp(st.mask + a * per, st.mask + b * per, per * sizeof(float)) != 0);
+            /* identical inputs, different masks: different outputs */
+            ck_assert(memcmp(of + a * T * 3, of + b * T * 3, (size_t)T * 3 * sizeof(float)) != 0);
+        }
+    for (int s = 0; s < 3; s++) {
+        as_attn_dims ds = d;
+        ds.B = cut[s + 1] - cut[s];
+        as_drop_key k = key;
+        k.row0 = key.row0 + cut[s];
+        as_attn_state ss;
+        float *buf = fbuf(&c, as_attn_state_size(&ds)), *os = fbuf(&c, (size_t)ds.B * T * 3);
+        as_attn_state_bind(&ss, buf, &ds);
+        as_attn_forward(os, &ss, xa + (size_t)cut[s] * T * 3, p, &ds, 1, &k);
+        ck_assert(memcmp(ss.mask, st.mask + cut[s] * per, (size_t)ds.B * per * sizeof(float)) == 0);
+        for (int i = 0; i < ds.B * T * 3; i++) ASSERT_NEAR(os[i], of[cut[s] * T * 3 + i], 1e-5f);
+    }
+    free_case(&c);
 }
 END_TEST
 
@@ -650,6 +731,7 @@ static Suite *layers_fd_suite(void) {
     tcase_add_test(tc, test_layernorm_fd);
     tcase_add_test(tc, test_gap_dropout_act_fd);
     tcase_add_test(tc, test_dropout_inference_identity);
+    tcase_add_test(tc, test_dropout_masks_counter_based);
     tcase_add_test(tc, test_losses);
     suite_add_tcase(s, tc);
     return s;
