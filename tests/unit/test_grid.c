@@ -713,7 +713,7 @@ static const struct {
     {"toy-conv-vs-attention.json", 20, 3, 1, 100, "../data/toy.h5"},
     {"trace-attention.json", 6, 2, 4, 200, "../data/trace.h5"},
     {"trace-residual.json", 16, 2, 4, 200, "../data/trace.h5"},
-    {"quick.json", 5, 1, 1, 2, "../data/toy.h5"},
+    {"quick.json", 5, 1, 1, 10, "../data/toy.h5"},
 };
 
 START_TEST(test_ready_sweeps) {
