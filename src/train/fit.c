@@ -107,9 +107,10 @@ static int comm_rank(MPI_Comm c) {
     return r;
 }
 
-/* Evaluates rows [row0, row0+n) of s: this rank takes its contiguous shard. */
+/* Evaluates rows [row0, row0+n) of s: this rank takes its contiguous shard. Returns the
+ * mean loss; *mpi_failed is set when the reduction failed. */
 static double evaluate(as_model *m, const as_split *s, int row0, int n, int batch, MPI_Comm comm,
-                       batch_buf *b, double *acc) {
+                       batch_buf *b, double *acc, int *mpi_failed) {
     int P = comm_size(comm), r = comm_rank(comm);
     int lo = (int)((long)n * r / P), hi = (int)((long)n * (r + 1) / P);
     if (batch > m->max_batch) batch = m->max_batch;
@@ -122,7 +123,8 @@ static double evaluate(as_model *m, const as_split *s, int row0, int n, int batc
         sums[0] += batch_loss(m, out, b, k, 1.0f, 0, &correct);
         sums[1] += (double)correct;
     }
-    if (P > 1) MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, comm);
+    *mpi_failed = P > 1 && MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, comm) !=
+                               MPI_SUCCESS;
     if (acc) *acc = s->labels && n > 0 ? sums[1] / n : (double)NAN;
     return n > 0 ? sums[0] / n : (double)NAN;
 }
@@ -136,7 +138,9 @@ double as_evaluate(as_model *m, const as_dataset *d, const as_split *s, int row0
         if (acc) *acc = (double)NAN;
         return (double)NAN;
     }
-    double l = evaluate(m, s, row0, n, batch, comm, &b, acc);
+    int failed;
+    double l = evaluate(m, s, row0, n, batch, comm, &b, acc, &failed);
+    if (failed) l = (double)NAN;
     batch_free(&b);
     return l;
 }
@@ -261,7 +265,12 @@ as_status as_fit(as_model *m, const as_dataset *d, const as_train_spec *t,
         es.val_accuracy = (double)NAN;
         if (n_val > 0 && !diverged) {
             double acc;
-            es.val_loss = evaluate(m, s, n_train, n_val, t->batch_size, comm, &b, &acc);
+            int failed;
+            es.val_loss = evaluate(m, s, n_train, n_val, t->batch_size, comm, &b, &acc, &failed);
+            if (failed) {
+                st = as_error_set(err, AS_ERR_MPI, "validation allreduce failed at epoch %d", ep + 1);
+                goto out_all;
+            }
             es.val_accuracy = classification ? acc : (double)NAN;
             if (!isfinite(es.val_loss)) {
                 diverged = 1;
@@ -280,7 +289,10 @@ as_status as_fit(as_model *m, const as_dataset *d, const as_train_spec *t,
             h->status = AS_RUN_DIVERGED;
             break;
         }
-        if (P > 1) MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, comm);
+        if (P > 1 && MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS) {
+            st = as_error_set(err, AS_ERR_MPI, "stop-flag allreduce failed at epoch %d", ep + 1);
+            goto out_all;
+        }
         if (stop && ep + 1 < t->epochs) {
             h->status = AS_RUN_STOPPED;
             snprintf(h->message, sizeof h->message, "stopped after epoch %d", ep + 1);
