@@ -324,9 +324,5 @@ int main(int argc, char **argv) {
     tcase_add_test(tc, test_divergence_in_one_shard);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
-    int rc = as_test_run(s);
-    int worst = 0;
-    MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    MPI_Finalize();
-    return worst;
+    return as_test_run_mpi(s);
 }

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <mpi.h>
+
 #include "attnsweep/alloc.h"
 
 int as_test_run(Suite *s) {
@@ -14,6 +16,13 @@ int as_test_run(Suite *s) {
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed == 0 ? 0 : 1;
+}
+
+int as_test_run_mpi(Suite *s) {
+    int rc = as_test_run(s), worst = 0;
+    MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    MPI_Finalize();
+    return worst;
 }
 
 const char *as_test_env(const char *name, const char *dflt) {

@@ -8,6 +8,9 @@
 /* Runs a suite with the CK_* environment honoured; returns the process exit code
  * (0 all passed, 1 otherwise). */
 int as_test_run(Suite *s);
+/* For MPI suites (MPI already initialised): runs s on this rank, agrees on the worst
+ * result across MPI_COMM_WORLD, finalises MPI and returns that exit code. */
+int as_test_run_mpi(Suite *s);
 /* An environment variable or a default. */
 const char *as_test_env(const char *name, const char *dflt);
 /* A fresh temporary directory (created), valid until exit. */
