@@ -43,6 +43,7 @@ typedef struct {
     int id, repeat;
     as_var_status status;
     int epochs_run, best_epoch, rank;
+    int in_t, in_c; /* the model's input shape (to lay out saved weights) */
     int64_t params;
     uint64_t seed;
     double best_val_loss, final_val_loss, best_val_accuracy, train_seconds;
@@ -62,7 +63,6 @@ as_status as_result_unpack(const char *buf, size_t n, as_result *r, as_error *er
 
 /* Options of a run. */
 typedef struct {
-    int threads;    /* informational */
     int verbose;    /* per-epoch lines */
     int world_rank; /* recorded in the result */
     void (*on_batch)(void *ud); /* passed to as_fit (may be NULL) */
@@ -116,7 +116,7 @@ as_status as_results_done(const char *path, const as_sweep *s, const char *sha, 
 typedef struct {
     const char *sweep_path;
     const char *out_path;
-    int resume, force, verbose, threads;
+    int resume, force, verbose;
     int ranks_per_variant; /* 0: the sweep file's */
     const char *sweep_sha256; /* of the sweep file, for --resume */
     volatile int *stop;       /* set (by a signal handler): hand out no new work */

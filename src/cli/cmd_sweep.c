@@ -213,7 +213,7 @@ static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
     if (rank == 0) st = prepare_results(o, &s, &d, text, data_path, P, R, &meta, err);
     if (P > 1) st = as_runtime_agree(st, rank, P, err);
     if (st) goto out;
-    as_sched_opts so = {o->file, o->out, o->resume, o->force, o->verbose, (int)o->threads, R,
+    as_sched_opts so = {o->file, o->out, o->resume, o->force, o->verbose, R,
                         meta.sweep_sha256, &g_stop};
     double t0 = MPI_Wtime();
     st = as_sweep_schedule(&s, &d, &so, err);

@@ -178,14 +178,7 @@ static as_status write_weights(hid_t f, const char *group, const as_sweep *s, co
     as_spec spec;
     as_status st = as_spec_parse(s->v[r->id].spec, "weights", NULL, NULL, &spec, err);
     if (st) return st;
-    /* input shape is not stored in the spec: recover it from the dumps' inputs, else
-     * from the first kernel (conv/dense take C from their kernel) */
-    int T = 1, C = 1;
-    for (int i = 0; i < r->n_arrays; i++)
-        if (!strcmp(r->arrays[i].name, "pred_inputs")) {
-            T = (int)r->arrays[i].dims[1];
-            C = (int)r->arrays[i].dims[2];
-        }
+    int T = r->in_t, C = r->in_c;
     as_model m;
     st = as_model_build(&m, &spec, T, C, 1, "weights", err);
     if (!st && m.n_params != (size_t)params->dims[0])

@@ -245,6 +245,8 @@ as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset
         return st == AS_ERR_NOMEM || st == AS_ERR_SPEC || st == AS_ERR_DATA ? AS_OK : st;
     }
     out->params = (int64_t)m.n_params;
+    out->in_t = d->train.t;
+    out->in_c = d->train.c;
     epoch_ctx ctx = {o, v, r, me == 0};
     as_fit_opts fo = {P > 1 ? comm : MPI_COMM_NULL, 1, 1024, on_epoch, &ctx, NULL};
     if (o->on_batch) fo.on_batch = on_batch;

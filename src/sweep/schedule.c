@@ -139,7 +139,7 @@ static as_status train_task(const as_sweep *s, const as_dataset *d, MPI_Comm gro
                             as_result *res, as_error *err) {
     int world;
     MPI_Comm_rank(MPI_COMM_WORLD, &world);
-    as_run_opts ro = {o->threads, o->verbose, world, hook, ud};
+    as_run_opts ro = {o->verbose, world, hook, ud};
     as_status st = as_sweep_run_variant(s, v, r, d, gsize > 1 ? group : MPI_COMM_NULL, &ro, res, err);
     if (st && st != AS_ERR_MPI) {
         as_result_free(res);

@@ -199,6 +199,23 @@ def main():
     r = run(["sweep", sp, "-o", os.path.join(tmp, "x.h5"), "--ranks-per-variant", "2"], np_=3)
     check(r.returncode == 2 and "does not divide" in r.stderr, "P not divisible by R is an error")
 
+    # save_weights: Keras-shaped weights per run, also without prediction dumps
+    ws = json.loads(json.dumps(sweep))
+    ws.update(save_weights=True, prediction_samples=0, attention_samples=0, repeats=1)
+    ws["grid"] = {"block": [sweep["grid"]["block"][1]], "heads": [2], "lr": [0.001]}
+    with open(sp, "w") as fh:
+        json.dump(ws, fh)
+    wout = os.path.join(tmp, "weights.h5")
+    r = run(["sweep", sp, "-o", wout, "--threads", "1"])
+    with h5py.File(wout, "r") as f:
+        g = f["variants/v0000_r0"]
+        w = g["weights"]
+        check(r.returncode == 0 and w["layer_0/kernel"].shape == (5, 1, 6) and
+              w["layer_1/query_kernel"].shape == (6, 2, 4) and
+              w["layer_1/output_kernel"].shape == (2, 4, 6) and w["layer_2/kernel"].shape == (3, 6, 1)
+              and "predictions" not in g and "attention" not in g,
+              "save_weights writes Keras-shaped weights per run (no dumps asked)")
+
     # a rank that cannot see the data fails alone: everyone stops, no hang, one message
     other = tempfile.mkdtemp(prefix="attnsweep-norank-")
     with open(os.path.join(other, "sweep.json"), "w") as fh:
