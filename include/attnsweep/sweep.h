@@ -69,8 +69,10 @@ typedef struct {
     void *batch_ud;
 } as_run_opts;
 
-/* The seed of (variant v, repeat r): as_variant_seed over the canonical config without
- * its "data" key, so results do not depend on where the dataset lives. */
+/* A variant's run key: its canonical config without the "data" key (as_malloc'd; NULL
+ * when out of memory). Seeds derive from it (as_variant_seed(sweep seed, key, repeat)), and
+ * --resume matches finished runs by it, so where the dataset lives changes neither. */
+char *as_sweep_run_key(const as_sweep *s, int v);
 
 /* Trains variant v (repeat r) of s on d over comm (data parallel when comm has several
  * ranks; MPI_COMM_NULL for one process) and fills *out on every rank (only the group
@@ -102,29 +104,33 @@ as_status as_results_create(const char *path, const as_results_meta *m, as_error
  * name, config and params. */
 as_status as_results_append(const char *path, const as_sweep *s, const as_result *r,
                             as_error *err);
-/* Sets the end time, wall seconds and ranks (atomic as above). */
-as_status as_results_finish(const char *path, double wall_seconds, as_error *err);
+/* Sets the end time, the rank counts of the latest session and adds wall_seconds to the
+ * file's total (a resumed sweep sums its sessions). Atomic as above. */
+as_status as_results_finish(const char *path, double wall_seconds, int ranks,
+                            int ranks_per_variant, as_error *err);
 
 /* For --resume: done[v * s->repeats + r] = 1 for each (variant, repeat) of s already in
- * the file (matched by canonical config and repeat). Checks the file's sweep_sha256
- * against sha unless force. AS_ERR_ARG with a message when the sweep changed. */
-as_status as_results_done(const char *path, const as_sweep *s, const char *sha, int force,
-                          unsigned char *done, as_error *err);
+ * the file with status ok or diverged (matched by run key and repeat; failed runs are
+ * retried). AS_ERR_ARG, with a message, when the file's sweep_sha256 or data_sha256
+ * differ from sweep_sha / data_sha, unless force. */
+as_status as_results_done(const char *path, const as_sweep *s, const char *sweep_sha,
+                          const char *data_sha, int force, unsigned char *done, as_error *err);
 
 /* ---- scheduling ---- */
 
 typedef struct {
     const char *sweep_path;
     const char *out_path;
-    int resume, force, verbose;
+    int verbose;
     int ranks_per_variant; /* 0: the sweep file's */
-    const char *sweep_sha256; /* of the sweep file, for --resume */
-    volatile int *stop;       /* set (by a signal handler): hand out no new work */
+    const unsigned char *done; /* rank 0: runs already in the file (as_results_done), or NULL */
+    volatile int *stop;        /* set (by a signal handler): hand out no new work */
 } as_sched_opts;
 
 /* Runs every (variant, repeat) not yet done across MPI_COMM_WORLD: dynamic scheduling,
  * costliest first, rank 0 training too and writing each result as it arrives.
- * Collective. Returns AS_OK when every run was attempted (failures are recorded). */
+ * Collective. Returns AS_OK when every run was attempted (failures are recorded). An MPI
+ * failure inside a run aborts the job (MPI_Abort): the other ranks could not be told. */
 as_status as_sweep_schedule(const as_sweep *s, const as_dataset *d, const as_sched_opts *o,
                             as_error *err);
 

@@ -1,6 +1,7 @@
 /* cmd_sweep.c: `attnsweep sweep FILE -o RESULTS.h5` -- every variant of a grid, across
  * MPI ranks, into one results file. */
 #include <cjson/cJSON.h>
+#include <glob.h>
 #include <math.h>
 #include <mpi.h>
 #include <signal.h>
@@ -51,10 +52,14 @@ typedef struct {
     const char *file, *out, *data;
     long epochs, threads, rpv;
     int dry, resume, force, verbose;
+    int argc; /* the command line, for the resume hint */
+    char **argv;
 } sweep_opts;
 
 static int parse(int argc, char **argv, sweep_opts *o) {
     memset(o, 0, sizeof *o);
+    o->argc = argc;
+    o->argv = argv;
     const char *cmd = "sweep";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -162,10 +167,24 @@ static as_status setup(const sweep_opts *o, as_sweep *s, as_dataset *d, char **t
     return as_read_text_file(o->file, text, NULL, err);
 }
 
-/* Rank 0: checks the output file against --resume and creates it for a new sweep. */
+/* Removes RESULTS.h5.tmp.* left by a writer killed mid-write (kill -9). */
+static void remove_stale_temporaries(const char *out) {
+    char pattern[4200];
+    snprintf(pattern, sizeof pattern, "%s.tmp.*", out);
+    glob_t g;
+    if (glob(pattern, 0, NULL, &g) != 0) return;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        if (unlink(g.gl_pathv[i]) == 0)
+            printf("resume: removed %s (left by an interrupted write)\n", g.gl_pathv[i]);
+    }
+    globfree(&g);
+}
+
+/* Rank 0: checks the output file against --resume (filling done[]) and creates it for a
+ * new sweep. */
 static as_status prepare_results(const sweep_opts *o, const as_sweep *s, const as_dataset *d,
                                  const char *text, const char *data_path, int P, int R,
-                                 as_results_meta *meta, as_error *err) {
+                                 as_results_meta *meta, unsigned char *done, as_error *err) {
     as_status st = as_sha256_file(data_path, meta->data_sha256, err);
     if (st) return st;
     meta->sweep_path = o->file;
@@ -176,6 +195,12 @@ static as_status prepare_results(const sweep_opts *o, const as_sweep *s, const a
     meta->data = d;
     if (o->resume && access(o->out, F_OK) != 0)
         return as_error_set(err, AS_ERR_ARG, "--resume: %s does not exist (run without --resume)", o->out);
+    if (o->resume) {
+        remove_stale_temporaries(o->out);
+        if ((st = as_results_done(o->out, s, meta->sweep_sha256, meta->data_sha256, o->force, done,
+                                  err)))
+            return st;
+    }
     if (!o->resume && access(o->out, F_OK) == 0)
         return as_error_set(err, AS_ERR_ARG,
                             "%s exists: use --resume to continue it, or remove it to start over", o->out);
@@ -193,6 +218,7 @@ static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
     memset(&s, 0, sizeof s);
     memset(&d, 0, sizeof d);
     char *text = NULL;
+    unsigned char *done = NULL;
     const char *data_path = NULL;
     as_status st = setup(o, &s, &d, &text, &data_path, err);
     /* every rank must be ready before the first collective of the sweep */
@@ -210,24 +236,30 @@ static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
     as_results_meta meta;
     memset(&meta, 0, sizeof meta);
     as_sha256_hex(text, strlen(text), meta.sweep_sha256);
-    if (rank == 0) st = prepare_results(o, &s, &d, text, data_path, P, R, &meta, err);
+    if (rank == 0 && !(done = as_calloc((size_t)s.n * (size_t)s.repeats, 1)))
+        st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    if (rank == 0 && !st) st = prepare_results(o, &s, &d, text, data_path, P, R, &meta, done, err);
     if (P > 1) st = as_runtime_agree(st, rank, P, err);
     if (st) goto out;
-    as_sched_opts so = {o->file, o->out, o->resume, o->force, o->verbose, R,
-                        meta.sweep_sha256, &g_stop};
+    as_sched_opts so = {o->file, o->out, o->verbose, R, done, &g_stop};
     double t0 = MPI_Wtime();
     st = as_sweep_schedule(&s, &d, &so, err);
     MPI_Barrier(MPI_COMM_WORLD);
-    if (rank == 0 && !st) st = as_results_finish(o->out, MPI_Wtime() - t0, err);
+    if (rank == 0 && !st) st = as_results_finish(o->out, MPI_Wtime() - t0, P, R, err);
     if (rank == 0 && !st) {
-        if (g_stop)
-            printf("stopped by SIGTERM after the running variants; resume with:\n"
-                   "  attnsweep sweep %s -o %s --resume\n", o->file, o->out);
+        if (g_stop) {
+            printf("stopped by SIGTERM after the running variants; resume with:\n ");
+            if (P > 1) printf(" mpirun -np %d", P);
+            printf(" attnsweep");
+            for (int i = 0; i < o->argc; i++) printf(" %s", o->argv[i]);
+            printf("%s\n", o->resume ? "" : " --resume");
+        }
         else
             printf("wrote %s (%.1fs); leaderboard: attnsweep summary %s\n", o->out,
                    MPI_Wtime() - t0, o->out);
     }
 out:
+    as_free(done);
     as_free(text);
     as_dataset_free(&d);
     as_sweep_free(&s);

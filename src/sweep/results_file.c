@@ -206,7 +206,11 @@ static as_status write_variant(hid_t f, const as_sweep *s, const as_result *r, a
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
     if (!st) st = as_h5_attr_string(g, "config", config, err);
+    char *run_key = as_sweep_run_key(s, r->id);
+    if (!st && !run_key) st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
     if (!st) st = as_h5_attr_string(g, "canonical", v->canonical, err);
+    if (!st) st = as_h5_attr_string(g, "run_key", run_key, err);
+    as_free(run_key);
     if (!st) st = as_h5_attr_string(g, "params", params, err);
     if (!st) st = as_h5_attr_string(g, "name", v->name, err);
     if (!st) st = as_h5_attr_string(g, "status", as_var_status_name(r->status), err);
@@ -325,23 +329,34 @@ as_status as_results_append(const char *path, const as_sweep *s, const as_result
     return rewrite(path, do_append, &c, err);
 }
 
+typedef struct {
+    double wall;
+    int ranks, rpv;
+} finish_ctx;
+
 static as_status do_finish(hid_t f, void *ud, as_error *err) {
+    finish_ctx *c = ud;
     char now[32];
     iso_now(now, sizeof now);
+    double before = 0;
+    as_h5_read_attr_double(f, "wall_seconds", &before, NULL);
     as_status st = as_h5_attr_string(f, "end_time", now, err);
-    if (!st) st = as_h5_attr_double(f, "wall_seconds", *(double *)ud, err);
+    if (!st) st = as_h5_attr_double(f, "wall_seconds", before + c->wall, err);
+    if (!st) st = as_h5_attr_int32(f, "ranks", c->ranks, err);
+    if (!st) st = as_h5_attr_int32(f, "ranks_per_variant", c->rpv, err);
     return st;
 }
 
-as_status as_results_finish(const char *path, double wall_seconds, as_error *err) {
-    return rewrite(path, do_finish, &wall_seconds, err);
+as_status as_results_finish(const char *path, double wall_seconds, int ranks,
+                            int ranks_per_variant, as_error *err) {
+    finish_ctx c = {wall_seconds, ranks, ranks_per_variant};
+    return rewrite(path, do_finish, &c, err);
 }
 
 typedef struct {
     const as_sweep *s;
+    char **keys; /* run key per variant */
     unsigned char *done;
-    as_error *err;
-    as_status st;
 } done_ctx;
 
 static herr_t visit_variant(hid_t g, const char *name, const H5L_info_t *info, void *ud) {
@@ -349,45 +364,53 @@ static herr_t visit_variant(hid_t g, const char *name, const H5L_info_t *info, v
     done_ctx *c = ud;
     hid_t vg = H5Gopen2(g, name, H5P_DEFAULT);
     if (vg < 0) return 0;
-    char *canon = NULL;
+    char *key = NULL, *status = NULL;
     int64_t rep = -1;
-    if (as_h5_read_attr_string(vg, "canonical", &canon, NULL) == AS_OK &&
-        as_h5_read_attr_int(vg, "repeat", &rep, NULL) == AS_OK) {
+    if (as_h5_read_attr_string(vg, "run_key", &key, NULL) == AS_OK &&
+        as_h5_read_attr_string(vg, "status", &status, NULL) == AS_OK &&
+        as_h5_read_attr_int(vg, "repeat", &rep, NULL) == AS_OK && strcmp(status, "failed") != 0) {
         for (int v = 0; v < c->s->n; v++)
-            if (!strcmp(c->s->v[v].canonical, canon) && rep >= 0 && rep < c->s->repeats)
+            if (c->keys[v] && !strcmp(c->keys[v], key) && rep >= 0 && rep < c->s->repeats)
                 c->done[(size_t)v * c->s->repeats + (size_t)rep] = 1;
     }
-    as_free(canon);
+    as_free(key);
+    as_free(status);
     H5Gclose(vg);
     return 0;
 }
 
-as_status as_results_done(const char *path, const as_sweep *s, const char *sha, int force,
-                          unsigned char *done, as_error *err) {
+/* Compares a stored hash attribute with the current one. */
+static as_status same_hash(hid_t f, const char *path, const char *attr, const char *now,
+                           const char *what, int force, as_error *err) {
+    char *old = NULL;
+    if (as_h5_read_attr_string(f, attr, &old, err))
+        return as_error_set(err, AS_ERR_ARG, "%s: not an attnsweep results file (no %s)", path, attr);
+    int same = !strcmp(old, now);
+    as_free(old);
+    if (same || force) return AS_OK;
+    return as_error_set(err, AS_ERR_ARG,
+                        "%s: the %s changed since these results were written; refusing to resume "
+                        "(use --force to resume anyway, keeping the finished runs whose config is "
+                        "unchanged)", path, what);
+}
+
+as_status as_results_done(const char *path, const as_sweep *s, const char *sweep_sha,
+                          const char *data_sha, int force, unsigned char *done, as_error *err) {
     hid_t f = as_h5_open_read(path, err);
     if (f < 0) return AS_ERR_ARG;
-    char *old = NULL;
-    as_status st = as_h5_read_attr_string(f, "sweep_sha256", &old, err);
-    if (st) {
-        H5Fclose(f);
-        return as_error_set(err, AS_ERR_ARG, "%s: not an attnsweep results file (no sweep_sha256)",
-                            path);
-    }
-    if (strcmp(old, sha) != 0 && !force) {
-        as_free(old);
-        H5Fclose(f);
-        return as_error_set(err, AS_ERR_ARG,
-                            "%s: the sweep file changed since these results were written; "
-                            "refusing to resume (use --force to resume anyway, keeping the "
-                            "finished variants whose config is unchanged)", path);
-    }
-    as_free(old);
-    done_ctx c = {s, done, err, AS_OK};
-    if (H5Lexists(f, "variants", H5P_DEFAULT) > 0) {
+    as_status st = same_hash(f, path, "sweep_sha256", sweep_sha, "sweep file", force, err);
+    if (!st) st = same_hash(f, path, "data_sha256", data_sha, "dataset", force, err);
+    done_ctx c = {s, as_calloc((size_t)s->n, sizeof(char *)), done};
+    if (!st && !c.keys) st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    for (int v = 0; !st && v < s->n; v++)
+        if (!(c.keys[v] = as_sweep_run_key(s, v))) st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    if (!st && H5Lexists(f, "variants", H5P_DEFAULT) > 0) {
         hid_t g = H5Gopen2(f, "variants", H5P_DEFAULT);
         H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, visit_variant, &c);
         H5Gclose(g);
     }
+    for (int v = 0; c.keys && v < s->n; v++) as_free(c.keys[v]);
+    as_free(c.keys);
     H5Fclose(f);
-    return c.st;
+    return st;
 }

@@ -194,19 +194,20 @@ static as_status add_curves(const as_history *h, as_result *out, as_error *err) 
     return st;
 }
 
-/* The run's seed: from the sweep seed, the variant's canonical config WITHOUT its data
- * path (so --data, or running from another folder, does not change results) and the
- * repeat index. Falls back to the full canonical string if memory runs out. */
-static uint64_t run_seed(const as_sweep *s, int v, int r) {
+char *as_sweep_run_key(const as_sweep *s, int v) {
     cJSON *copy = cJSON_Duplicate(s->v[v].spec, 1);
-    char *canon = NULL;
-    if (copy) {
-        cJSON_DeleteItemFromObjectCaseSensitive(copy, "data");
-        canon = as_json_canonical(copy);
-        cJSON_Delete(copy);
-    }
-    uint64_t seed = as_variant_seed(s->seed, canon ? canon : s->v[v].canonical, r);
-    as_free(canon);
+    if (!copy) return NULL;
+    cJSON_DeleteItemFromObjectCaseSensitive(copy, "data");
+    char *key = as_json_canonical(copy);
+    cJSON_Delete(copy);
+    return key;
+}
+
+/* The run's seed from its key (the full canonical string if memory runs out). */
+static uint64_t run_seed(const as_sweep *s, int v, int r) {
+    char *key = as_sweep_run_key(s, v);
+    uint64_t seed = as_variant_seed(s->seed, key ? key : s->v[v].canonical, r);
+    as_free(key);
     return seed;
 }
 
@@ -239,6 +240,19 @@ as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset
         return AS_OK;
     }
     st = as_fit_prepare(&m, &spec, d, P, out->seed, origin, &e);
+    if (P > 1) { /* a data-parallel group trains only if every member could build */
+        int bad = st != AS_OK, any = 0;
+        if (MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS) {
+            as_model_free(&m);
+            as_spec_free(&spec);
+            return as_error_set(err, AS_ERR_MPI, "%s: group allreduce failed", origin);
+        }
+        if (any && !bad) {
+            as_model_free(&m);
+            st = as_error_set(&e, AS_ERR_NOMEM, "%s: another rank of the group could not build "
+                              "the model", origin);
+        }
+    }
     if (st) {
         fail(out, AS_VAR_FAILED, e.msg);
         as_spec_free(&spec);

@@ -81,6 +81,15 @@ static void record(coord *c, const as_result *r) {
     fflush(stdout);
 }
 
+/* An MPI failure inside a run leaves the other ranks in states nobody can tell them
+ * about: stop the whole job, as MPI itself would with its default error handler. */
+static void abort_job(const as_error *err) {
+    fprintf(stderr, "attnsweep sweep: %s; aborting the job (finished runs are in the results "
+                    "file; rerun with --resume)\n", err->msg);
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+}
+
 static int next_task(coord *c, int *v, int *r) {
     if (c->next >= c->n_tasks || (c->o->stop && *c->o->stop)) return 0;
     *v = c->tasks[c->next].v;
@@ -160,7 +169,7 @@ static as_status coordinator(coord *c, MPI_Comm group, int gsize, as_error *err)
         /* keep answering the other leaders between our own batches */
         as_status st = train_task(c->s, c->d, group, gsize, t[0], t[1], c->o, serve_pending, c,
                                   &res, err);
-        if (st) return st;
+        if (st) abort_job(err);
         record(c, &res);
         as_result_free(&res);
         serve_pending(c);
@@ -194,13 +203,13 @@ static as_status worker(const as_sweep *s, const as_dataset *d, const as_sched_o
         if (t[0] < 0) return AS_OK;
         as_result res;
         as_status st = train_task(s, d, group, gsize, t[0], t[1], o, NULL, NULL, &res, err);
-        if (st) return st;
+        if (st) abort_job(err);
         if (grank == 0 && as_result_pack(&res, &msg, &n, err) != AS_OK) {
             /* no memory for the dumps' message: report the run without its arrays */
             as_result_free(&res);
             res.status = AS_VAR_FAILED;
             snprintf(res.error, sizeof res.error, "%.500s", err->msg);
-            if ((st = as_result_pack(&res, &msg, &n, err))) return st;
+            if ((st = as_result_pack(&res, &msg, &n, err))) abort_job(err);
         }
         as_result_free(&res);
     }
@@ -227,21 +236,16 @@ as_status as_sweep_schedule(const as_sweep *s, const as_dataset *d, const as_sch
         c.o = o;
         c.active = P / R - 1;
         size_t total = (size_t)s->n * (size_t)s->repeats;
-        unsigned char *done = as_calloc(total ? total : 1, 1);
+        const unsigned char *done = o->done;
         c.tasks = as_calloc(total ? total : 1, sizeof *c.tasks);
-        if (!done || !c.tasks) {
-            st = as_error_set(err, AS_ERR_NOMEM, "out of memory for the task list");
-        } else if (o->resume) {
-            as_error_clear(err);
-            st = as_results_done(o->out_path, s, o->sweep_sha256, o->force, done, err);
-        }
+        if (!c.tasks) st = as_error_set(err, AS_ERR_NOMEM, "out of memory for the task list");
         int skipped = 0;
         for (int v = 0; !st && v < s->n; v++) {
             int64_t params;
             as_error e;
             double cost = as_sweep_estimate(s, v, d, &params, &e);
             for (int r = 0; r < s->repeats; r++) {
-                if (done[(size_t)v * s->repeats + r]) {
+                if (done && done[(size_t)v * s->repeats + r]) {
                     skipped++;
                     continue;
                 }
@@ -269,7 +273,6 @@ as_status as_sweep_schedule(const as_sweep *s, const as_dataset *d, const as_sch
         }
         as_free(c.buf);
         as_free(c.tasks);
-        as_free(done);
     } else {
         st = worker(s, d, o, group, gsize, grank, err);
     }

@@ -168,9 +168,56 @@ def main():
         got = len(f["summary"])
         check(3 <= got < 16 and len(f["variants"]) == got,
               f"after kill -9 mid-sweep the file opens and holds the {got} finished runs")
+    stale = out + ".tmp.999999"
+    with open(stale, "w") as fh:
+        fh.write("half-written")
     r = run(["sweep", sp, "-o", out, "--resume"] + slow, np_=2)
     check(r.returncode == 0 and "resume:" in r.stdout, "--resume finishes the rest")
+    check(not os.path.exists(stale) and "removed" in r.stdout, "--resume removes a temporary left by kill -9")
     check(same(curves(out), curves(ref)), "killed + resumed equals the uninterrupted run")
+    with h5py.File(out, "r") as f:
+        failed_keys = [k for k in f["variants"] if f["variants"][k].attrs["status"] == "failed"]
+    r = run(["sweep", sp, "-o", out, "--resume"] + slow, np_=1)
+    check(r.returncode == 0 and f"resume: {16 - len(failed_keys)} runs already" in r.stdout and
+          f"{len(failed_keys)} to go" in r.stdout, "--resume keeps ok and diverged runs, retries failed ones")
+    with h5py.File(out, "r") as f:
+        check(f.attrs["ranks"] == 1 and f.attrs["wall_seconds"] > 0, "resume records its rank count")
+
+    # SIGTERM: no new variant starts, running ones finish, the exact resume command is printed
+    term = os.path.join(tmp, "term.h5")
+    p = subprocess.Popen(["mpirun", "--bind-to", "none", "-np", "2", BIN, "sweep", sp, "-o", term]
+                         + slow, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while time.time() - t0 < 120 and p.poll() is None:
+        try:
+            with h5py.File(term, "r") as f:
+                if len(f["summary"]) >= 1:
+                    break
+        except Exception:
+            pass
+        time.sleep(0.05)
+    kids = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
+    for k in kids:
+        os.kill(int(k), signal.SIGTERM)
+    so, se = p.communicate(timeout=300)
+    hint = [l.strip() for l in so.splitlines() if "--resume" in l and "attnsweep sweep" in l]
+    with h5py.File(term, "r") as f:
+        n_term = len(f["summary"])
+    check(p.returncode == 0 and "stopped by SIGTERM" in so and hint and "--epochs 40" in hint[0]
+          and 1 <= n_term < 16, f"SIGTERM stops after the running variants ({n_term} runs kept) "
+          "and prints the resume command with its flags")
+    if hint:
+        args = hint[0].split()
+        args = args[args.index("attnsweep") + 1:]
+        r = run(args, np_=2)
+        check(r.returncode == 0 and same(curves(term), curves(ref)),
+              "the printed resume command completes the sweep, equal to the uninterrupted run")
+
+    # a different dataset: resume refuses unless --force
+    other_data = os.path.join(tmp, "toy7.h5")
+    run(["data", "toy", "--samples", "120", "--test-samples", "4", "--seed", "7", "-o", other_data])
+    r = run(["sweep", sp, "-o", out, "--resume", "--data", other_data] + slow, np_=1)
+    check(r.returncode == 2 and "dataset changed" in r.stderr, "resume refuses a changed dataset")
     r = run(["sweep", sp, "-o", out, "--threads", "1"], np_=1)
     check(r.returncode == 2 and "exists" in r.stderr, "an existing results file is not overwritten")
 
