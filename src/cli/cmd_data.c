@@ -98,6 +98,7 @@ static int cmd_toy(int argc, char **argv) {
 static int cmd_ucr(int argc, char **argv) {
     as_ucr_options o = {0};
     const char *out = NULL;
+    int seed_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (is_help(a)) {
@@ -117,12 +118,15 @@ static int cmd_ucr(int argc, char **argv) {
             o.test_path = v;
         } else if (!strcmp(a, "--seed") && v) {
             if (!parse_u64(v, UINT64_MAX, &o.seed)) return bad_arg("--seed must be >= 0, got '%s'", v);
+            seed_given = 1;
         } else {
             return bad_arg("ucr: unknown or incomplete option '%s'", a);
         }
         i++;
     }
     if (!o.train_path) return bad_arg("%s", "ucr: --train FILE is required");
+    if (seed_given && !o.merge_shuffle)
+        return bad_arg("%s", "ucr: --seed only applies with --merge-shuffle (rows keep the files' order)");
     if (!out) return bad_arg("%s", "ucr: -o FILE.h5 is required");
     as_error e;
     as_error_clear(&e);

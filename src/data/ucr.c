@@ -181,7 +181,7 @@ as_status as_ucr_read(const char *path, as_ucr_table *out, as_error *err) {
     }
     as_free(buf);
     if (st == AS_OK && g.nl == 0)
-        st = as_error_set(err, AS_ERR_DATA, "%s:%d: empty file (no series)", path, line);
+        st = as_error_set(err, AS_ERR_DATA, "%s: empty file (no series)", path);
     if (st == AS_OK && g.nl > (size_t)INT_MAX)
         st = as_error_set(err, AS_ERR_DATA, "%s: too many rows", path);
     if (st != AS_OK) {
@@ -275,6 +275,10 @@ as_status as_ucr_import(const as_ucr_options *o, as_dataset *d, int **class_labe
         qsort(classes, nall, sizeof(int), cmp_int);
         for (size_t i = 0; i < nall; i++)
             if (i == 0 || classes[i] != classes[nk - 1]) classes[nk++] = classes[i];
+        if (nk < 2)
+            st = as_error_set(err, AS_ERR_DATA, "%s%s%s: only one class (label %d): a classifier "
+                              "needs at least two", o->train_path, te.n ? " + " : "",
+                              te.n ? o->test_path : "", classes[0]);
     }
     if (st == AS_OK && o->merge_shuffle) {
         int *perm = as_malloc((size_t)tr.n * sizeof(int));

@@ -160,6 +160,16 @@ static as_status read_enum(const cJSON *v, const char *const *names, int n, cons
     return AS_OK;
 }
 
+/* An object key written twice (cJSON keeps both; the later would win silently). */
+static as_status check_duplicate(const cJSON *it, const char *origin, const char *path,
+                                 as_error *err) {
+    /* the siblings before it; the first child's prev is the last (whose next is NULL) */
+    for (const cJSON *p = it->prev; p && p->next; p = p->prev)
+        if (p->string && !strcmp(p->string, it->string))
+            return as_error_set(err, AS_ERR_SPEC, "%s: %s: key given twice", origin, path);
+    return AS_OK;
+}
+
 /* ---- layers ---- */
 
 static as_status parse_layer(const cJSON *obj, int index, const char *origin, as_layer_spec *L,
@@ -183,8 +193,9 @@ static as_status parse_layer(const cJSON *obj, int index, const char *origin, as
     unsigned bit = BIT(t);
 
     for (const cJSON *it = obj->child; it; it = it->next) {
-        if (!strcmp(it->string, "type")) continue;
         snprintf(kpath, sizeof kpath, "%s.%s", path, it->string);
+        if ((st = check_duplicate(it, origin, kpath, err))) return st;
+        if (!strcmp(it->string, "type")) continue;
         const layer_key *k = NULL;
         for (size_t i = 0; i < N_LAYER_KEYS; i++)
             if (!strcmp(k_layer_keys[i].name, it->string)) k = &k_layer_keys[i];
@@ -253,9 +264,10 @@ static as_status parse_optimizer(const cJSON *v, const char *origin, as_optimize
     o->learning_rate = t == AS_OPT_ADAM ? 0.001f : 0.01f;
     if (!cJSON_IsObject(v)) return AS_OK;
     for (const cJSON *it = v->child; it; it = it->next) {
-        if (!strcmp(it->string, "type")) continue;
         char kpath[160];
         snprintf(kpath, sizeof kpath, "%s.%s", path, it->string);
+        if ((st = check_duplicate(it, origin, kpath, err))) return st;
+        if (!strcmp(it->string, "type")) continue;
         if (!strcmp(it->string, "nesterov") && t == AS_OPT_SGD) {
             if (!cJSON_IsBool(it))
                 return as_error_set(err, AS_ERR_SPEC, "%s: %s: must be true or false", origin, kpath);
@@ -284,6 +296,7 @@ static as_status parse_train(const cJSON *v, const char *origin, as_train_spec *
     for (const cJSON *it = v->child; it; it = it->next) {
         char kpath[160];
         snprintf(kpath, sizeof kpath, "train.%s", it->string);
+        if ((st = check_duplicate(it, origin, kpath, err))) return st;
         if (!strcmp(it->string, "optimizer")) {
             if ((st = parse_optimizer(it, origin, &t->optimizer, err))) return st;
             continue;
@@ -353,6 +366,7 @@ as_status as_spec_parse(const cJSON *root, const char *origin, const char *base_
     as_status st = AS_OK;
     const cJSON *data = NULL, *model = NULL, *train = NULL;
     for (const cJSON *it = root->child; it; it = it->next) {
+        if ((st = check_duplicate(it, origin, it->string, err))) return st;
         if (!strcmp(it->string, "data")) data = it;
         else if (!strcmp(it->string, "model")) model = it;
         else if (!strcmp(it->string, "train")) train = it;

@@ -102,6 +102,12 @@ as_status as_summary_print(const char *path, const as_summary_opts *o, FILE *out
                                 o->sort);
         }
     }
+    if (g_key == 2 && !classification) {
+        as_free(rows);
+        H5Fclose(f);
+        return as_error_set(err, AS_ERR_ARG, "--sort best_val_accuracy: %s is a regression sweep "
+                            "(no accuracy); sort by best_val_loss or final_val_loss", path);
+    }
     g_desc = g_key == 2;
     agg *a = as_calloc(n ? n : 1, sizeof *a);
     int na = 0;

@@ -79,6 +79,15 @@ check(sorted(map(tuple, outs[0][0][:, :, 0])) == rows, "merge: rows are not the 
 bad = [("bad_ragged.tsv", ":2:"), ("bad_nan.tsv", ":2:"), ("bad_empty_field.tsv", ":2:"),
        ("bad_token.tsv", ":3:"), ("bad_label.tsv", ":1:"), ("empty.tsv", "empty file"),
        ("missing.tsv", "cannot open")]
+one = os.path.join(tmp, "one_class.tsv")
+with open(one, "w") as fh:
+    fh.write("1\t0.5\t0.25\n1\t0.1\t0.2\n")
+r = run("--train", one, "-o", os.path.join(tmp, "one.h5"))
+check(r.returncode == 2 and "only one class" in r.stderr and one in r.stderr and
+      not os.path.exists(os.path.join(tmp, "one.h5")), f"one class: {r.stderr}")
+r = run("--train", fx("tab_TRAIN.tsv"), "--seed", "5", "-o", os.path.join(tmp, "seed.h5"))
+check(r.returncode == 2 and "--merge-shuffle" in r.stderr and
+      not os.path.exists(os.path.join(tmp, "seed.h5")), f"--seed without --merge-shuffle: {r.stderr}")
 for name, want in bad:
     for args in (["--train", fx(name)], ["--train", fx("tab_TRAIN.tsv"), "--test", fx(name)]):
         out = os.path.join(tmp, "bad.h5")

@@ -138,6 +138,10 @@ def main():
     r = run(["summary", os.path.join(tmp, "r2.h5")])
     check(r.returncode == 0 and "±" in r.stdout and "failed or diverged runs (10)" in r.stdout,
           "summary: repeats as mean ± std, failures listed apart")
+    r = run(["summary", os.path.join(tmp, "r2.h5"), "--sort", "best_val_accuracy"])
+    check(r.returncode == 2 and "regression" in r.stderr, "summary refuses an accuracy sort on regression")
+    r = run(["summary", os.path.join(tmp, "r2.h5"), "--group-by", "nope"])
+    check(r.returncode == 2 and "nope" in r.stderr, "summary refuses an unknown axis")
     r = run(["summary", os.path.join(tmp, "r2.h5"), "--csv", "--group-by", "block"])
     check(r.returncode == 0 and r.stdout.startswith("id,name,group,"), "summary --csv --group-by")
 

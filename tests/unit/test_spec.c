@@ -74,6 +74,13 @@ static const bad_case k_bad[] = {
      "\"momentum\":0.9}}}", "train.optimizer.momentum: unknown key for the adam optimizer"},
     {"{\"data\":\"d.h5\",\"model\":[" CONV "],\"train\":{\"optimizer\":{\"type\":\"sgd\","
      "\"momentum\":1.5}}}", "train.optimizer.momentum: must be a number in [0, 1)"},
+    {"{\"data\":\"d.h5\",\"model\":[{\"type\":\"conv1d\",\"filters\":1,\"kernel_size\":3,"
+     "\"filters\":2}]}", "model[0].filters: key given twice"},
+    {"{\"data\":\"d.h5\",\"model\":[" CONV "],\"train\":{\"epochs\":1,\"epochs\":2}}",
+     "train.epochs: key given twice"},
+    {"{\"data\":\"d.h5\",\"data\":\"e.h5\",\"model\":[" CONV "]}", "data: key given twice"},
+    {"{\"data\":\"d.h5\",\"model\":[" CONV "],\"train\":{\"optimizer\":{\"type\":\"adam\","
+     "\"type\":\"sgd\"}}}", "train.optimizer.type: key given twice"},
 };
 
 START_TEST(test_bad_specs) {
