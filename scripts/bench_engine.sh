@@ -7,9 +7,10 @@
 #        ATTNSWEEP_UCR_DIR (uses the real Trace data when $ATTNSWEEP_UCR_DIR/Trace exists)
 #
 # Per model it prints the median seconds per epoch (from --history epoch_seconds), the
-# training samples/s and the achieved GFLOP/s = 3 * 2 * MACs/sample * n_train / seconds
-# (forward + backward ~ 3x the forward multiply-adds; the epoch's seconds include the
-# validation forward pass, so this slightly understates the training rate). MACs per
+# training samples/s and the achieved GFLOP/s = 2 * MACs/sample * (3 n_train + n_val) /
+# seconds: every multiply-add the epoch performs -- forward + backward (~3x the forward
+# multiply-adds) on the training rows and the forward pass on the validation rows, which
+# the epoch's seconds include. MACs per
 # sample are counted by hand from the architecture (see macs() below):
 #   conv1d / residual_conv1d (same padding): T * k * C_in * filters
 #   self_attention (H heads, key_dim Dk, value_dim Dv, out O): T*C*H*(2 Dk + Dv) for the
@@ -147,9 +148,10 @@ for name, data, model in MODELS:
         continue
     with h5py.File(hist, "r") as f:
         secs = statistics.median(f["epoch_seconds"][()])
-    n_train = int(n * (1 - 0.2))
+    n_train = int(n * (1 - 0.2))  # keras: floor(n * (1 - validation_split))
+    n_val = n - n_train
     m = macs(model, t, c)
-    gflops = 3 * 2 * m * n_train / secs * 1e-9
+    gflops = 2 * m * (3 * n_train + n_val) / secs * 1e-9
     print(f"{name:18s} {t:4d} {n_train:7d} {m:12,d} {secs:8.3f} {n_train / secs:9.0f} "
           f"{gflops:8.1f}")
 EOF

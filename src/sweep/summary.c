@@ -41,6 +41,8 @@ static int cmp_agg(const void *pa, const void *pb) {
     } else {
         return strcmp(a->name, b->name);
     }
+    if (x == y && g_key == 2 && a->m[0] != b->m[0] && !isnan(a->m[0]) && !isnan(b->m[0]))
+        return a->m[0] < b->m[0] ? -1 : 1; /* equal accuracy: the lower loss first */
     if (x == y) return a->id - b->id;
     return ((x < y) ^ g_desc) ? -1 : 1;
 }
