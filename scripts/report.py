@@ -474,6 +474,7 @@ def fig_attention(page, v, run, inputs):
                     key=lambda k: int(k.split("_")[1]))
     for mk in layers:
         li = int(mk.split("_")[1])
+        split = text(run.group.attrs.get("pred_split", "test"))  # where the dumps come from
         mean = np.asarray(att[mk])  # [n, heads, T]
         n, heads = min(3, mean.shape[0]), mean.shape[1]
         fig, axs = plt.subplots(2, n, figsize=(4.4 * n, 6), squeeze=False)
@@ -489,8 +490,8 @@ def fig_attention(page, v, run, inputs):
                           xlabel="key position", ylabel="mean over queries")
             if heads > 1:
                 axs[1][i].legend(fontsize=7)
-        fig.suptitle("Average attention scores for the first %d test series, layer %d\n%s"
-                     % (n, li, v.name))
+        fig.suptitle("Average attention scores for the first %d %s series, layer %d\n%s"
+                     % (n, split, li, v.name))
         fig.tight_layout()
         out.append(page.save(fig, "attention_mean_layer%d.png" % li,
                              "Average attention scores under each input series, layer %d "
@@ -504,7 +505,7 @@ def fig_attention(page, v, run, inputs):
             for i in range(n):
                 im = axs[h][i].imshow(np.asarray(full[i, h]), aspect="auto", cmap="viridis",
                                       origin="upper")
-                axs[h][i].set(title="test series %d, head %d" % (i, h), xlabel="key position",
+                axs[h][i].set(title="%s series %d, head %d" % (split, i, h), xlabel="key position",
                               ylabel="query position")
                 fig.colorbar(im, ax=axs[h][i], fraction=.046)
         fig.suptitle("Attention probabilities (query × key), layer %d\n%s" % (li, v.name))
