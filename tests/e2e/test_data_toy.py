@@ -20,13 +20,9 @@ SRC = os.environ.get("ATTNSWEEP_SRC", os.path.join(os.path.dirname(__file__), ".
 sys.path.insert(0, os.path.join(SRC, "tests", "ref"))
 import numpy_toy  # noqa: E402
 
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_checks import Checks  # noqa: E402
+check = Checks()
 
 
 def run(*args):
@@ -103,5 +99,4 @@ r = run("info", os.path.join(tmp, "toy_0_1000_10.h5"))
 check(r.returncode == 0 and "/train/x: float32 [1000, 100, 1]" in r.stdout
       and "NaN 0, Inf 0" in r.stdout and "generator" in r.stdout, f"info: {r.stdout}")
 
-print("FAILED" if failures else "ok")
-sys.exit(1 if failures else 0)
+sys.exit(check.summary())

@@ -25,13 +25,9 @@ if not (os.path.exists(train) and os.path.exists(test)):
 
 BIN = os.environ["ATTNSWEEP_BIN"]
 tmp = tempfile.mkdtemp(prefix="attnsweep-trace-")
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_checks import Checks  # noqa: E402
+check = Checks()
 
 
 def ucr_import(*extra):
@@ -78,5 +74,4 @@ with h5py.File(out) as f:
 
 r = subprocess.run([BIN, "data", "info", out], capture_output=True, text=True)
 check(r.returncode == 0 and "class counts: 0: 26, 1: 21, 2: 22, 3: 31" in r.stdout, r.stdout)
-print("FAILED" if failures else "ok")
-sys.exit(1 if failures else 0)
+sys.exit(check.summary())

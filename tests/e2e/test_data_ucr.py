@@ -17,13 +17,9 @@ except ImportError as e:
 BIN = os.environ["ATTNSWEEP_BIN"]
 FX = os.path.join(os.environ["ATTNSWEEP_FIXTURES"], "ucr")
 tmp = tempfile.mkdtemp(prefix="attnsweep-ucr-")
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_checks import Checks  # noqa: E402
+check = Checks()
 
 
 def run(*args):
@@ -103,5 +99,4 @@ check(r.returncode == 2 and "--train" in r.stderr, "missing --train")
 r = run("--train", fx("tab_TRAIN.tsv"), "--seed", "x", "-o", os.path.join(tmp, "b.h5"))
 check(r.returncode == 2, "bad --seed")
 
-print("FAILED" if failures else "ok")
-sys.exit(1 if failures else 0)
+sys.exit(check.summary())

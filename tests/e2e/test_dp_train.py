@@ -39,14 +39,9 @@ if not MPIRUN:
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
            OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1")
 TIMEOUT = 120
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
-    return cond
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_checks import Checks  # noqa: E402
+check = Checks()
 
 
 def train(P, spec, *args):
@@ -277,8 +272,8 @@ for layout in ((1, cases["reg"], 2, path("nodata.json")), (1, path("nodata.json"
     check(r.returncode == 2 and len(msgs) == 1 and "nope.h5" in msgs[0],
           f"one rank failing alone: exit {r.returncode}, messages {msgs!r}")
 
-if failures:
-    print(f"{len(failures)} failure(s); files in {tmp}")
-    sys.exit(1)
-shutil.rmtree(tmp)
-print("ok")
+if check.failed:
+    print(f"files in {tmp}")
+else:
+    shutil.rmtree(tmp)
+sys.exit(check.summary())

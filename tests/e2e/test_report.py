@@ -26,13 +26,9 @@ SRC = os.environ.get("ATTNSWEEP_SRC",
 PY = os.environ.get("AS_PYTHON", "/usr/bin/python3")
 REPORT = os.path.join(SRC, "scripts", "report.py")
 FAKE = os.path.join(SRC, "tests", "ref", "make_fake_results.py")
-FAILURES = []
-
-
-def check(cond, msg):
-    if not cond:
-        FAILURES.append(msg)
-        print("FAIL:", msg)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_checks import Checks  # noqa: E402
+check = Checks()
 
 
 def run(*args):
@@ -325,11 +321,7 @@ def main():
         check_bad_inputs(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if FAILURES:
-        print("%d failure(s)" % len(FAILURES))
-        return 1
-    print("test_report: all checks passed")
-    return 0
+    return check.summary()
 
 
 if __name__ == "__main__":

@@ -17,13 +17,9 @@ import numpy as np
 BIN = os.environ.get("ATTNSWEEP_BIN", "build/attnsweep")
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
            OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1")
-FAILS = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        FAILS.append(what)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_checks import Checks  # noqa: E402
+check = Checks(verbose=True)
 
 
 def run(args, np_=None, timeout=600, **kw):
@@ -296,8 +292,7 @@ def main():
         check(r.returncode == 2 and expect in r.stderr and "bad.json" in r.stderr and
               not os.path.exists(outp), f"bad grid ({name}) exits 2 naming '{expect}', nothing written")
 
-    print(f"{len(FAILS)} failed" if FAILS else "all sweep checks passed")
-    return 1 if FAILS else 0
+    return check.summary()
 
 
 if __name__ == "__main__":

@@ -24,14 +24,11 @@ except ImportError as e:  # pragma: no cover
     sys.exit(77)
 
 BIN = os.environ["ATTNSWEEP_BIN"]
-failures = []
 EPOCH_RE = re.compile(r"^epoch\s+(\d+)/(\d+)\s+loss (\S+)\s+val_loss (\S+)\s+(\S+)s\s", re.M)
 
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_checks import Checks  # noqa: E402
+check = Checks()
 
 
 def run(*args):
@@ -238,8 +235,7 @@ def main():
         good_runs(d)
         bad_runs(d)
         misc_runs(d)
-    print(f"{len(failures)} failure(s)")
-    return 1 if failures else 0
+    return check.summary()
 
 
 if __name__ == "__main__":
