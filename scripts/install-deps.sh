@@ -2,8 +2,11 @@
 # Installs the Debian 12 packages attnsweep needs to build, test and report, if missing.
 # Runs apt-get as root, through sudo otherwise. Usage: scripts/install-deps.sh [extra packages]
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev
-      hdf5-tools libcjson-dev check python3-h5py python3-numpy python3-matplotlib "$@")
+# openssh-client: Open MPI's launcher wants an rsh agent even on one node; procps: pgrep
+# in the end-to-end tests.
+pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin openssh-client libopenblas-dev
+      libhdf5-dev hdf5-tools libcjson-dev check python3-h5py python3-numpy python3-matplotlib
+      procps "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -13,4 +16,4 @@ echo "installing: ${missing[*]}"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 $sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
