@@ -38,6 +38,21 @@ typedef struct {
  * "stopped"). */
 typedef int (*as_epoch_fn)(void *ud, const as_epoch_stats *st);
 
+/* Everything a fit needs to continue exactly where it stopped: completed epochs, the
+ * optimizer's step count and moments, the shuffle stream and the current training order
+ * (dropout masks derive from the step count). Parameters travel separately (weights). */
+typedef struct {
+    int epoch;       /* epochs completed */
+    long step;       /* optimizer steps taken */
+    as_rng shuffle;  /* the shuffle stream after `epoch` epochs */
+    int *perm;       /* the training order after `epoch` epochs, n_perm entries */
+    int n_perm;
+    float *m, *v;    /* optimizer moments (v NULL for SGD), n floats each */
+    size_t n;
+} as_fit_state;
+
+struct as_history;
+
 typedef struct {
     MPI_Comm comm;       /* MPI_COMM_NULL or a 1-rank communicator: single process */
     int overlap;         /* data parallel: overlap bucketed allreduce with backward */
@@ -48,12 +63,20 @@ typedef struct {
      * that must stay responsive during training, e.g. the sweep's coordinator on rank 0
      * answering other ranks. It must not touch the model. */
     void (*on_batch)(void *ud);
+    /* Resume: the state of an earlier fit of the same model, data and spec (its
+     * parameters already loaded into the model) and that fit's curves (epochs_run >=
+     * state epoch). NULL: start from epoch 0. */
+    const as_fit_state *resume;
+    const struct as_history *resume_history;
+    /* Called after every completed epoch, before on_epoch's stop decision, with the
+     * state to save and the curves so far; non-zero stops training with AS_ERR_IO. */
+    int (*on_checkpoint)(void *ud, const as_fit_state *st, const struct as_history *h);
 } as_fit_opts;
 
 typedef enum { AS_RUN_OK = 0, AS_RUN_DIVERGED, AS_RUN_STOPPED } as_run_status;
 
 /* Per-epoch curves, epochs_run entries each (allocated for `epochs`). */
-typedef struct {
+typedef struct as_history {
     int epochs_run;
     int classification;
     double *loss, *accuracy, *val_loss, *val_accuracy, *epoch_seconds;

@@ -1,5 +1,6 @@
 /* cmd_train.c: `attnsweep train SPEC.json` -- one model, one process or data parallel. */
 #include <math.h>
+#include <signal.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,10 +8,12 @@
 #include <unistd.h>
 
 #include "attnsweep/blas.h"
+#include "attnsweep/checkpoint.h"
 #include "attnsweep/dataset.h"
 #include "attnsweep/h5util.h"
 #include "attnsweep/model.h"
 #include "attnsweep/rng.h"
+#include "attnsweep/sha256.h"
 #include "attnsweep/spec.h"
 #include "attnsweep/train.h"
 #include "attnsweep/weights.h"
@@ -35,16 +38,23 @@ static void usage(FILE *f) {
             "  --init-weights W.h5   start from a weights file\n"
             "  --save-weights W.h5   write the final weights\n"
             "  --history H.h5        write per-epoch loss, val_loss, [val_]accuracy, epoch_seconds\n"
+            "  --checkpoint C.h5     save the whole training state after every epoch; when C.h5\n"
+            "                        exists, resume from it (same spec file and seed)\n"
             "  --bucket-kb N         data parallel: allreduce bucket size in KiB (default 1024)\n"
             "  --no-overlap          data parallel: allreduce after backward instead of during it\n"
             "  --quiet               no per-epoch lines\n"
             "\n"
-            "exit status: 0 trained, 2 bad spec/dataset/flag, 3 diverged (non-finite loss),\n"
-            "1 other failure.\n");
+            "SIGTERM (e.g. Slurm's --signal): training stops after the current epoch; with\n"
+            "--checkpoint the state is saved and the resume command printed.\n"
+            "\n"
+            "exit status: 0 trained (or stopped by SIGTERM), 2 bad spec/dataset/flag, 3 diverged\n"
+            "(non-finite loss), 1 other failure.\n");
 }
 
 typedef struct {
-    const char *spec_path, *init_weights, *save_weights, *history;
+    const char *spec_path, *init_weights, *save_weights, *history, *checkpoint;
+    int argc; /* the command line, for the resume hint */
+    char **argv;
     long epochs, threads, bucket_kb;
     uint64_t seed;
     int has_seed, overlap, quiet;
@@ -52,6 +62,8 @@ typedef struct {
 
 static int parse_opts(int argc, char **argv, train_opts *o) {
     memset(o, 0, sizeof *o);
+    o->argc = argc;
+    o->argv = argv;
     o->epochs = -1;
     o->threads = 0;
     o->bucket_kb = 1024;
@@ -81,6 +93,10 @@ static int parse_opts(int argc, char **argv, train_opts *o) {
             if (!(o->save_weights = as_arg_value(cmd, argc, argv, &i)) ||
                 !as_arg_writable(cmd, a, o->save_weights))
                 return 2;
+        } else if (!strcmp(a, "--checkpoint")) {
+            if (!(o->checkpoint = as_arg_value(cmd, argc, argv, &i)) ||
+                !as_arg_writable(cmd, a, o->checkpoint))
+                return 2;
         } else if (!strcmp(a, "--history")) {
             if (!(o->history = as_arg_value(cmd, argc, argv, &i)) ||
                 !as_arg_writable(cmd, a, o->history))
@@ -107,20 +123,40 @@ static int parse_opts(int argc, char **argv, train_opts *o) {
     return 0;
 }
 
+static volatile sig_atomic_t g_stop = 0;
+static void on_term(int sig) {
+    (void)sig;
+    g_stop = 1;
+}
+
 typedef struct {
     int rank, quiet, classification;
+    const char *checkpoint, *spec_sha;
+    uint64_t seed;
+    const as_model *model;
 } epoch_ctx;
+
+/* Rank 0 saves the state after every epoch (the other ranks hold the same). */
+static int save_checkpoint(void *ud, const as_fit_state *st, const as_history *h) {
+    epoch_ctx *c = ud;
+    if (c->rank != 0) return 0;
+    as_error e;
+    if (as_checkpoint_save(c->checkpoint, c->model, st, h, c->spec_sha, c->seed, &e) == AS_OK)
+        return 0;
+    fprintf(stderr, "attnsweep train: %s\n", e.msg);
+    return 1;
+}
 
 static int print_epoch(void *ud, const as_epoch_stats *s) {
     epoch_ctx *c = ud;
-    if (c->rank != 0 || c->quiet) return 0;
+    if (c->rank != 0 || c->quiet) return g_stop;
     printf("epoch %3d/%d  loss %.6g", s->epoch, s->epochs, s->loss);
     if (c->classification) printf("  accuracy %.4f", s->accuracy);
     if (!isnan(s->val_loss)) printf("  val_loss %.6g", s->val_loss);
     if (c->classification && !isnan(s->val_accuracy)) printf("  val_accuracy %.4f", s->val_accuracy);
     printf("  %.2fs  %.0f samples/s\n", s->seconds, s->samples_per_sec);
     fflush(stdout);
-    return 0;
+    return g_stop;
 }
 
 static as_status write_history_file(const char *path, const as_history *h, as_error *err) {
@@ -143,7 +179,14 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
     memset(&model, 0, sizeof model);
     memset(&hist, 0, sizeof hist);
     memset(&spec, 0, sizeof spec);
+    as_fit_state resume;
+    as_history prev;
+    memset(&resume, 0, sizeof resume);
+    memset(&prev, 0, sizeof prev);
+    int resuming = 0;
+    char spec_sha[65] = "";
     as_status st = as_spec_load(o->spec_path, &spec, err);
+    if (!st && o->checkpoint) st = as_sha256_file(o->spec_path, spec_sha, err);
     if (!st) {
         if (o->epochs > 0) spec.train.epochs = (int)o->epochs;
         if (o->has_seed) spec.train.seed = o->seed;
@@ -152,6 +195,10 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
     }
     if (!st) st = as_fit_prepare(&model, &spec, &data, P, spec.train.seed, o->spec_path, err);
     if (!st && o->init_weights) st = as_weights_load(o->init_weights, &model, err);
+    if (!st && o->checkpoint && access(o->checkpoint, F_OK) == 0) {
+        st = as_checkpoint_load(o->checkpoint, &model, &resume, &prev, spec_sha, spec.train.seed, err);
+        resuming = st == AS_OK;
+    }
     if (P > 1) st = as_runtime_agree(st, rank, P, err);
     if (st) goto done;
     uint64_t checksum = 0;
@@ -169,11 +216,31 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
         if (P > 1)
             printf("start weights: checksum %016llx identical on %d ranks\n",
                    (unsigned long long)checksum, P);
+        if (resuming)
+            printf("resuming from %s after epoch %d of %d\n", o->checkpoint, resume.epoch,
+                   spec.train.epochs);
     }
-    epoch_ctx ctx = {rank, o->quiet, classification};
-    as_fit_opts fo = {P > 1 ? MPI_COMM_WORLD : MPI_COMM_NULL, o->overlap, (int)o->bucket_kb,
-                      print_epoch, &ctx, NULL};
+    epoch_ctx ctx = {rank, o->quiet, classification, o->checkpoint, spec_sha, spec.train.seed, &model};
+    as_fit_opts fo = {.comm = P > 1 ? MPI_COMM_WORLD : MPI_COMM_NULL, .overlap = o->overlap,
+                      .bucket_kb = (int)o->bucket_kb, .on_epoch = print_epoch, .ud = &ctx,
+                      .resume = resuming ? &resume : NULL, .resume_history = resuming ? &prev : NULL,
+                      .on_checkpoint = o->checkpoint ? save_checkpoint : NULL};
     if ((st = as_fit(&model, &data, &spec.train, &fo, &hist, err))) goto done;
+    if (hist.status == AS_RUN_STOPPED) {
+        if (rank == 0) {
+            printf("stopped by SIGTERM after epoch %d of %d", hist.epochs_run, spec.train.epochs);
+            if (o->checkpoint) {
+                printf("; state saved in %s; resume with:\n ", o->checkpoint);
+                if (P > 1) printf(" mpirun -np %d", P);
+                printf(" attnsweep");
+                for (int i = 0; i < o->argc; i++) printf(" %s", o->argv[i]);
+            } else {
+                printf(" (no --checkpoint: nothing to resume from)");
+            }
+            printf("\n");
+        }
+        goto done; /* no final weights or history for an unfinished run */
+    }
     if (hist.status == AS_RUN_DIVERGED) {
         *diverged = 1;
         if (rank == 0) fprintf(stderr, "attnsweep train: diverged: %s\n", hist.message);
@@ -186,6 +253,8 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
         (st = as_weights_save(o->save_weights, &model, err)))
         goto done;
 done:
+    as_checkpoint_state_free(&resume);
+    as_history_free(&prev);
     as_history_free(&hist);
     as_model_free(&model);
     as_dataset_free(&data);
@@ -202,6 +271,10 @@ int as_cmd_train(int argc, char **argv) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &P);
     as_runtime_set_threads((int)o.threads, P);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_term;
+    sigaction(SIGTERM, &sa, NULL);
     as_error err;
     as_error_clear(&err);
     int diverged = 0;

@@ -262,7 +262,8 @@ as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset
     out->in_t = d->train.t;
     out->in_c = d->train.c;
     epoch_ctx ctx = {o, v, r, me == 0};
-    as_fit_opts fo = {P > 1 ? comm : MPI_COMM_NULL, 1, 1024, on_epoch, &ctx, NULL};
+    as_fit_opts fo = {.comm = P > 1 ? comm : MPI_COMM_NULL, .overlap = 1, .bucket_kb = 1024,
+                      .on_epoch = on_epoch, .ud = &ctx};
     if (o->on_batch) fo.on_batch = on_batch;
     st = as_fit(&m, d, &spec.train, &fo, &h, &e);
     if (st == AS_ERR_MPI) {

@@ -176,6 +176,32 @@ static as_status history_alloc(as_history *h, int epochs, int classification, as
     return AS_OK;
 }
 
+/* Puts a saved fit state back: optimizer, shuffle stream and order, earlier curves. */
+static as_status restore(const as_fit_opts *o, as_optim *opt, as_rng *shuf, int *perm, int n_train,
+                         int epochs, as_history *h, as_error *err) {
+    const as_fit_state *r = o->resume;
+    const as_history *rh = o->resume_history;
+    if (r->n_perm != n_train || r->n != opt->n || (opt->v != NULL) != (r->v != NULL))
+        return as_error_set(err, AS_ERR_DATA, "checkpoint: %d training rows and %zu parameters, "
+                            "but this run has %d and %zu", r->n_perm, r->n, n_train, opt->n);
+    if (r->epoch > epochs || !rh || rh->epochs_run < r->epoch)
+        return as_error_set(err, AS_ERR_DATA, "checkpoint: %d epochs done, the run asks for %d",
+                            r->epoch, epochs);
+    opt->t = r->step;
+    memcpy(opt->m, r->m, r->n * sizeof(float));
+    if (r->v) memcpy(opt->v, r->v, r->n * sizeof(float));
+    *shuf = r->shuffle;
+    memcpy(perm, r->perm, (size_t)n_train * sizeof(int));
+    size_t k = (size_t)r->epoch * sizeof(double);
+    memcpy(h->loss, rh->loss, k);
+    memcpy(h->accuracy, rh->accuracy, k);
+    memcpy(h->val_loss, rh->val_loss, k);
+    memcpy(h->val_accuracy, rh->val_accuracy, k);
+    memcpy(h->epoch_seconds, rh->epoch_seconds, k);
+    h->epochs_run = r->epoch;
+    return AS_OK;
+}
+
 as_status as_fit(as_model *m, const as_dataset *d, const as_train_spec *t,
                  const as_fit_opts *opts, as_history *h, as_error *err) {
     const as_split *s = &d->train;
@@ -212,8 +238,12 @@ as_status as_fit(as_model *m, const as_dataset *d, const as_train_spec *t,
     as_rng shuf;
     as_rng_seed(&shuf, as_rng_derive(t->seed, AS_STREAM_SHUFFLE));
     for (int i = 0; i < n_train; i++) perm[i] = i;
+    int ep0 = 0;
+    if (opts && opts->resume && (st = restore(opts, &opt, &shuf, perm, n_train, t->epochs, h, err)))
+        goto out_all;
+    if (opts && opts->resume) ep0 = opts->resume->epoch;
 
-    for (int ep = 0; ep < t->epochs; ep++) {
+    for (int ep = ep0; ep < t->epochs; ep++) {
         double t0 = now_seconds();
         if (t->shuffle) as_rng_shuffle_int(&shuf, perm, (size_t)n_train);
         double sums[2] = {0, 0}; /* loss sum, correct */
@@ -284,6 +314,14 @@ as_status as_fit(as_model *m, const as_dataset *d, const as_train_spec *t,
         h->val_loss[ep] = es.val_loss;
         h->val_accuracy[ep] = es.val_accuracy;
         h->epoch_seconds[ep] = es.seconds;
+        if (!diverged && opts && opts->on_checkpoint) {
+            as_fit_state cs = {ep + 1, opt.t, shuf, perm, n_train, opt.m, opt.v, m->n_params};
+            if (opts->on_checkpoint(opts->ud, &cs, h)) {
+                st = as_error_set(err, AS_ERR_IO, "writing the checkpoint after epoch %d failed",
+                                  ep + 1);
+                goto out_all;
+            }
+        }
         int stop = opts && opts->on_epoch ? opts->on_epoch(opts->ud, &es) : 0;
         if (diverged) {
             h->status = AS_RUN_DIVERGED;

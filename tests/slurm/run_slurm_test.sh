@@ -151,7 +151,7 @@ EOF
     submit --ntasks=2 "$SRC/scripts/slurm/train.sbatch" spec.json w/weights.h5 --epochs 3 && wait_job "$JOB" && {
         out=$TMP/job-$JOB.out
         [ "$STATE" = COMPLETED ] || fail "job 4: $STATE $EXITCODE"
-        expect "$out" "fake rank 1 of 2: train spec.json --save-weights w/weights.h5 --threads 1 --epochs 3 | BLAS=1" "job 4"
+        expect "$out" "fake rank 1 of 2: train spec.json --save-weights w/weights.h5 --checkpoint w/weights.ckpt.h5 --threads 1 --epochs 3 | BLAS=1" "job 4"
     }
     submit --ntasks=2 "$SRC/scripts/slurm/train.sbatch" spec.json w/weights.h5 && wait_job "$JOB" && {
         out=$TMP/job-$JOB.out

@@ -124,7 +124,7 @@ static void run_case(const char *file, int classification) {
         d.train.yc = (int)yd[2];
     }
     as_history h;
-    as_fit_opts fo = {MPI_COMM_NULL, 0, 0, NULL, NULL, NULL};
+    as_fit_opts fo = {.comm = MPI_COMM_NULL};
     ck_assert_int_eq(as_fit(&m, &d, &spec.train, &fo, &h, &err), AS_OK);
     ck_assert_int_eq(h.epochs_run, 3);
     for (int t = 0; t < 3; t++)

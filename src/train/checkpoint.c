@@ -1,0 +1,151 @@
+/* checkpoint.c: save and restore a training run (see checkpoint.h). */
+#include "attnsweep/checkpoint.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "attnsweep/alloc.h"
+#include "attnsweep/h5util.h"
+#include "attnsweep/weights.h"
+
+#define FORMAT "attnsweep-checkpoint"
+
+as_status as_checkpoint_save(const char *path, const as_model *m, const as_fit_state *st,
+                             const as_history *h, const char *spec_sha256, uint64_t seed,
+                             as_error *err) {
+    as_h5_writer w;
+    as_status s = as_h5_writer_open(&w, path, err);
+    if (s) return s;
+    hid_t f = w.file;
+    char seed_txt[32];
+    snprintf(seed_txt, sizeof seed_txt, "%llu", (unsigned long long)seed);
+    hsize_t n[1] = {(hsize_t)st->n}, np[1] = {(hsize_t)st->n_perm}, n4[1] = {4};
+    s = as_h5_attr_string(f, "format", FORMAT, err);
+    if (!s) s = as_h5_attr_string(f, "spec_sha256", spec_sha256, err);
+    if (!s) s = as_h5_attr_string(f, "seed", seed_txt, err);
+    if (!s) s = as_h5_attr_int(f, "epoch", st->epoch, err);
+    if (!s) s = as_h5_attr_int(f, "step", st->step, err);
+    if (!s) s = as_weights_write_group(f, "/weights", m, err);
+    if (!s) s = as_h5_write_float(f, "optimizer/m", 1, n, st->m, err);
+    if (!s && st->v) s = as_h5_write_float(f, "optimizer/v", 1, n, st->v, err);
+    if (!s) s = as_h5_write_int(f, "perm", 1, np, st->perm, err);
+    if (!s) {
+        hid_t sp = H5Screate_simple(1, n4, NULL);
+        hid_t ds = H5Dcreate2(f, "shuffle", H5T_STD_U64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (ds < 0 || H5Dwrite(ds, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, st->shuffle.s) < 0)
+            s = as_error_set(err, AS_ERR_IO, "shuffle: cannot write");
+        if (ds >= 0) H5Dclose(ds);
+        H5Sclose(sp);
+    }
+    if (!s) {
+        hid_t g = as_h5_group(f, "history", err);
+        s = g < 0 ? AS_ERR_IO : as_history_write(g, h, err);
+        if (g >= 0) H5Gclose(g);
+    }
+    if (s) {
+        as_h5_writer_abort(&w);
+        return as_error_prefix(err, "%s", path);
+    }
+    return as_h5_writer_commit(&w, err);
+}
+
+void as_checkpoint_state_free(as_fit_state *st) {
+    as_free(st->perm);
+    as_free(st->m);
+    as_free(st->v);
+    memset(st, 0, sizeof *st);
+}
+
+/* Reads a whole 1-D dataset of `want` elements as mtype into buf. */
+static as_status read_1d(hid_t f, const char *path, const char *name, hid_t mtype, size_t want,
+                         void *buf, as_error *err) {
+    if (H5Lexists(f, name, H5P_DEFAULT) <= 0)
+        return as_error_set(err, AS_ERR_DATA, "%s: %s: missing", path, name);
+    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+    hid_t sp = ds < 0 ? -1 : H5Dget_space(ds);
+    hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    as_status s = AS_OK;
+    if (n < 0 || (size_t)n != want)
+        s = as_error_set(err, AS_ERR_DATA, "%s: %s: %lld values, this run needs %zu", path, name,
+                         (long long)n, want);
+    else if (want && H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+        s = as_error_set(err, AS_ERR_DATA, "%s: %s: unreadable", path, name);
+    if (sp >= 0) H5Sclose(sp);
+    if (ds >= 0) H5Dclose(ds);
+    return s;
+}
+
+static as_status read_history(hid_t f, const char *path, int epochs, as_history *h, as_error *err) {
+    const char *names[] = {"history/loss", "history/val_loss", "history/epoch_seconds",
+                           "history/accuracy", "history/val_accuracy"};
+    double **dst[] = {&h->loss, &h->val_loss, &h->epoch_seconds, &h->accuracy, &h->val_accuracy};
+    for (int i = 0; i < 5; i++) {
+        *dst[i] = as_calloc((size_t)(epochs > 0 ? epochs : 1), sizeof(double));
+        if (!*dst[i]) return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+        if (i >= 3 && H5Lexists(f, names[i], H5P_DEFAULT) <= 0) continue; /* regression */
+        as_status s = read_1d(f, path, names[i], H5T_NATIVE_DOUBLE, (size_t)epochs, *dst[i], err);
+        if (s) return s;
+    }
+    h->epochs_run = epochs;
+    return AS_OK;
+}
+
+as_status as_checkpoint_load(const char *path, as_model *m, as_fit_state *st, as_history *h,
+                             const char *spec_sha256, uint64_t seed, as_error *err) {
+    memset(st, 0, sizeof *st);
+    memset(h, 0, sizeof *h);
+    hid_t f = as_h5_open_read(path, err);
+    if (f < 0) return AS_ERR_DATA;
+    char *format = NULL, *sha = NULL, *seed_txt = NULL;
+    int64_t epoch = 0, step = 0;
+    char want_seed[32];
+    snprintf(want_seed, sizeof want_seed, "%llu", (unsigned long long)seed);
+    as_status s = AS_OK;
+    if (as_h5_read_attr_string(f, "format", &format, NULL) || strcmp(format, FORMAT) != 0)
+        s = as_error_set(err, AS_ERR_DATA, "%s: not an attnsweep checkpoint", path);
+    else if (as_h5_read_attr_string(f, "spec_sha256", &sha, err) ||
+             as_h5_read_attr_string(f, "seed", &seed_txt, err) ||
+             as_h5_read_attr_int(f, "epoch", &epoch, err) || as_h5_read_attr_int(f, "step", &step, err))
+        s = as_error_prefix(err, "%s", path);
+    else if (strcmp(sha, spec_sha256) != 0)
+        s = as_error_set(err, AS_ERR_DATA, "%s: written for another version of the spec file "
+                         "(remove it to start over)", path);
+    else if (strcmp(seed_txt, want_seed) != 0)
+        s = as_error_set(err, AS_ERR_DATA, "%s: written with seed %s, this run uses %s", path,
+                         seed_txt, want_seed);
+    as_free(format);
+    as_free(sha);
+    as_free(seed_txt);
+    int has_v = !s && H5Lexists(f, "optimizer/v", H5P_DEFAULT) > 0;
+    int n_perm = 0;
+    if (!s) {
+        hid_t ds = H5Lexists(f, "perm", H5P_DEFAULT) > 0 ? H5Dopen2(f, "perm", H5P_DEFAULT) : -1;
+        hid_t sp = ds < 0 ? -1 : H5Dget_space(ds);
+        n_perm = sp < 0 ? -1 : (int)H5Sget_simple_extent_npoints(sp);
+        if (sp >= 0) H5Sclose(sp);
+        if (ds >= 0) H5Dclose(ds);
+        if (n_perm < 1) s = as_error_set(err, AS_ERR_DATA, "%s: perm: missing", path);
+    }
+    if (!s) {
+        st->epoch = (int)epoch;
+        st->step = (long)step;
+        st->n = m->n_params;
+        st->n_perm = n_perm;
+        st->perm = as_malloc((size_t)n_perm * sizeof(int));
+        st->m = as_malloc((m->n_params ? m->n_params : 1) * sizeof(float));
+        st->v = has_v ? as_malloc((m->n_params ? m->n_params : 1) * sizeof(float)) : NULL;
+        if (!st->perm || !st->m || (has_v && !st->v)) s = as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    }
+    if (!s) s = read_1d(f, path, "perm", H5T_NATIVE_INT, (size_t)n_perm, st->perm, err);
+    if (!s) s = read_1d(f, path, "optimizer/m", H5T_NATIVE_FLOAT, m->n_params, st->m, err);
+    if (!s && has_v) s = read_1d(f, path, "optimizer/v", H5T_NATIVE_FLOAT, m->n_params, st->v, err);
+    if (!s) s = read_1d(f, path, "shuffle", H5T_NATIVE_UINT64, 4, st->shuffle.s, err);
+    if (!s) s = read_history(f, path, (int)epoch, h, err);
+    H5Fclose(f);
+    if (!s) s = as_weights_load(path, m, err);
+    if (s) {
+        as_checkpoint_state_free(st);
+        as_history_free(h);
+    }
+    return s;
+}
