@@ -26,7 +26,7 @@ void as_act_backward(float *d, const float *y, size_t n, as_act a);
  * inp (B, T, C), out (B, To, F); w [K, C, F] (Keras kernel), b [F].
  * Same padding: To = T, pad_left = (dil*(K-1))/2 zeros on the left, the rest right.
  * Valid: To = T - dil*(K-1) (> 0), pad_left = 0.
- * cols: scratch of as_conv1d_scratch(B, To, C, K) floats (the im2col matrix).
+ * cols: scratch of as_conv1d_scratch(B, To, C, K) floats (im2col rows and staging).
  * out = act(conv(inp) + b). Backward takes dout, which it overwrites with
  * dout * act'(out) (so it may not be reused), and out (post-activation). Backward
  * rebuilds the im2col matrix from inp, so cols need not survive from the forward pass

@@ -248,11 +248,8 @@ static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
     if (rank == 0 && !st) st = as_results_finish(o->out, MPI_Wtime() - t0, P, R, err);
     if (rank == 0 && !st) {
         if (g_stop) {
-            printf("stopped by SIGTERM after the running variants; resume with:\n ");
-            if (P > 1) printf(" mpirun -np %d", P);
-            printf(" attnsweep");
-            for (int i = 0; i < o->argc; i++) printf(" %s", o->argv[i]);
-            printf("%s\n", o->resume ? "" : " --resume");
+            printf("stopped by SIGTERM after the running variants; resume with:\n");
+            as_runtime_print_command(stdout, P, o->argc, o->argv, o->resume ? NULL : "--resume");
         }
         else
             printf("wrote %s (%.1fs); leaderboard: attnsweep summary %s\n", o->out,

@@ -230,14 +230,11 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
         if (rank == 0) {
             printf("stopped by SIGTERM after epoch %d of %d", hist.epochs_run, spec.train.epochs);
             if (o->checkpoint) {
-                printf("; state saved in %s; resume with:\n ", o->checkpoint);
-                if (P > 1) printf(" mpirun -np %d", P);
-                printf(" attnsweep");
-                for (int i = 0; i < o->argc; i++) printf(" %s", o->argv[i]);
+                printf("; state saved in %s; resume with:\n", o->checkpoint);
+                as_runtime_print_command(stdout, P, o->argc, o->argv, NULL);
             } else {
-                printf(" (no --checkpoint: nothing to resume from)");
+                printf(" (no --checkpoint: nothing to resume from)\n");
             }
-            printf("\n");
         }
         goto done; /* no final weights or history for an unfinished run */
     }

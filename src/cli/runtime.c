@@ -72,3 +72,12 @@ int as_runtime_report(const char *cmd, as_status st, int code, int rank, const a
     }
     return worst;
 }
+
+void as_runtime_print_command(FILE *f, int ranks, int argc, char **argv, const char *extra) {
+    fprintf(f, " ");
+    if (ranks > 1) fprintf(f, " mpirun -np %d", ranks);
+    fprintf(f, " attnsweep");
+    for (int i = 0; i < argc; i++) fprintf(f, " %s", argv[i]);
+    if (extra) fprintf(f, " %s", extra);
+    fprintf(f, "\n");
+}

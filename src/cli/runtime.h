@@ -23,4 +23,8 @@ as_status as_runtime_agree(as_status st, int rank, int P, as_error *err);
  * once: rank 0's, or, when rank 0 succeeded, each failing rank's. Returns the code. */
 int as_runtime_report(const char *cmd, as_status st, int code, int rank, const as_error *err);
 
+/* Prints "  [mpirun -np P] attnsweep ARGV... [EXTRA]" and a newline: the command that
+ * repeats this run (argv starts at the subcommand). extra may be NULL. */
+void as_runtime_print_command(FILE *f, int ranks, int argc, char **argv, const char *extra);
+
 #endif

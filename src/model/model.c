@@ -71,9 +71,10 @@ static as_status shape_layer(as_layer *L, int index, int B, const char *origin, 
             L->out_t = L->in_t - span;
         }
         sz->params = (size_t)K * (size_t)L->in_c * (size_t)F + (size_t)F;
-        /* the im2col matrix is kept per layer between forward and backward */
-        sz->state = as_conv1d_scratch(B, L->out_t, L->in_c, K);
-        if (s->type == AS_LAYER_RESIDUAL_CONV1D) sz->state += (size_t)B * n_in;
+        /* the im2col rows are rebuilt in backward: one scratch serves every layer; a
+         * residual keeps its branch act(conv(x)) */
+        sz->scratch = as_conv1d_scratch(B, L->out_t, L->in_c, K);
+        if (s->type == AS_LAYER_RESIDUAL_CONV1D) sz->state = (size_t)B * n_in;
         break;
     }
     case AS_LAYER_SELF_ATTENTION: {
@@ -281,14 +282,14 @@ const float *as_model_forward(as_model *m, const float *x, int B, int training) 
         switch (s->type) {
         case AS_LAYER_CONV1D: {
             const float *w = p, *b = p + (size_t)s->kernel_size * L->in_c * L->out_c;
-            as_conv1d_forward(out, in, w, b, st, B, L->in_t, L->in_c, L->out_c, s->kernel_size,
-                              s->dilation, conv_pad_left(L), L->out_t, s->activation);
+            as_conv1d_forward(out, in, w, b, m->scratch, B, L->in_t, L->in_c, L->out_c,
+                              s->kernel_size, s->dilation, conv_pad_left(L), L->out_t,
+                              s->activation);
             break;
         }
         case AS_LAYER_RESIDUAL_CONV1D: {
             const float *w = p, *b = p + (size_t)s->kernel_size * L->in_c * L->out_c;
-            float *branch = st + as_conv1d_scratch(m->max_batch, L->out_t, L->in_c, s->kernel_size);
-            as_resconv1d_forward(out, branch, in, w, b, st, B, L->in_t, L->in_c, s->kernel_size,
+            as_resconv1d_forward(out, st, in, w, b, m->scratch, B, L->in_t, L->in_c, s->kernel_size,
                                  s->dilation, s->activation);
             break;
         }
@@ -352,14 +353,12 @@ void as_model_backward(as_model *m, const float *x, as_layer_done_fn done, void 
         size_t nk = (size_t)s->kernel_size * L->in_c * L->out_c;
         switch (s->type) {
         case AS_LAYER_CONV1D:
-            as_conv1d_backward(din, g, g + nk, dout, out, in, p, st, B, L->in_t, L->in_c, L->out_c,
-                               s->kernel_size, s->dilation, conv_pad_left(L), L->out_t,
+            as_conv1d_backward(din, g, g + nk, dout, out, in, p, m->scratch, B, L->in_t, L->in_c,
+                               L->out_c, s->kernel_size, s->dilation, conv_pad_left(L), L->out_t,
                                s->activation);
             break;
         case AS_LAYER_RESIDUAL_CONV1D: {
-            const float *branch =
-                st + as_conv1d_scratch(m->max_batch, L->out_t, L->in_c, s->kernel_size);
-            as_resconv1d_backward(din, g, g + nk, dout, branch, in, p, st, B, L->in_t, L->in_c,
+            as_resconv1d_backward(din, g, g + nk, dout, st, in, p, m->scratch, B, L->in_t, L->in_c,
                                   s->kernel_size, s->dilation, s->activation);
             break;
         }
