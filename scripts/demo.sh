@@ -8,6 +8,9 @@
 #                                   Trace attention and residual sweeps (Trace from the UCR folder
 #                                   DIR or $ATTNSWEEP_UCR_DIR, default ../shared/data/ucr)
 # Outputs: data/*.h5, results/*.h5 and results/<name>-report/index.html.
+# ATTNSWEEP_BIN=PATH runs that binary (e.g. an installed PREFIX/bin/attnsweep) instead of
+# building build/attnsweep; AS_PYTHON the Python with h5py, numpy and matplotlib (default:
+# /usr/bin/python3, else python3 on PATH).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 full=0
@@ -23,9 +26,23 @@ while [ $# -gt 0 ]; do
 done
 
 scripts/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
-cmake --build build -j"$(nproc)" > /dev/null
-bin=build/attnsweep
+if [ -n "${ATTNSWEEP_BIN:-}" ]; then
+  bin=$ATTNSWEEP_BIN
+  [ -x "$bin" ] || { echo "demo.sh: ATTNSWEEP_BIN=$bin is not an executable" >&2; exit 2; }
+else
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
+  cmake --build build -j"$(nproc)" > /dev/null
+  bin=build/attnsweep
+fi
+py=
+for p in "${AS_PYTHON:-}" /usr/bin/python3 python3; do
+  [ -n "$p" ] && "$p" -c 'import h5py, numpy, matplotlib' 2> /dev/null && { py=$p; break; }
+done
+[ -n "$py" ] || { echo "demo.sh: no python3 with h5py, numpy and matplotlib (set AS_PYTHON)" >&2; exit 1; }
+# Open MPI binds ranks to cores by default (one rank per core here anyway); other MPIs
+# do not know the flag
+bind=()
+mpirun --version 2>&1 | grep -q 'Open MPI' && bind=(--bind-to none)
 np=$(nproc)
 if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 mkdir -p data results
@@ -36,9 +53,9 @@ run_sweep() { # name sweepfile data
   local name=$1 file=$2 data=$3 out=results/$1.h5 resume=()
   [ -f "$out" ] && resume=(--resume)
   echo "== sweep $file -> $out (${np} ranks)"
-  mpirun --bind-to none -np "$np" "$bin" sweep "$file" -o "$out" --threads 1 "${resume[@]}"
+  mpirun "${bind[@]}" -np "$np" "$bin" sweep "$file" -o "$out" --threads 1 "${resume[@]}"
   "$bin" summary "$out" --top 10
-  /usr/bin/python3 scripts/report.py "$out" --data "$data" -o "results/$name-report"
+  "$py" scripts/report.py "$out" --data "$data" -o "results/$name-report"
 }
 
 if [ "$full" -eq 0 ]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds with -Werror, runs every ctest suite
-# (unit, mpi, e2e, slurm), runs the main job's quick path (scripts/demo.sh), then rebuilds
+# (unit, mpi, e2e, slurm, install, cluster), installs into a fresh prefix and runs the main
+# job's quick path (scripts/demo.sh) from the installed binary, then rebuilds
 # under AddressSanitizer + UBSan and runs the unit suites again.
 # Usage: scripts/test.sh [--quick]   (--quick skips the sanitizer pass)
 set -euo pipefail
@@ -14,8 +15,11 @@ jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DATTNSWEEP_WERROR=ON
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure --timeout 900
-# the main job's quick path, as a newcomer runs it
-scripts/demo.sh
+# the main job's quick path, as a newcomer runs it, from a fresh install
+prefix=$(mktemp -d /tmp/attnsweep-prefix.XXXXXX)
+cmake --install build --prefix "$prefix" > /dev/null
+ATTNSWEEP_BIN=$prefix/bin/attnsweep scripts/demo.sh
+rm -rf "$prefix"
 if [ "$quick" -eq 0 ]; then
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DATTNSWEEP_WERROR=ON -DATTNSWEEP_SANITIZE=ON
   cmake --build build-asan -j"$jobs"
