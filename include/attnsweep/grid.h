@@ -30,6 +30,11 @@
  *   as_rng seeded by as_rng_derive(S, AS_STREAM_SEARCH) (draw i swaps position i with
  *   i + as_rng_below(n - i)); the chosen ones keep their grid order. N >= the number
  *   of distinct variants is clamped: the whole grid, in order.
+ * - An axis may be a distribution {"uniform"|"loguniform"|"randint": [a, b]},
+ *   {"quniform": [a, b, q]} or {"choice": [...]} (a list); with one, random search
+ *   draws N configurations (sweeps/README.md), and grid search is an error. "search"
+ *   may also name a rung policy (successive_halving, hyperband, asha): its keys are
+ *   read into as_sweep.search (as_search_cfg) and scheduled by src/sweep/policy.h.
  *
  * Every error is AS_ERR_SPEC (or AS_ERR_NOMEM / AS_ERR_IO) with a message
  * "<origin>: <key>: <problem>", e.g. "sweeps/x.json: grid.heads: empty axis".
@@ -73,6 +78,31 @@ typedef struct {
                               objects of that type) */
 } as_variant;
 
+/* The sweep file's "search" block (sweeps/README.md, "Search"). Policies other than grid
+ * and random train in rungs: budgets min_epochs, min_epochs*eta, ... capped at
+ * max_epochs (src/sweep/policy.h). */
+typedef enum {
+    AS_SEARCH_GRID = 0,
+    AS_SEARCH_RANDOM,
+    AS_SEARCH_HALVING, /* "successive_halving" */
+    AS_SEARCH_HYPERBAND,
+    AS_SEARCH_ASHA
+} as_search_type;
+
+typedef enum { AS_METRIC_VAL_LOSS = 0, AS_METRIC_VAL_ACCURACY, AS_METRIC_LOSS, AS_METRIC_ACCURACY } as_metric;
+
+typedef struct {
+    as_search_type type;
+    int samples;         /* configurations drawn (0: the whole grid) */
+    uint64_t seed;       /* sampling seed (default: the sweep seed) */
+    int min_epochs, max_epochs, eta; /* rung policies */
+    as_metric metric;    /* rung policies: what ranks runs at a rung */
+    int maximize;        /* mode "max" (default: max for accuracies, min for losses) */
+} as_search_cfg;
+
+const char *as_search_type_name(as_search_type t);
+const char *as_metric_name(as_metric m);
+
 typedef struct {
     as_variant *v;          /* n variants */
     int n;
@@ -80,6 +110,8 @@ typedef struct {
     int random;             /* 1 for random search */
     int samples;            /* random search: samples asked for (0 for grid search) */
     uint64_t search_seed;   /* random search seed */
+    int sampled;            /* 1 when configurations were drawn from distributions */
+    as_search_cfg search;   /* the "search" block, checked */
     int repeats;            /* >= 1 (default 1) */
     uint64_t seed;          /* sweep seed (default 0) */
     int attention_samples;  /* n, >= 0 (default 3) */

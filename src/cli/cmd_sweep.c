@@ -161,6 +161,9 @@ static as_status setup(const sweep_opts *o, as_sweep *s, as_dataset *d, char **t
     as_status st = as_sweep_load(o->file, check_variant, NULL, s, err);
     if (st) return st;
     if (s->n == 0) return as_error_set(err, AS_ERR_SPEC, "%s: the grid expands to no variant", o->file);
+    if (s->search.type >= AS_SEARCH_HALVING)
+        return as_error_set(err, AS_ERR_SPEC, "%s: search.type: \"%s\" is not available yet", o->file,
+                            as_search_type_name(s->search.type));
     if ((o->data || o->epochs) && (st = as_sweep_override(s, o->data, (int)o->epochs, err))) return st;
     if ((st = sweep_data_path(s, data_path, err))) return as_error_prefix(err, "%s", o->file);
     if ((st = as_dataset_load(*data_path, d, err))) return as_error_prefix(err, "%s: data", o->file);

@@ -29,11 +29,12 @@ typedef struct {
     int inc;             /* the include entry fixing them, -1 for none */
     int *used, nused;    /* axes in the order met */
     char *is_used;       /* per axis */
+    cJSON *samples;      /* drawn configurations: one array of naxes values each */
 } gstate;
 
 typedef struct {
     uint64_t *hash;
-    int *inc;    /* include entry, -1 for the grid */
+    int *inc;    /* include entry, -1 for the grid, -2 - i for drawn configuration i */
     int *choice; /* nslots per record */
     int n, cap;
 } recipes;
@@ -70,7 +71,13 @@ static cJSON *subst(gstate *s, const cJSON *node, int depth, as_error *err) {
             s->is_used[a] = 1;
             s->used[s->nused++] = a;
         }
-        return subst(s, axis_value(s, a), depth + 1, err);
+        const cJSON *val = axis_value(s, a);
+        if (!val) { /* a distribution an include entry left open */
+            as_error_set(err, AS_ERR_SPEC, "%s: include[%d]: axis %s is a distribution: the "
+                         "entry must give its value", s->doc->origin, s->inc, ph);
+            return NULL;
+        }
+        return subst(s, val, depth + 1, err);
     }
     cJSON *out;
     if (cJSON_IsString(node) && node->valuestring[0] == '$')
@@ -152,6 +159,11 @@ static int excluded(gstate *s) {
 static void set_include(gstate *s, int inc) {
     for (int a = 0; a < s->doc->naxes; a++) s->fixed[a] = NULL;
     s->inc = inc;
+    if (inc <= -2) { /* a drawn configuration fixes every axis */
+        const cJSON *sample = cJSON_GetArrayItem(s->samples, -2 - inc);
+        for (int a = 0; a < s->doc->naxes; a++) s->fixed[a] = cJSON_GetArrayItem(sample, a);
+        return;
+    }
     if (inc < 0) return;
     const cJSON *kv;
     cJSON_ArrayForEach(kv, cJSON_GetArrayItem(s->doc->include, inc)) {
@@ -263,6 +275,72 @@ static as_status enumerate(gstate *s, int inc, recipes *r, long *combos, as_erro
     }
 }
 
+/* One configuration drawn from the axes: a value index per loop (zip groups share
+ * one), then per axis in file order its list value or a draw of its distribution. */
+static cJSON *draw_sample(const grid_doc *d, as_rng *rng, int *idx) {
+    for (int sl = 0; sl < d->nslots; sl++)
+        idx[sl] = (int)as_rng_below(rng, (uint64_t)(d->slot_size[sl] > 0 ? d->slot_size[sl] : 1));
+    cJSON *sample = cJSON_CreateArray();
+    for (int a = 0; sample && a < d->naxes; a++) {
+        const grid_axis *A = &d->axes[a];
+        double u = as_rng_double(rng);
+        cJSON *v = A->dist == GRID_LIST ? cJSON_Duplicate(cJSON_GetArrayItem(A->values, idx[A->slot]), 1)
+                                        : grid_dist_draw(A, u);
+        if (!v || !cJSON_AddItemToArray(sample, v)) {
+            cJSON_Delete(v);
+            cJSON_Delete(sample);
+            sample = NULL;
+        }
+    }
+    return sample;
+}
+
+/* Random search over distributions: draws configurations from one as_rng stream
+ * (as_rng_derive(search seed, AS_STREAM_SEARCH)) until `samples` distinct ones (by the
+ * 64-bit hash of their canonical JSON; excluded ones dropped), or 100 x samples + 1000
+ * draws. */
+static as_status enumerate_samples(gstate *s, recipes *r, as_error *err) {
+    const grid_doc *d = s->doc;
+    size_t size = 64;
+    while (size < 2 * (size_t)d->samples) size *= 2;
+    uint64_t *seen = as_calloc(size, sizeof *seen);
+    int *idx = as_calloc((size_t)d->nslots + 1, sizeof *idx);
+    as_status st = seen && idx && (s->samples = cJSON_CreateArray()) ? AS_OK : nomem(err);
+    as_rng rng;
+    as_rng_seed(&rng, as_rng_derive(d->search_seed, AS_STREAM_SEARCH));
+    long tries = 100L * d->samples + 1000;
+    for (int got = 0, i = 0; !st && got < d->samples && tries-- > 0;) {
+        cJSON *sample = draw_sample(d, &rng, idx);
+        if (!sample || !cJSON_AddItemToArray(s->samples, sample)) {
+            cJSON_Delete(sample);
+            st = nomem(err);
+            break;
+        }
+        for (int k = 0; k < d->nslots; k++) s->choice[k] = 0;
+        set_include(s, -2 - i);
+        i++;
+        cJSON *spec = build_spec(s, err);
+        if (!spec) {
+            st = err->code;
+            break;
+        }
+        char *c = excluded(s) ? NULL : as_json_canonical(spec);
+        uint64_t full = c ? as_hash64(c, strlen(c), 0) : 0, h = full | 1; /* 0: empty cell */
+        size_t pos = (size_t)h & (size - 1);
+        while (c && seen[pos] && seen[pos] != h) pos = (pos + 1) & (size - 1);
+        if (c && !seen[pos]) {
+            seen[pos] = h;
+            st = recipes_push(r, s, full, -2 - (i - 1), err);
+            got++;
+        }
+        as_free(c);
+        cJSON_Delete(spec);
+    }
+    as_free(seen);
+    as_free(idx);
+    return st;
+}
+
 /* Rebuilds recipe i's spec (choices restored, nothing new is met). */
 static cJSON *rebuild(gstate *s, const recipes *r, int i, as_error *err) {
     size_t ns = (size_t)s->doc->nslots;
@@ -319,7 +397,7 @@ static int int_cmp(const void *a, const void *b) {
 /* Random search: keeps `samples` of keep[0..n) by a partial Fisher-Yates shuffle,
  * then sorts them back into grid order. */
 static int select_random(const grid_doc *d, int *keep, int n) {
-    if (!d->random || d->samples >= n) return n;
+    if (!d->random || d->has_dist || d->samples >= n) return n;
     as_rng rng;
     as_rng_seed(&rng, as_rng_derive(d->search_seed, AS_STREAM_SEARCH));
     for (int i = 0; i < d->samples; i++) {
@@ -470,6 +548,7 @@ static void gstate_free(gstate *s) {
     as_free((void *)s->fixed);
     as_free(s->used);
     as_free(s->is_used);
+    cJSON_Delete(s->samples);
 }
 
 static as_status gstate_init(gstate *s, const grid_doc *d, as_error *err) {
@@ -492,7 +571,7 @@ static as_status expand(gstate *s, const char *base_dir, as_sweep *out, as_error
     recipes r = {0};
     long combos = 0;
     int *keep = NULL;
-    as_status st = enumerate(s, -1, &r, &combos, err);
+    as_status st = d->has_dist ? enumerate_samples(s, &r, err) : enumerate(s, -1, &r, &combos, err);
     for (int i = 0; !st && i < cJSON_GetArraySize(d->include); i++)
         st = enumerate(s, i, &r, &combos, err);
     if (!st && !(keep = as_malloc(((size_t)r.n + 1) * sizeof *keep))) st = nomem(err);
@@ -538,6 +617,8 @@ as_status as_sweep_parse(const char *text, const char *origin, const char *base_
     out->random = d.random;
     out->samples = d.samples;
     out->search_seed = d.search_seed;
+    out->sampled = d.has_dist;
+    out->search = d.search;
     out->repeats = d.repeats;
     out->seed = d.seed;
     out->attention_samples = d.attention_samples;

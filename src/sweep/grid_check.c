@@ -117,39 +117,7 @@ static as_status read_scalars(grid_doc *d, as_error *err) {
                             o, type_name(sw));
     d->save_weights = cJSON_IsTrue(sw) ? 1 : 0;
 
-    const cJSON *s = cJSON_GetObjectItemCaseSensitive(r, "search");
-    d->search_seed = d->seed;
-    if (!s) return AS_OK;
-    if (!cJSON_IsObject(s))
-        return as_error_set(err, AS_ERR_SPEC, "%s: search: must be an object (got %s)", o,
-                            type_name(s));
-    const cJSON *k;
-    cJSON_ArrayForEach(k, s) {
-        if (strcmp(k->string, "type") && strcmp(k->string, "samples") && strcmp(k->string, "seed"))
-            return as_error_set(err, AS_ERR_SPEC,
-                                "%s: search.%s: unknown key (expected type, samples, seed)", o,
-                                k->string);
-    }
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(s, "type");
-    if (t && (!cJSON_IsString(t) ||
-              (strcmp(t->valuestring, "grid") && strcmp(t->valuestring, "random"))))
-        return as_error_set(err, AS_ERR_SPEC, "%s: search.type: must be \"grid\" or \"random\"",
-                            o);
-    d->random = t && strcmp(t->valuestring, "random") == 0;
-    int has_samples = cJSON_GetObjectItemCaseSensitive(s, "samples") != NULL;
-    if (!d->random && (has_samples || cJSON_GetObjectItemCaseSensitive(s, "seed")))
-        return as_error_set(err, AS_ERR_SPEC, "%s: search.%s: only for \"type\": \"random\"", o,
-                            has_samples ? "samples" : "seed");
-    if (!d->random) return AS_OK;
-    if (!has_samples)
-        return as_error_set(err, AS_ERR_SPEC, "%s: search.samples: required for random search",
-                            o);
-    if ((st = read_int(s, "samples", "search.samples", 1, COUNT_MAX, 1, &x, o, err))) return st;
-    d->samples = (int)x;
-    if ((st = read_int(s, "seed", "search.seed", 0, SEED_MAX, (double)d->seed, &x, o, err)))
-        return st;
-    d->search_seed = (uint64_t)x;
-    return AS_OK;
+    return grid_search_read(d, cJSON_GetObjectItemCaseSensitive(r, "search"), err);
 }
 
 static as_status read_axes(grid_doc *d, as_error *err) {
@@ -170,18 +138,25 @@ static as_status read_axes(grid_doc *d, as_error *err) {
         if (!name[0]) return as_error_set(err, AS_ERR_SPEC, "%s: grid: empty axis name", d->origin);
         if (grid_axis_find(d, name) >= 0)
             return as_error_set(err, AS_ERR_SPEC, "%s: grid.%s: duplicate axis", d->origin, name);
+        grid_axis *A = &d->axes[d->naxes];
+        memset(A, 0, sizeof *A);
+        A->name = name;
+        A->slot = -1;
+        if (cJSON_IsObject(ax)) { /* a distribution, or {"choice": [...]} */
+            as_status st = grid_dist_parse(d, A, ax, err);
+            if (st) return st;
+            d->naxes++;
+            continue;
+        }
         if (!cJSON_IsArray(ax))
             return as_error_set(err, AS_ERR_SPEC,
-                                "%s: grid.%s: must be an array of values (got %s)", d->origin,
-                                name, type_name(ax));
+                                "%s: grid.%s: must be an array of values or a distribution (got "
+                                "%s)", d->origin, name, type_name(ax));
         int nv = cJSON_GetArraySize(ax);
         if (nv == 0)
             return as_error_set(err, AS_ERR_SPEC, "%s: grid.%s: empty axis", d->origin, name);
-        grid_axis *A = &d->axes[d->naxes];
-        A->name = name;
         A->values = ax;
         A->n = nv;
-        A->slot = -1;
         d->naxes++;
     }
     return AS_OK;
@@ -211,6 +186,9 @@ static as_status read_zip(grid_doc *d, as_error *err) {
             if (d->axes[a].slot >= 0)
                 return as_error_set(err, AS_ERR_SPEC, "%s: zip[%d][%d]: axis %s is zipped twice",
                                     d->origin, gi, j, d->axes[a].name);
+            if (d->axes[a].dist != GRID_LIST)
+                return as_error_set(err, AS_ERR_SPEC, "%s: zip[%d][%d]: axis %s is a distribution "
+                                    "(only lists zip)", d->origin, gi, j, d->axes[a].name);
             if (first < 0) first = a;
             if (d->axes[a].n != d->axes[first].n)
                 return as_error_set(err, AS_ERR_SPEC,

@@ -4,6 +4,7 @@
  *
  * Expected variant lists are built independently by nested loops in the tests. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -377,6 +378,104 @@ START_TEST(test_random_search) {
 }
 END_TEST
 
+
+/* Random search over distributions: draws stay in range, cover it, follow the seed,
+ * and a distribution inside a layer choice is drawn only where that layer is chosen. */
+#define DIST_SWEEP(grid, extra)                                                                  \
+    "{\"data\": \"d.h5\", \"model\": [\"$L\", {\"type\": \"dense\", \"units\": \"$u\"}],"          \
+    " \"train\": {\"epochs\": 2, \"optimizer\": {\"type\": \"adam\", \"learning_rate\": \"$lr\"},"   \
+    " \"batch_size\": \"$bs\"}, \"grid\": {" grid "}" extra "}"
+#define DIST_GRID                                                                                \
+    "\"L\": {\"choice\": [{\"type\": \"dense\", \"units\": 4},"                                   \
+    " {\"type\": \"dropout\", \"rate\": \"$rate\"}]}, \"rate\": {\"uniform\": [0.1, 0.5]},"       \
+    " \"u\": {\"randint\": [2, 5]}, \"lr\": {\"loguniform\": [1e-4, 1e-1]},"                     \
+    " \"bs\": {\"quniform\": [8, 64, 8]}"
+
+START_TEST(test_random_distributions) {
+    char text[2048];
+    snprintf(text, sizeof text, "%s", DIST_SWEEP(DIST_GRID, ", \"search\": {\"type\": \"random\", \"samples\": 400, \"seed\": 3}"));
+    as_sweep s = must_parse(text);
+    ck_assert_int_eq(s.n, 400);
+    ck_assert(s.sampled);
+    check_invariants(&s);
+    int ucount[4] = {0}, dropout = 0, bs_seen[9] = {0};
+    double loglr = 0;
+    for (int k = 0; k < s.n; k++) {
+        const cJSON *spec = s.v[k].spec;
+        double u = num_at(spec, "model", 1, "units");
+        ck_assert(u == 2 || u == 3 || u == 4 || u == 5);
+        ucount[(int)u - 2]++;
+        const cJSON *opt = cJSON_GetObjectItem(cJSON_GetObjectItem(spec, "train"), "optimizer");
+        double lr = cJSON_GetObjectItem(opt, "learning_rate")->valuedouble;
+        ck_assert(lr >= 1e-4 && lr <= 1e-1);
+        loglr += log10(lr);
+        double bs = num_at(spec, "train", -1, "batch_size");
+        ck_assert(bs >= 8 && bs <= 64 && bs == 8 * floor(bs / 8));
+        bs_seen[(int)bs / 8]++;
+        const char *type = str_at(spec, 0, "type");
+        const cJSON *params = s.v[k].params;
+        if (!strcmp(type, "dropout")) {
+            dropout++;
+            double r = num_at(spec, "model", 0, "rate");
+            ck_assert(r >= 0.1 && r < 0.5);
+            ck_assert_ptr_nonnull(cJSON_GetObjectItem(params, "rate"));
+        } else {
+            ck_assert_ptr_null(cJSON_GetObjectItem(params, "rate")); /* not drawn into the name */
+            ck_assert_ptr_null(strstr(s.v[k].name, "rate="));
+        }
+    }
+    /* randint is inclusive and uniform (100 expected, sd ~8.7); loguniform's log10 mean is
+     * -2.5 (sd of the mean 0.043); both layer choices appear about half the time. */
+    for (int i = 0; i < 4; i++) ck_assert_msg(ucount[i] > 60 && ucount[i] < 140, "units %d: %d", i + 2, ucount[i]);
+    ck_assert_msg(fabs(loglr / s.n + 2.5) < 0.2, "mean log10 lr %g", loglr / s.n);
+    ck_assert_msg(dropout > 150 && dropout < 250, "dropout chosen %d times", dropout);
+    ck_assert_msg(bs_seen[1] > 0 && bs_seen[8] > 0, "quniform ends 8 and 64 reached");
+    /* the same seed draws the same configurations; another seed others */
+    as_sweep same = must_parse(text);
+    for (int k = 0; k < s.n; k++) ck_assert_str_eq(s.v[k].canonical, same.v[k].canonical);
+    snprintf(text, sizeof text, "%s", DIST_SWEEP(DIST_GRID, ", \"seed\": 4, \"search\": {\"type\": \"random\", \"samples\": 400}"));
+    as_sweep other = must_parse(text);
+    ck_assert_str_ne(s.v[0].canonical, other.v[0].canonical);
+    ck_assert_uint_eq(other.search.seed, 4);
+    as_sweep_free(&s);
+    as_sweep_free(&same);
+    as_sweep_free(&other);
+    /* a small discrete space: only its distinct configurations (2 layers x 2 units + rates
+     * make many; randint [1, 2] alone makes 2) */
+    as_sweep tiny = must_parse("{\"data\": \"d\", \"model\": [{\"type\": \"dense\", \"units\": \"$u\"}],"
+                               " \"grid\": {\"u\": {\"randint\": [1, 2]}}, \"search\": {\"type\": \"random\", \"samples\": 5}}");
+    ck_assert_int_eq(tiny.n, 2);
+    check_invariants(&tiny);
+    as_sweep_free(&tiny);
+}
+END_TEST
+
+/* A search block of a rung policy is read into as_search_cfg, with its defaults. */
+START_TEST(test_search_block) {
+    as_sweep s = must_parse(RAND_GRID(", \"search\": {\"type\": \"successive_halving\", \"min_epochs\": 3,"
+                                      " \"max_epochs\": 30}"));
+    ck_assert_int_eq(s.search.type, AS_SEARCH_HALVING);
+    ck_assert_int_eq(s.search.min_epochs, 3);
+    ck_assert_int_eq(s.search.max_epochs, 30);
+    ck_assert_int_eq(s.search.eta, 3);
+    ck_assert_int_eq(s.search.metric, AS_METRIC_VAL_LOSS);
+    ck_assert_int_eq(s.search.maximize, 0);
+    ck_assert_int_eq(s.n, 20); /* the whole grid */
+    as_sweep_free(&s);
+    s = must_parse(RAND_GRID(", \"search\": {\"type\": \"asha\", \"min_epochs\": 1, \"max_epochs\": 9,"
+                             " \"eta\": 2, \"metric\": \"val_accuracy\", \"samples\": 6, \"seed\": 2}"));
+    ck_assert_int_eq(s.search.type, AS_SEARCH_ASHA);
+    ck_assert_int_eq(s.search.maximize, 1);
+    ck_assert_int_eq(s.n, 6); /* a random subset of the grid */
+    as_sweep_free(&s);
+    s = must_parse(RAND_GRID(", \"search\": {\"type\": \"hyperband\", \"min_epochs\": 1, \"max_epochs\": 9,"
+                             " \"metric\": \"accuracy\", \"mode\": \"min\"}"));
+    ck_assert_int_eq(s.search.type, AS_SEARCH_HYPERBAND);
+    ck_assert_int_eq(s.search.maximize, 0);
+    as_sweep_free(&s);
+}
+END_TEST
+
 START_TEST(test_repeats_and_seeds) {
     as_sweep s = must_parse(RAND_GRID(", \"repeats\": 3, \"seed\": 42, \"attention_samples\": 2,"
                                       " \"prediction_samples\": 4, \"save_weights\": true,"
@@ -449,13 +548,16 @@ END_TEST
 
 #define M1 "\"model\": [{\"type\": \"dense\", \"units\": \"$u\"}]"
 #define G1 "\"grid\": {\"u\": [1, 2]}"
+#define MD "\"model\": [{\"type\": \"dense\", \"units\": \"$u\"}], \"train\": {\"optimizer\": {\"type\": \"adam\", \"learning_rate\": \"$lr\"}}"
+#define RS ", \"search\": {\"type\": \"random\", \"samples\": 3}"
+#define SH(extra) ", \"search\": {\"type\": \"successive_halving\", \"min_epochs\": 3, \"max_epochs\": 30" extra "}"
 
 static const struct {
     const char *text;
     const char *want; /* the whole message starts with "t.json: " + want */
 } bad_cases[] = {
     {"{\"data\": \"d\", " M1 ", \"grid\": {\"u\": []}}", "grid.u: empty axis"},
-    {"{\"data\": \"d\", " M1 ", \"grid\": {\"u\": 3}}", "grid.u: must be an array of values (got a number)"},
+    {"{\"data\": \"d\", " M1 ", \"grid\": {\"u\": 3}}", "grid.u: must be an array of values or a distribution (got a number)"},
     {"{\"data\": \"d\", " M1 ", \"grid\": {\"u\": [1], \"u\": [2]}}", "grid.u: duplicate axis"},
     {"{\"data\": \"d\", " M1 "}", "grid: missing"},
     {"{\"data\": \"d\", " M1 ", \"grid\": [1]}", "grid: must be an object"},
@@ -498,6 +600,44 @@ static const struct {
     {"{\"data\": \"d\", " M1 ", " G1 ", \"search\": {\"type\": \"random\", \"samples\": 2, \"sed\": 1}}",
      "search.sed: unknown key"},
     {"{\"data\": \"d\", " M1 ", " G1 ", \"search\": \"random\"}", "search: must be an object"},
+    {"{\"data\": \"d\", " MD ", \"grid\": {\"u\": [1], \"lr\": {\"uniform\": [0.1, 0.01]}}" RS "}",
+     "grid.lr.uniform: a (0.1) is more than b (0.01)"},
+    {"{\"data\": \"d\", " MD ", \"grid\": {\"u\": [1], \"lr\": {\"loguniform\": [0, 0.01]}}" RS "}",
+     "grid.lr.loguniform: the range [0, 0.01] must be positive"},
+    {"{\"data\": \"d\", " MD ", \"grid\": {\"u\": [1], \"lr\": {\"loguniform\": [-1, 0.01]}}" RS "}",
+     "grid.lr.loguniform: the range"},
+    {"{\"data\": \"d\", " MD ", \"grid\": {\"u\": {\"randint\": [1.5, 3]}, \"lr\": [1]}" RS "}",
+     "grid.u.randint: a and b must be integers"},
+    {"{\"data\": \"d\", " MD ", \"grid\": {\"u\": {\"randint\": [9, 3]}, \"lr\": [1]}" RS "}",
+     "grid.u.randint: a (9) is more than b (3)"},
+    {"{\"data\": \"d\", " MD ", \"grid\": {\"u\": [1], \"lr\": {\"quniform\": [0, 1, 0]}}" RS "}",
+     "grid.lr.quniform: q (0) must be positive"},
+    {"{\"data\": \"d\", " MD ", \"grid\": {\"u\": [1], \"lr\": {\"quniform\": [0, 1]}}" RS "}",
+     "grid.lr.quniform: must be an array of 3 numbers"},
+    {"{\"data\": \"d\", " MD ", \"grid\": {\"u\": [1], \"lr\": {\"uniform\": [0, \"1\"]}}" RS "}",
+     "grid.lr.uniform[1]: must be a finite number"},
+    {"{\"data\": \"d\", " MD ", \"grid\": {\"u\": [1], \"lr\": {\"normal\": [0, 1]}}" RS "}",
+     "grid.lr.normal: unknown distribution"},
+    {"{\"data\": \"d\", " MD ", \"grid\": {\"u\": [1], \"lr\": {\"uniform\": [0, 1], \"choice\": [1]}}" RS "}",
+     "grid.lr: a distribution is an object with one key"},
+    {"{\"data\": \"d\", " MD ", \"grid\": {\"u\": [1], \"lr\": {\"choice\": []}}}", "grid.lr.choice: must be a non-empty array"},
+    {"{\"data\": \"d\", " MD ", \"grid\": {\"u\": [1], \"lr\": {\"uniform\": [0, 1]}}}",
+     "grid.lr: a distribution cannot be enumerated"},
+    {"{\"data\": \"d\", " MD ", \"grid\": {\"u\": [1], \"lr\": {\"loguniform\": [1e-4, 1e-2]}}" SH("") "}",
+     "grid.lr: a distribution cannot be enumerated"},
+    {"{\"data\": \"d\", " MD ", \"grid\": {\"u\": [1, 2], \"lr\": {\"uniform\": [0, 1]}}, \"zip\": [[\"u\", \"lr\"]]" RS "}",
+     "zip[0][1]: axis lr is a distribution"},
+    {"{\"data\": \"d\", " M1 ", " G1 SH(", \"eta\": 1") "}", "search.eta: must be an integer in [2, 1000] (got 1)"},
+    {"{\"data\": \"d\", " M1 ", " G1 ", \"search\": {\"type\": \"asha\", \"min_epochs\": 31, \"max_epochs\": 30}}",
+     "search.min_epochs: 31 is more than max_epochs (30)"},
+    {"{\"data\": \"d\", " M1 ", " G1 SH(", \"metric\": \"val_acc\"") "}", "search.metric: unknown metric"},
+    {"{\"data\": \"d\", " M1 ", " G1 SH(", \"metric\": 3") "}", "search.metric: must be a string"},
+    {"{\"data\": \"d\", " M1 ", " G1 SH(", \"mode\": \"up\"") "}", "search.mode: must be \"min\" or \"max\""},
+    {"{\"data\": \"d\", " M1 ", " G1 ", \"search\": {\"type\": \"hyperband\", \"max_epochs\": 30}}",
+     "search.min_epochs: required"},
+    {"{\"data\": \"d\", " M1 ", " G1 ", \"search\": {\"type\": \"random\", \"samples\": 2, \"eta\": 3}}",
+     "search.eta: only for successive_halving, hyperband and asha"},
+    {"{\"data\": \"d\", " M1 ", " G1 SH(", \"max_epochs\": 0") "}", "search.max_epochs: duplicate key"},
     {"{\"data\": \"d\", " M1 ", " G1 ", \"repeats\": 0}", "repeats: must be an integer in [1, "},
     {"{\"data\": \"d\", " M1 ", " G1 ", \"repeats\": 1.5}", "repeats: must be an integer"},
     {"{\"data\": \"d\", " M1 ", " G1 ", \"seed\": -1}", "seed: must be an integer"},
@@ -776,6 +916,8 @@ static Suite *grid_suite(void) {
     tcase_add_test(t, test_include_value_with_placeholders);
     tcase_add_test(t, test_duplicates_removed);
     tcase_add_test(t, test_random_search);
+    tcase_add_test(t, test_random_distributions);
+    tcase_add_test(t, test_search_block);
     tcase_add_test(t, test_repeats_and_seeds);
     tcase_add_test(t, test_seeds_independent_of_order);
     tcase_add_test(t, test_long_names_cut);
