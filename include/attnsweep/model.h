@@ -1,5 +1,7 @@
 /* model.h: a built model -- the layer list, one parameter buffer, activations.
  *
+ * Every layer type is described by one ops table (layer_ops.h); this module only walks it.
+ *
  * Memory (llm.c style): all parameters live in ONE contiguous float buffer `params`, each
  * layer's slice contiguous at layers[i].p_off (p_n floats) in Keras's weight order
  * (kernel before bias; attention: q, k, v, output). `grads` has the same layout, so an
@@ -24,6 +26,7 @@ typedef struct {
     int in_rank, in_t, in_c;
     int out_rank, out_t, out_c;
     size_t p_off, p_n;  /* parameter slice */
+    size_t b_off, b_n;  /* non-trainable buffer slice (moving statistics) */
     size_t a_off;       /* output activation (max_batch * out_t * out_c floats) in acts/dacts */
     size_t s_off, s_n;  /* saved state for backward, per model (sized for max_batch) */
 } as_layer;
@@ -40,6 +43,10 @@ typedef struct {
     size_t n_params;
     float *params;
     float *grads;
+    /* Non-trainable weights (layer_ops.h: tensors with `buffer` set, e.g. moving
+     * statistics): in weights files and checkpoints, never in the optimizer. */
+    size_t n_buffers;
+    float *buffers;
     size_t n_acts;
     float *acts;
     float *dacts;
@@ -71,8 +78,8 @@ void as_model_free(as_model *m);
 as_status as_model_check_output(const as_model *m, int classification, int yt, int yc,
                                 int n_classes, const char *origin, as_error *err);
 
-/* Keras initialisation: glorot_uniform kernels, zero biases, layer-norm gamma 1.
- * Draws from as_rng seeded with as_rng_derive(seed, AS_STREAM_INIT), layer by layer in
+/* Keras initialisation: each tensor as its ops table says (glorot_uniform kernels, zero
+ * biases, normalisation gamma 1; buffers too, e.g. moving variance 1). Draws from as_rng seeded with as_rng_derive(seed, AS_STREAM_INIT), layer by layer in
  * parameter order. Also sets dropout_seed = as_rng_derive(seed, AS_STREAM_DROPOUT) and
  * resets step and row0 to 0. */
 void as_model_init(as_model *m, uint64_t seed);

@@ -6,7 +6,8 @@
  * self_attention `query_kernel` [C, heads, key_dim], `query_bias` [heads, key_dim],
  * `key_kernel`, `key_bias`, `value_kernel` [C, heads, value_dim], `value_bias`
  * [heads, value_dim], `output_kernel` [heads, value_dim, out], `output_bias` [out];
- * layer_norm `gamma`, `beta` [C].
+ * layer_norm `gamma`, `beta` [C]. The names and shapes come from each layer type's ops
+ * table (layer_ops.h); non-trainable tensors (moving statistics) are stored like the rest.
  */
 #ifndef ATTNSWEEP_WEIGHTS_H
 #define ATTNSWEEP_WEIGHTS_H
@@ -21,11 +22,12 @@ as_status as_weights_write_group(hid_t file, const char *group, const as_model *
                                  as_error *err);
 /* Writes a weights file atomically (temporary file, then rename). */
 as_status as_weights_save(const char *path, const as_model *m, as_error *err);
-/* Reads weights into m's parameters. A missing layer or dataset, or a shape mismatch
+/* Reads weights into m's parameters and buffers. A missing layer or dataset, or a shape mismatch
  * is AS_ERR_DATA naming the path and both shapes; m is unchanged on error. */
 as_status as_weights_load(const char *path, as_model *m, as_error *err);
-/* The same from any group of the file (e.g. "/variants/v0001_r0/weights") into dst, a
- * buffer of m->n_params floats in the parameter layout; dst is unchanged on error. */
+/* The trainable tensors only, from any group of the file (e.g. "/variants/v0001_r0/weights")
+ * into dst, a buffer of m->n_params floats in the parameter layout; dst is unchanged on
+ * error. */
 as_status as_weights_load_group(const char *path, const char *group, const as_model *m,
                                 float *dst, as_error *err);
 

@@ -12,16 +12,16 @@
 #include <string.h>
 
 #include "attnsweep/alloc.h"
+#include "attnsweep/layer_ops.h"
 
-static const char *const k_layer_names[AS_LAYER_NTYPES] = {
-    "conv1d", "residual_conv1d", "self_attention", "dense", "global_average_pooling1d",
-    "flatten", "dropout", "layer_norm", "activation"};
 static const char *const k_act_names[AS_ACT_NTYPES] = {"linear", "relu", "tanh", "sigmoid"};
 static const char *const k_pad_names[] = {"same", "valid", NULL};
 static const char *const k_opt_names[] = {"adam", "sgd", NULL};
 
+/* Layer type names come from the ops table (layer_ops.h). */
 const char *as_layer_type_name(as_layer_type t) {
-    return (t >= 0 && t < AS_LAYER_NTYPES) ? k_layer_names[t] : "unknown";
+    const as_layer_ops *ops = as_layer_ops_of(t);
+    return ops ? ops->name : "unknown";
 }
 
 const char *as_act_name(as_act a) { return (a >= 0 && a < AS_ACT_NTYPES) ? k_act_names[a] : "unknown"; }
@@ -182,9 +182,13 @@ static as_status parse_layer(const cJSON *obj, int index, const char *origin, as
     if (!type)
         return as_error_set(err, AS_ERR_SPEC, "%s: %s.type: missing (the layer type)", origin, path);
     snprintf(kpath, sizeof kpath, "%s.type", path);
-    int t;
-    as_status st = read_enum(type, k_layer_names, AS_LAYER_NTYPES, origin, kpath, &t, err);
-    if (st) return st;
+    int t = cJSON_IsString(type) ? as_layer_type_from_name(type->valuestring) : -1;
+    as_status st;
+    if (t < 0) {
+        const char *names[AS_LAYER_NTYPES];
+        for (int i = 0; i < AS_LAYER_NTYPES; i++) names[i] = as_layer_type_name((as_layer_type)i);
+        return read_enum(type, names, AS_LAYER_NTYPES, origin, kpath, &t, err);
+    }
     memset(L, 0, sizeof *L);
     L->type = (as_layer_type)t;
     L->dilation = 1;
@@ -201,10 +205,10 @@ static as_status parse_layer(const cJSON *obj, int index, const char *origin, as
             if (!strcmp(k_layer_keys[i].name, it->string)) k = &k_layer_keys[i];
         if (!k)
             return as_error_set(err, AS_ERR_SPEC, "%s: %s: unknown key for a %s layer", origin, kpath,
-                                k_layer_names[t]);
+                                as_layer_type_name((as_layer_type)t));
         if (!(k->types & bit))
             return as_error_set(err, AS_ERR_SPEC, "%s: %s: not a key of a %s layer", origin, kpath,
-                                k_layer_names[t]);
+                                as_layer_type_name((as_layer_type)t));
         char *field = (char *)L + k->off;
         double x;
         int e;
@@ -238,7 +242,7 @@ static as_status parse_layer(const cJSON *obj, int index, const char *origin, as
         if ((k_layer_keys[i].required & bit) &&
             !cJSON_GetObjectItemCaseSensitive(obj, k_layer_keys[i].name))
             return as_error_set(err, AS_ERR_SPEC, "%s: %s.%s: missing (required for a %s layer)",
-                                origin, path, k_layer_keys[i].name, k_layer_names[t]);
+                                origin, path, k_layer_keys[i].name, as_layer_type_name((as_layer_type)t));
     }
     return AS_OK;
 }

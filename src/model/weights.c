@@ -7,58 +7,20 @@
 
 #include "attnsweep/alloc.h"
 #include "attnsweep/h5util.h"
+#include "attnsweep/layer_ops.h"
 
-#define MAX_TENSORS 8
+/* Layer L's tensors (names, Keras shapes, offsets) from its ops table (layer_ops.h). */
+static int layer_tensors(const as_layer *L, as_tensor *t) {
+    return as_layer_tensors(L, t, NULL, NULL);
+}
 
-/* One named tensor of a layer: its Keras shape and its place in the layer's slice. */
-typedef struct {
-    const char *name;
-    int rank;
-    hsize_t dims[3];
-    size_t off;
-} tensor;
+/* Where tensor t of layer L lives in a model's params (or buffers). */
+static float *tensor_at(float *params, float *buffers, const as_layer *L, const as_tensor *t) {
+    return t->buffer ? buffers + L->b_off + t->off : params + L->p_off + t->off;
+}
 
-/* Lists layer L's tensors in parameter order; returns how many. */
-static int layer_tensors(const as_layer *L, tensor *t) {
-    const as_layer_spec *s = &L->spec;
-    int n = 0;
-    size_t off = 0;
-#define ADD(nm, r, a, b, c)                                                                     \
-    do {                                                                                       \
-        t[n] = (tensor){nm, r, {(hsize_t)(a), (hsize_t)(b), (hsize_t)(c)}, off};               \
-        off += (size_t)(a) * (r > 1 ? (size_t)(b) : 1) * (r > 2 ? (size_t)(c) : 1);            \
-        n++;                                                                                   \
-    } while (0)
-    switch (s->type) {
-    case AS_LAYER_CONV1D:
-    case AS_LAYER_RESIDUAL_CONV1D:
-        ADD("kernel", 3, s->kernel_size, L->in_c, L->out_c);
-        ADD("bias", 1, L->out_c, 0, 0);
-        break;
-    case AS_LAYER_DENSE:
-        ADD("kernel", 2, L->in_c, L->out_c, 0);
-        ADD("bias", 1, L->out_c, 0, 0);
-        break;
-    case AS_LAYER_SELF_ATTENTION: {
-        int H = s->num_heads, Dk = s->key_dim, Dv = s->value_dim ? s->value_dim : s->key_dim;
-        ADD("query_kernel", 3, L->in_c, H, Dk);
-        ADD("query_bias", 2, H, Dk, 0);
-        ADD("key_kernel", 3, L->in_c, H, Dk);
-        ADD("key_bias", 2, H, Dk, 0);
-        ADD("value_kernel", 3, L->in_c, H, Dv);
-        ADD("value_bias", 2, H, Dv, 0);
-        ADD("output_kernel", 3, H, Dv, L->out_c);
-        ADD("output_bias", 1, L->out_c, 0, 0);
-        break;
-    }
-    case AS_LAYER_LAYER_NORM:
-        ADD("gamma", 1, L->in_c, 0, 0);
-        ADD("beta", 1, L->in_c, 0, 0);
-        break;
-    default: break;
-    }
-#undef ADD
-    return n;
+static void hdims(hsize_t *d, const as_tensor *t) {
+    for (int r = 0; r < t->rank; r++) d[r] = (hsize_t)t->dims[r];
 }
 
 static void shape_str(char *buf, size_t cap, const hsize_t *d, int rank) {
@@ -84,11 +46,14 @@ as_status as_weights_write_group(hid_t file, const char *group, const as_model *
             if (lg >= 0) H5Gclose(lg);
             break;
         }
-        tensor t[MAX_TENSORS];
+        as_tensor t[AS_MAX_TENSORS];
         int n = layer_tensors(L, t);
-        for (int k = 0; k < n && !st; k++)
-            st = as_h5_write_float(lg, t[k].name, t[k].rank, t[k].dims,
-                                   m->params + L->p_off + t[k].off, err);
+        for (int k = 0; k < n && !st; k++) {
+            hsize_t dims[3];
+            hdims(dims, &t[k]);
+            st = as_h5_write_float(lg, t[k].name, t[k].rank, dims,
+                                   tensor_at(m->params, m->buffers, L, &t[k]), err);
+        }
         H5Gclose(lg);
     }
     H5Gclose(g);
@@ -106,61 +71,93 @@ as_status as_weights_save(const char *path, const as_model *m, as_error *err) {
     return as_h5_writer_commit(&w, err);
 }
 
-as_status as_weights_load(const char *path, as_model *m, as_error *err) {
-    return as_weights_load_group(path, "/weights", m, m->params, err);
+/* Reads dataset dpath of f into dst after checking its shape against t. */
+static as_status read_tensor(hid_t f, const char *path, const char *dpath, const as_tensor *t,
+                             float *dst, as_error *err) {
+    hsize_t want_d[3], dims[8] = {0};
+    hdims(want_d, t);
+    char want[64], got[64];
+    shape_str(want, sizeof want, want_d, t->rank);
+    hid_t ds = H5Dopen2(f, dpath, H5P_DEFAULT);
+    hid_t sp = ds < 0 ? -1 : H5Dget_space(ds);
+    int rank = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+    if (rank > 0 && rank <= 8) H5Sget_simple_extent_dims(sp, dims, NULL);
+    int same = rank == t->rank;
+    for (int r = 0; same && r < rank; r++) same = dims[r] == want_d[r];
+    as_status st = AS_OK;
+    if (!same) {
+        shape_str(got, sizeof got, dims, rank > 0 && rank <= 8 ? rank : 0);
+        st = as_error_set(err, AS_ERR_DATA, "%s: %s: shape %s in the file but the model needs %s",
+                          path, dpath, got, want);
+    } else if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0) {
+        st = as_error_set(err, AS_ERR_DATA, "%s: %s: cannot read as float", path, dpath);
+    }
+    if (sp >= 0) H5Sclose(sp);
+    if (ds >= 0) H5Dclose(ds);
+    return st;
 }
 
-as_status as_weights_load_group(const char *path, const char *group, const as_model *m,
-                                float *dst, as_error *err) {
+/* Reads every layer's trainable tensors into pbuf and, when bbuf is not NULL, its
+ * buffers into bbuf (both in the model's layout). */
+static as_status read_layers(hid_t f, const char *path, const char *group, const as_model *m,
+                             float *pbuf, float *bbuf, as_error *err) {
+    as_status st = AS_OK;
+    for (int i = 0; i < m->n_layers && !st; i++) {
+        const as_layer *L = &m->layers[i];
+        as_tensor t[AS_MAX_TENSORS];
+        int n = layer_tensors(L, t);
+        for (int k = 0; k < n && !st; k++) {
+            if (t[k].buffer && !bbuf) continue;
+            char dpath[512];
+            snprintf(dpath, sizeof dpath, "%s/layer_%d/%s", group, i, t[k].name);
+            if (H5Lexists(f, group, H5P_DEFAULT) <= 0 ||
+                H5Oexists_by_name(f, dpath, H5P_DEFAULT) <= 0) {
+                hsize_t d[3];
+                char want[64];
+                hdims(d, &t[k]);
+                shape_str(want, sizeof want, d, t[k].rank);
+                return as_error_set(err, AS_ERR_DATA, "%s: %s: missing (model[%d] %s needs %s %s)",
+                                    path, dpath, i, as_layer_type_name(L->spec.type), t[k].name,
+                                    want);
+            }
+            st = read_tensor(f, path, dpath, &t[k], tensor_at(pbuf, bbuf, L, &t[k]), err);
+        }
+    }
+    return st;
+}
+
+/* Loads group into pdst (params layout) and, unless bdst is NULL, bdst (buffers layout);
+ * both unchanged on error. */
+static as_status load(const char *path, const char *group, const as_model *m, float *pdst,
+                      float *bdst, as_error *err) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (access(path, R_OK) != 0)
         return as_error_set(err, AS_ERR_DATA, "%s: cannot open the weights file", path);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return as_error_set(err, AS_ERR_DATA, "%s: not an HDF5 file", path);
-    float *buf = as_malloc((m->n_params ? m->n_params : 1) * sizeof(float));
+    size_t np = m->n_params, nb = bdst ? m->n_buffers : 0, total;
+    float *buf = as_size_add(np, nb, &total) ? as_malloc((total ? total : 1) * sizeof(float)) : NULL;
     if (!buf) {
         H5Fclose(f);
         return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
     }
-    memcpy(buf, dst, m->n_params * sizeof(float));
-    as_status st = AS_OK;
-    for (int i = 0; i < m->n_layers && !st; i++) {
-        const as_layer *L = &m->layers[i];
-        tensor t[MAX_TENSORS];
-        int n = layer_tensors(L, t);
-        for (int k = 0; k < n && !st; k++) {
-            char dpath[512];
-            snprintf(dpath, sizeof dpath, "%s/layer_%d/%s", group, i, t[k].name);
-            char want[64], got[64];
-            shape_str(want, sizeof want, t[k].dims, t[k].rank);
-            if (H5Lexists(f, group, H5P_DEFAULT) <= 0 ||
-                H5Oexists_by_name(f, dpath, H5P_DEFAULT) <= 0) {
-                st = as_error_set(err, AS_ERR_DATA, "%s: %s: missing (model[%d] %s needs %s %s)",
-                                  path, dpath, i, as_layer_type_name(L->spec.type), t[k].name, want);
-                break;
-            }
-            hid_t ds = H5Dopen2(f, dpath, H5P_DEFAULT);
-            hid_t sp = ds < 0 ? -1 : H5Dget_space(ds);
-            hsize_t dims[8] = {0};
-            int rank = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
-            if (rank > 0 && rank <= 8) H5Sget_simple_extent_dims(sp, dims, NULL);
-            int same = rank == t[k].rank;
-            for (int r = 0; same && r < rank; r++) same = dims[r] == t[k].dims[r];
-            if (!same) {
-                shape_str(got, sizeof got, dims, rank > 0 && rank <= 8 ? rank : 0);
-                st = as_error_set(err, AS_ERR_DATA,
-                                  "%s: %s: shape %s in the file but the model needs %s", path, dpath,
-                                  got, want);
-            } else if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                               buf + L->p_off + t[k].off) < 0) {
-                st = as_error_set(err, AS_ERR_DATA, "%s: %s: cannot read as float", path, dpath);
-            }
-            if (sp >= 0) H5Sclose(sp);
-            if (ds >= 0) H5Dclose(ds);
-        }
-    }
+    memcpy(buf, pdst, np * sizeof(float));
+    if (nb) memcpy(buf + np, bdst, nb * sizeof(float));
+    as_status st = read_layers(f, path, group, m, buf, bdst ? buf + np : NULL, err);
     H5Fclose(f);
-    if (!st) memcpy(dst, buf, m->n_params * sizeof(float));
+    if (!st) {
+        memcpy(pdst, buf, np * sizeof(float));
+        if (nb) memcpy(bdst, buf + np, nb * sizeof(float));
+    }
     as_free(buf);
     return st;
+}
+
+as_status as_weights_load(const char *path, as_model *m, as_error *err) {
+    return load(path, "/weights", m, m->params, m->buffers, err);
+}
+
+as_status as_weights_load_group(const char *path, const char *group, const as_model *m,
+                                float *dst, as_error *err) {
+    return load(path, group, m, dst, NULL, err);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "attnsweep/alloc.h"
+#include "attnsweep/layer_ops.h"
 #include "attnsweep/model.h"
 #include "attnsweep/optim.h"
 #include "attnsweep/train.h"
@@ -106,6 +107,44 @@ END_TEST
 /* ---- parameter layout ---- */
 
 /* Hand count of each layer's parameters for MIXED on C_in = 2. */
+/* The ops table: an entry for every layer type, named as the spec parses it, and the
+ * parameter slices of a built model are the sums of its tensors. */
+START_TEST(test_ops_table) {
+    for (int t = 0; t < AS_LAYER_NTYPES; t++) {
+        const as_layer_ops *ops = as_layer_ops_of((as_layer_type)t);
+        ck_assert_msg(ops != NULL, "layer type %d has no ops", t);
+        ck_assert_ptr_nonnull(ops->name);
+        ck_assert_ptr_nonnull(ops->forward);
+        ck_assert_ptr_nonnull(ops->backward);
+        ck_assert_int_eq(as_layer_type_from_name(ops->name), t);
+        ck_assert_str_eq(as_layer_type_name((as_layer_type)t), ops->name);
+    }
+    ck_assert_ptr_null(as_layer_ops_of(AS_LAYER_NTYPES));
+    ck_assert_int_eq(as_layer_type_from_name("conv2d"), -1);
+    as_spec spec;
+    as_model m;
+    build_ok("[{\"type\":\"conv1d\",\"filters\":4,\"kernel_size\":3},"
+             "{\"type\":\"self_attention\",\"num_heads\":2,\"key_dim\":3,\"value_dim\":5},"
+             "{\"type\":\"layer_norm\"},{\"type\":\"global_average_pooling1d\"},"
+             "{\"type\":\"dense\",\"units\":3}]", 7, 2, 4, &spec, &m);
+    for (int i = 0; i < m.n_layers; i++) {
+        as_tensor t[AS_MAX_TENSORS];
+        size_t np, nb;
+        int n = as_layer_tensors(&m.layers[i], t, &np, &nb);
+        size_t sum = 0;
+        for (int k = 0; k < n; k++) {
+            ck_assert_uint_eq(t[k].off, sum);
+            sum += as_tensor_count(&t[k]);
+        }
+        ck_assert_uint_eq(np, sum);
+        ck_assert_uint_eq(m.layers[i].p_n, np);
+        ck_assert_uint_eq(nb, 0);
+    }
+    as_model_free(&m);
+    as_spec_free(&spec);
+}
+END_TEST
+
 START_TEST(test_param_layout) {
     as_spec spec;
     as_model m;
@@ -423,6 +462,7 @@ int main(void) {
     TCase *tc = tcase_create("model");
     tcase_add_loop_test(tc, test_build_errors, 0, (int)(sizeof k_build_bad / sizeof k_build_bad[0]));
     tcase_add_test(tc, test_check_output);
+    tcase_add_test(tc, test_ops_table);
     tcase_add_test(tc, test_param_layout);
     tcase_add_test(tc, test_keras_init);
     tcase_add_test(tc, test_init_seeds);
