@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "attnsweep/layers.h"
+#include "attnsweep/vec.h"
 #include "layers/layers_internal.h"
 
 /* Offsets of the parameters in the flat buffer. */
@@ -102,18 +103,7 @@ static void project(float *y, const float *x, const float *w, const float *b, in
 
 /* Numerically stable softmax of each of the T rows of S (T x T), in place. */
 static void softmax_rows(float *S, int T) {
-    for (int i = 0; i < T; i++) {
-        float *r = S + (size_t)i * (size_t)T;
-        float mx = r[0];
-        for (int j = 1; j < T; j++) mx = r[j] > mx ? r[j] : mx;
-        float sum = 0.0f;
-        for (int j = 0; j < T; j++) {
-            r[j] = expf(r[j] - mx);
-            sum += r[j];
-        }
-        const float inv = 1.0f / sum;
-        for (int j = 0; j < T; j++) r[j] *= inv;
-    }
+    for (int i = 0; i < T; i++) as_vec_softmax(S + (size_t)i * (size_t)T, (size_t)T);
 }
 
 void as_attn_forward(float *out, as_attn_state *st, const float *inp, const float *params,
@@ -172,13 +162,8 @@ static void project_backward(float *dx, float *dw, float *db, const float *dy, c
 
 /* dS = P o (dP - rowsum(dP o P)), in place in dP (T x T). */
 static void softmax_backward_rows(float *dP, const float *P, int T) {
-    for (int i = 0; i < T; i++) {
-        float *g = dP + (size_t)i * (size_t)T;
-        const float *p = P + (size_t)i * (size_t)T;
-        float s = 0.0f;
-        for (int j = 0; j < T; j++) s += g[j] * p[j];
-        for (int j = 0; j < T; j++) g[j] = p[j] * (g[j] - s);
-    }
+    for (int i = 0; i < T; i++)
+        as_vec_softmax_backward(dP + (size_t)i * (size_t)T, P + (size_t)i * (size_t)T, (size_t)T);
 }
 
 void as_attn_backward(float *dinp, float *dparams, const float *dout, const as_attn_state *st,

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "attnsweep/layers.h"
+#include "attnsweep/vec.h"
 #include "layers/layers_internal.h"
 
 size_t as_conv1d_scratch(int B, int To, int C, int K) {
@@ -281,8 +282,7 @@ void as_resconv1d_forward(float *out, float *branch, const float *inp, const flo
                           as_act act) {
     const int pad_left = dil * (K - 1) / 2;
     as_conv1d_forward(branch, inp, w, b, cols, B, T, C, C, K, dil, pad_left, T, act);
-    const size_t n = (size_t)B * (size_t)T * (size_t)C;
-    for (size_t i = 0; i < n; i++) out[i] = inp[i] + branch[i];
+    as_vec_add(out, inp, branch, (size_t)B * (size_t)T * (size_t)C);
 }
 
 void as_resconv1d_backward(float *dinp, float *dw, float *db, float *dout, const float *branch,
@@ -290,8 +290,7 @@ void as_resconv1d_backward(float *dinp, float *dw, float *db, float *dout, const
                            int K, int dil, as_act act) {
     const int pad_left = dil * (K - 1) / 2;
     if (dinp) {
-        const size_t n = (size_t)B * (size_t)T * (size_t)C;
-        for (size_t i = 0; i < n; i++) dinp[i] += dout[i]; /* the skip path */
+        as_vec_add(dinp, dinp, dout, (size_t)B * (size_t)T * (size_t)C); /* the skip path */
     }
     as_conv1d_backward(dinp, dw, db, dout, branch, inp, w, cols, B, T, C, C, K, dil, pad_left,
                        T, act);
