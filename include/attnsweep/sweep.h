@@ -22,7 +22,9 @@
 #include "attnsweep/grid.h"
 #include "attnsweep/status.h"
 
-typedef enum { AS_VAR_OK = 0, AS_VAR_DIVERGED, AS_VAR_FAILED } as_var_status;
+/* stopped: a search policy ended the run at a rung before max_epochs (it is finished:
+ * not retried by --resume). */
+typedef enum { AS_VAR_OK = 0, AS_VAR_DIVERGED, AS_VAR_FAILED, AS_VAR_STOPPED } as_var_status;
 const char *as_var_status_name(as_var_status s);
 
 typedef enum { AS_ARR_F32 = 0, AS_ARR_I32, AS_ARR_F64 } as_arr_type;
@@ -67,6 +69,12 @@ typedef struct {
     int world_rank; /* recorded in the result */
     void (*on_batch)(void *ud); /* passed to as_fit (may be NULL) */
     void *batch_ud;
+    /* Rungs (search policies; all 0/NULL: train the spec's epochs from scratch): */
+    int budget;           /* > 0: train up to this epoch instead of train.epochs */
+    int from;             /* > 0: continue the checkpoint resume_path left at this epoch */
+    const char *resume_path;
+    const char *save_path; /* non-NULL: the group leader saves the state after `budget` */
+    int metrics_only;     /* 1: no dumps nor weights (a rung that is not the run's last) */
 } as_run_opts;
 
 /* A variant's run key: its canonical config without the "data" key (as_malloc'd; NULL
@@ -81,6 +89,16 @@ char *as_sweep_run_key(const as_sweep *s, int v);
 as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset *d,
                                MPI_Comm comm, const as_run_opts *o, as_result *out,
                                as_error *err);
+
+/* The value of metric m (grid.h) after `epoch` epochs in r's curves; NaN when r has no
+ * such curve or epoch, or r diverged or failed. */
+double as_result_metric_at(const as_result *r, as_metric m, int epoch);
+
+/* Checks a rung policy's search.metric against the dataset: AS_ERR_SPEC naming the key
+ * when the task has not got it (accuracy on regression; a validation metric and a variant
+ * without validation rows). AS_OK for grid and random search. */
+as_status as_sweep_check_search(const as_sweep *s, const as_dataset *d, const char *origin,
+                                as_error *err);
 
 /* Estimated multiply-adds of one epoch of variant v on d (3x forward for training rows,
  * 1x for validation rows), and its parameter count; -1 when the model cannot be built
@@ -125,6 +143,7 @@ typedef struct {
     int ranks_per_variant; /* 0: the sweep file's */
     const unsigned char *done; /* rank 0: runs already in the file (as_results_done), or NULL */
     volatile int *stop;        /* set (by a signal handler): hand out no new work */
+    int resume;                /* --resume: a rung policy replays its journal */
 } as_sched_opts;
 
 /* Runs every (variant, repeat) not yet done across MPI_COMM_WORLD: dynamic scheduling,

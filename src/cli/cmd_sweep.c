@@ -161,12 +161,18 @@ static as_status setup(const sweep_opts *o, as_sweep *s, as_dataset *d, char **t
     as_status st = as_sweep_load(o->file, check_variant, NULL, s, err);
     if (st) return st;
     if (s->n == 0) return as_error_set(err, AS_ERR_SPEC, "%s: the grid expands to no variant", o->file);
-    if (s->search.type >= AS_SEARCH_HALVING)
-        return as_error_set(err, AS_ERR_SPEC, "%s: search.type: \"%s\" is not available yet", o->file,
-                            as_search_type_name(s->search.type));
-    if ((o->data || o->epochs) && (st = as_sweep_override(s, o->data, (int)o->epochs, err))) return st;
+    int epochs = (int)o->epochs;
+    if (s->search.type >= AS_SEARCH_HALVING) { /* every run's identity has max_epochs */
+        if (epochs && epochs < s->search.min_epochs)
+            return as_error_set(err, AS_ERR_ARG, "--epochs %d: less than search.min_epochs %d of %s",
+                                epochs, s->search.min_epochs, o->file);
+        if (epochs) s->search.max_epochs = epochs;
+        epochs = s->search.max_epochs;
+    }
+    if ((o->data || epochs) && (st = as_sweep_override(s, o->data, epochs, err))) return st;
     if ((st = sweep_data_path(s, data_path, err))) return as_error_prefix(err, "%s", o->file);
     if ((st = as_dataset_load(*data_path, d, err))) return as_error_prefix(err, "%s: data", o->file);
+    if ((st = as_sweep_check_search(s, d, o->file, err))) return st;
     return as_read_text_file(o->file, text, NULL, err);
 }
 
@@ -207,6 +213,11 @@ static as_status prepare_results(const sweep_opts *o, const as_sweep *s, const a
     if (!o->resume && access(o->out, F_OK) == 0)
         return as_error_set(err, AS_ERR_ARG,
                             "%s exists: use --resume to continue it, or remove it to start over", o->out);
+    char search_dir[4200];
+    snprintf(search_dir, sizeof search_dir, "%s.search", o->out);
+    if (!o->resume && s->search.type >= AS_SEARCH_HALVING && access(search_dir, F_OK) == 0)
+        return as_error_set(err, AS_ERR_ARG, "%s exists (the search state of an earlier sweep): "
+                            "remove it to start over", search_dir);
     if (!o->resume && (st = as_results_create(o->out, meta, err))) return st;
     printf("attnsweep sweep: %s: %d variants x %d repeats on %s; %d ranks, %d per variant\n", o->file,
            s->n, s->repeats, data_path, P, R);
@@ -244,7 +255,7 @@ static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
     if (rank == 0 && !st) st = prepare_results(o, &s, &d, text, data_path, P, R, &meta, done, err);
     if (P > 1) st = as_runtime_agree(st, rank, P, err);
     if (st) goto out;
-    as_sched_opts so = {o->file, o->out, o->verbose, R, done, &g_stop};
+    as_sched_opts so = {o->file, o->out, o->verbose, R, done, &g_stop, o->resume};
     double t0 = MPI_Wtime();
     st = as_sweep_schedule(&s, &d, &so, err);
     MPI_Barrier(MPI_COMM_WORLD);

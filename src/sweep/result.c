@@ -9,6 +9,7 @@ const char *as_var_status_name(as_var_status s) {
     case AS_VAR_OK: return "ok";
     case AS_VAR_DIVERGED: return "diverged";
     case AS_VAR_FAILED: return "failed";
+    case AS_VAR_STOPPED: return "stopped";
     }
     return "failed";
 }

@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "attnsweep/alloc.h"
+#include "attnsweep/checkpoint.h"
 #include "attnsweep/model.h"
+#include "attnsweep/sha256.h"
 #include "attnsweep/spec.h"
 #include "attnsweep/sweep.h"
 #include "attnsweep/train.h"
@@ -14,7 +16,18 @@
 typedef struct {
     const as_run_opts *o;
     int v, r, leader;
+    const as_model *m;     /* rungs: the state saved after o->budget epochs */
+    const char *key_sha;
+    uint64_t seed;
+    as_error save_err;
 } epoch_ctx;
+
+/* A rung's end: the leader saves the whole training state for a later promotion. */
+static int on_checkpoint(void *ud, const as_fit_state *st, const as_history *h) {
+    epoch_ctx *c = ud;
+    if (!c->leader || st->epoch != c->o->budget) return 0;
+    return as_checkpoint_save(c->o->save_path, c->m, st, h, c->key_sha, c->seed, &c->save_err) != AS_OK;
+}
 
 static int on_epoch(void *ud, const as_epoch_stats *st) {
     epoch_ctx *c = ud;
@@ -211,6 +224,25 @@ static uint64_t run_seed(const as_sweep *s, int v, int r) {
     return seed;
 }
 
+/* Trains up to o->budget epochs (a rung; 0: the spec's epochs), continuing the state a
+ * checkpoint holds when o->from > 0: as_fit from that state equals a fit trained straight
+ * to the budget (bit-identical on one rank). rs and rh receive the loaded state. */
+static as_status fit_rung(as_model *m, const as_dataset *d, as_spec *spec, const as_run_opts *o,
+                          const char *key_sha, uint64_t seed, as_fit_opts *fo, as_fit_state *rs,
+                          as_history *rh, as_history *h, as_error *e) {
+    if (o->budget > 0) spec->train.epochs = o->budget;
+    if (o->from > 0) {
+        as_status st = as_checkpoint_load(o->resume_path, m, rs, rh, key_sha, seed, e);
+        if (st) return st;
+        if (rs->epoch != o->from)
+            return as_error_set(e, AS_ERR_DATA, "%s: holds %d epochs, the rung continues from %d",
+                                o->resume_path, rs->epoch, o->from);
+        fo->resume = rs;
+        fo->resume_history = rh;
+    }
+    return as_fit(m, d, &spec->train, fo, h, e);
+}
+
 as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset *d,
                                MPI_Comm comm, const as_run_opts *o, as_result *out,
                                as_error *err) {
@@ -261,11 +293,23 @@ as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset
     out->params = (int64_t)m.n_params;
     out->in_t = d->train.t;
     out->in_c = d->train.c;
-    epoch_ctx ctx = {o, v, r, me == 0};
+    char key_sha[65];
+    char *key = as_sweep_run_key(s, v);
+    as_sha256_hex(key ? key : s->v[v].canonical, strlen(key ? key : s->v[v].canonical), key_sha);
+    as_free(key);
+    epoch_ctx ctx = {o, v, r, me == 0, &m, key_sha, out->seed, {0}};
     as_fit_opts fo = {.comm = P > 1 ? comm : MPI_COMM_NULL, .overlap = 1, .bucket_kb = 1024,
                       .on_epoch = on_epoch, .ud = &ctx};
     if (o->on_batch) fo.on_batch = on_batch;
-    st = as_fit(&m, d, &spec.train, &fo, &h, &e);
+    if (o->save_path) fo.on_checkpoint = on_checkpoint;
+    as_fit_state rs;
+    as_history rh;
+    memset(&rs, 0, sizeof rs);
+    memset(&rh, 0, sizeof rh);
+    st = fit_rung(&m, d, &spec, o, key_sha, out->seed, &fo, &rs, &rh, &h, &e);
+    as_checkpoint_state_free(&rs);
+    as_history_free(&rh);
+    if (st == AS_ERR_IO && ctx.save_err.msg[0]) e = ctx.save_err;
     if (st == AS_ERR_MPI) {
         as_error_set(err, st, "%s: %s", origin, e.msg);
         goto done;
@@ -281,7 +325,7 @@ as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset
         fail(out, AS_VAR_DIVERGED, h.message);
     } else if (h.status == AS_RUN_STOPPED) {
         fail(out, AS_VAR_FAILED, "interrupted (SIGTERM) before the last epoch; rerun with --resume");
-    } else if (me == 0) {
+    } else if (me == 0 && !o->metrics_only) {
         if ((st = collect_dumps(&m, d, &spec, s->attention_samples, s->prediction_samples, out, err)))
             goto done;
         if (s->save_weights) {

@@ -1,39 +1,68 @@
-/* schedule.c: dynamic scheduling of a sweep over MPI ranks.
+/* schedule.c: dynamic scheduling of a sweep over MPI ranks, driven by a search policy.
  *
  * Ranks form groups of ranks_per_variant (MPI_Comm_split); each group's leader asks
- * rank 0 for work, its group trains the variant data parallel, and the leader sends
- * the packed result back. Rank 0 leads group 0: it trains variants too and answers
- * the other leaders between its own training batches (the as_fit on_batch hook), so
- * no core idles. A result is written to the results file (atomically) before the
- * rank that produced it is given its next variant. Tasks go out costliest first. */
+ * rank 0 for work, its group trains the task data parallel, and the leader sends the
+ * packed result back. Rank 0 leads group 0: it trains tasks too and answers the other
+ * leaders between its own training batches (the as_fit on_batch hook), so no core idles.
+ *
+ * What to train comes from the policy (policy.h): a task is a run and a budget in epochs,
+ * continuing the checkpoint its previous rung left (RESULTS.h5.search/ck/, on a folder
+ * every rank can read); the scheduler only moves tasks and results. When the policy has
+ * nothing to hand out yet (a synchronous rung not complete, ASHA with every variant
+ * started) the asking leader waits for its answer until a result changes that.
+ *
+ * Rank 0 stores a run in the results file once, when it is over: finished (its last
+ * rung, with dumps and weights), stopped by the policy (metrics only, from its last rung
+ * report), diverged or failed. Rung policies also journal every report and decision
+ * (RESULTS.h5.search/journal) before acting on it; --resume replays the journal, so the
+ * decisions taken are kept and the runs continue from their checkpoints. */
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "attnsweep/alloc.h"
+#include "attnsweep/rng.h"
 #include "attnsweep/sweep.h"
+#include "sweep/policy.h"
 
 enum { TAG_RESULT = 101, TAG_TASK = 102 };
-
-typedef struct {
-    int v, r;
-    double cost;
-} task;
+#define TASK_INTS 6 /* v, r, budget, from, rung, last */
+#define REDO 2      /* task.last: a finished run retrained from its previous rung to store it */
 
 typedef struct {
     const as_sweep *s;
     const as_dataset *d;
     const as_sched_opts *o;
-    task *tasks;
-    int n_tasks, next;
-    int active;      /* other leaders still working */
-    int done, total; /* progress */
+    as_policy pol;
+    int rungs;         /* a rung policy (journal, checkpoints) */
+    int P;
+    double *cost;      /* per variant */
+    char **keys;       /* per variant: run key */
+    char (*khex)[17];  /* per variant: hash of the run key */
+    as_sched_task *issued;   /* per world rank: what it trains */
+    int *waiting, nwaiting; /* leaders waiting for an answer */
+    as_result *held;   /* per run: last rung report, until the run is stored */
+    char *has_held;
+    char *ready;       /* per run: the held result is its final one (with dumps) */
+    unsigned char *stored; /* per run: in the results file */
+    as_sched_task *redo;     /* finished runs to retrain (their store was cut by a kill) */
+    int nredo;
+    as_journal j;
+    int replaying;
+    int active;        /* other leaders still working */
+    int done, total;   /* progress */
+    long epochs_trained;
+    double *busy;      /* per world rank: seconds of epochs trained */
     double t0;
-    as_status st;    /* first write failure (kept; the sweep carries on) */
+    as_status st;      /* first write failure (kept; the sweep carries on) */
     as_error err;
-    char *buf;       /* receive buffer */
+    char *buf;         /* receive buffer */
     size_t cap;
 } coord;
 
@@ -43,42 +72,173 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int cmp_cost(const void *a, const void *b) {
-    const task *x = a, *y = b;
-    if (x->cost != y->cost) return x->cost < y->cost ? 1 : -1;
-    if (x->v != y->v) return x->v - y->v;
-    return x->r - y->r;
-}
-
 static void fmt_duration(char *buf, size_t cap, double s) {
     if (s < 60) snprintf(buf, cap, "%.0fs", s);
     else if (s < 3600) snprintf(buf, cap, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
     else snprintf(buf, cap, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
 }
 
+static size_t run_ix(const coord *c, int v, int r) { return (size_t)v * (size_t)c->s->repeats + (size_t)r; }
+
+static void keep_error(coord *c, as_status st, const as_error *e) {
+    if (st && !c->st) {
+        c->st = st;
+        c->err = *e;
+    }
+}
+
+/* The checkpoint of run (v, r) after `epochs` epochs (every rank computes the same). */
+static void ck_path(const as_sweep *s, const char *out, int v, int r, int epochs, char *buf, size_t cap) {
+    char *key = as_sweep_run_key(s, v);
+    uint64_t h = as_hash64(key ? key : s->v[v].canonical, strlen(key ? key : s->v[v].canonical), 0);
+    as_free(key);
+    snprintf(buf, cap, "%s.search/ck/%016llx_r%d_e%d.h5", out, (unsigned long long)h, r, epochs);
+}
+
+static void remove_ck(coord *c, int v, int r, int epochs) {
+    char path[4300];
+    ck_path(c->s, c->o->out_path, v, r, epochs, path, sizeof path);
+    unlink(path);
+}
+
+static void metric_text(const as_result *r, char *buf, size_t cap) {
+    if (r->status != AS_VAR_OK && r->status != AS_VAR_STOPPED)
+        snprintf(buf, cap, "%s: %.60s", as_var_status_name(r->status), r->error);
+    else if (!isnan(r->best_val_accuracy))
+        snprintf(buf, cap, "best val_loss %.5g val_accuracy %.4f", r->best_val_loss, r->best_val_accuracy);
+    else
+        snprintf(buf, cap, "best val_loss %.5g", r->best_val_loss);
+}
+
 /* Writes a finished run and prints its progress line (rank 0). */
 static void record(coord *c, const as_result *r) {
     as_error e;
     as_status st = as_results_append(c->o->out_path, c->s, r, &e);
-    if (st && !c->st) {
-        c->st = st;
-        c->err = e;
-    }
+    keep_error(c, st, &e);
     if (st) fprintf(stderr, "attnsweep sweep: cannot record v%04d_r%d: %s\n", r->id, r->repeat, e.msg);
     c->done++;
     double el = now() - c->t0;
     char eta[32], metric[96];
-    fmt_duration(eta, sizeof eta, c->done ? el / c->done * (c->total - c->done) : 0);
-    if (r->status != AS_VAR_OK)
-        snprintf(metric, sizeof metric, "%s: %.60s", as_var_status_name(r->status), r->error);
-    else if (!isnan(r->best_val_accuracy))
-        snprintf(metric, sizeof metric, "best val_loss %.5g val_accuracy %.4f", r->best_val_loss,
-                 r->best_val_accuracy);
-    else
-        snprintf(metric, sizeof metric, "best val_loss %.5g", r->best_val_loss);
-    printf("[%d/%d] v%04d_r%d %s (rank %d): %s, %.1fs, ETA %s\n", c->done, c->total, r->id, r->repeat,
-           c->s->v[r->id].name, r->rank, metric, r->train_seconds, eta);
+    fmt_duration(eta, sizeof eta, c->done && !c->rungs ? el / c->done * (c->total - c->done) : 0);
+    metric_text(r, metric, sizeof metric);
+    printf("[%d/%d] v%04d_r%d %s (rank %d): %s%s, %.1fs%s%s\n", c->done, c->total, r->id, r->repeat,
+           c->s->v[r->id].name, r->rank, r->status == AS_VAR_STOPPED ? "stopped, " : "", metric,
+           r->train_seconds, c->rungs ? "" : ", ETA ", c->rungs ? "" : eta);
     fflush(stdout);
+}
+
+/* Stores run (v, r) from its held result: the policy's rung metrics added, status
+ * stopped when the policy stopped it. Its checkpoints are removed. */
+static void finalize(coord *c, int v, int r, int stop) {
+    size_t i = run_ix(c, v, r);
+    if (c->stored[i] || !c->has_held[i]) return;
+    as_result *res = &c->held[i];
+    int ep[64];
+    double met[64], mean[64];
+    int n = as_policy_rungs(&c->pol, v, r, ep, met, mean, 64);
+    if (stop && res->status == AS_VAR_OK) {
+        res->status = AS_VAR_STOPPED;
+        snprintf(res->error, sizeof res->error, "stopped by %s after rung %d (%d epochs)",
+                 as_search_type_name(c->s->search.type), n - 1, res->epochs_run);
+    }
+    as_error e;
+    hsize_t dn[1] = {(hsize_t)n};
+    as_status st = n ? as_result_add(res, "rungs/epochs", AS_ARR_I32, 1, dn, ep, &e) : AS_OK;
+    if (!st && n) st = as_result_add(res, "rungs/metric", AS_ARR_F64, 1, dn, met, &e);
+    if (!st && n) st = as_result_add(res, "rungs/mean", AS_ARR_F64, 1, dn, mean, &e);
+    keep_error(c, st, &e);
+    record(c, res);
+    for (int k = 0; k < n; k++) remove_ck(c, v, r, ep[k]);
+    as_result_free(res);
+    c->has_held[i] = 0;
+    c->stored[i] = 1;
+}
+
+static void on_decide(void *ud, as_decision d, int v, int rung) {
+    coord *c = ud;
+    if (!c->replaying) {
+        as_error e;
+        keep_error(c, as_journal_decision(&c->j, d == AS_DECIDE_STOP ? 'S' : 'P', c->khex[v], rung, &e), &e);
+    }
+    if (d == AS_DECIDE_STOP)
+        for (int r = 0; r < c->s->repeats; r++) finalize(c, v, r, 1);
+}
+
+/* Keeps res (taking its arrays) as run (v, r)'s latest rung. */
+static void hold(coord *c, int v, int r, as_result *res) {
+    size_t i = run_ix(c, v, r);
+    if (c->has_held[i]) as_result_free(&c->held[i]);
+    c->held[i] = *res;
+    c->has_held[i] = 1;
+    res->n_arrays = 0;
+}
+
+/* Stores the repeats of v that finished their last rung once every repeat has (so the
+ * rung's mean they carry does not depend on arrival order) and each has its dumps. */
+static void finalize_finished(coord *c, int v) {
+    int ep[64];
+    double met[64], mean[64];
+    for (int r = 0; r < c->s->repeats; r++) {
+        size_t i = run_ix(c, v, r);
+        if (c->stored[i]) continue;
+        int n = as_policy_rungs(&c->pol, v, r, ep, met, mean, 64);
+        if (!c->ready[i] || n == 0 || !isfinite(mean[n - 1])) return;
+    }
+    for (int r = 0; r < c->s->repeats; r++) finalize(c, v, r, 0);
+}
+
+/* A rung report, live or replayed: held, told to the policy, stored when the run is over. */
+static void rung_report(coord *c, const as_sched_task *t, as_result *res, double metric) {
+    int dead = res->status == AS_VAR_DIVERGED || res->status == AS_VAR_FAILED;
+    size_t i = run_ix(c, t->v, t->r);
+    if (c->stored[i]) { /* replayed: already in the results file */
+        as_result_free(res);
+        as_policy_report(&c->pol, t, metric, dead);
+        return;
+    }
+    hold(c, t->v, t->r, res);
+    c->ready[i] = !c->replaying;
+    as_policy_report(&c->pol, t, metric, dead);
+    if (c->stored[i]) return; /* a decision stored it */
+    if (dead) {
+        finalize(c, t->v, t->r, 0);
+    } else if (t->last && c->replaying) {
+        /* its dumps were lost with the kill: retrain the last rung from its checkpoint */
+        if (c->nredo < c->s->n * c->s->repeats)
+            c->redo[c->nredo++] = (as_sched_task){t->v, t->r, t->budget, t->from, t->rung, REDO};
+    } else if (t->last) {
+        finalize_finished(c, t->v);
+    }
+}
+
+/* A finished task arrives at rank 0 (from rank `src`). */
+static void handle_result(coord *c, const as_sched_task *t, as_result *res) {
+    int fresh = res->epochs_run - t->from;
+    for (int e = t->from; e < res->epochs_run && fresh > 0; e++)
+        for (int a = 0; a < res->n_arrays; a++)
+            if (!strcmp(res->arrays[a].name, "epoch_seconds"))
+                c->busy[res->rank] += ((const double *)res->arrays[a].data)[e];
+    if (fresh > 0) c->epochs_trained += fresh;
+    if (!c->rungs || t->last == REDO) {
+        if (c->rungs) {
+            hold(c, t->v, t->r, res);
+            c->ready[run_ix(c, t->v, t->r)] = 1;
+            finalize_finished(c, t->v);
+        } else {
+            record(c, res);
+        }
+        return;
+    }
+    double metric = as_result_metric_at(res, c->s->search.metric, t->budget);
+    as_error e;
+    keep_error(c, as_journal_report(&c->j, c->khex[t->v], t, res, metric, &e), &e);
+    if (!t->last) {
+        printf("  rung %d (%d epochs) v%04d_r%d %s: %s %.5g\n", t->rung, t->budget, t->v, t->r,
+               c->s->v[t->v].name, as_metric_name(c->s->search.metric), metric);
+        fflush(stdout);
+    }
+    if (t->from > 0 && !t->last) remove_ck(c, t->v, t->r, t->from); /* the new rung state replaces it */
+    rung_report(c, t, res, metric);
 }
 
 /* An MPI failure inside a run leaves the other ranks in states nobody can tell them
@@ -90,16 +250,40 @@ static void abort_job(const as_error *err) {
     MPI_Abort(MPI_COMM_WORLD, 1);
 }
 
-static int next_task(coord *c, int *v, int *r) {
-    if (c->next >= c->n_tasks || (c->o->stop && *c->o->stop)) return 0;
-    *v = c->tasks[c->next].v;
-    *r = c->tasks[c->next].r;
-    c->next++;
-    return 1;
+static as_next next_task(coord *c, as_sched_task *t) {
+    if (c->o->stop && *c->o->stop) return AS_NEXT_DONE;
+    if (c->nredo > 0) {
+        *t = c->redo[--c->nredo];
+        return AS_NEXT_TASK;
+    }
+    return as_policy_next(&c->pol, t);
+}
+
+static void send_task(coord *c, int dst, const as_sched_task *t) {
+    int m[TASK_INTS] = {-1, -1, 0, 0, 0, 0};
+    if (t) {
+        int tm[TASK_INTS] = {t->v, t->r, t->budget, t->from, t->rung, t->last};
+        memcpy(m, tm, sizeof m);
+        c->issued[dst] = *t;
+    } else {
+        c->active--;
+    }
+    MPI_Send(m, TASK_INTS, MPI_INT, dst, TAG_TASK, MPI_COMM_WORLD);
+}
+
+/* Answers the waiting leaders while the policy has work or is done. */
+static void dispatch(coord *c) {
+    while (c->nwaiting > 0) {
+        as_sched_task t;
+        as_next n = next_task(c, &t);
+        if (n == AS_NEXT_WAIT) return;
+        int dst = c->waiting[--c->nwaiting];
+        send_task(c, dst, n == AS_NEXT_TASK ? &t : NULL);
+    }
 }
 
 /* Handles one message from another leader: record its result (if any), then hand it
- * its next task or tell it to stop. */
+ * its next task, tell it to stop, or keep it waiting. */
 static void serve_one(coord *c, MPI_Status *probe) {
     int n;
     MPI_Get_count(probe, MPI_BYTE, &n);
@@ -110,21 +294,21 @@ static void serve_one(coord *c, MPI_Status *probe) {
             c->cap = (size_t)n;
         }
     }
-    MPI_Recv((size_t)n <= c->cap ? c->buf : NULL, (size_t)n <= c->cap ? n : 0, MPI_BYTE,
-             probe->MPI_SOURCE, TAG_RESULT, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    int src = probe->MPI_SOURCE;
+    MPI_Recv((size_t)n <= c->cap ? c->buf : NULL, (size_t)n <= c->cap ? n : 0, MPI_BYTE, src,
+             TAG_RESULT, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     if (n > 0) {
         as_result r;
         as_error e;
         if (as_result_unpack(c->buf, (size_t)n, &r, &e) == AS_OK) {
-            record(c, &r);
+            handle_result(c, &c->issued[src], &r);
             as_result_free(&r);
         } else {
-            fprintf(stderr, "attnsweep sweep: bad result from rank %d: %s\n", probe->MPI_SOURCE, e.msg);
+            fprintf(stderr, "attnsweep sweep: bad result from rank %d: %s\n", src, e.msg);
         }
     }
-    int t[2] = {-1, -1};
-    if (!next_task(c, &t[0], &t[1])) c->active--;
-    MPI_Send(t, 2, MPI_INT, probe->MPI_SOURCE, TAG_TASK, MPI_COMM_WORLD);
+    c->waiting[c->nwaiting++] = src;
+    dispatch(c);
 }
 
 /* Non-blocking: answers every leader waiting right now (the on_batch hook). */
@@ -139,17 +323,27 @@ static void serve_pending(void *ud) {
     }
 }
 
-/* Trains task (v, r) in this rank's group; the leader returns the result in *res.
- * hook (may be NULL) runs between training batches. Anything but an MPI failure (e.g.
- * running out of memory while collecting dumps) becomes a failed result, so the sweep
- * goes on and the coordinator still hears from this rank. */
+/* Trains task t in this rank's group; the leader returns the result in *res. hook (may
+ * be NULL) runs between training batches. Anything but an MPI failure (e.g. running out
+ * of memory while collecting dumps) becomes a failed result, so the sweep goes on and
+ * the coordinator still hears from this rank. */
 static as_status train_task(const as_sweep *s, const as_dataset *d, MPI_Comm group, int gsize,
-                            int v, int r, const as_sched_opts *o, void (*hook)(void *), void *ud,
-                            as_result *res, as_error *err) {
+                            const as_sched_task *t, const as_sched_opts *o, void (*hook)(void *),
+                            void *ud, as_result *res, as_error *err) {
     int world;
     MPI_Comm_rank(MPI_COMM_WORLD, &world);
-    as_run_opts ro = {o->verbose, world, hook, ud};
-    as_status st = as_sweep_run_variant(s, v, r, d, gsize > 1 ? group : MPI_COMM_NULL, &ro, res, err);
+    char from[4300], save[4300];
+    as_run_opts ro = {o->verbose, world, hook, ud, t->budget, t->from, NULL, NULL, !t->last};
+    if (t->from > 0) {
+        ck_path(s, o->out_path, t->v, t->r, t->from, from, sizeof from);
+        ro.resume_path = from;
+    }
+    if (s->search.type >= AS_SEARCH_HALVING && !t->last) {
+        ck_path(s, o->out_path, t->v, t->r, t->budget, save, sizeof save);
+        ro.save_path = save;
+    }
+    as_status st = as_sweep_run_variant(s, t->v, t->r, d, gsize > 1 ? group : MPI_COMM_NULL, &ro,
+                                        res, err);
     if (st && st != AS_ERR_MPI) {
         as_result_free(res);
         res->status = AS_VAR_FAILED;
@@ -159,25 +353,37 @@ static as_status train_task(const as_sweep *s, const as_dataset *d, MPI_Comm gro
     return st;
 }
 
+static void bcast_task(MPI_Comm group, int gsize, int *m) {
+    if (gsize > 1) MPI_Bcast(m, TASK_INTS, MPI_INT, 0, group);
+}
+
 static as_status coordinator(coord *c, MPI_Comm group, int gsize, as_error *err) {
     c->t0 = now();
     for (;;) {
-        int t[2];
-        if (!next_task(c, &t[0], &t[1])) break;
-        if (gsize > 1) MPI_Bcast(t, 2, MPI_INT, 0, group);
+        as_sched_task t;
+        as_next n = next_task(c, &t);
+        if (n == AS_NEXT_DONE) break;
+        if (n == AS_NEXT_WAIT) { /* nothing for us yet: wait for another leader's result */
+            MPI_Status probe;
+            MPI_Probe(MPI_ANY_SOURCE, TAG_RESULT, MPI_COMM_WORLD, &probe);
+            serve_one(c, &probe);
+            continue;
+        }
+        int m[TASK_INTS] = {t.v, t.r, t.budget, t.from, t.rung, t.last};
+        bcast_task(group, gsize, m);
+        c->issued[0] = t;
         as_result res;
         /* keep answering the other leaders between our own batches */
-        as_status st = train_task(c->s, c->d, group, gsize, t[0], t[1], c->o, serve_pending, c,
-                                  &res, err);
+        as_status st = train_task(c->s, c->d, group, gsize, &t, c->o, serve_pending, c, &res, err);
         if (st) abort_job(err);
-        record(c, &res);
+        handle_result(c, &t, &res);
         as_result_free(&res);
         serve_pending(c);
+        dispatch(c);
     }
-    if (gsize > 1) {
-        int stop[2] = {-1, -1};
-        MPI_Bcast(stop, 2, MPI_INT, 0, group);
-    }
+    int stop[TASK_INTS] = {-1, -1, 0, 0, 0, 0};
+    bcast_task(group, gsize, stop);
+    dispatch(c);
     while (c->active > 0) { /* nothing left for us: wait for the others */
         MPI_Status probe;
         MPI_Probe(MPI_ANY_SOURCE, TAG_RESULT, MPI_COMM_WORLD, &probe);
@@ -191,18 +397,19 @@ static as_status worker(const as_sweep *s, const as_dataset *d, const as_sched_o
     char *msg = NULL;
     size_t n = 0;
     for (;;) {
-        int t[2] = {-1, -1};
+        int m[TASK_INTS] = {-1, -1, 0, 0, 0, 0};
         if (grank == 0) {
             MPI_Send(msg, (int)n, MPI_BYTE, 0, TAG_RESULT, MPI_COMM_WORLD);
             as_free(msg);
             msg = NULL;
             n = 0;
-            MPI_Recv(t, 2, MPI_INT, 0, TAG_TASK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            MPI_Recv(m, TASK_INTS, MPI_INT, 0, TAG_TASK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         }
-        if (gsize > 1) MPI_Bcast(t, 2, MPI_INT, 0, group);
-        if (t[0] < 0) return AS_OK;
+        bcast_task(group, gsize, m);
+        if (m[0] < 0) return AS_OK;
+        as_sched_task t = {m[0], m[1], m[2], m[3], m[4], m[5]};
         as_result res;
-        as_status st = train_task(s, d, group, gsize, t[0], t[1], o, NULL, NULL, &res, err);
+        as_status st = train_task(s, d, group, gsize, &t, o, NULL, NULL, &res, err);
         if (st) abort_job(err);
         if (grank == 0 && as_result_pack(&res, &msg, &n, err) != AS_OK) {
             /* no memory for the dumps' message: report the run without its arrays */
@@ -213,6 +420,158 @@ static as_status worker(const as_sweep *s, const as_dataset *d, const as_sched_o
         }
         as_result_free(&res);
     }
+}
+
+
+/* ---- rank 0's set-up: costs, keys, the policy, the journal ---------------------- */
+
+static int find_variant(const coord *c, const char *key) {
+    for (int v = 0; v < c->s->n; v++)
+        if (!strcmp(c->khex[v], key)) return v;
+    return -1;
+}
+
+static void replay_line(void *ud, char kind, const char *key, const as_sched_task *t, as_result *r,
+                        double metric) {
+    coord *c = ud;
+    int v = find_variant(c, key);
+    if (v < 0 || (t->r >= c->s->repeats && kind == 'R')) { /* not in this sweep (--force) */
+        if (r) as_result_free(r);
+        return;
+    }
+    if (kind == 'R') {
+        as_sched_task tt = *t;
+        tt.v = v;
+        r->id = v;
+        r->repeat = t->r;
+        rung_report(c, &tt, r, metric);
+    } else if (kind == 'P' && c->pol.ops->replay_promote) {
+        c->pol.ops->replay_promote(&c->pol, v, t->rung);
+    }
+}
+
+/* Removes checkpoint temporaries a killed writer left (*.tmp.*). */
+static void remove_stale(const char *dir) {
+    DIR *dh = opendir(dir);
+    if (!dh) return;
+    struct dirent *e;
+    char path[4700];
+    while ((e = readdir(dh)))
+        if (strstr(e->d_name, ".tmp.") && strlen(dir) + strlen(e->d_name) + 2 < sizeof path) {
+            memcpy(path, dir, strlen(dir));
+            path[strlen(dir)] = '/';
+            memcpy(path + strlen(dir) + 1, e->d_name, strlen(e->d_name) + 1);
+            unlink(path);
+        }
+    closedir(dh);
+}
+
+static as_status open_journal(coord *c, as_error *err) {
+    char dir[4200], ck[4300], jp[4300];
+    snprintf(dir, sizeof dir, "%s.search", c->o->out_path);
+    snprintf(ck, sizeof ck, "%s/ck", dir);
+    snprintf(jp, sizeof jp, "%s/journal", dir);
+    if ((mkdir(dir, 0755) != 0 && errno != EEXIST) || (mkdir(ck, 0755) != 0 && errno != EEXIST))
+        return as_error_set(err, AS_ERR_IO, "%s: cannot create: %s", ck, strerror(errno));
+    remove_stale(ck);
+    const char *policy = as_search_type_name(c->s->search.type);
+    long keep = 0;
+    int stored = 0;
+    for (size_t i = 0; i < (size_t)c->s->n * (size_t)c->s->repeats; i++) stored += c->stored[i];
+    if (c->o->resume && access(jp, F_OK) == 0) {
+        c->replaying = 1;
+        as_status st = as_journal_replay(jp, policy, replay_line, c, &keep, err);
+        c->replaying = 0;
+        if (st) return st;
+    } else if (stored) {
+        return as_error_set(err, AS_ERR_ARG, "--resume: %s is missing: the %s search cannot be "
+                            "continued (start over with another -o)", jp, policy);
+    }
+    return as_journal_open(&c->j, jp, policy, keep, err);
+}
+
+static as_status coord_setup(coord *c, as_error *err) {
+    const as_sweep *s = c->s;
+    size_t n = (size_t)s->n, runs = n * (size_t)s->repeats;
+    c->rungs = s->search.type >= AS_SEARCH_HALVING;
+    c->cost = as_calloc(n + 1, sizeof *c->cost);
+    c->keys = as_calloc(n + 1, sizeof *c->keys);
+    c->khex = as_calloc(n + 1, sizeof *c->khex);
+    c->issued = as_calloc((size_t)c->P, sizeof *c->issued);
+    c->waiting = as_calloc((size_t)c->P, sizeof *c->waiting);
+    c->busy = as_calloc((size_t)c->P, sizeof *c->busy);
+    c->held = as_calloc(runs + 1, sizeof *c->held);
+    c->has_held = as_calloc(runs + 1, 1);
+    c->ready = as_calloc(runs + 1, 1);
+    c->stored = as_calloc(runs + 1, 1);
+    c->redo = as_calloc(runs + 1, sizeof *c->redo);
+    if (!c->cost || !c->keys || !c->khex || !c->issued || !c->waiting || !c->busy || !c->held ||
+        !c->has_held || !c->ready || !c->stored || !c->redo)
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory for the scheduler");
+    for (size_t v = 0; v < n; v++) {
+        as_error e;
+        c->cost[v] = as_sweep_estimate(s, (int)v, c->d, NULL, &e);
+        if (!(c->keys[v] = as_sweep_run_key(s, (int)v)))
+            return as_error_set(err, AS_ERR_NOMEM, "out of memory for the run keys");
+        snprintf(c->khex[v], sizeof c->khex[v], "%016llx",
+                 (unsigned long long)as_hash64(c->keys[v], strlen(c->keys[v]), 0));
+    }
+    int skipped = 0;
+    for (size_t i = 0; i < runs; i++) skipped += c->stored[i] = c->o->done ? c->o->done[i] : 0;
+    as_status st = as_policy_init(&c->pol, s, c->cost, c->keys, c->rungs ? NULL : c->o->done,
+                                  on_decide, c, err);
+    if (st) return st;
+    c->total = (int)runs - skipped;
+    if (skipped) printf("resume: %d runs already in %s, %d to go\n", skipped, c->o->out_path, c->total);
+    if (c->rungs) {
+        printf("search: %s, rungs of min_epochs %d, eta %d, up to max_epochs %d, by %s (%s)\n",
+               as_search_type_name(s->search.type), s->search.min_epochs, s->search.eta,
+               s->search.max_epochs, as_metric_name(s->search.metric), s->search.maximize ? "max" : "min");
+        fflush(stdout);
+        if ((st = open_journal(c, err))) return st;
+    }
+    return AS_OK;
+}
+
+/* The epochs trained against a grid's and how busy each rank was (rank 0). */
+static void coord_report(coord *c) {
+    double wall = now() - c->t0;
+    long grid = (long)c->s->n * c->s->repeats * c->s->search.max_epochs;
+    if (c->rungs)
+        printf("search: %ld epochs trained this session; the grid trains %ld (%.1f%%)\n",
+               c->epochs_trained, grid, grid ? 100.0 * (double)c->epochs_trained / (double)grid : 0.0);
+    else
+        printf("sweep: %ld epochs trained this session\n", c->epochs_trained);
+    printf("busy (epochs / wall %.1fs):", wall);
+    for (int r = 0; r < c->P; r++) printf(" rank %d %.1f%%", r, wall > 0 ? 100.0 * c->busy[r] / wall : 0.0);
+    printf("\n");
+    fflush(stdout);
+    if (c->rungs && !(c->o->stop && *c->o->stop)) {
+        char ck[4300];
+        snprintf(ck, sizeof ck, "%s.search/ck", c->o->out_path);
+        remove_stale(ck);
+        rmdir(ck);
+    }
+}
+
+static void coord_free(coord *c) {
+    if (c->pol.ops) as_policy_free(&c->pol);
+    as_journal_close(&c->j);
+    for (int v = 0; c->keys && v < c->s->n; v++) as_free(c->keys[v]);
+    for (size_t i = 0; c->held && i < (size_t)c->s->n * (size_t)c->s->repeats; i++)
+        if (c->has_held[i]) as_result_free(&c->held[i]);
+    as_free(c->keys);
+    as_free(c->khex);
+    as_free(c->cost);
+    as_free(c->issued);
+    as_free(c->waiting);
+    as_free(c->busy);
+    as_free(c->held);
+    as_free(c->has_held);
+    as_free(c->ready);
+    as_free(c->stored);
+    as_free(c->redo);
+    as_free(c->buf);
 }
 
 as_status as_sweep_schedule(const as_sweep *s, const as_dataset *d, const as_sched_opts *o,
@@ -234,45 +593,33 @@ as_status as_sweep_schedule(const as_sweep *s, const as_dataset *d, const as_sch
         c.s = s;
         c.d = d;
         c.o = o;
+        c.P = P;
         c.active = P / R - 1;
-        size_t total = (size_t)s->n * (size_t)s->repeats;
-        const unsigned char *done = o->done;
-        c.tasks = as_calloc(total ? total : 1, sizeof *c.tasks);
-        if (!c.tasks) st = as_error_set(err, AS_ERR_NOMEM, "out of memory for the task list");
-        int skipped = 0;
-        for (int v = 0; !st && v < s->n; v++) {
-            int64_t params;
-            as_error e;
-            double cost = as_sweep_estimate(s, v, d, &params, &e);
-            for (int r = 0; r < s->repeats; r++) {
-                if (done && done[(size_t)v * s->repeats + r]) {
-                    skipped++;
-                    continue;
-                }
-                c.tasks[c.n_tasks++] = (task){v, r, cost};
-            }
-        }
+        st = coord_setup(&c, err);
         if (!st) {
-            qsort(c.tasks, (size_t)c.n_tasks, sizeof *c.tasks, cmp_cost);
-            c.total = c.n_tasks;
-            if (skipped) printf("resume: %d runs already in %s, %d to go\n", skipped, o->out_path, c.n_tasks);
             st = coordinator(&c, group, gsize, err);
+            coord_report(&c);
         } else {
             /* tell everyone to stop */
-            int stop[2] = {-1, -1};
-            if (gsize > 1) MPI_Bcast(stop, 2, MPI_INT, 0, group);
+            int stop[TASK_INTS] = {-1, -1, 0, 0, 0, 0};
+            bcast_task(group, gsize, stop);
             while (c.active > 0) {
                 MPI_Status probe;
                 MPI_Probe(MPI_ANY_SOURCE, TAG_RESULT, MPI_COMM_WORLD, &probe);
-                serve_one(&c, &probe);
+                int n;
+                MPI_Get_count(&probe, MPI_BYTE, &n);
+                char *b = as_malloc((size_t)(n > 0 ? n : 1));
+                MPI_Recv(b, b ? n : 0, MPI_BYTE, probe.MPI_SOURCE, TAG_RESULT, MPI_COMM_WORLD,
+                         MPI_STATUS_IGNORE);
+                as_free(b);
+                send_task(&c, probe.MPI_SOURCE, NULL);
             }
         }
         if (!st && c.st) {
             st = c.st;
             *err = c.err;
         }
-        as_free(c.buf);
-        as_free(c.tasks);
+        coord_free(&c);
     } else {
         st = worker(s, d, o, group, gsize, grank, err);
     }

@@ -77,6 +77,28 @@ static void fmt_ms(char *buf, size_t cap, double m, double sd, int n, int prec) 
     else snprintf(buf, cap, "%.*f", prec, m);
 }
 
+/* Runs a search policy stopped, best first within each rung (the epochs they reached),
+ * higher rungs first. */
+static void print_stopped(const as_summary_row *rows, size_t n, int classification, FILE *out) {
+    int count = 0, max_ep = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(rows[i].status, "stopped")) {
+            count++;
+            if (rows[i].epochs_run > max_ep) max_ep = rows[i].epochs_run;
+        }
+    if (!count) return;
+    fprintf(out, "\nstopped by the search (%d runs; status stopped, trained to the epochs of "
+                 "their last rung):\n", count);
+    for (int ep = max_ep; ep > 0; ep--)
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(rows[i].status, "stopped") || rows[i].epochs_run != ep) continue;
+            fprintf(out, "  v%04d_r%d  rung at %3d epochs  best val_loss %-10.5g", rows[i].id,
+                    rows[i].repeat, ep, rows[i].best_val_loss);
+            if (classification) fprintf(out, " val_accuracy %.4f", rows[i].best_val_accuracy);
+            fprintf(out, "  %s\n", rows[i].name);
+        }
+}
+
 as_status as_summary_print(const char *path, const as_summary_opts *o, FILE *out, as_error *err) {
     hid_t f = as_h5_open_read(path, err);
     if (f < 0) return AS_ERR_DATA;
@@ -133,8 +155,8 @@ as_status as_summary_print(const char *path, const as_summary_opts *o, FILE *out
                 snprintf(a[na].group, sizeof a[na].group, "(not used)");
             na++;
         }
-        if (strcmp(rows[i].status, "ok") != 0) a[k].n_bad++;
-        else a[k].n_ok++;
+        if (!strcmp(rows[i].status, "ok")) a[k].n_ok++;
+        else if (strcmp(rows[i].status, "stopped") != 0) a[k].n_bad++; /* stopped: by the search */
     }
     for (int k = 0; k < na; k++) {
         double sum[4] = {0}, sq[4] = {0};
@@ -210,12 +232,13 @@ as_status as_summary_print(const char *path, const as_summary_opts *o, FILE *out
                 fprintf(out, "%s%s\n", sec, a[k].n_bad ? "  (some repeats failed)" : "");
             }
         }
+        print_stopped(rows, n, classification, out);
         int bad = 0;
-        for (size_t i = 0; i < n; i++) bad += strcmp(rows[i].status, "ok") != 0;
+        for (size_t i = 0; i < n; i++) bad += strcmp(rows[i].status, "ok") && strcmp(rows[i].status, "stopped");
         if (bad) {
             fprintf(out, "\nfailed or diverged runs (%d):\n", bad);
             for (size_t i = 0; i < n; i++) {
-                if (!strcmp(rows[i].status, "ok")) continue;
+                if (!strcmp(rows[i].status, "ok") || !strcmp(rows[i].status, "stopped")) continue;
                 char gpath[96], *msg = NULL;
                 snprintf(gpath, sizeof gpath, "/variants/v%04d_r%d", rows[i].id, rows[i].repeat);
                 hid_t g = H5Lexists(f, gpath, H5P_DEFAULT) > 0 ? H5Gopen2(f, gpath, H5P_DEFAULT) : -1;
