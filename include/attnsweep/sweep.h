@@ -49,6 +49,7 @@ typedef struct {
     int64_t params;
     uint64_t seed;
     double best_val_loss, final_val_loss, best_val_accuracy, train_seconds;
+    double task_seconds; /* wall time of the task that produced it (scheduler; busy figures) */
     char error[512];
     char pred_split[16]; /* "test", "validation" or "train": where dumps come from */
     int n_arrays;

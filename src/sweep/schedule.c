@@ -214,10 +214,7 @@ static void rung_report(coord *c, const as_sched_task *t, as_result *res, double
 /* A finished task arrives at rank 0 (from rank `src`). */
 static void handle_result(coord *c, const as_sched_task *t, as_result *res) {
     int fresh = res->epochs_run - t->from;
-    for (int e = t->from; e < res->epochs_run && fresh > 0; e++)
-        for (int a = 0; a < res->n_arrays; a++)
-            if (!strcmp(res->arrays[a].name, "epoch_seconds"))
-                c->busy[res->rank] += ((const double *)res->arrays[a].data)[e];
+    if (res->rank >= 0 && res->rank < c->P) c->busy[res->rank] += res->task_seconds;
     if (fresh > 0) c->epochs_trained += fresh;
     if (!c->rungs || t->last == REDO) {
         if (c->rungs) {
@@ -342,8 +339,10 @@ static as_status train_task(const as_sweep *s, const as_dataset *d, MPI_Comm gro
         ck_path(s, o->out_path, t->v, t->r, t->budget, save, sizeof save);
         ro.save_path = save;
     }
+    double t0 = now();
     as_status st = as_sweep_run_variant(s, t->v, t->r, d, gsize > 1 ? group : MPI_COMM_NULL, &ro,
                                         res, err);
+    res->task_seconds = now() - t0;
     if (st && st != AS_ERR_MPI) {
         as_result_free(res);
         res->status = AS_VAR_FAILED;
@@ -542,7 +541,7 @@ static void coord_report(coord *c) {
                c->epochs_trained, grid, grid ? 100.0 * (double)c->epochs_trained / (double)grid : 0.0);
     else
         printf("sweep: %ld epochs trained this session\n", c->epochs_trained);
-    printf("busy (epochs / wall %.1fs):", wall);
+    printf("busy (time in tasks / wall %.1fs):", wall);
     for (int r = 0; r < c->P; r++) printf(" rank %d %.1f%%", r, wall > 0 ? 100.0 * c->busy[r] / wall : 0.0);
     printf("\n");
     fflush(stdout);

@@ -854,6 +854,9 @@ static const struct {
     {"trace-attention.json", 6, 2, 4, 200, "../data/trace.h5"},
     {"trace-residual.json", 16, 2, 4, 200, "../data/trace.h5"},
     {"quick.json", 5, 1, 1, 10, "../data/toy.h5"},
+    {"toy-conv-vs-attention-halving.json", 20, 3, 1, 100, "../data/toy.h5"},
+    {"trace-attention-halving.json", 6, 2, 4, 200, "../data/trace.h5"},
+    {"trace-residual-halving.json", 16, 2, 4, 200, "../data/trace.h5"},
 };
 
 START_TEST(test_ready_sweeps) {
@@ -873,6 +876,11 @@ START_TEST(test_ready_sweeps) {
     ck_assert_int_gt(c.n_attention, 0);
     if (strstr(sweep_files[_i].file, "toy")) ck_assert_int_gt(c.n_conv3, 0); /* both kinds */
     if (!strcmp(sweep_files[_i].file, "quick.json")) ck_assert_int_ge(c.n_conv3, 1);
+    if (strstr(sweep_files[_i].file, "halving")) { /* a ready halving sweep, eta 3 */
+        ck_assert_int_eq(s.search.type, AS_SEARCH_HALVING);
+        ck_assert_int_eq(s.search.eta, 3);
+        ck_assert_int_eq(s.search.max_epochs, (int)num_at(s.v[0].spec, "train", -1, "epochs"));
+    }
     check_invariants(&s);
     as_sweep_free(&s);
 }
