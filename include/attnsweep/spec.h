@@ -61,6 +61,54 @@ typedef struct {
     int nesterov;        /* sgd: 0 */
 } as_optimizer_spec;
 
+/* Callbacks (Keras names and defaults; semantics in callbacks.h). */
+typedef enum { AS_MON_VAL_LOSS = 0, AS_MON_VAL_ACCURACY, AS_MON_LOSS, AS_MON_ACCURACY } as_monitor;
+typedef enum { AS_MODE_AUTO = 0, AS_MODE_MIN, AS_MODE_MAX } as_monitor_mode;
+
+typedef struct {
+    int enabled;             /* the key was given */
+    as_monitor monitor;      /* val_loss */
+    as_monitor_mode mode;    /* auto */
+    int patience;            /* 0 */
+    double min_delta;        /* 0 */
+    int restore_best_weights; /* false */
+    int start_from_epoch;    /* 0 */
+} as_early_stopping_spec;
+
+typedef struct {
+    int enabled;
+    as_monitor monitor;      /* val_loss */
+    as_monitor_mode mode;    /* auto */
+    double factor;           /* 0.1, in (0, 1) */
+    int patience;            /* 10 */
+    double min_delta;        /* 1e-4 */
+    int cooldown;            /* 0 */
+    double min_lr;           /* 0 */
+} as_reduce_lr_spec;
+
+typedef enum { AS_SCHED_NONE = 0, AS_SCHED_COSINE, AS_SCHED_EXPONENTIAL, AS_SCHED_PIECEWISE } as_sched_type;
+#define AS_SCHED_MAX_PIECES 16
+
+/* Keras optimizer schedules, evaluated at the optimizer step (0 for the first update);
+ * the initial learning rate is the optimizer's learning_rate. */
+typedef struct {
+    as_sched_type type;
+    long decay_steps;        /* cosine, exponential: > 0 */
+    double alpha;            /* cosine: 0 */
+    double warmup_target;    /* cosine: NaN = no warmup */
+    long warmup_steps;       /* cosine: 0 */
+    double decay_rate;       /* exponential */
+    int staircase;           /* exponential: false */
+    int n_boundaries;        /* piecewise: boundaries[n], values[n + 1] */
+    long boundaries[AS_SCHED_MAX_PIECES];
+    double values[AS_SCHED_MAX_PIECES + 1];
+} as_lr_schedule_spec;
+
+/* Which weights a run ends with (its saved weights, dumps and test metrics). */
+typedef enum { AS_KEEP_DEFAULT = 0, AS_KEEP_BEST, AS_KEEP_LAST } as_keep;
+/* How the validation rows are chosen from the training split. */
+typedef enum { AS_VAL_LAST = 0, AS_VAL_SHUFFLED, AS_VAL_STRATIFIED } as_val_mode;
+
 typedef struct {
     int epochs;              /* >= 1 (default 10) */
     int batch_size;          /* >= 1 (default 32) */
@@ -68,6 +116,12 @@ typedef struct {
     int shuffle;             /* default 1 */
     uint64_t seed;           /* default 0 */
     as_optimizer_spec optimizer;
+    as_early_stopping_spec early_stopping;
+    as_reduce_lr_spec reduce_lr;      /* "reduce_lr_on_plateau" */
+    as_lr_schedule_spec lr_schedule;
+    as_keep keep;                     /* default: last for train, best in sweeps */
+    as_val_mode validation_mode;      /* "validation": {"mode"} (default last) */
+    uint64_t validation_seed;         /* "validation": {"seed"} (default 0) */
 } as_train_spec;
 
 typedef struct {
@@ -92,6 +146,8 @@ void as_spec_free(as_spec *s);
 /* Names for messages and files: "conv1d", "relu", "adam", ... */
 const char *as_layer_type_name(as_layer_type t);
 const char *as_act_name(as_act a);
+const char *as_monitor_name(as_monitor m);   /* "val_loss", ... */
+const char *as_val_mode_name(as_val_mode m); /* "last", "shuffled", "stratified" */
 
 /* Reads a whole file into a NUL-terminated buffer the caller frees with as_free. */
 as_status as_read_text_file(const char *path, char **out, size_t *len, as_error *err);

@@ -50,6 +50,12 @@ typedef struct {
     uint64_t seed;
     double best_val_loss, final_val_loss, best_val_accuracy, train_seconds;
     double task_seconds; /* wall time of the task that produced it (scheduler; busy figures) */
+    int stopped_epoch;   /* 1-based epoch early stopping stopped at; 0 when it did not */
+    int kept_epoch;      /* 1-based epoch of the kept weights (dumps, weights, test) */
+    int kept_best;       /* 1: the best epoch's weights were kept, 0: the last epoch's */
+    int has_test;        /* the dataset has /test */
+    double test_loss, test_accuracy; /* of the kept weights; NaN when none */
+    char validation[128]; /* the split, JSON: {"split":0.2,"mode":"stratified","seed":0,...} */
     char error[512];
     char pred_split[16]; /* "test", "validation" or "train": where dumps come from */
     int n_arrays;

@@ -18,6 +18,7 @@
 #include <hdf5.h>
 #include <mpi.h>
 
+#include "attnsweep/callbacks.h"
 #include "attnsweep/dataset.h"
 #include "attnsweep/model.h"
 #include "attnsweep/spec.h"
@@ -38,6 +39,21 @@ typedef struct {
  * "stopped"). */
 typedef int (*as_epoch_fn)(void *ud, const as_epoch_stats *st);
 
+/* The callbacks' state between epochs: early stopping (or, without it, the keep-best
+ * tracker: the same rule on the default monitor with no stop), reduce-on-plateau and
+ * the current learning rate. */
+typedef struct {
+    as_es_state es;
+    as_rlr_state rlr;
+    float lr;     /* the rate reduce_lr_on_plateau set (the optimizer's without it) */
+    int has_best; /* the best epoch's weights are held (as_fit_state.best) */
+} as_cb_state;
+
+#define AS_CB_PACKED 11
+/* The state as AS_CB_PACKED doubles (checkpoints), and back. */
+void as_cb_pack(const as_cb_state *s, double *out);
+void as_cb_unpack(as_cb_state *s, const double *in);
+
 /* Everything a fit needs to continue exactly where it stopped: completed epochs, the
  * optimizer's step count and moments, the shuffle stream and the current training order
  * (dropout masks derive from the step count). Parameters travel separately (weights). */
@@ -49,6 +65,9 @@ typedef struct {
     int n_perm;
     float *m, *v;    /* optimizer moments (v NULL for SGD), n floats each */
     size_t n;
+    as_cb_state cb;  /* callbacks (valid when has_cb; older checkpoints have none) */
+    int has_cb;
+    float *best;     /* the best epoch's weights (n floats) when cb.has_best, else NULL */
 } as_fit_state;
 
 struct as_history;
@@ -75,11 +94,21 @@ typedef struct {
 
 typedef enum { AS_RUN_OK = 0, AS_RUN_DIVERGED, AS_RUN_STOPPED } as_run_status;
 
-/* Per-epoch curves, epochs_run entries each (allocated for `epochs`). */
+/* Per-epoch curves, epochs_run entries each (allocated for `epochs`), and what the run
+ * ended with. */
 typedef struct as_history {
     int epochs_run;
     int classification;
     double *loss, *accuracy, *val_loss, *val_accuracy, *epoch_seconds;
+    double *learning_rate; /* the rate of each epoch's first optimizer step */
+    as_monitor monitor;    /* what chose the best epoch */
+    int best_epoch;        /* 1-based best epoch by the monitor; 0 when none */
+    int stopped_epoch;     /* 1-based epoch early stopping stopped at; 0 when it did not */
+    int kept_best;         /* the weights fit returned are the best epoch's (else the last) */
+    int kept_epoch;        /* 1-based epoch of the weights fit returned */
+    int has_test;          /* the dataset has /test: test_loss, test_accuracy are set */
+    double test_loss, test_accuracy; /* of the kept weights; NaN when none / regression */
+    int n_train, n_val;    /* rows used for training / validation */
     as_run_status status;
     char message[256]; /* why it diverged / stopped */
     double comm_wait_seconds; /* data parallel: time blocked on allreduce */
@@ -90,8 +119,26 @@ void as_history_free(as_history *h);
 /* Rows of the training split used for training / validation (Keras's split). */
 void as_fit_split_rows(int n, double validation_split, int *n_train, int *n_val);
 
+/* The training and validation rows of d's training split under t's validation split:
+ * mode last (Keras: the last rows), shuffled (a random subset drawn with
+ * as_rng_derive(validation_seed, AS_STREAM_VALIDATION)) or stratified (classification:
+ * each class's share of the validation rows is its share of the rows, the remainder
+ * going to the largest fractional shares, lower class first on ties; rows drawn from
+ * each class's rows shuffled with the same stream, classes in order). The counts are
+ * as_fit_split_rows's. train_rows and val_rows (d->train.n entries each) receive the
+ * row indices, each ascending. AS_ERR_SPEC naming train.validation for stratified
+ * regression. */
+#define AS_STREAM_VALIDATION 16
+as_status as_fit_split(const as_dataset *d, const as_train_spec *t, int *train_rows,
+                       int *val_rows, int *n_train, int *n_val, as_error *err);
+
 /* Trains m (already built and initialised) on d with t. A diverged run is AS_OK with
- * h->status AS_RUN_DIVERGED. Errors: AS_ERR_NOMEM, AS_ERR_MPI. */
+ * h->status AS_RUN_DIVERGED; one stopped by early stopping is AS_RUN_OK with
+ * h->stopped_epoch set. At the end m holds the kept weights: the best epoch's when
+ * t->keep is AS_KEEP_BEST or early_stopping.restore_best_weights is set (Keras), else
+ * the last epoch's; when d has a test split they are evaluated on it (h->test_*).
+ * Errors: AS_ERR_SPEC (a monitor the run does not have, stratified regression),
+ * AS_ERR_NOMEM, AS_ERR_MPI. */
 as_status as_fit(as_model *m, const as_dataset *d, const as_train_spec *t,
                  const as_fit_opts *opts, as_history *h, as_error *err);
 
@@ -108,6 +155,9 @@ as_status as_fit_check_same_weights(const as_model *m, MPI_Comm comm, uint64_t *
  * multi-rank comm, rows are sharded and the sums reduced. */
 double as_evaluate(as_model *m, const as_dataset *d, const as_split *s, int row0, int n,
                    int batch, MPI_Comm comm, double *acc);
+/* The same over rows idx[0..n) of s. */
+double as_evaluate_rows(as_model *m, const as_split *s, const int *idx, int n, int batch,
+                        MPI_Comm comm, double *acc);
 
 /* Builds m for spec on d's training split, for batches split over `ranks` data-parallel
  * ranks (max batch ceil(batch_size / ranks)), checks the output against d's targets and
@@ -117,8 +167,10 @@ as_status as_fit_prepare(as_model *m, const as_spec *spec, const as_dataset *d, 
                          uint64_t seed, const char *origin, as_error *err);
 
 /* Writes the curves as float64 datasets loss, val_loss, accuracy and val_accuracy
- * (classification only), epoch_seconds [epochs_run] under loc, plus string attributes
- * status ("ok" | "diverged" | "stopped") and message. */
+ * (classification only), epoch_seconds, learning_rate [epochs_run] under loc, plus
+ * attributes status ("ok" | "diverged" | "stopped"), message, monitor, best_epoch,
+ * stopped_epoch, kept ("best" | "last"), kept_epoch, n_train, n_val and, with a test
+ * split, test_loss and test_accuracy (classification). */
 as_status as_history_write(hid_t loc, const as_history *h, as_error *err);
 
 #endif

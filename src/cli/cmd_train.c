@@ -36,8 +36,9 @@ static void usage(FILE *f) {
             "  --threads N           BLAS threads per rank (default: all cores for one rank,\n"
             "                        1 when several ranks share a node)\n"
             "  --init-weights W.h5   start from a weights file\n"
-            "  --save-weights W.h5   write the final weights\n"
-            "  --history H.h5        write per-epoch loss, val_loss, [val_]accuracy, epoch_seconds\n"
+            "  --save-weights W.h5   write the kept weights (train.keep, restore_best_weights)\n"
+            "  --history H.h5        write per-epoch loss, val_loss, [val_]accuracy, epoch_seconds,\n"
+            "                        learning_rate; best/stopped/kept epochs, test metrics\n"
             "  --checkpoint C.h5     save the whole training state after every epoch; when C.h5\n"
             "                        exists, resume from it (same spec file and seed)\n"
             "  --bucket-kb N         data parallel: allreduce bucket size in KiB (default 1024)\n"
@@ -159,6 +160,21 @@ static int print_epoch(void *ud, const as_epoch_stats *s) {
     return g_stop;
 }
 
+/* Early stopping, the kept weights and the test metrics of a finished run. */
+static void print_outcome(const as_history *h) {
+    if (h->stopped_epoch)
+        printf("early stopping at epoch %d (no %s improvement)\n", h->stopped_epoch,
+               as_monitor_name(h->monitor));
+    printf("kept the weights of epoch %d (%s; best %s at epoch %d)\n", h->kept_epoch,
+           h->kept_best ? "best" : "last", as_monitor_name(h->monitor), h->best_epoch);
+    if (h->has_test) {
+        printf("test: loss %.6g", h->test_loss);
+        if (h->classification) printf("  accuracy %.4f", h->test_accuracy);
+        printf("  (reported only: validation chose the weights)\n");
+    }
+    fflush(stdout);
+}
+
 static as_status write_history_file(const char *path, const as_history *h, as_error *err) {
     as_h5_writer w;
     as_status st = as_h5_writer_open(&w, path, err);
@@ -190,6 +206,7 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
     if (!st) {
         if (o->epochs > 0) spec.train.epochs = (int)o->epochs;
         if (o->has_seed) spec.train.seed = o->seed;
+        if (spec.train.keep == AS_KEEP_DEFAULT) spec.train.keep = AS_KEEP_LAST; /* Keras's fit */
         if ((st = as_dataset_load(spec.data, &data, err)))
             as_error_prefix(err, "%s: data", o->spec_path);
     }
@@ -225,7 +242,10 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
                       .bucket_kb = (int)o->bucket_kb, .on_epoch = print_epoch, .ud = &ctx,
                       .resume = resuming ? &resume : NULL, .resume_history = resuming ? &prev : NULL,
                       .on_checkpoint = o->checkpoint ? save_checkpoint : NULL};
-    if ((st = as_fit(&model, &data, &spec.train, &fo, &hist, err))) goto done;
+    if ((st = as_fit(&model, &data, &spec.train, &fo, &hist, err))) {
+        if (st == AS_ERR_SPEC) as_error_prefix(err, "%s", o->spec_path);
+        goto done;
+    }
     if (hist.status == AS_RUN_STOPPED) {
         if (rank == 0) {
             printf("stopped by SIGTERM after epoch %d of %d", hist.epochs_run, spec.train.epochs);
@@ -241,6 +261,8 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
     if (hist.status == AS_RUN_DIVERGED) {
         *diverged = 1;
         if (rank == 0) fprintf(stderr, "attnsweep train: diverged: %s\n", hist.message);
+    } else if (rank == 0 && !o->quiet) {
+        print_outcome(&hist);
     }
     if (rank == 0 && P > 1 && !o->quiet)
         printf("data parallel: %d ranks, %.3f s waiting on gradient allreduce (rank 0)\n", P,

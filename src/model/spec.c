@@ -13,6 +13,7 @@
 
 #include "attnsweep/alloc.h"
 #include "attnsweep/layer_ops.h"
+#include "model/spec_internal.h"
 
 static const char *const k_act_names[AS_ACT_NTYPES] = {"linear", "relu", "tanh", "sigmoid"};
 static const char *const k_pad_names[] = {"same", "valid", NULL};
@@ -305,6 +306,10 @@ static as_status parse_train(const cJSON *v, const char *origin, as_train_spec *
             if ((st = parse_optimizer(it, origin, &t->optimizer, err))) return st;
             continue;
         }
+        if (as_train_spec_has_key(it->string)) {
+            if ((st = as_train_spec_parse_key(it, origin, t, err))) return st;
+            continue;
+        }
         if (!strcmp(it->string, "seed")) {
             double x;
             if ((st = read_number(it, 1, 0, 9007199254740992.0, 0, 0, origin, kpath, &x, err)))
@@ -317,7 +322,9 @@ static as_status parse_train(const cJSON *v, const char *origin, as_train_spec *
             if (!strcmp(k_train_keys[i].name, it->string)) k = &k_train_keys[i];
         if (!k)
             return as_error_set(err, AS_ERR_SPEC, "%s: %s: unknown key (known: epochs, batch_size, "
-                                "validation_split, shuffle, seed, optimizer)", origin, kpath);
+                                "validation_split, validation, shuffle, seed, optimizer, "
+                                "early_stopping, reduce_lr_on_plateau, lr_schedule, keep)", origin,
+                                kpath);
         char *field = (char *)t + k->off;
         double x;
         if (k->kind == K_BOOL) {
@@ -334,7 +341,7 @@ static as_status parse_train(const cJSON *v, const char *origin, as_train_spec *
             *(double *)field = x;
         }
     }
-    return AS_OK;
+    return as_train_spec_check(v, origin, t, err);
 }
 
 static void train_defaults(as_train_spec *t) {
@@ -349,6 +356,7 @@ static void train_defaults(as_train_spec *t) {
     t->optimizer.beta_1 = 0.9f;
     t->optimizer.beta_2 = 0.999f;
     t->optimizer.epsilon = 1e-7f;
+    as_train_spec_defaults(t);
 }
 
 /* Joins base_dir and a relative path; absolute paths are kept. */
@@ -480,4 +488,21 @@ void as_spec_free(as_spec *s) {
     s->data = NULL;
     s->layers = NULL;
     s->n_layers = 0;
+}
+
+/* The readers, for the other key tables (spec_internal.h). */
+as_status as_spec_read_number(const cJSON *v, int integer, double lo, double hi, int lo_open,
+                              int hi_open, const char *origin, const char *path, double *out,
+                              as_error *err) {
+    return read_number(v, integer, lo, hi, lo_open, hi_open, origin, path, out, err);
+}
+
+as_status as_spec_read_enum(const cJSON *v, const char *const *names, int n, const char *origin,
+                            const char *path, int *out, as_error *err) {
+    return read_enum(v, names, n, origin, path, out, err);
+}
+
+as_status as_spec_check_duplicate(const cJSON *it, const char *origin, const char *path,
+                                  as_error *err) {
+    return check_duplicate(it, origin, path, err);
 }

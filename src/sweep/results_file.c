@@ -43,6 +43,10 @@ hid_t as_summary_type(void) {
     H5Tinsert(t, "best_val_accuracy", HOFFSET(as_summary_row, best_val_accuracy), H5T_NATIVE_DOUBLE);
     H5Tinsert(t, "train_seconds", HOFFSET(as_summary_row, train_seconds), H5T_NATIVE_DOUBLE);
     H5Tinsert(t, "rank", HOFFSET(as_summary_row, rank), H5T_NATIVE_INT32);
+    H5Tinsert(t, "test_loss", HOFFSET(as_summary_row, test_loss), H5T_NATIVE_DOUBLE);
+    H5Tinsert(t, "test_accuracy", HOFFSET(as_summary_row, test_accuracy), H5T_NATIVE_DOUBLE);
+    H5Tinsert(t, "stopped_epoch", HOFFSET(as_summary_row, stopped_epoch), H5T_NATIVE_INT32);
+    H5Tinsert(t, "kept_epoch", HOFFSET(as_summary_row, kept_epoch), H5T_NATIVE_INT32);
     H5Tclose(name_t);
     H5Tclose(status_t);
     return t;
@@ -193,6 +197,18 @@ static as_status write_weights(hid_t f, const char *group, const as_sweep *s, co
     return st;
 }
 
+/* Which weights were kept, early stopping, the test metrics and the validation split. */
+static as_status write_outcome(hid_t g, const as_result *r, as_error *err) {
+    as_status st = as_h5_attr_int32(g, "best_epoch", r->best_epoch, err);
+    if (!st) st = as_h5_attr_int32(g, "stopped_epoch", r->stopped_epoch, err);
+    if (!st) st = as_h5_attr_string(g, "kept", r->kept_best ? "best" : "last", err);
+    if (!st) st = as_h5_attr_int32(g, "kept_epoch", r->kept_epoch, err);
+    if (!st && r->validation[0]) st = as_h5_attr_string(g, "validation", r->validation, err);
+    if (!st && r->has_test) st = as_h5_attr_double(g, "test_loss", r->test_loss, err);
+    if (!st && r->has_test) st = as_h5_attr_double(g, "test_accuracy", r->test_accuracy, err);
+    return st;
+}
+
 static as_status write_variant(hid_t f, const as_sweep *s, const as_result *r, as_error *err) {
     char key[64], path[96];
     snprintf(key, sizeof key, "v%04d_r%d", r->id, r->repeat);
@@ -220,6 +236,7 @@ static as_status write_variant(hid_t f, const as_sweep *s, const as_result *r, a
     if (!st) st = as_h5_attr_int32(g, "repeat", r->repeat, err);
     if (!st) st = as_h5_attr_int32(g, "rank", r->rank, err);
     if (!st && r->pred_split[0]) st = as_h5_attr_string(g, "pred_split", r->pred_split, err);
+    if (!st) st = write_outcome(g, r, err);
     for (int i = 0; i < r->n_arrays && !st; i++) {
         const as_array *a = &r->arrays[i];
         if (!strcmp(a->name, "__params")) {
@@ -251,6 +268,10 @@ static void fill_row(as_summary_row *row, const as_sweep *s, const as_result *r)
     row->best_val_accuracy = r->best_val_accuracy;
     row->train_seconds = r->train_seconds;
     row->rank = r->rank;
+    row->test_loss = r->test_loss;
+    row->test_accuracy = r->test_accuracy;
+    row->stopped_epoch = r->stopped_epoch;
+    row->kept_epoch = r->kept_epoch;
 }
 
 /* Opens a private copy of path, lets fn modify it, then swaps it in atomically. */

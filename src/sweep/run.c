@@ -55,51 +55,81 @@ static void fail(as_result *out, as_var_status st, const char *msg) {
     out->error[n] = '\0';
 }
 
-/* The rows dumps come from: the test split, else validation rows, else training rows. */
-static const as_split *dump_rows(const as_dataset *d, const as_spec *spec, int *row0, int *avail,
-                                 as_result *out) {
-    if (d->has_test && d->test.n > 0) {
-        *row0 = 0;
+/* The rows dumps come from: the test split, else the validation rows, else the training
+ * rows. *rows (as_malloc'd, *avail entries) are row indices of the returned split. */
+static const as_split *dump_rows(const as_dataset *d, const as_spec *spec, int **rows, int *avail,
+                                 as_result *out, as_error *err) {
+    int n = d->train.n > d->test.n ? d->train.n : d->test.n;
+    int *tr = as_malloc((size_t)(n ? n : 1) * sizeof(int)), *va = as_malloc((size_t)(n ? n : 1) * sizeof(int));
+    const as_split *s = NULL;
+    int n_train = 0, n_val = 0;
+    if (!tr || !va) {
+        as_error_set(err, AS_ERR_NOMEM, "out of memory for dumps");
+    } else if (d->has_test && d->test.n > 0) {
+        for (int i = 0; i < d->test.n; i++) tr[i] = i;
         *avail = d->test.n;
         snprintf(out->pred_split, sizeof out->pred_split, "test");
-        return &d->test;
+        s = &d->test;
+    } else if (as_fit_split(d, &spec->train, tr, va, &n_train, &n_val, err) == AS_OK) {
+        s = &d->train;
+        if (n_val > 0) {
+            memcpy(tr, va, (size_t)n_val * sizeof(int));
+            *avail = n_val;
+            snprintf(out->pred_split, sizeof out->pred_split, "validation");
+        } else {
+            for (int i = 0; i < d->train.n; i++) tr[i] = i;
+            *avail = d->train.n;
+            snprintf(out->pred_split, sizeof out->pred_split, "train");
+        }
     }
-    int n_train, n_val;
-    as_fit_split_rows(d->train.n, spec->train.validation_split, &n_train, &n_val);
-    if (n_val > 0) {
-        *row0 = n_train;
-        *avail = n_val;
-        snprintf(out->pred_split, sizeof out->pred_split, "validation");
-    } else {
-        *row0 = 0;
-        *avail = d->train.n;
-        snprintf(out->pred_split, sizeof out->pred_split, "train");
+    as_free(va);
+    if (!s) as_free(tr);
+    *rows = s ? tr : NULL;
+    return s;
+}
+
+/* Copies rows idx[0..n) of s into contiguous x, y (regression) or labels buffers. */
+static as_status gather_rows(const as_split *s, const int *idx, int n, float **x, float **y,
+                             int **labels, as_error *err) {
+    size_t xr = as_split_x_row(s), yr = as_split_y_row(s);
+    *x = as_malloc((size_t)n * xr * sizeof(float));
+    *y = s->y ? as_malloc((size_t)n * yr * sizeof(float)) : NULL;
+    *labels = s->labels ? as_malloc((size_t)n * sizeof(int)) : NULL;
+    if (!*x || (s->y && !*y) || (s->labels && !*labels))
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory for dumps");
+    for (int i = 0; i < n; i++) {
+        memcpy(*x + (size_t)i * xr, s->x + (size_t)idx[i] * xr, xr * sizeof(float));
+        if (s->y) memcpy(*y + (size_t)i * yr, s->y + (size_t)idx[i] * yr, yr * sizeof(float));
+        if (s->labels) (*labels)[i] = s->labels[idx[i]];
     }
-    return &d->train;
+    return AS_OK;
 }
 
 /* Forward passes over the first rows of the dump split, in chunks of max_batch, keeping
  * attention probabilities and predictions. */
 static as_status collect_dumps(as_model *m, const as_dataset *d, const as_spec *spec, int n_att,
                                int n_pred, as_result *out, as_error *err) {
-    int row0, avail;
-    const as_split *s = dump_rows(d, spec, &row0, &avail, out);
+    int avail = 0, *rows = NULL;
+    const as_split *s = dump_rows(d, spec, &rows, &avail, out, err);
+    if (!s) return err->code ? err->code : AS_ERR_NOMEM;
     if (n_att > avail) n_att = avail;
     if (n_pred > avail) n_pred = avail;
     int n = n_att > n_pred ? n_att : n_pred;
-    if (n == 0) return AS_OK;
+    if (n == 0) {
+        as_free(rows);
+        return AS_OK;
+    }
     size_t xr = as_split_x_row(s), outsz = as_model_out_size(m);
     int classification = d->task == AS_TASK_CLASSIFICATION;
-    as_status st = AS_OK;
-    float *pred = as_calloc((size_t)n * outsz, sizeof(float));
+    float *pred = as_calloc((size_t)n * outsz, sizeof(float)), *xs = NULL, *ys = NULL;
+    int *ls = NULL;
     float **att = as_calloc((size_t)m->n_layers, sizeof(float *));
-    if (!pred || !att) {
-        st = as_error_set(err, AS_ERR_NOMEM, "out of memory for dumps");
-        goto out;
-    }
+    as_status st = gather_rows(s, rows, n, &xs, &ys, &ls, err);
+    if (!st && (!pred || !att)) st = as_error_set(err, AS_ERR_NOMEM, "out of memory for dumps");
+    if (st) goto out;
     for (int start = 0; start < n && !st; start += m->max_batch) {
         int k = n - start < m->max_batch ? n - start : m->max_batch;
-        const float *y = as_model_forward(m, s->x + (size_t)(row0 + start) * xr, k, 0);
+        const float *y = as_model_forward(m, xs + (size_t)start * xr, k, 0);
         memcpy(pred + (size_t)start * outsz, y, (size_t)k * outsz * sizeof(float));
         for (int i = 0; i < m->n_layers; i++) {
             int H, T;
@@ -156,14 +186,13 @@ static as_status collect_dumps(as_model *m, const as_dataset *d, const as_spec *
             st = as_result_add(out, "predictions", AS_ARR_F32, 3, pd, pred, err);
         }
         hsize_t xd[3] = {(hsize_t)n_pred, (hsize_t)s->t, (hsize_t)s->c};
-        if (!st) st = as_result_add(out, "pred_inputs", AS_ARR_F32, 3, xd, s->x + (size_t)row0 * xr, err);
+        if (!st) st = as_result_add(out, "pred_inputs", AS_ARR_F32, 3, xd, xs, err);
         if (!st && classification) {
             hsize_t ld[1] = {(hsize_t)n_pred};
-            st = as_result_add(out, "pred_targets", AS_ARR_I32, 1, ld, s->labels + row0, err);
+            st = as_result_add(out, "pred_targets", AS_ARR_I32, 1, ld, ls, err);
         } else if (!st) {
             hsize_t yd[3] = {(hsize_t)n_pred, (hsize_t)s->yt, (hsize_t)s->yc};
-            st = as_result_add(out, "pred_targets", AS_ARR_F32, 3, yd,
-                               s->y + (size_t)row0 * as_split_y_row(s), err);
+            st = as_result_add(out, "pred_targets", AS_ARR_F32, 3, yd, ys, err);
         }
     }
 out:
@@ -171,17 +200,21 @@ out:
         for (int i = 0; i < m->n_layers; i++) as_free(att[i]);
     as_free(att);
     as_free(pred);
+    as_free(xs);
+    as_free(ys);
+    as_free(ls);
+    as_free(rows);
     return st;
 }
 
-static void summarise(const as_history *h, as_result *out) {
+static void summarise(const as_history *h, const as_train_spec *t, as_result *out) {
     out->epochs_run = h->epochs_run;
     int best = -1;
     for (int e = 0; e < h->epochs_run; e++) {
         double x = h->val_loss[e];
         if (isfinite(x) && (best < 0 || x < h->val_loss[best])) best = e;
     }
-    out->best_epoch = best + 1;
+    out->best_epoch = h->best_epoch; /* by the monitor (val_loss unless early stopping's) */
     out->best_val_loss = best >= 0 ? h->val_loss[best] : (double)NAN;
     out->final_val_loss = h->epochs_run ? h->val_loss[h->epochs_run - 1] : (double)NAN;
     out->best_val_accuracy = (double)NAN;
@@ -192,6 +225,16 @@ static void summarise(const as_history *h, as_result *out) {
                 out->best_val_accuracy = h->val_accuracy[e];
     out->train_seconds = 0;
     for (int e = 0; e < h->epochs_run; e++) out->train_seconds += h->epoch_seconds[e];
+    out->stopped_epoch = h->stopped_epoch;
+    out->kept_epoch = h->kept_epoch;
+    out->kept_best = h->kept_best;
+    out->has_test = h->has_test;
+    out->test_loss = h->test_loss;
+    out->test_accuracy = h->test_accuracy;
+    snprintf(out->validation, sizeof out->validation,
+             "{\"split\":%.17g,\"mode\":\"%s\",\"seed\":%llu,\"n_train\":%d,\"n_val\":%d}",
+             t->validation_split, as_val_mode_name(t->validation_mode),
+             (unsigned long long)t->validation_seed, h->n_train, h->n_val);
 }
 
 static as_status add_curves(const as_history *h, as_result *out, as_error *err) {
@@ -200,6 +243,7 @@ static as_status add_curves(const as_history *h, as_result *out, as_error *err) 
     as_status st = as_result_add(out, "loss", AS_ARR_F64, 1, n, h->loss, err);
     if (!st) st = as_result_add(out, "val_loss", AS_ARR_F64, 1, n, h->val_loss, err);
     if (!st) st = as_result_add(out, "epoch_seconds", AS_ARR_F64, 1, n, h->epoch_seconds, err);
+    if (!st) st = as_result_add(out, "learning_rate", AS_ARR_F64, 1, n, h->learning_rate, err);
     if (!st && h->classification) {
         st = as_result_add(out, "accuracy", AS_ARR_F64, 1, n, h->accuracy, err);
         if (!st) st = as_result_add(out, "val_accuracy", AS_ARR_F64, 1, n, h->val_accuracy, err);
@@ -252,6 +296,7 @@ as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset
     out->rank = o->world_rank;
     out->seed = run_seed(s, v, r);
     out->best_val_loss = out->final_val_loss = out->best_val_accuracy = (double)NAN;
+    out->test_loss = out->test_accuracy = (double)NAN;
     int P = 1, me = 0;
     if (comm != MPI_COMM_NULL) {
         MPI_Comm_size(comm, &P);
@@ -290,6 +335,7 @@ as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset
         as_spec_free(&spec);
         return st == AS_ERR_NOMEM || st == AS_ERR_SPEC || st == AS_ERR_DATA ? AS_OK : st;
     }
+    if (spec.train.keep == AS_KEEP_DEFAULT) spec.train.keep = AS_KEEP_BEST; /* sweeps keep the best */
     out->params = (int64_t)m.n_params;
     out->in_t = d->train.t;
     out->in_c = d->train.c;
@@ -319,7 +365,7 @@ as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset
         st = AS_OK;
         goto done;
     }
-    summarise(&h, out);
+    summarise(&h, &spec.train, out);
     if ((st = add_curves(&h, out, err))) goto done;
     if (h.status == AS_RUN_DIVERGED) {
         fail(out, AS_VAR_DIVERGED, h.message);

@@ -18,6 +18,9 @@ typedef struct {
     int32_t epochs_run, best_epoch;
     double best_val_loss, final_val_loss, best_val_accuracy, train_seconds;
     int32_t rank;
+    /* protocol (issue 13): the kept model on /test (NaN without one), early stopping */
+    double test_loss, test_accuracy;
+    int32_t stopped_epoch, kept_epoch;
 } as_summary_row;
 
 /* The HDF5 compound type of a row (caller closes it). */

@@ -1,6 +1,7 @@
 /* fit.c: Keras-style fit and evaluate, single process or data parallel. */
 #include "attnsweep/train.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +20,7 @@ void as_history_free(as_history *h) {
     as_free(h->val_loss);
     as_free(h->val_accuracy);
     as_free(h->epoch_seconds);
+    as_free(h->learning_rate);
     memset(h, 0, sizeof *h);
 }
 
@@ -98,15 +100,15 @@ static int comm_rank(MPI_Comm c) {
 
 /* Evaluates rows [row0, row0+n) of s: this rank takes its contiguous shard. Returns the
  * mean loss; *mpi_failed is set when the reduction failed. */
-static double evaluate(as_model *m, const as_split *s, int row0, int n, int batch, MPI_Comm comm,
-                       batch_buf *b, double *acc, int *mpi_failed) {
+static double evaluate(as_model *m, const as_split *s, const int *idx, int row0, int n, int batch,
+                       MPI_Comm comm, batch_buf *b, double *acc, int *mpi_failed) {
     int P = comm_size(comm), r = comm_rank(comm);
     int lo = (int)((long)n * r / P), hi = (int)((long)n * (r + 1) / P);
     if (batch > m->max_batch) batch = m->max_batch;
     double sums[2] = {0, 0};
     for (int start = lo; start < hi; start += batch) {
         int k = hi - start < batch ? hi - start : batch;
-        gather(b, s, NULL, row0 + start, k);
+        gather(b, s, idx ? idx + start : NULL, row0 + start, k);
         const float *out = as_model_forward(m, b->x, k, 0);
         long correct = 0;
         sums[0] += batch_loss(m, out, b, k, 1.0f, 0, &correct);
@@ -118,9 +120,8 @@ static double evaluate(as_model *m, const as_split *s, int row0, int n, int batc
     return n > 0 ? sums[0] / n : (double)NAN;
 }
 
-double as_evaluate(as_model *m, const as_dataset *d, const as_split *s, int row0, int n, int batch,
-                   MPI_Comm comm, double *acc) {
-    (void)d;
+static double evaluate_once(as_model *m, const as_split *s, const int *idx, int row0, int n,
+                            int batch, MPI_Comm comm, double *acc) {
     batch_buf b;
     int rows = batch < m->max_batch ? batch : m->max_batch;
     if (batch_alloc(&b, s, rows, NULL)) {
@@ -128,10 +129,21 @@ double as_evaluate(as_model *m, const as_dataset *d, const as_split *s, int row0
         return (double)NAN;
     }
     int failed;
-    double l = evaluate(m, s, row0, n, batch, comm, &b, acc, &failed);
+    double l = evaluate(m, s, idx, row0, n, batch, comm, &b, acc, &failed);
     if (failed) l = (double)NAN;
     batch_free(&b);
     return l;
+}
+
+double as_evaluate(as_model *m, const as_dataset *d, const as_split *s, int row0, int n, int batch,
+                   MPI_Comm comm, double *acc) {
+    (void)d;
+    return evaluate_once(m, s, NULL, row0, n, batch, comm, acc);
+}
+
+double as_evaluate_rows(as_model *m, const as_split *s, const int *idx, int n, int batch,
+                        MPI_Comm comm, double *acc) {
+    return evaluate_once(m, s, idx, 0, n, batch, comm, acc);
 }
 
 as_status as_fit_check_same_weights(const as_model *m, MPI_Comm comm, uint64_t *checksum,
@@ -152,190 +164,345 @@ as_status as_fit_check_same_weights(const as_model *m, MPI_Comm comm, uint64_t *
 static as_status history_alloc(as_history *h, int epochs, int classification, as_error *err) {
     memset(h, 0, sizeof *h);
     h->classification = classification;
+    h->test_loss = h->test_accuracy = (double)NAN;
     size_t n = (size_t)epochs;
     h->loss = as_calloc(n, sizeof(double));
     h->accuracy = as_calloc(n, sizeof(double));
     h->val_loss = as_calloc(n, sizeof(double));
     h->val_accuracy = as_calloc(n, sizeof(double));
     h->epoch_seconds = as_calloc(n, sizeof(double));
-    if (!h->loss || !h->accuracy || !h->val_loss || !h->val_accuracy || !h->epoch_seconds) {
+    h->learning_rate = as_calloc(n, sizeof(double));
+    if (!h->loss || !h->accuracy || !h->val_loss || !h->val_accuracy || !h->epoch_seconds ||
+        !h->learning_rate) {
         as_history_free(h);
         return as_error_set(err, AS_ERR_NOMEM, "out of memory for the history");
     }
     return AS_OK;
 }
 
-/* Puts a saved fit state back: optimizer, shuffle stream and order, earlier curves. */
-static as_status restore(const as_fit_opts *o, as_optim *opt, as_rng *shuf, int *perm, int n_train,
-                         int epochs, as_history *h, as_error *err) {
-    const as_fit_state *r = o->resume;
-    const as_history *rh = o->resume_history;
-    if (r->n_perm != n_train || r->n != opt->n || (opt->v != NULL) != (r->v != NULL))
+/* One fit's working state. */
+typedef struct {
+    as_model *m;
+    const as_dataset *d;
+    const as_split *s;
+    const as_train_spec *t;
+    const as_fit_opts *o;
+    MPI_Comm comm;
+    int P, rank, classification;
+    int *perm, *val, n_train, n_val; /* training order (row indices), validation rows */
+    batch_buf b;
+    as_optim opt;
+    as_dp dp;
+    as_rng shuf;
+    as_early_stopping_spec track; /* early stopping, or the keep-best tracker (no stop) */
+    int can_stop, need_best;
+    float *best; /* the best epoch's weights when need_best */
+    as_cb_state cb;
+} fit_ctx;
+
+/* A monitor the run cannot provide is a spec error naming the key. */
+static as_status check_monitor(const fit_ctx *c, as_monitor mon, const char *key, as_error *err) {
+    int val = mon == AS_MON_VAL_LOSS || mon == AS_MON_VAL_ACCURACY;
+    int acc = mon == AS_MON_VAL_ACCURACY || mon == AS_MON_ACCURACY;
+    if (val && c->n_val == 0)
+        return as_error_set(err, AS_ERR_SPEC, "train.%s.monitor: %s needs a validation split "
+                            "(train.validation_split or train.validation)", key, as_monitor_name(mon));
+    if (acc && !c->classification)
+        return as_error_set(err, AS_ERR_SPEC, "train.%s.monitor: %s needs a classification dataset",
+                            key, as_monitor_name(mon));
+    return AS_OK;
+}
+
+static as_status setup_callbacks(fit_ctx *c, as_error *err) {
+    const as_train_spec *t = c->t;
+    as_status st;
+    if (t->early_stopping.enabled &&
+        (st = check_monitor(c, t->early_stopping.monitor, "early_stopping", err)))
+        return st;
+    if (t->reduce_lr.enabled &&
+        (st = check_monitor(c, t->reduce_lr.monitor, "reduce_lr_on_plateau", err)))
+        return st;
+    c->can_stop = t->early_stopping.enabled;
+    if (c->can_stop) {
+        c->track = t->early_stopping;
+    } else { /* keep best: the best val_loss (loss without validation), never stopping */
+        memset(&c->track, 0, sizeof c->track);
+        c->track.monitor = c->n_val > 0 ? AS_MON_VAL_LOSS : AS_MON_LOSS;
+        c->track.patience = INT_MAX;
+    }
+    memset(&c->cb, 0, sizeof c->cb);
+    as_es_init(&c->cb.es, &c->track);
+    as_rlr_init(&c->cb.rlr, &t->reduce_lr);
+    c->cb.lr = t->optimizer.learning_rate;
+    c->need_best = t->keep == AS_KEEP_BEST ||
+                   (t->early_stopping.enabled && t->early_stopping.restore_best_weights);
+    if (c->need_best && !(c->best = as_malloc((c->m->n_params ? c->m->n_params : 1) * sizeof(float))))
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory for the best weights");
+    return AS_OK;
+}
+
+/* Puts a saved fit state back: optimizer, shuffle stream and order, callbacks, curves. */
+static as_status restore(fit_ctx *c, as_history *h, as_error *err) {
+    const as_fit_state *r = c->o->resume;
+    const as_history *rh = c->o->resume_history;
+    as_optim *opt = &c->opt;
+    if (r->n_perm != c->n_train || r->n != opt->n || (opt->v != NULL) != (r->v != NULL))
         return as_error_set(err, AS_ERR_DATA, "checkpoint: %d training rows and %zu parameters, "
-                            "but this run has %d and %zu", r->n_perm, r->n, n_train, opt->n);
-    if (r->epoch > epochs || !rh || rh->epochs_run < r->epoch)
+                            "but this run has %d and %zu", r->n_perm, r->n, c->n_train, opt->n);
+    if (r->epoch > c->t->epochs || !rh || rh->epochs_run < r->epoch)
         return as_error_set(err, AS_ERR_DATA, "checkpoint: %d epochs done, the run asks for %d",
-                            r->epoch, epochs);
+                            r->epoch, c->t->epochs);
+    int uses_cb = c->need_best || c->t->early_stopping.enabled || c->t->reduce_lr.enabled;
+    if (uses_cb && !r->has_cb)
+        return as_error_set(err, AS_ERR_DATA, "checkpoint: no callback state (written by an older "
+                            "attnsweep); remove it to start over");
+    if (r->has_cb && r->cb.has_best && (!c->need_best || !r->best))
+        return as_error_set(err, AS_ERR_DATA, "checkpoint: holds best weights this run does not keep");
     opt->t = r->step;
     memcpy(opt->m, r->m, r->n * sizeof(float));
     if (r->v) memcpy(opt->v, r->v, r->n * sizeof(float));
-    *shuf = r->shuffle;
-    memcpy(perm, r->perm, (size_t)n_train * sizeof(int));
+    c->shuf = r->shuffle;
+    memcpy(c->perm, r->perm, (size_t)c->n_train * sizeof(int));
+    if (r->has_cb) c->cb = r->cb;
+    if (r->has_cb && r->cb.has_best) memcpy(c->best, r->best, r->n * sizeof(float));
     size_t k = (size_t)r->epoch * sizeof(double);
     memcpy(h->loss, rh->loss, k);
     memcpy(h->accuracy, rh->accuracy, k);
     memcpy(h->val_loss, rh->val_loss, k);
     memcpy(h->val_accuracy, rh->val_accuracy, k);
     memcpy(h->epoch_seconds, rh->epoch_seconds, k);
+    if (rh->learning_rate) memcpy(h->learning_rate, rh->learning_rate, k);
     h->epochs_run = r->epoch;
+    return AS_OK;
+}
+
+/* One epoch of training batches; sums[0] the loss sum, sums[1] the correct count. Sets
+ * *diverged (with h->message) on a non-finite loss. */
+static as_status train_epoch(fit_ctx *c, int ep, double *sums, int *diverged, as_history *h,
+                             as_error *err) {
+    const as_train_spec *t = c->t;
+    as_model *m = c->m;
+    int P = c->P, rank = c->rank;
+    as_status st;
+    for (int start = 0; start < c->n_train; start += t->batch_size) {
+        int bsz = c->n_train - start < t->batch_size ? c->n_train - start : t->batch_size;
+        int lo = (int)((long)bsz * rank / P), hi = (int)((long)bsz * (rank + 1) / P);
+        int k = hi - lo;
+        double local[2] = {0, 0};
+        as_model_zero_grad(m);
+        if (k > 0) {
+            gather(&c->b, c->s, c->perm + start + lo, 0, k);
+            m->step = (uint64_t)c->opt.t; /* dropout masks: global step and global rows */
+            m->row0 = lo;
+            const float *out = as_model_forward(m, c->b.x, k, 1);
+            long correct = 0;
+            local[0] = batch_loss(m, out, &c->b, k, 1.0f / (float)bsz, 1, &correct);
+            local[1] = (double)correct;
+        }
+        if (P > 1) {
+            as_dp_begin(&c->dp);
+            if (k > 0) as_model_backward(m, c->b.x, as_dp_layer_done, &c->dp);
+            if ((st = as_dp_finish(&c->dp, err))) return st;
+            if (MPI_Allreduce(MPI_IN_PLACE, local, 2, MPI_DOUBLE, MPI_SUM, c->comm) != MPI_SUCCESS)
+                return as_error_set(err, AS_ERR_MPI, "loss allreduce failed");
+        } else {
+            as_model_backward(m, c->b.x, NULL, NULL);
+        }
+        if (!isfinite(local[0])) {
+            *diverged = 1;
+            snprintf(h->message, sizeof h->message,
+                     "non-finite loss at epoch %d, batch starting at row %d", ep + 1, start);
+            return AS_OK;
+        }
+        c->opt.spec.learning_rate =
+            t->lr_schedule.type ? as_lr_schedule_at(&t->lr_schedule, t->optimizer.learning_rate, c->opt.t)
+                                : c->cb.lr;
+        as_optim_step(&c->opt, m->params, m->grads);
+        if (c->o && c->o->on_batch) c->o->on_batch(c->o->ud);
+        sums[0] += local[0];
+        sums[1] += local[1];
+    }
+    return AS_OK;
+}
+
+/* Early stopping / keep-best tracking and reduce-on-plateau after epoch ep; returns 1
+ * when early stopping stops training. */
+static int epoch_callbacks(fit_ctx *c, int ep, const as_epoch_stats *es) {
+    const as_train_spec *t = c->t;
+    double cur = as_monitor_value(c->track.monitor, es->loss, es->accuracy, es->val_loss,
+                                  es->val_accuracy);
+    int r = as_es_update(&c->cb.es, &c->track, ep, cur);
+    if ((r & AS_ES_SNAPSHOT) && c->need_best) {
+        memcpy(c->best, c->m->params, c->m->n_params * sizeof(float));
+        c->cb.has_best = 1;
+    }
+    if (t->reduce_lr.enabled) {
+        double v = as_monitor_value(t->reduce_lr.monitor, es->loss, es->accuracy, es->val_loss,
+                                    es->val_accuracy);
+        c->cb.lr = as_rlr_update(&c->cb.rlr, &t->reduce_lr, v, c->cb.lr);
+    }
+    return c->can_stop && (r & AS_ES_STOP);
+}
+
+/* The epoch's validation; *diverged on a non-finite val_loss. */
+static as_status validate(fit_ctx *c, int ep, as_epoch_stats *es, int *diverged, as_history *h,
+                          as_error *err) {
+    es->val_loss = es->val_accuracy = (double)NAN;
+    if (c->n_val == 0 || *diverged) return AS_OK;
+    double acc;
+    int failed;
+    es->val_loss = evaluate(c->m, c->s, c->val, 0, c->n_val, c->t->batch_size, c->comm, &c->b, &acc,
+                            &failed);
+    if (failed) return as_error_set(err, AS_ERR_MPI, "validation allreduce failed at epoch %d", ep + 1);
+    es->val_accuracy = c->classification ? acc : (double)NAN;
+    if (!isfinite(es->val_loss)) {
+        *diverged = 1;
+        snprintf(h->message, sizeof h->message, "non-finite val_loss at epoch %d", ep + 1);
+    }
+    return AS_OK;
+}
+
+/* Runs epoch ep; *stop = 1 (early stopping), 2 (on_epoch asked), 3 (diverged). */
+static as_status run_epoch(fit_ctx *c, int ep, as_history *h, int *stop, as_error *err) {
+    const as_train_spec *t = c->t;
+    double t0 = now_seconds();
+    h->learning_rate[ep] = t->lr_schedule.type
+                               ? as_lr_schedule_at(&t->lr_schedule, t->optimizer.learning_rate, c->opt.t)
+                               : c->cb.lr;
+    if (t->shuffle) as_rng_shuffle_int(&c->shuf, c->perm, (size_t)c->n_train);
+    double sums[2] = {0, 0};
+    int diverged = 0;
+    as_status st = train_epoch(c, ep, sums, &diverged, h, err);
+    if (st) return st;
+    h->epochs_run = ep + 1;
+    as_epoch_stats es;
+    es.epoch = ep + 1;
+    es.epochs = t->epochs;
+    es.loss = diverged ? (double)NAN : sums[0] / c->n_train;
+    es.accuracy = c->classification ? sums[1] / c->n_train : (double)NAN;
+    if ((st = validate(c, ep, &es, &diverged, h, err))) return st;
+    es.seconds = now_seconds() - t0;
+    es.samples_per_sec = es.seconds > 0 ? c->n_train / es.seconds : 0;
+    h->loss[ep] = es.loss;
+    h->accuracy[ep] = es.accuracy;
+    h->val_loss[ep] = es.val_loss;
+    h->val_accuracy[ep] = es.val_accuracy;
+    h->epoch_seconds[ep] = es.seconds;
+    int early = diverged ? 0 : epoch_callbacks(c, ep, &es);
+    const as_fit_opts *o = c->o;
+    if (!diverged && o && o->on_checkpoint) {
+        as_fit_state cs = {ep + 1, c->opt.t, c->shuf, c->perm, c->n_train, c->opt.m, c->opt.v,
+                           c->m->n_params, c->cb, 1, c->cb.has_best ? c->best : NULL};
+        if (o->on_checkpoint(o->ud, &cs, h))
+            return as_error_set(err, AS_ERR_IO, "writing the checkpoint after epoch %d failed", ep + 1);
+    }
+    int asked = o && o->on_epoch ? o->on_epoch(o->ud, &es) : 0;
+    if (diverged) {
+        *stop = 3;
+        return AS_OK;
+    }
+    if (c->P > 1 && MPI_Allreduce(MPI_IN_PLACE, &asked, 1, MPI_INT, MPI_MAX, c->comm) != MPI_SUCCESS)
+        return as_error_set(err, AS_ERR_MPI, "stop-flag allreduce failed at epoch %d", ep + 1);
+    *stop = early ? 1 : (asked && ep + 1 < t->epochs) ? 2 : 0;
+    return AS_OK;
+}
+
+/* After the last epoch: the kept weights, the best epoch, the test split. */
+static as_status finish(fit_ctx *c, as_history *h, as_error *err) {
+    h->best_epoch = c->cb.es.best_epoch + 1;
+    h->monitor = c->track.monitor;
+    h->kept_epoch = h->epochs_run;
+    if (c->cb.es.stopped_epoch >= 0 && c->can_stop) h->stopped_epoch = c->cb.es.stopped_epoch + 1;
+    if (h->status != AS_RUN_OK) return AS_OK;
+    if (h->stopped_epoch)
+        snprintf(h->message, sizeof h->message, "early stopping at epoch %d (best epoch %d)",
+                 h->stopped_epoch, h->best_epoch);
+    if (c->need_best && c->cb.has_best) {
+        memcpy(c->m->params, c->best, c->m->n_params * sizeof(float));
+        h->kept_best = 1;
+        h->kept_epoch = h->best_epoch;
+    }
+    const as_dataset *d = c->d;
+    if (!d->has_test || d->test.n < 1) return AS_OK;
+    double acc;
+    int failed;
+    h->has_test = 1;
+    h->test_loss = evaluate(c->m, &d->test, NULL, 0, d->test.n, c->t->batch_size, c->comm, &c->b,
+                            &acc, &failed);
+    h->test_accuracy = c->classification ? acc : (double)NAN;
+    if (failed) return as_error_set(err, AS_ERR_MPI, "test allreduce failed");
+    return AS_OK;
+}
+
+static void fit_free(fit_ctx *c) {
+    if (c->P > 1) as_dp_free(&c->dp);
+    as_optim_free(&c->opt);
+    batch_free(&c->b);
+    as_free(c->perm);
+    as_free(c->val);
+    as_free(c->best);
+}
+
+static as_status fit_init(fit_ctx *c, as_history *h, as_error *err) {
+    const as_train_spec *t = c->t;
+    int n = c->s->n;
+    c->perm = as_malloc((size_t)n * sizeof(int));
+    c->val = as_malloc((size_t)n * sizeof(int));
+    if (!c->perm || !c->val) return as_error_set(err, AS_ERR_NOMEM, "out of memory for the row order");
+    as_status st = as_fit_split(c->d, t, c->perm, c->val, &c->n_train, &c->n_val, err);
+    if (st) return st;
+    if (c->n_train < 1 || (t->validation_split > 0 && c->n_val < 1))
+        return as_error_set(err, AS_ERR_SPEC,
+                            "train.validation_split: %g of %d rows leaves %d for training and %d "
+                            "for validation (both need at least 1)", t->validation_split, n,
+                            c->n_train, c->n_val);
+    int shard_max = (t->batch_size + c->P - 1) / c->P;
+    if (shard_max > c->m->max_batch)
+        return as_error_set(err, AS_ERR_INTERNAL, "model built for batch %d but needs %d",
+                            c->m->max_batch, shard_max);
+    if ((st = setup_callbacks(c, err))) return st;
+    if ((st = history_alloc(h, t->epochs, c->classification, err))) return st;
+    h->n_train = c->n_train;
+    h->n_val = c->n_val;
+    if ((st = batch_alloc(&c->b, c->s, c->m->max_batch, err))) return st;
+    if ((st = as_optim_init(&c->opt, &t->optimizer, c->m->n_params, err))) return st;
+    if (c->P > 1 && (st = as_dp_init(&c->dp, c->comm, c->m, c->o->bucket_kb, c->o->overlap, err)))
+        return st;
+    as_rng_seed(&c->shuf, as_rng_derive(t->seed, AS_STREAM_SHUFFLE));
     return AS_OK;
 }
 
 as_status as_fit(as_model *m, const as_dataset *d, const as_train_spec *t,
                  const as_fit_opts *opts, as_history *h, as_error *err) {
-    const as_split *s = &d->train;
-    MPI_Comm comm = opts ? opts->comm : MPI_COMM_NULL;
-    int P = comm_size(comm), rank = comm_rank(comm);
-    int classification = d->task == AS_TASK_CLASSIFICATION;
-    int n_train, n_val;
-    as_fit_split_rows(s->n, t->validation_split, &n_train, &n_val);
-    if (n_train < 1 || (t->validation_split > 0 && n_val < 1))
-        return as_error_set(err, AS_ERR_SPEC,
-                            "train.validation_split: %g of %d rows leaves %d for training and %d "
-                            "for validation (both need at least 1)", t->validation_split, s->n,
-                            n_train, n_val);
-    int shard_max = (t->batch_size + P - 1) / P;
-    if (shard_max > m->max_batch)
-        return as_error_set(err, AS_ERR_INTERNAL, "model built for batch %d but needs %d",
-                            m->max_batch, shard_max);
-
-    as_status st = history_alloc(h, t->epochs, classification, err);
-    if (st) return st;
-    batch_buf b;
-    as_optim opt;
-    as_dp dp;
-    memset(&dp, 0, sizeof dp);
-    int *perm = as_malloc((size_t)n_train * sizeof(int));
-    if (!perm) {
-        as_history_free(h);
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory for the shuffle order");
-    }
-    if ((st = batch_alloc(&b, s, m->max_batch, err))) goto out_perm;
-    if ((st = as_optim_init(&opt, &t->optimizer, m->n_params, err))) goto out_batch;
-    if (P > 1 && (st = as_dp_init(&dp, comm, m, opts->bucket_kb, opts->overlap, err))) goto out_opt;
-
-    as_rng shuf;
-    as_rng_seed(&shuf, as_rng_derive(t->seed, AS_STREAM_SHUFFLE));
-    for (int i = 0; i < n_train; i++) perm[i] = i;
+    fit_ctx c;
+    memset(&c, 0, sizeof c);
+    memset(h, 0, sizeof *h);
+    c.m = m;
+    c.d = d;
+    c.s = &d->train;
+    c.t = t;
+    c.o = opts;
+    c.comm = opts ? opts->comm : MPI_COMM_NULL;
+    c.P = comm_size(c.comm);
+    c.rank = comm_rank(c.comm);
+    c.classification = d->task == AS_TASK_CLASSIFICATION;
+    as_status st = fit_init(&c, h, err);
     int ep0 = 0;
-    if (opts && opts->resume && (st = restore(opts, &opt, &shuf, perm, n_train, t->epochs, h, err)))
-        goto out_all;
-    if (opts && opts->resume) ep0 = opts->resume->epoch;
-
-    for (int ep = ep0; ep < t->epochs; ep++) {
-        double t0 = now_seconds();
-        if (t->shuffle) as_rng_shuffle_int(&shuf, perm, (size_t)n_train);
-        double sums[2] = {0, 0}; /* loss sum, correct */
-        int diverged = 0;
-        for (int start = 0; start < n_train; start += t->batch_size) {
-            int bsz = n_train - start < t->batch_size ? n_train - start : t->batch_size;
-            int lo = (int)((long)bsz * rank / P), hi = (int)((long)bsz * (rank + 1) / P);
-            int k = hi - lo;
-            double local[2] = {0, 0};
-            as_model_zero_grad(m);
-            if (k > 0) {
-                gather(&b, s, perm + start + lo, 0, k);
-                m->step = (uint64_t)opt.t; /* dropout masks: global step and global rows */
-                m->row0 = lo;
-                const float *out = as_model_forward(m, b.x, k, 1);
-                long correct = 0;
-                local[0] = batch_loss(m, out, &b, k, 1.0f / (float)bsz, 1, &correct);
-                local[1] = (double)correct;
-            }
-            if (P > 1) {
-                as_dp_begin(&dp);
-                if (k > 0) as_model_backward(m, b.x, as_dp_layer_done, &dp);
-                if ((st = as_dp_finish(&dp, err))) goto out_all;
-                if (MPI_Allreduce(MPI_IN_PLACE, local, 2, MPI_DOUBLE, MPI_SUM, comm) != MPI_SUCCESS) {
-                    st = as_error_set(err, AS_ERR_MPI, "loss allreduce failed");
-                    goto out_all;
-                }
-            } else {
-                as_model_backward(m, b.x, NULL, NULL);
-            }
-            if (!isfinite(local[0])) {
-                diverged = 1;
-                snprintf(h->message, sizeof h->message,
-                         "non-finite loss at epoch %d, batch starting at row %d", ep + 1, start);
-                break;
-            }
-            as_optim_step(&opt, m->params, m->grads);
-            if (opts && opts->on_batch) opts->on_batch(opts->ud);
-            sums[0] += local[0];
-            sums[1] += local[1];
-        }
-        h->epochs_run = ep + 1;
-        as_epoch_stats es;
-        es.epoch = ep + 1;
-        es.epochs = t->epochs;
-        es.loss = diverged ? (double)NAN : sums[0] / n_train;
-        es.accuracy = classification ? sums[1] / n_train : (double)NAN;
-        es.val_loss = (double)NAN;
-        es.val_accuracy = (double)NAN;
-        if (n_val > 0 && !diverged) {
-            double acc;
-            int failed;
-            es.val_loss = evaluate(m, s, n_train, n_val, t->batch_size, comm, &b, &acc, &failed);
-            if (failed) {
-                st = as_error_set(err, AS_ERR_MPI, "validation allreduce failed at epoch %d", ep + 1);
-                goto out_all;
-            }
-            es.val_accuracy = classification ? acc : (double)NAN;
-            if (!isfinite(es.val_loss)) {
-                diverged = 1;
-                snprintf(h->message, sizeof h->message, "non-finite val_loss at epoch %d", ep + 1);
-            }
-        }
-        es.seconds = now_seconds() - t0;
-        es.samples_per_sec = es.seconds > 0 ? n_train / es.seconds : 0;
-        h->loss[ep] = es.loss;
-        h->accuracy[ep] = es.accuracy;
-        h->val_loss[ep] = es.val_loss;
-        h->val_accuracy[ep] = es.val_accuracy;
-        h->epoch_seconds[ep] = es.seconds;
-        if (!diverged && opts && opts->on_checkpoint) {
-            as_fit_state cs = {ep + 1, opt.t, shuf, perm, n_train, opt.m, opt.v, m->n_params};
-            if (opts->on_checkpoint(opts->ud, &cs, h)) {
-                st = as_error_set(err, AS_ERR_IO, "writing the checkpoint after epoch %d failed",
-                                  ep + 1);
-                goto out_all;
-            }
-        }
-        int stop = opts && opts->on_epoch ? opts->on_epoch(opts->ud, &es) : 0;
-        if (diverged) {
-            h->status = AS_RUN_DIVERGED;
-            break;
-        }
-        if (P > 1 && MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS) {
-            st = as_error_set(err, AS_ERR_MPI, "stop-flag allreduce failed at epoch %d", ep + 1);
-            goto out_all;
-        }
-        if (stop && ep + 1 < t->epochs) {
+    if (!st && opts && opts->resume && !(st = restore(&c, h, err))) ep0 = opts->resume->epoch;
+    if (!st && c.can_stop && c.cb.es.stopped_epoch >= 0) ep0 = t->epochs; /* stopped before */
+    for (int ep = ep0; !st && ep < t->epochs; ep++) {
+        int stop = 0;
+        if ((st = run_epoch(&c, ep, h, &stop, err))) break;
+        if (stop == 3) h->status = AS_RUN_DIVERGED;
+        if (stop == 2) {
             h->status = AS_RUN_STOPPED;
             snprintf(h->message, sizeof h->message, "stopped after epoch %d", ep + 1);
-            break;
         }
+        if (stop) break;
     }
-    h->comm_wait_seconds = dp.wait_seconds;
-    st = AS_OK;
-out_all:
-    if (P > 1) as_dp_free(&dp);
-out_opt:
-    as_optim_free(&opt);
-out_batch:
-    batch_free(&b);
-out_perm:
-    as_free(perm);
+    if (!st) st = finish(&c, h, err);
+    h->comm_wait_seconds = c.dp.wait_seconds;
+    fit_free(&c);
     if (st) as_history_free(h);
     return st;
 }
