@@ -9,17 +9,21 @@
 #include "attnsweep/sweep.h"
 #include "sweep/summary_row.h"
 
+#define NM 6 /* aggregated metrics */
+
 typedef struct {
     int id;
     char name[AS_SUMMARY_NAME_MAX];
     char group[128]; /* value of the group-by axis */
     int64_t params;
     int n_ok, n_bad;
-    double m[4], sd[4]; /* best_val_loss, final_val_loss, best_val_accuracy, train_seconds */
+    double m[NM], sd[NM]; /* best_val_loss, final_val_loss, best_val_accuracy, train_seconds,
+                             test_loss, test_accuracy */
 } agg;
 
 static const char *const k_keys[] = {"best_val_loss", "final_val_loss", "best_val_accuracy",
-                                     "train_seconds", "params", "id", "name"};
+                                     "train_seconds", "test_loss",      "test_accuracy",
+                                     "params",        "id",             "name"};
 #define N_KEYS (int)(sizeof k_keys / sizeof k_keys[0])
 
 static int g_key, g_desc;
@@ -28,14 +32,14 @@ static int cmp_agg(const void *pa, const void *pb) {
     const agg *a = pa, *b = pb;
     if ((a->n_ok > 0) != (b->n_ok > 0)) return a->n_ok > 0 ? -1 : 1;
     double x, y;
-    if (g_key < 4) {
+    if (g_key < NM) {
         x = a->m[g_key];
         y = b->m[g_key];
         if (isnan(x) != isnan(y)) return isnan(x) ? 1 : -1;
-    } else if (g_key == 4) {
+    } else if (g_key == NM) {
         x = (double)a->params;
         y = (double)b->params;
-    } else if (g_key == 5) {
+    } else if (g_key == NM + 1) {
         x = a->id;
         y = b->id;
     } else {
@@ -122,17 +126,19 @@ as_status as_summary_print(const char *path, const as_summary_opts *o, FILE *out
             as_free(rows);
             H5Fclose(f);
             return as_error_set(err, AS_ERR_ARG, "--sort %s: unknown key (one of best_val_loss, "
-                                "final_val_loss, best_val_accuracy, train_seconds, params, id, name)",
+                                "final_val_loss, best_val_accuracy, train_seconds, test_loss, test_accuracy, params, "
+                                "id, name)",
                                 o->sort);
         }
     }
-    if (g_key == 2 && !classification) {
+    if ((g_key == 2 || g_key == 5) && !classification) {
         as_free(rows);
         H5Fclose(f);
-        return as_error_set(err, AS_ERR_ARG, "--sort best_val_accuracy: %s is a regression sweep "
-                            "(no accuracy); sort by best_val_loss or final_val_loss", path);
+        return as_error_set(err, AS_ERR_ARG, "--sort %s: %s is a regression sweep "
+                            "(no accuracy); sort by best_val_loss or final_val_loss", k_keys[g_key],
+                            path);
     }
-    g_desc = g_key == 2;
+    g_desc = g_key == 2 || g_key == 5;
     agg *a = as_calloc(n ? n : 1, sizeof *a);
     int na = 0;
     if (!a) {
@@ -159,20 +165,20 @@ as_status as_summary_print(const char *path, const as_summary_opts *o, FILE *out
         else if (strcmp(rows[i].status, "stopped") != 0) a[k].n_bad++; /* stopped: by the search */
     }
     for (int k = 0; k < na; k++) {
-        double sum[4] = {0}, sq[4] = {0};
-        int cnt[4] = {0};
+        double sum[NM] = {0}, sq[NM] = {0};
+        int cnt[NM] = {0};
         for (size_t i = 0; i < n; i++) {
             if (rows[i].id != a[k].id || strcmp(rows[i].status, "ok") != 0) continue;
-            double v[4] = {rows[i].best_val_loss, rows[i].final_val_loss, rows[i].best_val_accuracy,
-                           rows[i].train_seconds};
-            for (int j = 0; j < 4; j++)
+            double v[NM] = {rows[i].best_val_loss, rows[i].final_val_loss, rows[i].best_val_accuracy,
+                            rows[i].train_seconds, rows[i].test_loss, rows[i].test_accuracy};
+            for (int j = 0; j < NM; j++)
                 if (!isnan(v[j])) {
                     sum[j] += v[j];
                     sq[j] += v[j] * v[j];
                     cnt[j]++;
                 }
         }
-        for (int j = 0; j < 4; j++) {
+        for (int j = 0; j < NM; j++) {
             a[k].m[j] = cnt[j] ? sum[j] / cnt[j] : (double)NAN;
             a[k].sd[j] = cnt[j] > 1 ? sqrt(fmax(0, (sq[j] - sum[j] * sum[j] / cnt[j]) / (cnt[j] - 1))) : 0;
         }
@@ -192,17 +198,19 @@ as_status as_summary_print(const char *path, const as_summary_opts *o, FILE *out
     int shown = 0;
     if (o->csv) {
         fprintf(out, "id,name,%sparams,repeats_ok,repeats_failed,best_val_loss_mean,best_val_loss_std,"
-                     "final_val_loss_mean,best_val_accuracy_mean,best_val_accuracy_std,train_seconds_mean\n",
+                     "final_val_loss_mean,best_val_accuracy_mean,best_val_accuracy_std,train_seconds_mean,"
+                     "test_loss_mean,test_loss_std,test_accuracy_mean,test_accuracy_std\n",
                 o->group_by ? "group," : "");
         for (int k = 0; k < na && (!o->top || shown < o->top); k++, shown++) {
             fprintf(out, "%d,\"%s\",", a[k].id, a[k].name);
             if (o->group_by) fprintf(out, "\"%s\",", a[k].group);
-            fprintf(out, "%lld,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g\n", (long long)a[k].params,
-                    a[k].n_ok, a[k].n_bad, a[k].m[0], a[k].sd[0], a[k].m[1], a[k].m[2], a[k].sd[2],
-                    a[k].m[3]);
+            fprintf(out, "%lld,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g\n",
+                    (long long)a[k].params, a[k].n_ok, a[k].n_bad, a[k].m[0], a[k].sd[0], a[k].m[1],
+                    a[k].m[2], a[k].sd[2], a[k].m[3], a[k].m[4], a[k].sd[4], a[k].m[5], a[k].sd[5]);
         }
     } else {
-        int passes = o->group_by ? na : 1;
+        int passes = o->group_by ? na : 1, has_test = 0;
+        for (int k = 0; k < na; k++) has_test |= !isnan(a[k].m[4]);
         for (int p = 0; p < passes; p++) {
             const char *grp = o->group_by ? a[p].group : NULL;
             int first = 1;
@@ -219,6 +227,7 @@ as_status as_summary_print(const char *path, const as_summary_opts *o, FILE *out
                     fprintf(out, "%4s  %5s  %-56s %9s  %-21s ", "rank", "id", "name", "params",
                             "best val_loss");
                     if (classification) fprintf(out, "%-21s ", "best val_accuracy");
+                    if (has_test) fprintf(out, "%-21s ", classification ? "test accuracy" : "test loss");
                     fprintf(out, "%s\n", "seconds");
                     first = 0;
                 }
@@ -229,6 +238,12 @@ as_status as_summary_print(const char *path, const as_summary_opts *o, FILE *out
                 fprintf(out, "%4d  %5d  %-56.56s %9lld  %-21s ", ++row, a[k].id, a[k].name,
                         (long long)a[k].params, l);
                 if (classification) fprintf(out, "%-21s ", acc);
+                if (has_test) {
+                    char tst[64];
+                    int j = classification ? 5 : 4;
+                    fmt_ms(tst, sizeof tst, a[k].m[j], a[k].sd[j], a[k].n_ok, classification ? 4 : 5);
+                    fprintf(out, "%-21s ", tst);
+                }
                 fprintf(out, "%s%s\n", sec, a[k].n_bad ? "  (some repeats failed)" : "");
             }
         }
