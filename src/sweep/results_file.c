@@ -79,6 +79,8 @@ as_status as_summary_read(hid_t f, as_summary_row **rows, size_t *n, as_error *e
     } else if (cnt > 0) {
         *rows = as_calloc((size_t)cnt, sizeof **rows);
         hid_t t = as_summary_type();
+        for (hssize_t i = 0; *rows && i < cnt; i++) /* absent in files of older versions */
+            (*rows)[i].test_loss = (*rows)[i].test_accuracy = (double)NAN;
         if (!*rows) st = as_error_set(err, AS_ERR_NOMEM, "/summary: out of memory");
         else if (H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, *rows) < 0)
             st = as_error_set(err, AS_ERR_DATA, "/summary: not the attnsweep summary table");

@@ -232,7 +232,7 @@ static void summarise(const as_history *h, const as_train_spec *t, as_result *ou
     out->test_loss = h->test_loss;
     out->test_accuracy = h->test_accuracy;
     snprintf(out->validation, sizeof out->validation,
-             "{\"split\":%.17g,\"mode\":\"%s\",\"seed\":%llu,\"n_train\":%d,\"n_val\":%d}",
+             "{\"split\":%.10g,\"mode\":\"%s\",\"seed\":%llu,\"n_train\":%d,\"n_val\":%d}",
              t->validation_split, as_val_mode_name(t->validation_mode),
              (unsigned long long)t->validation_seed, h->n_train, h->n_val);
 }
