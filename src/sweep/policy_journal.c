@@ -25,8 +25,9 @@
 
 #define HEADER "attnsweep-search 1 "
 
-static const char *const CURVES[] = {"loss", "val_loss", "epoch_seconds", "accuracy", "val_accuracy"};
-#define NCURVES 5
+static const char *const CURVES[] = {"loss",     "val_loss",     "epoch_seconds",
+                                     "accuracy", "val_accuracy", "learning_rate"};
+#define NCURVES 6
 
 static as_status io_fail(const as_journal *j, as_error *err) {
     return as_error_set(err, AS_ERR_IO, "%s: cannot write: %s", j->path, strerror(errno));
@@ -80,6 +81,9 @@ as_status as_journal_report(as_journal *j, const char *key, const as_sched_task 
             t->budget, t->from, t->last, (int)r->status, metric, (long long)r->params,
             (unsigned long long)r->seed, r->rank, r->epochs_run, r->best_epoch, r->in_t, r->in_c,
             r->best_val_loss, r->final_val_loss, r->best_val_accuracy, r->train_seconds);
+    /* what the run kept and its test metrics (callbacks, issue 13) */
+    fprintf(f, " %d %d %d %d %a %a %s", r->stopped_epoch, r->kept_epoch, r->kept_best, r->has_test,
+            r->test_loss, r->test_accuracy, r->validation[0] ? r->validation : "-");
     int nc = 0;
     for (int i = 0; i < NCURVES; i++) nc += find_curve(r, CURVES[i]) != NULL;
     fprintf(f, " %d", nc);
@@ -113,11 +117,14 @@ static int parse_report(char *line, char key[17], as_sched_task *t, as_result *r
     long long params;
     unsigned long long seed;
     int used = 0;
-    if (sscanf(p, "%16s %d %d %d %d %d %d %la %lld %llu %d %d %d %d %d %la %la %la %la %d%n", key,
-               &t->r, &t->rung, &t->budget, &t->from, &t->last, &status, metric, &params, &seed, &r->rank,
-               &r->epochs_run, &r->best_epoch, &r->in_t, &r->in_c, &r->best_val_loss,
-               &r->final_val_loss, &r->best_val_accuracy, &r->train_seconds, &nc, &used) != 20)
+    if (sscanf(p, "%16s %d %d %d %d %d %d %la %lld %llu %d %d %d %d %d %la %la %la %la %d %d %d %d %la %la "
+               "%127s %d%n", key, &t->r, &t->rung, &t->budget, &t->from, &t->last, &status, metric, &params,
+               &seed, &r->rank, &r->epochs_run, &r->best_epoch, &r->in_t, &r->in_c, &r->best_val_loss,
+               &r->final_val_loss, &r->best_val_accuracy, &r->train_seconds, &r->stopped_epoch,
+               &r->kept_epoch, &r->kept_best, &r->has_test, &r->test_loss, &r->test_accuracy,
+               r->validation, &nc, &used) != 27)
         return 0;
+    if (!strcmp(r->validation, "-")) r->validation[0] = '\0';
     r->status = (as_var_status)status;
     r->params = params;
     r->seed = seed;
