@@ -18,7 +18,6 @@ file and what is wrong, and exits with status 2.
 """
 import argparse
 import html
-import json
 import math
 import os
 import shutil
@@ -27,6 +26,10 @@ import tempfile
 
 import h5py
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import attnsweep_results as ar  # noqa: E402
+from attnsweep_results import axis_value, text  # noqa: E402
 
 plt = None  # matplotlib.pyplot, imported (Agg backend) once the inputs are read
 
@@ -38,23 +41,11 @@ def load_matplotlib():
     import matplotlib.pyplot
     plt = matplotlib.pyplot
 
-SUMMARY_FIELDS = ("id", "repeat", "name", "status", "params", "epochs_run", "best_epoch",
-                  "best_val_loss", "final_val_loss", "best_val_accuracy", "train_seconds",
-                  "rank")
-# Layer types that make a family when some variants have them and others do not.
-FAMILY_TYPES = (("self_attention", "attention"), ("residual_conv1d", "residual"))
 MAX_PRED_SERIES = 4
 
 
 class ReportError(Exception):
     """An input problem: reported as one line, exit status 2."""
-
-
-def text(v):
-    """An HDF5 string (bytes, numpy bytes or str) as str."""
-    if isinstance(v, (bytes, np.bytes_)):
-        return bytes(v).split(b"\0", 1)[0].decode("utf-8", "replace")
-    return str(v)
 
 
 def fmt(x, digits=4):
@@ -77,64 +68,21 @@ def finite_mean_std(values):
 # ---- reading ---------------------------------------------------------------------------
 
 class Run:
-    """One /summary row and its /variants/<key> group."""
+    """One run: its /summary row and /variants/<key> group (attnsweep_results.read_runs)."""
 
-    def __init__(self, row, group, where):
-        self.__dict__.update(row)
-        self.n_params = row["params"]  # self.params is the grid values (attribute)
-        self.group = group
-        self.key = "v%04d_r%d" % (self.id, self.repeat)
-        for a in ("params", "config", "status"):
-            if a not in group.attrs:
-                raise ReportError("%s: missing attribute '%s'" % (where, a))
-        self.status = text(group.attrs["status"])
-        self.error = text(group.attrs.get("error", ""))
-        self.params = parse_json(group.attrs["params"], where + " attribute 'params'")
-        self.config = parse_json(group.attrs["config"], where + " attribute 'config'")
-        if not isinstance(self.params, dict):
-            raise ReportError("%s attribute 'params': not a JSON object" % where)
-        model = self.config.get("model") if isinstance(self.config, dict) else None
-        if not isinstance(model, list):
-            raise ReportError("%s attribute 'config': no 'model' list of layers" % where)
-        self.layer_types = [L.get("type", "?") if isinstance(L, dict) else "?" for L in model]
-        self.family = None  # set by assign_families once every run is read
+    def __init__(self, d):
+        self.__dict__.update(d)
+        self.grid = d["params"]  # the grid values chosen (the group's 'params' attribute)
 
     def series(self, name):
         """A 1-D dataset of the group as float64, or None when absent."""
         return np.asarray(self.group[name], dtype=float) if name in self.group else None
 
 
-def parse_json(raw, where):
-    try:
-        return json.loads(text(raw))
-    except ValueError as e:
-        raise ReportError("%s: not valid JSON (%s)" % (where, e)) from None
-
-
-def assign_families(runs):
-    """A run's family names the distinguishing layer types it has: self_attention ->
-    'attention', residual_conv1d -> 'residual' (both: 'attention+residual'), none ->
-    'conv'. Types every run has do not distinguish: in a sweep of conv against residual
-    blocks around a fixed attention layer the families are conv and residual."""
-    common = set.intersection(*(set(r.layer_types) for r in runs))
-    for r in runs:
-        r.family = "+".join(name for t, name in FAMILY_TYPES
-                            if t in r.layer_types and t not in common) or "conv"
-
-
 def family_order(fams):
     """conv first, then attention, residual, then combinations."""
     rank = {"conv": 0, "attention": 1, "residual": 2}
     return sorted(fams, key=lambda f: (rank.get(f, 3), f))
-
-
-def axis_value(v):
-    """A grid value as a label: layer objects by their type."""
-    if isinstance(v, dict):
-        return v.get("type", json.dumps(v, sort_keys=True))
-    if isinstance(v, list):
-        return json.dumps(v)
-    return v
 
 
 class Variant:
@@ -144,7 +92,7 @@ class Variant:
         self.runs = sorted(runs, key=lambda r: r.repeat)
         first = self.runs[0]
         self.id, self.name, self.family = first.id, first.name, first.family
-        self.axes = {k: axis_value(v) for k, v in first.params.items()}
+        self.axes = {k: axis_value(v) for k, v in first.grid.items()}
         self.ok = [r for r in self.runs if r.status == "ok"]
         self.mean, self.std = finite_mean_std([getattr(r, metric) for r in self.ok])
         self.higher_better = higher_better
@@ -167,53 +115,15 @@ class Variant:
 class Results:
     def __init__(self, path):
         self.path = path
-        if not os.path.exists(path):
-            raise ReportError("%s: no such file" % path)
-        if not h5py.is_hdf5(path):
-            raise ReportError("%s: not an HDF5 file" % path)
         try:
-            self.f = h5py.File(path, "r")
-        except OSError as e:
-            hint = (" -- a sweep still writing it? HDF5_USE_FILE_LOCKING=FALSE reads it anyway"
-                    if "lock" in str(e) else "")
-            raise ReportError("%s: cannot open (%s)%s" % (path, e, hint)) from None
-        f = self.f
-        if "task" not in f.attrs:
-            raise ReportError("%s: missing root attribute 'task'" % path)
-        self.task = text(f.attrs["task"])
-        if self.task not in ("regression", "classification"):
-            raise ReportError("%s: root attribute 'task' is '%s', expected regression or "
-                              "classification" % (path, self.task))
-        version = f.attrs.get("format_version")
-        if version is not None and int(version) != 1:
-            raise ReportError("%s: format_version %d is not supported (1)" % (path, int(version)))
-        self.attrs = {k: f.attrs[k] for k in f.attrs}
-        if "summary" not in f or not isinstance(f["summary"], h5py.Dataset):
-            raise ReportError("%s: missing /summary" % path)
-        summ = f["summary"]
-        names = summ.dtype.names or ()
-        missing = [n for n in SUMMARY_FIELDS if n not in names]
-        if missing:
-            raise ReportError("%s: /summary lacks field(s) %s" % (path, ", ".join(missing)))
-        self.runs = []
-        for rec in summ[()]:
-            row = {}
-            for n in SUMMARY_FIELDS:
-                v = rec[n]
-                if n in ("name", "status"):
-                    row[n] = text(v)
-                elif np.issubdtype(np.asarray(v).dtype, np.integer):
-                    row[n] = int(v)
-                else:
-                    row[n] = float(v)
-            key = "variants/v%04d_r%d" % (row["id"], row["repeat"])
-            if key not in f:
-                raise ReportError("%s: /summary row id=%d repeat=%d has no /%s"
-                                  % (path, row["id"], row["repeat"], key))
-            self.runs.append(Run(row, f[key], "%s: /%s" % (path, key)))
+            self.f = ar.open_results(path)
+            self.runs = [Run(d) for d in ar.read_runs(self.f, path)]
+        except ar.ResultsError as e:
+            raise ReportError(str(e)) from None
+        self.task = text(self.f.attrs["task"])
+        self.attrs = {k: self.f.attrs[k] for k in self.f.attrs}
         if not self.runs:
             raise ReportError("%s: /summary has no rows" % path)
-        assign_families(self.runs)
         self.classification = self.task == "classification"
         acc = [r.best_val_accuracy for r in self.runs if r.status == "ok"]
         if self.classification and any(math.isfinite(a) for a in acc):

@@ -50,13 +50,13 @@ class Refs(html.parser.HTMLParser):
 
 
 def families(configs):
-    """{key: family}: attention / residual by the layer types that differ across runs."""
-    types = {k: {L.get("type") for L in json.loads(c)["model"]} for k, c in configs.items()}
-    varying = set.union(*types.values()) - set.intersection(*types.values())
+    """{key: family}: any self_attention -> attention, residual_conv1d -> residual (both:
+    attention+residual), else conv (every fake model has conv1d layers)."""
     out = {}
-    for k, t in types.items():
+    for k, c in configs.items():
+        t = {L.get("type") for L in json.loads(c)["model"]}
         parts = [n for lt, n in (("self_attention", "attention"), ("residual_conv1d", "residual"))
-                 if lt in t and lt in varying]
+                 if lt in t]
         out[k] = "+".join(parts) or "conv"
     return out
 

@@ -14,7 +14,7 @@ datasets at all, only its attributes), like a real sweep. Values are random but 
 like the real thing (curves decrease, attention rows sum to 1, softmax rows sum to 1).
 
   make_fake_results.py --task regression -o RESULTS.h5 [--data-out DATA.h5] [--seed S]
-                       [--layer-objects]
+                       [--layer-objects] [--repeats N] [--old-summary] [--shuffle-rows]
 
 --data-out also writes a dataset file in the README's dataset layout, whose first test
 series are the ones the results' pred_inputs/attention refer to. --layer-objects writes
@@ -37,7 +37,7 @@ import numpy_toy  # noqa: E402  (the notebook's gen_data)
 STR = h5py.string_dtype(encoding="utf-8")
 SUMMARY_DTYPE = np.dtype([
     ("id", "<i4"), ("repeat", "<i4"), ("name", "S128"), ("status", "S16"),
-    ("params", "<i8"), ("epochs_run", "<i4"), ("best_epoch", "<i4"),
+    ("n_params", "<i8"), ("epochs_run", "<i4"), ("best_epoch", "<i4"),
     ("best_val_loss", "<f8"), ("final_val_loss", "<f8"), ("best_val_accuracy", "<f8"),
     ("train_seconds", "<f8"), ("rank", "<i4")])
 
@@ -169,7 +169,7 @@ def write(args):
         xtr, ytr = gen_toy(args.seed, 60)
         xte, yte = gen_toy(args.seed + 1, 10)
         grid = regression_grid()
-    repeats, epochs, n_att, m_pred = 2, 12, 3, 4
+    repeats, epochs, n_att, m_pred = args.repeats, 12, 3, 4
     # one diverged and one failed variant, leaving a finished one in every family
     diverged_id, failed_id = (2, 3) if classification else (1, len(grid) - 2)
 
@@ -220,7 +220,7 @@ def write(args):
                 g.attrs["id"] = np.int32(vid)
                 g.attrs["repeat"] = np.int32(r)
                 npar = param_count(model, xtr.shape[2])
-                row = dict(id=vid, repeat=r, name=name_of(params), params=npar, rank=(vid + r) % 2)
+                row = dict(id=vid, repeat=r, name=name_of(params), n_params=npar, rank=(vid + r) % 2)
                 if vid == failed_id:
                     g.attrs["status"], g.attrs["error"] = "failed", \
                         "grid variant %d: model[2].key_dim: must be an integer >= 1 (got 0)" % vid
@@ -267,7 +267,15 @@ def write(args):
                         att = fake_attention(rng, xte[:n_att], L["num_heads"])
                         g["attention/layer_%d" % li] = att
                         g["attention/layer_%d_mean" % li] = att.mean(axis=2)
-        s = np.zeros(len(rows), dtype=SUMMARY_DTYPE)
+        dtype = SUMMARY_DTYPE
+        if args.old_summary:  # files written before the count was renamed n_params
+            dtype = np.dtype([("params" if n == "n_params" else n, t)
+                              for n, (t, _) in SUMMARY_DTYPE.fields.items()])
+            rows = [{("params" if k == "n_params" else k): v for k, v in row.items()}
+                    for row in rows]
+        order = rng.permutation(len(rows)) if args.shuffle_rows else range(len(rows))
+        rows = [rows[i] for i in order]  # a real sweep writes rows in completion order
+        s = np.zeros(len(rows), dtype=dtype)
         for i, row in enumerate(rows):
             for key, v in row.items():
                 s[i][key] = v.encode() if isinstance(v, str) else v
@@ -281,6 +289,11 @@ def main():
     p.add_argument("--data-out")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--layer-objects", action="store_true")
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--old-summary", action="store_true",
+                   help="name the parameter count 'params' in /summary (older files)")
+    p.add_argument("--shuffle-rows", action="store_true",
+                   help="/summary rows in a random order, like a sweep's completion order")
     write(p.parse_args())
     return 0
 
