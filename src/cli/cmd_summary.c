@@ -10,15 +10,21 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: attnsweep summary RESULTS.h5 [--sort KEY] [--top N] [--group-by AXIS] [--csv]\n"
                "\n"
-               "Prints the leaderboard of a sweep's results file: one line per variant, repeats\n"
-               "as mean ± std, failed and diverged runs listed apart.\n"
+               "Prints the leaderboard of a sweep's results file: one line per variant (# is its\n"
+               "place), repeats as mean ± std, failed and diverged runs listed apart.\n"
                "\n"
                "  --sort KEY       best_val_loss (default for regression), best_val_accuracy\n"
                "                   (default for classification, descending), final_val_loss,\n"
-               "                   train_seconds, params, id, name\n"
+               "                   train_seconds, test_loss, test_accuracy, n_params (the\n"
+               "                   parameter count), id, name\n"
                "  --top N          the N best variants (per group with --group-by)\n"
                "  --group-by AXIS  one table per value of a grid axis (e.g. num_heads)\n"
-               "  --csv            comma-separated values for spreadsheets\n");
+               "  --csv            comma-separated values, one row per variant: position, id,\n"
+               "                   name, [group,] family, one column per grid axis (a layer\n"
+               "                   object as its type), n_params, repeats_ok, repeats_failed,\n"
+               "                   epochs_run (mean), best_epoch (mean over ok repeats),\n"
+               "                   best/final val_loss and best val_accuracy mean and std,\n"
+               "                   train_seconds_mean, test_loss and test_accuracy mean and std\n");
 }
 
 int as_cmd_summary(int argc, char **argv) {

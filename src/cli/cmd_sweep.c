@@ -219,8 +219,9 @@ static as_status prepare_results(const sweep_opts *o, const as_sweep *s, const a
         return as_error_set(err, AS_ERR_ARG, "%s exists (the search state of an earlier sweep): "
                             "remove it to start over", search_dir);
     if (!o->resume && (st = as_results_create(o->out, meta, err))) return st;
-    printf("attnsweep sweep: %s: %d variants x %d repeats on %s; %d ranks, %d per variant\n", o->file,
-           s->n, s->repeats, data_path, P, R);
+    printf("attnsweep sweep: %s: %d variant%s x %d repeat%s on %s; %d rank%s, %d per variant\n",
+           o->file, s->n, s->n == 1 ? "" : "s", s->repeats, s->repeats == 1 ? "" : "s", data_path, P,
+           P == 1 ? "" : "s", R);
     as_runtime_print(stdout, P);
     fflush(stdout);
     return AS_OK;

@@ -25,7 +25,9 @@ static void iso_now(char *buf, size_t cap) {
     strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-hid_t as_summary_type(void) {
+/* The row type with the parameter count named `count` ("n_params"; "params" in files
+ * written before the rename). */
+static hid_t summary_type_named(const char *count) {
     hid_t name_t = H5Tcopy(H5T_C_S1);
     H5Tset_size(name_t, AS_SUMMARY_NAME_MAX);
     hid_t status_t = H5Tcopy(H5T_C_S1);
@@ -35,7 +37,7 @@ hid_t as_summary_type(void) {
     H5Tinsert(t, "repeat", HOFFSET(as_summary_row, repeat), H5T_NATIVE_INT32);
     H5Tinsert(t, "name", HOFFSET(as_summary_row, name), name_t);
     H5Tinsert(t, "status", HOFFSET(as_summary_row, status), status_t);
-    H5Tinsert(t, "params", HOFFSET(as_summary_row, params), H5T_NATIVE_INT64);
+    H5Tinsert(t, count, HOFFSET(as_summary_row, n_params), H5T_NATIVE_INT64);
     H5Tinsert(t, "epochs_run", HOFFSET(as_summary_row, epochs_run), H5T_NATIVE_INT32);
     H5Tinsert(t, "best_epoch", HOFFSET(as_summary_row, best_epoch), H5T_NATIVE_INT32);
     H5Tinsert(t, "best_val_loss", HOFFSET(as_summary_row, best_val_loss), H5T_NATIVE_DOUBLE);
@@ -50,6 +52,16 @@ hid_t as_summary_type(void) {
     H5Tclose(name_t);
     H5Tclose(status_t);
     return t;
+}
+
+hid_t as_summary_type(void) { return summary_type_named("n_params"); }
+
+/* The row type matching the file's /summary (older files name the count "params"). */
+static hid_t summary_type_of(hid_t ds) {
+    hid_t ft = H5Dget_type(ds);
+    int old = ft >= 0 && H5Tget_member_index(ft, "n_params") < 0 && H5Tget_member_index(ft, "params") >= 0;
+    if (ft >= 0) H5Tclose(ft);
+    return summary_type_named(old ? "params" : "n_params");
 }
 
 static as_status write_summary(hid_t f, const as_summary_row *rows, size_t n, as_error *err) {
@@ -78,7 +90,7 @@ as_status as_summary_read(hid_t f, as_summary_row **rows, size_t *n, as_error *e
         st = as_error_set(err, AS_ERR_DATA, "/summary: unreadable");
     } else if (cnt > 0) {
         *rows = as_calloc((size_t)cnt, sizeof **rows);
-        hid_t t = as_summary_type();
+        hid_t t = summary_type_of(ds);
         for (hssize_t i = 0; *rows && i < cnt; i++) /* absent in files of older versions */
             (*rows)[i].test_loss = (*rows)[i].test_accuracy = (double)NAN;
         if (!*rows) st = as_error_set(err, AS_ERR_NOMEM, "/summary: out of memory");
@@ -262,7 +274,7 @@ static void fill_row(as_summary_row *row, const as_sweep *s, const as_result *r)
     row->repeat = r->repeat;
     snprintf(row->name, sizeof row->name, "%s", s->v[r->id].name);
     snprintf(row->status, sizeof row->status, "%s", as_var_status_name(r->status));
-    row->params = r->params;
+    row->n_params = r->params;
     row->epochs_run = r->epochs_run;
     row->best_epoch = r->best_epoch;
     row->best_val_loss = r->best_val_loss;

@@ -9,21 +9,27 @@
 #include "attnsweep/sweep.h"
 #include "sweep/summary_row.h"
 
-#define NM 6 /* aggregated metrics */
+#define N_STATS 6 /* best_val_loss, final_val_loss, best_val_accuracy, train_seconds, test_loss,
+                     test_accuracy */
+#define MAX_AXES 64
 
 typedef struct {
     int id;
     char name[AS_SUMMARY_NAME_MAX];
-    char group[128]; /* value of the group-by axis */
-    int64_t params;
-    int n_ok, n_bad;
-    double m[NM], sd[NM]; /* best_val_loss, final_val_loss, best_val_accuracy, train_seconds,
-                             test_loss, test_accuracy */
+    char group[128];   /* value of the group-by axis */
+    char family[64];   /* from the layer types (as scripts/attnsweep_results.py) */
+    cJSON *grid;       /* the group's params attribute: the grid values (owned) */
+    int64_t n_params;
+    int n_ok, n_bad, n_runs;
+    double epochs_run; /* mean over every repeat */
+    double best_epoch; /* mean over ok repeats */
+    double m[N_STATS], sd[N_STATS];
 } agg;
 
 static const char *const k_keys[] = {"best_val_loss", "final_val_loss", "best_val_accuracy",
                                      "train_seconds", "test_loss",      "test_accuracy",
-                                     "params",        "id",             "name"};
+                                     "n_params",      "id",             "name",
+                                     "params" /* the old name of n_params */};
 #define N_KEYS (int)(sizeof k_keys / sizeof k_keys[0])
 
 static int g_key, g_desc;
@@ -32,14 +38,14 @@ static int cmp_agg(const void *pa, const void *pb) {
     const agg *a = pa, *b = pb;
     if ((a->n_ok > 0) != (b->n_ok > 0)) return a->n_ok > 0 ? -1 : 1;
     double x, y;
-    if (g_key < NM) {
+    if (g_key < N_STATS) {
         x = a->m[g_key];
         y = b->m[g_key];
         if (isnan(x) != isnan(y)) return isnan(x) ? 1 : -1;
-    } else if (g_key == NM) {
-        x = (double)a->params;
-        y = (double)b->params;
-    } else if (g_key == NM + 1) {
+    } else if (g_key == 6 || g_key == 9) {
+        x = (double)a->n_params;
+        y = (double)b->n_params;
+    } else if (g_key == 7) {
         x = a->id;
         y = b->id;
     } else {
@@ -51,34 +57,227 @@ static int cmp_agg(const void *pa, const void *pb) {
     return ((x < y) ^ g_desc) ? -1 : 1;
 }
 
-/* The value of `axis` in the variant's params attribute, as text. */
-static int axis_value(hid_t f, int id, int repeat, const char *axis, char *buf, size_t cap) {
+static int cmp_id(const void *pa, const void *pb) {
+    return ((const agg *)pa)->id - ((const agg *)pb)->id;
+}
+
+static const char *plural(int n) { return n == 1 ? "" : "s"; }
+
+/* A grid value as text: strings as they are, a layer object as its type, else JSON. */
+static void value_text(const cJSON *v, char *buf, size_t cap) {
+    const cJSON *t = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, "type") : NULL;
+    if (cJSON_IsString(v)) {
+        snprintf(buf, cap, "%s", v->valuestring);
+    } else if (cJSON_IsString(t)) {
+        snprintf(buf, cap, "%s", t->valuestring);
+    } else {
+        char *s = cJSON_PrintUnformatted(v);
+        snprintf(buf, cap, "%s", s ? s : "");
+        if (s) cJSON_free(s);
+    }
+}
+
+/* The model's family from its layer types (scripts/attnsweep_results.py family_of). */
+static void family_of(const cJSON *config, char *buf, size_t cap) {
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(config, "model"), *L;
+    int att = 0, res = 0, conv = 0;
+    cJSON_ArrayForEach(L, model) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(L, "type");
+        if (!cJSON_IsString(t)) continue;
+        att |= !strcmp(t->valuestring, "self_attention");
+        res |= !strcmp(t->valuestring, "residual_conv1d");
+        conv |= !strcmp(t->valuestring, "conv1d");
+    }
+    snprintf(buf, cap, "%s", att && res ? "attention+residual" : att ? "attention"
+                             : res ? "residual" : conv ? "conv" : "other");
+}
+
+/* Reads the grid values and the family of one run's group (absent: NULL, "other"). */
+static void read_group(hid_t f, int id, int repeat, agg *a) {
     char path[96];
     snprintf(path, sizeof path, "/variants/v%04d_r%d", id, repeat);
-    if (H5Lexists(f, "/variants", H5P_DEFAULT) <= 0 || H5Lexists(f, path, H5P_DEFAULT) <= 0) return 0;
+    snprintf(a->family, sizeof a->family, "other");
+    if (H5Lexists(f, "/variants", H5P_DEFAULT) <= 0 || H5Lexists(f, path, H5P_DEFAULT) <= 0) return;
     hid_t g = H5Gopen2(f, path, H5P_DEFAULT);
     char *txt = NULL;
-    int found = 0;
-    if (as_h5_read_attr_string(g, "params", &txt, NULL) == AS_OK) {
-        cJSON *p = cJSON_Parse(txt);
-        const cJSON *v = p ? cJSON_GetObjectItemCaseSensitive(p, axis) : NULL;
-        if (v) {
-            char *s = cJSON_IsString(v) ? NULL : cJSON_PrintUnformatted(v);
-            snprintf(buf, cap, "%s", s ? s : v->valuestring);
-            if (s) cJSON_free(s);
-            found = 1;
-        }
-        cJSON_Delete(p);
+    if (as_h5_read_attr_string(g, "params", &txt, NULL) == AS_OK) a->grid = cJSON_Parse(txt);
+    as_free(txt);
+    txt = NULL;
+    if (as_h5_read_attr_string(g, "config", &txt, NULL) == AS_OK) {
+        cJSON *c = cJSON_Parse(txt);
+        if (c) family_of(c, a->family, sizeof a->family);
+        cJSON_Delete(c);
     }
     as_free(txt);
     H5Gclose(g);
-    return found;
+}
+
+/* Mean and sample std of the ok repeats of each aggregate. */
+static void aggregate_stats(const as_summary_row *rows, size_t n, agg *a, int na) {
+    for (int k = 0; k < na; k++) {
+        double sum[N_STATS] = {0}, sq[N_STATS] = {0}, be = 0, er = 0;
+        int cnt[N_STATS] = {0};
+        for (size_t i = 0; i < n; i++) {
+            if (rows[i].id != a[k].id) continue;
+            er += rows[i].epochs_run;
+            if (strcmp(rows[i].status, "ok") != 0) continue;
+            be += rows[i].best_epoch;
+            double v[N_STATS] = {rows[i].best_val_loss, rows[i].final_val_loss,
+                                 rows[i].best_val_accuracy, rows[i].train_seconds,
+                                 rows[i].test_loss, rows[i].test_accuracy};
+            for (int j = 0; j < N_STATS; j++)
+                if (!isnan(v[j])) {
+                    sum[j] += v[j];
+                    sq[j] += v[j] * v[j];
+                    cnt[j]++;
+                }
+        }
+        a[k].epochs_run = a[k].n_runs ? er / a[k].n_runs : (double)NAN;
+        a[k].best_epoch = a[k].n_ok ? be / a[k].n_ok : (double)NAN;
+        for (int j = 0; j < N_STATS; j++) {
+            a[k].m[j] = cnt[j] ? sum[j] / cnt[j] : (double)NAN;
+            a[k].sd[j] = cnt[j] > 1 ? sqrt(fmax(0, (sq[j] - sum[j] * sum[j] / cnt[j]) / (cnt[j] - 1)))
+                                    : (double)NAN; /* undefined for one repeat */
+        }
+    }
+}
+
+/* One aggregate per variant id, in the order the rows list them. */
+static int aggregate(hid_t f, const as_summary_row *rows, size_t n, const as_summary_opts *o, agg *a) {
+    int na = 0;
+    for (size_t i = 0; i < n; i++) {
+        int k = 0;
+        while (k < na && a[k].id != rows[i].id) k++;
+        if (k == na) {
+            memset(&a[na], 0, sizeof a[na]);
+            a[na].id = rows[i].id;
+            memcpy(a[na].name, rows[i].name, sizeof a[na].name);
+            a[na].name[sizeof a[na].name - 1] = '\0';
+            a[na].n_params = rows[i].n_params;
+            read_group(f, rows[i].id, rows[i].repeat, &a[na]);
+            const cJSON *gv = o->group_by ? cJSON_GetObjectItemCaseSensitive(a[na].grid, o->group_by) : NULL;
+            if (gv) value_text(gv, a[na].group, sizeof a[na].group);
+            else snprintf(a[na].group, sizeof a[na].group, "(not used)");
+            na++;
+        }
+        a[k].n_runs++;
+        if (!strcmp(rows[i].status, "ok")) a[k].n_ok++;
+        else if (strcmp(rows[i].status, "stopped") != 0) a[k].n_bad++; /* stopped: by the search */
+    }
+    aggregate_stats(rows, n, a, na);
+    return na;
+}
+
+/* The grid axes in the order the variants (by id) meet them. */
+static int collect_axes(agg *a, int na, const char **names) {
+    int n = 0;
+    qsort(a, (size_t)na, sizeof *a, cmp_id);
+    for (int k = 0; k < na; k++) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, a[k].grid) {
+            int seen = 0;
+            for (int j = 0; j < n && !seen; j++) seen = !strcmp(names[j], it->string);
+            if (!seen && n < MAX_AXES) names[n++] = it->string;
+        }
+    }
+    return n;
+}
+
+/* A CSV field: quoted (quotes doubled) when it holds a comma, quote or line break. */
+static void csv_text(FILE *out, const char *s) {
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+static void csv_num(FILE *out, double v) {
+    if (isnan(v)) fputs(",", out);
+    else fprintf(out, ",%.9g", v);
+}
+
+static void print_csv(FILE *out, agg *a, int na, const as_summary_opts *o) {
+    const char *axes[MAX_AXES];
+    int n_axes = collect_axes(a, na, axes);
+    qsort(a, (size_t)na, sizeof *a, cmp_agg);
+    fputs("position,id,name,", out);
+    if (o->group_by) fputs("group,", out);
+    fputs("family", out);
+    for (int j = 0; j < n_axes; j++) {
+        fputc(',', out);
+        csv_text(out, axes[j]);
+    }
+    fputs(",n_params,repeats_ok,repeats_failed,epochs_run,best_epoch,best_val_loss_mean,"
+          "best_val_loss_std,final_val_loss_mean,final_val_loss_std,best_val_accuracy_mean,"
+          "best_val_accuracy_std,train_seconds_mean,test_loss_mean,test_loss_std,"
+          "test_accuracy_mean,test_accuracy_std\n", out);
+    for (int k = 0; k < na && (!o->top || k < o->top); k++) {
+        fprintf(out, "%d,%d,", k + 1, a[k].id);
+        csv_text(out, a[k].name);
+        if (o->group_by) {
+            fputc(',', out);
+            csv_text(out, a[k].group);
+        }
+        fprintf(out, ",%s", a[k].family);
+        for (int j = 0; j < n_axes; j++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(a[k].grid, axes[j]);
+            char buf[512];
+            fputc(',', out);
+            if (!v) continue;
+            value_text(v, buf, sizeof buf);
+            csv_text(out, buf);
+        }
+        fprintf(out, ",%lld,%d,%d", (long long)a[k].n_params, a[k].n_ok, a[k].n_bad);
+        csv_num(out, a[k].epochs_run);
+        csv_num(out, a[k].best_epoch);
+        double v[11] = {a[k].m[0], a[k].sd[0], a[k].m[1], a[k].sd[1], a[k].m[2], a[k].sd[2],
+                        a[k].m[3], a[k].m[4], a[k].sd[4], a[k].m[5], a[k].sd[5]};
+        for (int j = 0; j < 11; j++) csv_num(out, v[j]);
+        fputc('\n', out);
+    }
 }
 
 static void fmt_ms(char *buf, size_t cap, double m, double sd, int n, int prec) {
     if (isnan(m)) snprintf(buf, cap, "-");
     else if (n > 1) snprintf(buf, cap, "%.*f ± %.*f", prec, m, prec, sd);
     else snprintf(buf, cap, "%.*f", prec, m);
+}
+
+static void print_rows(FILE *out, const agg *a, int na, const as_summary_opts *o, const char *grp,
+                       int classification, int has_test) {
+    int first = 1;
+    for (int k = 0, row = 0; k < na; k++) {
+        if (a[k].n_ok == 0 || (grp && strcmp(a[k].group, grp) != 0)) continue;
+        if (o->top && row >= o->top) break;
+        if (first) {
+            if (grp) fprintf(out, "\n%s = %s\n", o->group_by, grp);
+            fprintf(out, "%4s  %5s  %-56s %9s  %-21s ", "#", "id", "name", "n_params", "best val_loss");
+            if (classification) fprintf(out, "%-21s ", "best val_accuracy");
+            if (has_test) fprintf(out, "%-21s ", classification ? "test accuracy" : "test loss");
+            fprintf(out, "%s\n", "seconds");
+            first = 0;
+        }
+        char l[64], acc[64], sec[64];
+        fmt_ms(l, sizeof l, a[k].m[0], a[k].sd[0], a[k].n_ok, 5);
+        fmt_ms(acc, sizeof acc, a[k].m[2], a[k].sd[2], a[k].n_ok, 4);
+        fmt_ms(sec, sizeof sec, a[k].m[3], a[k].sd[3], a[k].n_ok, 1);
+        fprintf(out, "%4d  %5d  %-56.56s %9lld  %-21s ", ++row, a[k].id, a[k].name,
+                (long long)a[k].n_params, l);
+        if (classification) fprintf(out, "%-21s ", acc);
+        if (has_test) {
+            char tst[64];
+            int j = classification ? 5 : 4;
+            fmt_ms(tst, sizeof tst, a[k].m[j], a[k].sd[j], a[k].n_ok, classification ? 4 : 5);
+            fprintf(out, "%-21s ", tst);
+        }
+        fprintf(out, "%s%s\n", sec, a[k].n_bad ? "  (some repeats failed)" : "");
+    }
 }
 
 /* Runs a search policy stopped, best first within each rung (the epochs they reached),
@@ -91,8 +290,8 @@ static void print_stopped(const as_summary_row *rows, size_t n, int classificati
             if (rows[i].epochs_run > max_ep) max_ep = rows[i].epochs_run;
         }
     if (!count) return;
-    fprintf(out, "\nstopped by the search (%d runs; status stopped, trained to the epochs of "
-                 "their last rung):\n", count);
+    fprintf(out, "\nstopped by the search (%d run%s; status stopped, trained to the epochs of "
+                 "their last rung):\n", count, plural(count));
     for (int ep = max_ep; ep > 0; ep--)
         for (size_t i = 0; i < n; i++) {
             if (strcmp(rows[i].status, "stopped") || rows[i].epochs_run != ep) continue;
@@ -101,6 +300,68 @@ static void print_stopped(const as_summary_row *rows, size_t n, int classificati
             if (classification) fprintf(out, " val_accuracy %.4f", rows[i].best_val_accuracy);
             fprintf(out, "  %s\n", rows[i].name);
         }
+}
+
+static int is_bad(const char *status) { return strcmp(status, "ok") && strcmp(status, "stopped"); }
+
+static void print_failures(FILE *out, hid_t f, const as_summary_row *rows, size_t n) {
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) bad += is_bad(rows[i].status);
+    if (!bad) return;
+    fprintf(out, "\nfailed or diverged runs (%d):\n", bad);
+    for (size_t i = 0; i < n; i++) {
+        if (!is_bad(rows[i].status)) continue;
+        char gpath[96], *msg = NULL;
+        snprintf(gpath, sizeof gpath, "/variants/v%04d_r%d", rows[i].id, rows[i].repeat);
+        hid_t g = H5Lexists(f, gpath, H5P_DEFAULT) > 0 ? H5Gopen2(f, gpath, H5P_DEFAULT) : -1;
+        if (g >= 0) {
+            as_h5_read_attr_string(g, "error", &msg, NULL);
+            H5Gclose(g);
+        }
+        fprintf(out, "  v%04d_r%d  %-10s %s: %s\n", rows[i].id, rows[i].repeat, rows[i].status,
+                rows[i].name, msg ? msg : "");
+        as_free(msg);
+    }
+}
+
+static void print_table(FILE *out, hid_t f, const char *path, agg *a, int na,
+                        const as_summary_row *rows, size_t n, const as_summary_opts *o,
+                        int classification) {
+    qsort(a, (size_t)na, sizeof *a, cmp_agg);
+    int passes = o->group_by ? na : 1, has_test = 0;
+    for (int k = 0; k < na; k++) has_test |= !isnan(a[k].m[4]);
+    for (int p = 0; p < passes; p++) {
+        const char *grp = o->group_by ? a[p].group : NULL;
+        if (grp) { /* print each group once, at its best member */
+            int seen = 0;
+            for (int q = 0; q < p; q++) seen |= !strcmp(a[q].group, grp);
+            if (seen) continue;
+        }
+        print_rows(out, a, na, o, grp, classification, has_test);
+    }
+    print_stopped(rows, n, classification, out);
+    print_failures(out, f, rows, n);
+    fprintf(out, "\n%zu run%s of %d variant%s in %s\n", n, plural((int)n), na, plural(na), path);
+}
+
+/* The sort key of o (default by task); AS_ERR_ARG naming the valid keys. */
+static as_status pick_key(const as_summary_opts *o, int classification, const char *path,
+                          as_error *err) {
+    g_key = classification ? 2 : 0;
+    if (o->sort) {
+        g_key = -1;
+        for (int k = 0; k < N_KEYS; k++)
+            if (!strcmp(o->sort, k_keys[k])) g_key = k;
+        if (g_key < 0)
+            return as_error_set(err, AS_ERR_ARG, "--sort %s: unknown key (one of best_val_loss, "
+                                "final_val_loss, best_val_accuracy, train_seconds, test_loss, "
+                                "test_accuracy, n_params, id, name)", o->sort);
+    }
+    if ((g_key == 2 || g_key == 5) && !classification)
+        return as_error_set(err, AS_ERR_ARG, "--sort %s: %s is a regression sweep (no accuracy); "
+                            "sort by best_val_loss or final_val_loss", k_keys[g_key], path);
+    g_desc = g_key == 2 || g_key == 5;
+    return AS_OK;
 }
 
 as_status as_summary_print(const char *path, const as_summary_opts *o, FILE *out, as_error *err) {
@@ -117,159 +378,23 @@ as_status as_summary_print(const char *path, const as_summary_opts *o, FILE *out
     int classification = as_h5_read_attr_string(f, "task", &task, NULL) == AS_OK &&
                          !strcmp(task, "classification");
     as_free(task);
-    g_key = classification ? 2 : 0;
-    if (o->sort) {
-        g_key = -1;
-        for (int k = 0; k < N_KEYS; k++)
-            if (!strcmp(o->sort, k_keys[k])) g_key = k;
-        if (g_key < 0) {
-            as_free(rows);
-            H5Fclose(f);
-            return as_error_set(err, AS_ERR_ARG, "--sort %s: unknown key (one of best_val_loss, "
-                                "final_val_loss, best_val_accuracy, train_seconds, test_loss, test_accuracy, params, "
-                                "id, name)",
-                                o->sort);
-        }
-    }
-    if ((g_key == 2 || g_key == 5) && !classification) {
-        as_free(rows);
-        H5Fclose(f);
-        return as_error_set(err, AS_ERR_ARG, "--sort %s: %s is a regression sweep "
-                            "(no accuracy); sort by best_val_loss or final_val_loss", k_keys[g_key],
-                            path);
-    }
-    g_desc = g_key == 2 || g_key == 5;
-    agg *a = as_calloc(n ? n : 1, sizeof *a);
+    agg *a = NULL;
     int na = 0;
-    if (!a) {
-        as_free(rows);
-        H5Fclose(f);
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
-    }
-    /* aggregate repeats: mean and (sample) std over ok runs */
-    for (size_t i = 0; i < n; i++) {
-        int k = 0;
-        while (k < na && a[k].id != rows[i].id) k++;
-        if (k == na) {
-            memset(&a[na], 0, sizeof a[na]);
-            a[na].id = rows[i].id;
-            memcpy(a[na].name, rows[i].name, sizeof a[na].name);
-            a[na].name[sizeof a[na].name - 1] = '\0';
-            a[na].params = rows[i].params;
-            if (o->group_by && !axis_value(f, rows[i].id, rows[i].repeat, o->group_by, a[na].group,
-                                           sizeof a[na].group))
-                snprintf(a[na].group, sizeof a[na].group, "(not used)");
-            na++;
-        }
-        if (!strcmp(rows[i].status, "ok")) a[k].n_ok++;
-        else if (strcmp(rows[i].status, "stopped") != 0) a[k].n_bad++; /* stopped: by the search */
-    }
-    for (int k = 0; k < na; k++) {
-        double sum[NM] = {0}, sq[NM] = {0};
-        int cnt[NM] = {0};
-        for (size_t i = 0; i < n; i++) {
-            if (rows[i].id != a[k].id || strcmp(rows[i].status, "ok") != 0) continue;
-            double v[NM] = {rows[i].best_val_loss, rows[i].final_val_loss, rows[i].best_val_accuracy,
-                            rows[i].train_seconds, rows[i].test_loss, rows[i].test_accuracy};
-            for (int j = 0; j < NM; j++)
-                if (!isnan(v[j])) {
-                    sum[j] += v[j];
-                    sq[j] += v[j] * v[j];
-                    cnt[j]++;
-                }
-        }
-        for (int j = 0; j < NM; j++) {
-            a[k].m[j] = cnt[j] ? sum[j] / cnt[j] : (double)NAN;
-            a[k].sd[j] = cnt[j] > 1 ? sqrt(fmax(0, (sq[j] - sum[j] * sum[j] / cnt[j]) / (cnt[j] - 1))) : 0;
-        }
-    }
-    if (o->group_by) {
+    st = pick_key(o, classification, path, err);
+    if (!st && !(a = as_calloc(n ? n : 1, sizeof *a))) st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    if (!st) na = aggregate(f, rows, n, o, a);
+    if (!st && o->group_by && na > 0) {
         int any = 0;
         for (int k = 0; k < na; k++) any |= strcmp(a[k].group, "(not used)") != 0;
-        if (!any && na > 0) {
-            as_free(a);
-            as_free(rows);
-            H5Fclose(f);
-            return as_error_set(err, AS_ERR_ARG, "--group-by %s: no variant of %s uses that axis",
-                                o->group_by, path);
-        }
+        if (!any)
+            st = as_error_set(err, AS_ERR_ARG, "--group-by %s: no variant of %s uses that axis",
+                              o->group_by, path);
     }
-    qsort(a, (size_t)na, sizeof *a, cmp_agg);
-    int shown = 0;
-    if (o->csv) {
-        fprintf(out, "id,name,%sparams,repeats_ok,repeats_failed,best_val_loss_mean,best_val_loss_std,"
-                     "final_val_loss_mean,best_val_accuracy_mean,best_val_accuracy_std,train_seconds_mean,"
-                     "test_loss_mean,test_loss_std,test_accuracy_mean,test_accuracy_std\n",
-                o->group_by ? "group," : "");
-        for (int k = 0; k < na && (!o->top || shown < o->top); k++, shown++) {
-            fprintf(out, "%d,\"%s\",", a[k].id, a[k].name);
-            if (o->group_by) fprintf(out, "\"%s\",", a[k].group);
-            fprintf(out, "%lld,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g\n",
-                    (long long)a[k].params, a[k].n_ok, a[k].n_bad, a[k].m[0], a[k].sd[0], a[k].m[1],
-                    a[k].m[2], a[k].sd[2], a[k].m[3], a[k].m[4], a[k].sd[4], a[k].m[5], a[k].sd[5]);
-        }
-    } else {
-        int passes = o->group_by ? na : 1, has_test = 0;
-        for (int k = 0; k < na; k++) has_test |= !isnan(a[k].m[4]);
-        for (int p = 0; p < passes; p++) {
-            const char *grp = o->group_by ? a[p].group : NULL;
-            int first = 1;
-            if (grp) { /* print each group once, at its best member */
-                int seen = 0;
-                for (int q = 0; q < p; q++) seen |= !strcmp(a[q].group, grp);
-                if (seen) continue;
-            }
-            for (int k = 0, row = 0; k < na; k++) {
-                if (a[k].n_ok == 0 || (grp && strcmp(a[k].group, grp) != 0)) continue;
-                if (o->top && row >= o->top) break;
-                if (first) {
-                    if (grp) fprintf(out, "\n%s = %s\n", o->group_by, grp);
-                    fprintf(out, "%4s  %5s  %-56s %9s  %-21s ", "rank", "id", "name", "params",
-                            "best val_loss");
-                    if (classification) fprintf(out, "%-21s ", "best val_accuracy");
-                    if (has_test) fprintf(out, "%-21s ", classification ? "test accuracy" : "test loss");
-                    fprintf(out, "%s\n", "seconds");
-                    first = 0;
-                }
-                char l[64], acc[64], sec[64];
-                fmt_ms(l, sizeof l, a[k].m[0], a[k].sd[0], a[k].n_ok, 5);
-                fmt_ms(acc, sizeof acc, a[k].m[2], a[k].sd[2], a[k].n_ok, 4);
-                fmt_ms(sec, sizeof sec, a[k].m[3], a[k].sd[3], a[k].n_ok, 1);
-                fprintf(out, "%4d  %5d  %-56.56s %9lld  %-21s ", ++row, a[k].id, a[k].name,
-                        (long long)a[k].params, l);
-                if (classification) fprintf(out, "%-21s ", acc);
-                if (has_test) {
-                    char tst[64];
-                    int j = classification ? 5 : 4;
-                    fmt_ms(tst, sizeof tst, a[k].m[j], a[k].sd[j], a[k].n_ok, classification ? 4 : 5);
-                    fprintf(out, "%-21s ", tst);
-                }
-                fprintf(out, "%s%s\n", sec, a[k].n_bad ? "  (some repeats failed)" : "");
-            }
-        }
-        print_stopped(rows, n, classification, out);
-        int bad = 0;
-        for (size_t i = 0; i < n; i++) bad += strcmp(rows[i].status, "ok") && strcmp(rows[i].status, "stopped");
-        if (bad) {
-            fprintf(out, "\nfailed or diverged runs (%d):\n", bad);
-            for (size_t i = 0; i < n; i++) {
-                if (!strcmp(rows[i].status, "ok") || !strcmp(rows[i].status, "stopped")) continue;
-                char gpath[96], *msg = NULL;
-                snprintf(gpath, sizeof gpath, "/variants/v%04d_r%d", rows[i].id, rows[i].repeat);
-                hid_t g = H5Lexists(f, gpath, H5P_DEFAULT) > 0 ? H5Gopen2(f, gpath, H5P_DEFAULT) : -1;
-                if (g >= 0) {
-                    as_h5_read_attr_string(g, "error", &msg, NULL);
-                    H5Gclose(g);
-                }
-                fprintf(out, "  v%04d_r%d  %-10s %s: %s\n", rows[i].id, rows[i].repeat, rows[i].status,
-                        rows[i].name, msg ? msg : "");
-                as_free(msg);
-            }
-        }
-        fprintf(out, "\n%zu runs of %d variants in %s\n", n, na, path);
-    }
+    if (!st && o->csv) print_csv(out, a, na, o);
+    else if (!st) print_table(out, f, path, a, na, rows, n, o, classification);
+    for (int k = 0; k < na; k++) cJSON_Delete(a[k].grid);
     as_free(a);
     as_free(rows);
     H5Fclose(f);
-    return AS_OK;
+    return st;
 }

@@ -14,7 +14,7 @@ typedef struct {
     int32_t id, repeat;
     char name[AS_SUMMARY_NAME_MAX];
     char status[AS_SUMMARY_STATUS_MAX];
-    int64_t params;
+    int64_t n_params; /* the model's parameter count (field "params" in older files) */
     int32_t epochs_run, best_epoch;
     double best_val_loss, final_val_loss, best_val_accuracy, train_seconds;
     int32_t rank;

@@ -107,7 +107,7 @@ def main():
 
     with h5py.File(os.path.join(tmp, "r2.h5"), "r") as f:
         s = f["summary"][:]
-        check(len(s) == 16 and set(s.dtype.names) >= {"id", "repeat", "name", "status", "params",
+        check(len(s) == 16 and set(s.dtype.names) >= {"id", "repeat", "name", "status", "n_params",
               "epochs_run", "best_epoch", "best_val_loss", "final_val_loss", "best_val_accuracy",
               "train_seconds", "rank"}, "summary table has every column, one row per run")
         check(f.attrs["ranks"] == 2 and len(f.attrs["sweep_sha256"]) == 64 and
@@ -139,7 +139,7 @@ def main():
     r = run(["summary", os.path.join(tmp, "r2.h5"), "--group-by", "nope"])
     check(r.returncode == 2 and "nope" in r.stderr, "summary refuses an unknown axis")
     r = run(["summary", os.path.join(tmp, "r2.h5"), "--csv", "--group-by", "block"])
-    check(r.returncode == 0 and r.stdout.startswith("id,name,group,"), "summary --csv --group-by")
+    check(r.returncode == 0 and r.stdout.startswith("position,id,name,group,family,"), "summary --csv --group-by")
 
     # kill -9 mid-sweep, then --resume: equal to the uninterrupted run
     out = os.path.join(tmp, "killed.h5")
