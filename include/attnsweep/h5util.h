@@ -41,6 +41,15 @@ void as_h5_writer_abort(as_h5_writer *w);
  * file" or "PATH: not an HDF5 file". */
 hid_t as_h5_open_read(const char *path, as_error *err);
 
+/* A file's bytes standing in for it: while set, as_h5_open_read(path) opens this
+ * in-memory image (HDF5's core driver) instead of the file system, so a file one MPI
+ * rank read and broadcast opens the same on every rank. One image at a time; buf must
+ * stay valid until as_h5_image_clear. AS_ERR_NOMEM. */
+as_status as_h5_image_set(const char *path, const void *buf, size_t n, as_error *err);
+void as_h5_image_clear(void);
+/* 1 when path is the file the current image stands for. */
+int as_h5_image_covers(const char *path);
+
 /* Creates group `name` under loc (intermediate groups too); -1 on error. */
 hid_t as_h5_group(hid_t loc, const char *name, as_error *err);
 

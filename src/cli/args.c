@@ -2,11 +2,9 @@
 #include "cli/args.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 int as_arg_int(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out) {
     char *end;
@@ -53,19 +51,4 @@ const char *as_arg_value(const char *cmd, int argc, char **argv, int *i) {
         return NULL;
     }
     return argv[++*i];
-}
-
-int as_arg_writable(const char *cmd, const char *flag, const char *path) {
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir) dir[1] = '\0';
-    else if (slash) *slash = '\0';
-    else strcpy(dir, ".");
-    if (access(dir, W_OK) != 0) {
-        fprintf(stderr, "attnsweep %s: %s %s: cannot write in '%s': %s\n", cmd, flag, path, dir,
-                strerror(errno));
-        return 0;
-    }
-    return 1;
 }

@@ -12,7 +12,5 @@ int as_arg_double(const char *cmd, const char *flag, const char *s, double lo, d
                   double *out);
 /* The value after argv[*i] (advances *i), or NULL with a message when missing. */
 const char *as_arg_value(const char *cmd, int argc, char **argv, int *i);
-/* 1 when the directory that would hold path is writable (prints why not otherwise). */
-int as_arg_writable(const char *cmd, const char *flag, const char *path);
 
 #endif

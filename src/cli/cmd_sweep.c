@@ -11,12 +11,15 @@
 #include <unistd.h>
 
 #include "attnsweep/alloc.h"
+#include "attnsweep/blas.h"
 #include "attnsweep/dataset.h"
 #include "attnsweep/grid.h"
+#include "attnsweep/hosts.h"
 #include "attnsweep/sha256.h"
 #include "attnsweep/spec.h"
 #include "attnsweep/sweep.h"
 #include "cli/args.h"
+#include "cli/cluster.h"
 #include "cli/commands.h"
 #include "cli/runtime.h"
 
@@ -38,8 +41,8 @@ static void usage(FILE *f) {
             "  --force                  with --resume: resume even if the sweep file changed\n"
             "  --data PATH              override the dataset (relative to the current directory)\n"
             "  --epochs N               override train.epochs of every variant\n"
-            "  --threads N              BLAS threads per rank (default: 1 when several ranks,\n"
-            "                           all cores for one)\n"
+            "  --threads N              BLAS threads per rank (default: all cores for a rank\n"
+            "                           alone on its node, 1 when several share a node)\n"
             "  --ranks-per-variant R    train each variant data parallel over R ranks\n"
             "  --verbose                per-epoch lines\n"
             "\n"
@@ -109,7 +112,6 @@ static int parse(int argc, char **argv, sweep_opts *o) {
         fprintf(stderr, "attnsweep sweep: --force only applies with --resume\n");
         return 2;
     }
-    if (o->out && !as_arg_writable(cmd, "-o", o->out)) return 2;
     return 0;
 }
 
@@ -278,6 +280,16 @@ out:
     return st;
 }
 
+/* Collective: rank 0 makes the paths absolute (cluster.h) and, as the only writer,
+ * checks the results file's folder. */
+static as_status resolve_paths(sweep_opts *o, int rank, int P, char **owned, as_error *err) {
+    const char **paths[] = {&o->file, &o->out, &o->data};
+    const char *names[] = {"SWEEP", "-o", "--data"};
+    as_status st = as_cluster_resolve(paths, names, 3, owned, err);
+    if (!st && rank == 0 && o->out && !o->dry) st = as_cluster_check_output("-o", o->out, err);
+    return P > 1 ? as_runtime_agree(st, rank, P, err) : st;
+}
+
 int as_cmd_sweep(int argc, char **argv) {
     sweep_opts o;
     int rc = parse(argc, argv, &o);
@@ -293,8 +305,13 @@ int as_cmd_sweep(int argc, char **argv) {
     as_runtime_set_threads((int)o.threads, P);
     as_error err;
     as_error_clear(&err);
-    as_status st = run(&o, rank, P, &err);
+    char *paths = NULL;
+    as_status st = as_hosts_gather(MPI_COMM_WORLD, as_blas_threads(), &err);
+    if (!st) st = resolve_paths(&o, rank, P, &paths, &err);
+    if (!st) st = run(&o, rank, P, &err);
     int worst = as_runtime_report("sweep", st, as_status_exit_code(st), rank, &err);
+    as_free(paths);
+    as_hosts_free();
     MPI_Finalize();
     return worst;
 }

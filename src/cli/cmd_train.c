@@ -7,10 +7,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "attnsweep/alloc.h"
 #include "attnsweep/blas.h"
 #include "attnsweep/checkpoint.h"
 #include "attnsweep/dataset.h"
 #include "attnsweep/h5util.h"
+#include "attnsweep/hosts.h"
 #include "attnsweep/model.h"
 #include "attnsweep/rng.h"
 #include "attnsweep/sha256.h"
@@ -18,6 +20,7 @@
 #include "attnsweep/train.h"
 #include "attnsweep/weights.h"
 #include "cli/args.h"
+#include "cli/cluster.h"
 #include "cli/commands.h"
 #include "cli/runtime.h"
 
@@ -91,17 +94,11 @@ static int parse_opts(int argc, char **argv, train_opts *o) {
         } else if (!strcmp(a, "--init-weights")) {
             if (!(o->init_weights = as_arg_value(cmd, argc, argv, &i))) return 2;
         } else if (!strcmp(a, "--save-weights")) {
-            if (!(o->save_weights = as_arg_value(cmd, argc, argv, &i)) ||
-                !as_arg_writable(cmd, a, o->save_weights))
-                return 2;
+            if (!(o->save_weights = as_arg_value(cmd, argc, argv, &i))) return 2;
         } else if (!strcmp(a, "--checkpoint")) {
-            if (!(o->checkpoint = as_arg_value(cmd, argc, argv, &i)) ||
-                !as_arg_writable(cmd, a, o->checkpoint))
-                return 2;
+            if (!(o->checkpoint = as_arg_value(cmd, argc, argv, &i))) return 2;
         } else if (!strcmp(a, "--history")) {
-            if (!(o->history = as_arg_value(cmd, argc, argv, &i)) ||
-                !as_arg_writable(cmd, a, o->history))
-                return 2;
+            if (!(o->history = as_arg_value(cmd, argc, argv, &i))) return 2;
         } else if (!strcmp(a, "--no-overlap")) {
             o->overlap = 0;
         } else if (!strcmp(a, "--quiet")) {
@@ -150,6 +147,9 @@ static int save_checkpoint(void *ud, const as_fit_state *st, const as_history *h
 
 static int print_epoch(void *ud, const as_epoch_stats *s) {
     epoch_ctx *c = ud;
+    /* test hook: rank 0 gets SIGTERM after epoch N, at a known point of the run */
+    const char *hook = getenv("ATTNSWEEP_TEST_SIGTERM_EPOCH");
+    if (c->rank == 0 && hook && atoi(hook) == s->epoch) raise(SIGTERM);
     if (c->rank != 0 || c->quiet) return g_stop;
     printf("epoch %3d/%d  loss %.6g", s->epoch, s->epochs, s->loss);
     if (c->classification) printf("  accuracy %.4f", s->accuracy);
@@ -186,6 +186,64 @@ static as_status write_history_file(const char *path, const as_history *h, as_er
     return as_h5_writer_commit(&w, err);
 }
 
+/* Collective: rank 0 reads the file at path (when it exists) and broadcasts its bytes;
+ * they stand in for the file on every rank (as_h5_image_set) until release_image. A
+ * rank whose set-up failed (st) takes part and returns st. */
+static as_status share_file(const char *path, as_status st, int *exists, char **buf,
+                            as_error *err) {
+    size_t n = 0;
+    as_error e;
+    as_error_clear(&e);
+    as_status bs = as_cluster_bcast_file(path, exists, buf, &n, &e);
+    if (!st && bs) *err = e;
+    if (!st) st = bs;
+    if (!st && *exists) st = as_h5_image_set(path, *buf, n, err);
+    return st;
+}
+
+static void release_image(char *buf) {
+    as_h5_image_clear();
+    as_free(buf);
+}
+
+/* Every rank loads the initial weights and the checkpoint rank 0 read (cluster.h). */
+static as_status load_shared(const train_opts *o, as_status st, as_model *model,
+                             as_fit_state *resume, as_history *prev, const char *spec_sha,
+                             const as_spec *spec, int *resuming, as_error *err) {
+    int exists = 0;
+    char *buf = NULL;
+    if (o->init_weights) {
+        st = share_file(o->init_weights, st, &exists, &buf, err);
+        if (!st) st = as_weights_load(o->init_weights, model, err);
+        release_image(buf);
+        buf = NULL;
+    }
+    if (o->checkpoint) {
+        st = share_file(o->checkpoint, st, &exists, &buf, err);
+        if (!st && exists) {
+            st = as_checkpoint_load(o->checkpoint, model, resume, prev, spec_sha, spec->train.seed,
+                                    err);
+            *resuming = st == AS_OK;
+        }
+        release_image(buf);
+    }
+    return st;
+}
+
+/* Collective: rank 0 makes the paths absolute (cluster.h) and checks the outputs it will
+ * write; the other ranks neither check nor write them. */
+static as_status resolve_paths(train_opts *o, int rank, int P, char **owned, as_error *err) {
+    const char **paths[] = {&o->spec_path, &o->init_weights, &o->save_weights, &o->history,
+                            &o->checkpoint};
+    const char *names[] = {"SPEC", "--init-weights", "--save-weights", "--history", "--checkpoint"};
+    as_status st = as_cluster_resolve(paths, names, 5, owned, err);
+    const char *flags[] = {"--save-weights", "--history", "--checkpoint"};
+    const char *outs[] = {o->save_weights, o->history, o->checkpoint};
+    for (int i = 0; i < 3 && rank == 0 && !st; i++) /* st: agreed below, on every rank */
+        if (outs[i]) st = as_cluster_check_output(flags[i], outs[i], err);
+    return P > 1 ? as_runtime_agree(st, rank, P, err) : st;
+}
+
 static as_status run(const train_opts *o, int rank, int P, int *diverged, as_error *err) {
     as_spec spec;
     as_dataset data;
@@ -211,11 +269,7 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
             as_error_prefix(err, "%s: data", o->spec_path);
     }
     if (!st) st = as_fit_prepare(&model, &spec, &data, P, spec.train.seed, o->spec_path, err);
-    if (!st && o->init_weights) st = as_weights_load(o->init_weights, &model, err);
-    if (!st && o->checkpoint && access(o->checkpoint, F_OK) == 0) {
-        st = as_checkpoint_load(o->checkpoint, &model, &resume, &prev, spec_sha, spec.train.seed, err);
-        resuming = st == AS_OK;
-    }
+    st = load_shared(o, st, &model, &resume, &prev, spec_sha, &spec, &resuming, err);
     if (P > 1) st = as_runtime_agree(st, rank, P, err);
     if (st) goto done;
     uint64_t checksum = 0;
@@ -290,16 +344,21 @@ int as_cmd_train(int argc, char **argv) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &P);
     as_runtime_set_threads((int)o.threads, P);
+    as_error err;
+    as_error_clear(&err);
+    char *paths = NULL;
+    as_status st = as_hosts_gather(MPI_COMM_WORLD, as_blas_threads(), &err);
+    if (!st) st = resolve_paths(&o, rank, P, &paths, &err);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_term;
     sigaction(SIGTERM, &sa, NULL);
-    as_error err;
-    as_error_clear(&err);
     int diverged = 0;
-    as_status st = run(&o, rank, P, &diverged, &err);
+    if (!st) st = run(&o, rank, P, &diverged, &err);
     int code = st ? as_status_exit_code(st) : (diverged ? 3 : 0);
     int worst = as_runtime_report("train", st, code, rank, &err);
+    as_free(paths);
+    as_hosts_free();
     MPI_Finalize();
     return worst;
 }

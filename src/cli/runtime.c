@@ -4,9 +4,12 @@
 #include <hdf5.h>
 #include <mpi.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "attnsweep/blas.h"
+#include "attnsweep/hosts.h"
+#include "cli/cluster.h"
 #include "attnsweep/status.h"
 
 int as_runtime_init(int *argc, char ***argv) {
@@ -27,7 +30,8 @@ void as_runtime_set_threads(int n, int ranks) {
         MPI_Comm_size(node, &local);
         MPI_Comm_free(&node);
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        n = (local > 1 || ranks > 1) ? 1 : (int)(cores > 0 ? cores : 1);
+        (void)ranks; /* ranks on this node decide, not the world size (one rank per host) */
+        n = local > 1 ? 1 : (int)(cores > 0 ? cores : 1);
         if (getenv("OPENBLAS_NUM_THREADS") && local == 1) n = atoi(getenv("OPENBLAS_NUM_THREADS"));
         if (n < 1) n = 1;
     }
@@ -40,6 +44,9 @@ void as_runtime_print(FILE *f, int ranks) {
             was ? " (re-executed with OPENBLAS_CORETYPE; the library had loaded " : "",
             was ? was : "", was ? ")" : "", as_blas_threads(), as_blas_threads() == 1 ? "" : "s",
             ranks, ranks == 1 ? "" : "s");
+    char hosts[1024];
+    as_hosts_describe(hosts, sizeof hosts);
+    fprintf(f, "hosts: %s\n", hosts);
 }
 
 /* Every rank must get through setup before the first collective of training: a rank
@@ -57,7 +64,7 @@ as_status as_runtime_agree(as_status st, int rank, int P, as_error *err) {
     MPI_Bcast(err->msg, (int)sizeof err->msg, MPI_CHAR, first, MPI_COMM_WORLD);
     err->msg[sizeof err->msg - 1] = 0;
     err->code = (as_status)code;
-    if (first != 0) as_error_prefix(err, "rank %d", first);
+    if (first != 0) as_error_prefix(err, "rank %d on %s", first, as_host_name(first));
     return (as_status)code;
 }
 
@@ -67,17 +74,28 @@ int as_runtime_report(const char *cmd, as_status st, int code, int rank, const a
     int r0_failed = rank == 0 && st;
     MPI_Bcast(&r0_failed, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (st && (rank == 0 || !r0_failed)) {
-        if (rank) fprintf(stderr, "attnsweep %s (rank %d): %s\n", cmd, rank, err->msg);
+        if (rank)
+            fprintf(stderr, "attnsweep %s (rank %d on %s): %s\n", cmd, rank, as_host_name(rank),
+                    err->msg);
         else fprintf(stderr, "attnsweep %s: %s\n", cmd, err->msg);
     }
     return worst;
 }
 
 void as_runtime_print_command(FILE *f, int ranks, int argc, char **argv, const char *extra) {
-    fprintf(f, " ");
-    if (ranks > 1) fprintf(f, " mpirun -np %d", ranks);
-    fprintf(f, " attnsweep");
-    for (int i = 0; i < argc; i++) fprintf(f, " %s", argv[i]);
-    if (extra) fprintf(f, " %s", extra);
-    fprintf(f, "\n");
+    char line[8192];
+    size_t len = 0;
+    as_cluster_launcher(line, sizeof line, ranks);
+    len = strlen(line);
+    char prog[4096];
+    as_cluster_program(prog, sizeof prog);
+    if (len) line[len++] = ' ', line[len] = 0;
+    as_cluster_quote(line, sizeof line, &len, prog);
+    for (int i = 0; i < argc && len + 1 < sizeof line; i++) {
+        line[len++] = ' ';
+        line[len] = 0;
+        as_cluster_quote(line, sizeof line, &len, argv[i]);
+    }
+    if (extra) snprintf(line + len, sizeof line - len, " %s", extra);
+    fprintf(f, "  %s\n", line);
 }

@@ -9,9 +9,11 @@
 /* MPI_Init with MPI_ERRORS_RETURN on MPI_COMM_WORLD and HDF5's error printing off.
  * Returns 0, or non-zero with a message printed. */
 int as_runtime_init(int *argc, char ***argv);
-/* BLAS threads: n >= 1 as given; 0 means all cores for a single rank on its node, else 1. */
+/* BLAS threads: n >= 1 as given; 0 means all cores for a rank alone on its node (or
+ * OPENBLAS_NUM_THREADS when set), 1 when several ranks share the node. */
 void as_runtime_set_threads(int n, int ranks);
-/* "BLAS: OpenBLAS <core> kernel, N threads per rank, P ranks" */
+/* "BLAS: OpenBLAS <core> kernel, N threads per rank, P ranks" and
+ * "hosts: 2 hosts: h1 (rank 0, 2 BLAS threads), h2 (...)" (after as_hosts_gather). */
 void as_runtime_print(FILE *f, int ranks);
 
 /* Collective: every rank must get through setup before the first collective of the
@@ -23,8 +25,10 @@ as_status as_runtime_agree(as_status st, int rank, int P, as_error *err);
  * once: rank 0's, or, when rank 0 succeeded, each failing rank's. Returns the code. */
 int as_runtime_report(const char *cmd, as_status st, int code, int rank, const as_error *err);
 
-/* Prints "  [mpirun -np P] attnsweep ARGV... [EXTRA]" and a newline: the command that
- * repeats this run (argv starts at the subcommand). extra may be NULL. */
+/* Prints "  [LAUNCHER] PROGRAM ARGV... [EXTRA]" and a newline: the command that repeats
+ * this run (argv starts at the subcommand; words quoted for the shell), LAUNCHER from
+ * as_cluster_launcher (the mpirun/srun line with its host arguments), PROGRAM this
+ * program as invoked. extra may be NULL. */
 void as_runtime_print_command(FILE *f, int ranks, int argc, char **argv, const char *extra);
 
 #endif

@@ -131,9 +131,10 @@ static as_status read_layers(hid_t f, const char *path, const char *group, const
 static as_status load(const char *path, const char *group, const as_model *m, float *pdst,
                       float *bdst, as_error *err) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    if (access(path, R_OK) != 0)
+    int image = as_h5_image_covers(path); /* a file rank 0 read for every rank */
+    if (!image && access(path, R_OK) != 0)
         return as_error_set(err, AS_ERR_DATA, "%s: cannot open the weights file", path);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t f = image ? as_h5_open_read(path, NULL) : H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return as_error_set(err, AS_ERR_DATA, "%s: not an HDF5 file", path);
     size_t np = m->n_params, nb = bdst ? m->n_buffers : 0, total;
     float *buf = as_size_add(np, nb, &total) ? as_malloc((total ? total : 1) * sizeof(float)) : NULL;

@@ -7,6 +7,7 @@
 
 #include "attnsweep/alloc.h"
 #include "attnsweep/checkpoint.h"
+#include "attnsweep/hosts.h"
 #include "attnsweep/model.h"
 #include "attnsweep/sha256.h"
 #include "attnsweep/spec.h"
@@ -32,7 +33,8 @@ static int on_checkpoint(void *ud, const as_fit_state *st, const as_history *h) 
 static int on_epoch(void *ud, const as_epoch_stats *st) {
     epoch_ctx *c = ud;
     if (c->o->verbose && c->leader) {
-        printf("  [rank %d] v%04d_r%d epoch %d/%d loss %.6g val_loss %.6g", c->o->world_rank, c->v,
+        printf("  [rank %d on %s] v%04d_r%d epoch %d/%d loss %.6g val_loss %.6g", c->o->world_rank,
+               as_host_name(c->o->world_rank), c->v,
                c->r, st->epoch, st->epochs, st->loss, st->val_loss);
         if (!isnan(st->val_accuracy)) printf(" val_accuracy %.4f", st->val_accuracy);
         printf(" %.2fs\n", st->seconds);

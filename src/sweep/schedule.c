@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "attnsweep/alloc.h"
+#include "attnsweep/hosts.h"
 #include "attnsweep/rng.h"
 #include "attnsweep/sweep.h"
 #include "sweep/policy.h"
@@ -121,8 +122,8 @@ static void record(coord *c, const as_result *r) {
     char eta[32], metric[96];
     fmt_duration(eta, sizeof eta, c->done && !c->rungs ? el / c->done * (c->total - c->done) : 0);
     metric_text(r, metric, sizeof metric);
-    printf("[%d/%d] v%04d_r%d %s (rank %d): %s%s, %.1fs%s%s\n", c->done, c->total, r->id, r->repeat,
-           c->s->v[r->id].name, r->rank, r->status == AS_VAR_STOPPED ? "stopped, " : "", metric,
+    printf("[%d/%d] v%04d_r%d %s (rank %d on %s): %s%s, %.1fs%s%s\n", c->done, c->total, r->id,
+           r->repeat, c->s->v[r->id].name, r->rank, as_host_name(r->rank), r->status == AS_VAR_STOPPED ? "stopped, " : "", metric,
            r->train_seconds, c->rungs ? "" : ", ETA ", c->rungs ? "" : eta);
     fflush(stdout);
 }

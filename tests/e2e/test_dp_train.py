@@ -254,8 +254,9 @@ if r is not None:
     msgs = [l for l in r.stderr.splitlines() if l.startswith("attnsweep")]
     check(r.returncode == 2 and len(msgs) == 1, f"missing spec: exit {r.returncode}, {msgs!r}")
 
-# a failure on one rank only (MPMD: rank 1 gets a spec whose data file is missing) must
-# not leave the other ranks waiting in the start checksum: exit 2, one message naming it
+# a failure on one rank only must not leave the other ranks waiting: an MPMD launch giving
+# some ranks another spec than rank 0 is refused, exit 2, one message naming both files
+# (a rank failing alone on its host's files is tested across hosts in tests/cluster)
 with open(path("nodata.json"), "w") as f:
     f.write('{"data": "nope.h5", "model": [{"type": "conv1d", "filters": 1, "kernel_size": 3}],'
             ' "train": {"epochs": 1, "batch_size": 4}}')
@@ -269,7 +270,8 @@ for layout in ((1, cases["reg"], 2, path("nodata.json")), (1, path("nodata.json"
         check(False, f"one rank failing alone hangs: {' '.join(cmd)}")
         continue
     msgs = [l for l in r.stderr.splitlines() if l.startswith("attnsweep")]
-    check(r.returncode == 2 and len(msgs) == 1 and "nope.h5" in msgs[0],
+    check(r.returncode == 2 and len(msgs) == 1 and "nodata.json" in msgs[0] and
+          "differs from rank 0" in msgs[0],
           f"one rank failing alone: exit {r.returncode}, messages {msgs!r}")
 
 if check.failed:
