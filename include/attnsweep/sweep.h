@@ -141,6 +141,23 @@ as_status as_results_finish(const char *path, double wall_seconds, int ranks,
 as_status as_results_done(const char *path, const as_sweep *s, const char *sweep_sha,
                           const char *data_sha, int force, unsigned char *done, as_error *err);
 
+/* ---- shards (sweep --shard i/n, attnsweep merge) ---- */
+
+/* The shard in [0, n) of the run (run key, repeat): the first 64 bits of
+ * sha256("<run_key>\n<repeat>") mod n, so shards of any n are disjoint, cover the sweep
+ * and do not depend on variant order. -1 when out of memory. */
+int as_sweep_shard_of(const char *run_key, int repeat, int n);
+/* Marks done[v * repeats + r] = 2 (another shard's run: skipped) for every run of s not
+ * in shard `shard` of n_shards that is not already marked. AS_ERR_NOMEM. */
+as_status as_sweep_shard_mark(const as_sweep *s, int shard, int n_shards, unsigned char *done,
+                              as_error *err);
+/* Writes OUT (atomically, refusing an existing file) with every run of the n shard
+ * results files: the first shard's root attributes (wall_seconds summed, merged_shards
+ * added), every /variants group copied unchanged, /summary sorted by (id, repeat). The
+ * shards must come from the same sweep file and dataset (sha256), hold disjoint runs and
+ * together every run of the sweep, else AS_ERR_DATA naming the file and what is wrong. */
+as_status as_results_merge(const char *out, const char *const *in, int n, as_error *err);
+
 /* ---- scheduling ---- */
 
 typedef struct {
@@ -148,7 +165,8 @@ typedef struct {
     const char *out_path;
     int verbose;
     int ranks_per_variant; /* 0: the sweep file's */
-    const unsigned char *done; /* rank 0: runs already in the file (as_results_done), or NULL */
+    const unsigned char *done; /* rank 0: 1 for runs already in the file (as_results_done), 2
+                                  for another shard's (as_sweep_shard_mark); or NULL */
     volatile int *stop;        /* set (by a signal handler): hand out no new work */
     int resume;                /* --resume: a rung policy replays its journal */
 } as_sched_opts;

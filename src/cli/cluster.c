@@ -302,3 +302,14 @@ void as_cluster_launcher(char *buf, size_t cap, int P) {
         snprintf(buf, cap, "mpirun -np %d", P);
     }
 }
+
+as_status as_cluster_check_launch(int P, as_error *err) {
+    const char *tasks = getenv("SLURM_STEP_NUM_TASKS");
+    if (P != 1 || !tasks || atoi(tasks) <= 1 || !getenv("SLURM_PROCID") || !getenv("SLURM_STEP_ID"))
+        return AS_OK;
+    return as_error_set(err, AS_ERR_ARG,
+                        "srun started %s tasks but MPI sees one rank in each (task %s): srun's "
+                        "MPI plugin does not match this MPI; launch with srun --mpi=pmix (see srun "
+                        "--mpi=list) or mpirun (ATTNSWEEP_LAUNCHER in the Slurm scripts)",
+                        tasks, getenv("SLURM_PROCID"));
+}

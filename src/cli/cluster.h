@@ -46,4 +46,9 @@ void as_cluster_program(char *buf, size_t cap);
  * [A-Za-z0-9_./:=,+@%-], else in single quotes. */
 void as_cluster_quote(char *buf, size_t cap, size_t *len, const char *s);
 
+/* A job step srun started as several tasks whose MPI sees one rank each (srun's --mpi
+ * plugin does not match the MPI library): every task would run the whole job and write
+ * the same outputs. AS_ERR_ARG saying how to launch instead; AS_OK otherwise. */
+as_status as_cluster_check_launch(int P, as_error *err);
+
 #endif

@@ -44,6 +44,9 @@ static void usage(FILE *f) {
             "  --threads N              BLAS threads per rank (default: all cores for a rank\n"
             "                           alone on its node, 1 when several share a node)\n"
             "  --ranks-per-variant R    train each variant data parallel over R ranks\n"
+            "  --shard I/N              train only shard I (0..N-1) of N: the runs whose run key\n"
+            "                           hashes to I (any N; merge the shards' files with\n"
+            "                           attnsweep merge)\n"
             "  --verbose                per-epoch lines\n"
             "\n"
             "SIGTERM (e.g. Slurm's --signal): no new variants start; running ones finish and\n"
@@ -54,10 +57,29 @@ static void usage(FILE *f) {
 typedef struct {
     const char *file, *out, *data;
     long epochs, threads, rpv;
+    long shard, n_shards; /* --shard I/N (n_shards 0: the whole sweep) */
     int dry, resume, force, verbose;
     int argc; /* the command line, for the resume hint */
     char **argv;
 } sweep_opts;
+
+/* "I/N" with 0 <= I < N <= 1000000 */
+static int parse_shard(const char *v, sweep_opts *o) {
+    char i_txt[32], n_txt[32];
+    const char *slash = strchr(v, '/');
+    size_t il = slash ? (size_t)(slash - v) : 0;
+    if (!slash || il == 0 || il >= sizeof i_txt || strlen(slash + 1) >= sizeof n_txt) {
+        fprintf(stderr, "attnsweep sweep: --shard: expected I/N (e.g. 0/4), got '%s'\n", v);
+        return 0;
+    }
+    memcpy(i_txt, v, il);
+    i_txt[il] = 0;
+    snprintf(n_txt, sizeof n_txt, "%s", slash + 1);
+    if (!as_arg_int("sweep", "--shard N", n_txt, 1, 1000000, &o->n_shards) ||
+        !as_arg_int("sweep", "--shard I", i_txt, 0, o->n_shards - 1, &o->shard))
+        return 0;
+    return 1;
+}
 
 static int parse(int argc, char **argv, sweep_opts *o) {
     memset(o, 0, sizeof *o);
@@ -82,6 +104,8 @@ static int parse(int argc, char **argv, sweep_opts *o) {
         } else if (!strcmp(a, "--ranks-per-variant")) {
             if (!(v = as_arg_value(cmd, argc, argv, &i)) || !as_arg_int(cmd, a, v, 1, 1 << 20, &o->rpv))
                 return 2;
+        } else if (!strcmp(a, "--shard")) {
+            if (!(v = as_arg_value(cmd, argc, argv, &i)) || !parse_shard(v, o)) return 2;
         } else if (!strcmp(a, "--dry-run")) {
             o->dry = 1;
         } else if (!strcmp(a, "--resume")) {
@@ -191,6 +215,22 @@ static void remove_stale_temporaries(const char *out) {
     globfree(&g);
 }
 
+/* Rank 0: --shard I/N: the other shards' runs are not this sweep's to train. */
+static as_status mark_shard(const sweep_opts *o, const as_sweep *s, unsigned char *done,
+                            as_error *err) {
+    if (s->search.type >= AS_SEARCH_HALVING)
+        return as_error_set(err, AS_ERR_ARG, "--shard: a %s search decides over all of its runs "
+                            "together and cannot be split into shards", as_search_type_name(s->search.type));
+    as_status st = as_sweep_shard_mark(s, (int)o->shard, (int)o->n_shards, done, err);
+    if (st) return st;
+    size_t total = (size_t)s->n * (size_t)s->repeats, mine = 0;
+    for (size_t k = 0; k < total; k++) mine += done[k] != 2;
+    printf("shard %ld/%ld: %zu of the sweep's %zu runs (by run key)\n", o->shard, o->n_shards, mine,
+           total);
+    fflush(stdout);
+    return AS_OK;
+}
+
 /* Rank 0: checks the output file against --resume (filling done[]) and creates it for a
  * new sweep. */
 static as_status prepare_results(const sweep_opts *o, const as_sweep *s, const as_dataset *d,
@@ -256,6 +296,7 @@ static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
     if (rank == 0 && !(done = as_calloc((size_t)s.n * (size_t)s.repeats, 1)))
         st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
     if (rank == 0 && !st) st = prepare_results(o, &s, &d, text, data_path, P, R, &meta, done, err);
+    if (rank == 0 && !st && o->n_shards) st = mark_shard(o, &s, done, err);
     if (P > 1) st = as_runtime_agree(st, rank, P, err);
     if (st) goto out;
     as_sched_opts so = {o->file, o->out, o->verbose, R, done, &g_stop, o->resume};
@@ -306,7 +347,8 @@ int as_cmd_sweep(int argc, char **argv) {
     as_error err;
     as_error_clear(&err);
     char *paths = NULL;
-    as_status st = as_hosts_gather(MPI_COMM_WORLD, as_blas_threads(), &err);
+    as_status st = as_cluster_check_launch(P, &err);
+    if (!st) st = as_hosts_gather(MPI_COMM_WORLD, as_blas_threads(), &err);
     if (!st) st = resolve_paths(&o, rank, P, &paths, &err);
     if (!st) st = run(&o, rank, P, &err);
     int worst = as_runtime_report("sweep", st, as_status_exit_code(st), rank, &err);

@@ -347,7 +347,8 @@ int as_cmd_train(int argc, char **argv) {
     as_error err;
     as_error_clear(&err);
     char *paths = NULL;
-    as_status st = as_hosts_gather(MPI_COMM_WORLD, as_blas_threads(), &err);
+    as_status st = as_cluster_check_launch(P, &err);
+    if (!st) st = as_hosts_gather(MPI_COMM_WORLD, as_blas_threads(), &err);
     if (!st) st = resolve_paths(&o, rank, P, &paths, &err);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -7,5 +7,6 @@ int as_cmd_data(int argc, char **argv);
 int as_cmd_train(int argc, char **argv);
 int as_cmd_sweep(int argc, char **argv);
 int as_cmd_summary(int argc, char **argv);
+int as_cmd_merge(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ static void usage(FILE *f) {
             "  train    train one model from a JSON spec (mpirun: data parallel)\n"
             "  sweep    train every variant of a JSON grid across MPI ranks\n"
             "  summary  leaderboard of a sweep's results file\n"
+            "  merge    one results file from the shards of a sweep (sweep --shard I/N)\n"
             "\n"
             "'attnsweep <command> --help' describes a command.\n");
 }
@@ -39,7 +40,8 @@ int main(int argc, char **argv) {
     } cmds[] = {{"data", as_cmd_data, 0},
                 {"train", as_cmd_train, 1},
                 {"sweep", as_cmd_sweep, 1},
-                {"summary", as_cmd_summary, 0}};
+                {"summary", as_cmd_summary, 0},
+                {"merge", as_cmd_merge, 0}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (!strcmp(cmd, cmds[i].name)) {
             if (cmds[i].heavy) as_blas_fix_core(argc, argv);

@@ -64,7 +64,7 @@ static hid_t summary_type_of(hid_t ds) {
     return summary_type_named(old ? "params" : "n_params");
 }
 
-static as_status write_summary(hid_t f, const as_summary_row *rows, size_t n, as_error *err) {
+as_status as_summary_write(hid_t f, const as_summary_row *rows, size_t n, as_error *err) {
     if (H5Lexists(f, "summary", H5P_DEFAULT) > 0) H5Ldelete(f, "summary", H5P_DEFAULT);
     hid_t t = as_summary_type();
     hsize_t dims[1] = {(hsize_t)n};
@@ -139,7 +139,7 @@ as_status as_results_create(const char *path, const as_results_meta *m, as_error
         if (g < 0) st = AS_ERR_IO;
         else H5Gclose(g);
     }
-    if (!st) st = write_summary(f, NULL, 0, err);
+    if (!st) st = as_summary_write(f, NULL, 0, err);
     if (st) {
         as_h5_writer_abort(&w);
         return as_error_prefix(err, "%s", path);
@@ -352,7 +352,7 @@ static as_status do_append(hid_t f, void *ud, as_error *err) {
     for (size_t i = 0; i < n; i++) /* a rerun replaces its old row */
         if (!(rows[i].id == c->r->id && rows[i].repeat == c->r->repeat)) all[k++] = rows[i];
     fill_row(&all[k++], c->s, c->r);
-    st = write_summary(f, all, k, err);
+    st = as_summary_write(f, all, k, err);
     as_free(rows);
     as_free(all);
     return st;

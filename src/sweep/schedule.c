@@ -516,12 +516,17 @@ static as_status coord_setup(coord *c, as_error *err) {
         snprintf(c->khex[v], sizeof c->khex[v], "%016llx",
                  (unsigned long long)as_hash64(c->keys[v], strlen(c->keys[v]), 0));
     }
-    int skipped = 0;
-    for (size_t i = 0; i < runs; i++) skipped += c->stored[i] = c->o->done ? c->o->done[i] : 0;
+    int skipped = 0, others = 0; /* done[i]: 1 in the results file, 2 another shard's */
+    for (size_t i = 0; i < runs; i++) {
+        unsigned char d = c->o->done ? c->o->done[i] : 0;
+        c->stored[i] = d != 0;
+        skipped += d == 1;
+        others += d == 2;
+    }
     as_status st = as_policy_init(&c->pol, s, c->cost, c->keys, c->rungs ? NULL : c->o->done,
                                   on_decide, c, err);
     if (st) return st;
-    c->total = (int)runs - skipped;
+    c->total = (int)runs - skipped - others;
     if (skipped) printf("resume: %d runs already in %s, %d to go\n", skipped, c->o->out_path, c->total);
     if (c->rungs) {
         printf("search: %s, rungs of min_epochs %d, eta %d, up to max_epochs %d, by %s (%s)\n",

@@ -26,6 +26,8 @@ typedef struct {
 /* The HDF5 compound type of a row (caller closes it). */
 hid_t as_summary_type(void);
 /* Reads /summary of an open results file into an as_malloc'd array. */
+/* Writes /summary (replacing it) with n rows. AS_ERR_IO. */
+as_status as_summary_write(hid_t f, const as_summary_row *rows, size_t n, as_error *err);
 as_status as_summary_read(hid_t f, as_summary_row **rows, size_t *n, as_error *err);
 
 #endif

@@ -9,7 +9,9 @@
 #   AS_SLURM_JOB=fake (default)  sweep.sbatch and train.sbatch run a stand-in attnsweep
 #                 (a shell script recording its arguments and environment, handling
 #                 SIGTERM like the sweep: finish, print the resume command, exit 0):
-#                 a normal run (2 ranks, --threads 1, OPENBLAS_NUM_THREADS=1, no --resume),
+#                 a normal run (2 ranks, --threads 1, OPENBLAS_NUM_THREADS=1, no --resume,
+#                 launched by srun --mpi=pmix, ATTNSWEEP_LAUNCHER exported), one with
+#                 ATTNSWEEP_LAUNCHER="mpirun -np 2",
 #                 a resubmission (--resume because the results exist), a stop on the
 #                 pre-time-limit SIGTERM (--time=3 --signal=B:TERM@170, so it arrives
 #                 within ~40 s), and train.sbatch (--save-weights; skipped when done).
@@ -17,7 +19,9 @@
 #                 ($SLURM_RESTART_COUNT=1 gives --resume).
 #   AS_SLURM_JOB=sweep           sweep.sbatch runs the real ATTNSWEEP_BIN on
 #                 sweeps/quick.json (toy data made with `attnsweep data toy`) on 2 ranks,
-#                 and the results file is checked with h5py.
+#                 and the results file is checked with h5py; then in array mode (--array=0-2,
+#                 one shard per task, merged by the last task): equal to the 2-rank sweep
+#                 run for run, bit for bit (tests/cluster/compare.py).
 #
 # Environment (set by ctest): ATTNSWEEP_SRC, ATTNSWEEP_BIN, AS_PYTHON.
 # Exit status: 0 pass, 1 fail, 77 skipped (no Slurm packages and no apt-get; under
@@ -97,10 +101,10 @@ fake_mode() {
     cat > "$fake" <<'EOF'
 #!/bin/bash
 # stand-in for attnsweep: records its arguments, and on SIGTERM finishes and exits 0
-r=${OMPI_COMM_WORLD_RANK:-0}
+r=${OMPI_COMM_WORLD_RANK:-${SLURM_PROCID:-0}}
 out=""; prev=""
 for a in "$@"; do case "$prev" in -o|--save-weights) out=$a ;; esac; prev=$a; done
-echo "fake rank $r of ${OMPI_COMM_WORLD_SIZE:-1}: $* | BLAS=${OPENBLAS_NUM_THREADS:-unset}"
+echo "fake rank $r of ${OMPI_COMM_WORLD_SIZE:-${SLURM_STEP_NUM_TASKS:-1}}: $* | BLAS=${OPENBLAS_NUM_THREADS:-unset} | LAUNCHER=${ATTNSWEEP_LAUNCHER:-unset}"
 stop() {
     echo "fake rank $r: SIGTERM, finishing the running variants"
     sleep 1
@@ -124,6 +128,14 @@ EOF
         expect "$out" "fake rank 1 of 2: sweep" "job 1 rank 1"
         reject "$out" "--resume" "job 1 (fresh)"
         [ -e "$TMP/results/r.h5" ] || fail "job 1: results/r.h5 not written"
+    }
+
+    say "1b. sweep.sbatch with ATTNSWEEP_LAUNCHER=mpirun"
+    ATTNSWEEP_LAUNCHER="mpirun -np 2" submit --ntasks=2 "$SRC/scripts/slurm/sweep.sbatch" sweep.json results/m.h5 &&
+        wait_job "$JOB" && {
+        out=$TMP/job-$JOB.out
+        [ "$STATE" = COMPLETED ] && [ "$EXITCODE" = 0:0 ] || fail "job 1b: $STATE $EXITCODE"
+        expect "$out" "fake rank 1 of 2: sweep sweep.json -o results/m.h5 --threads 1 | BLAS=1 | LAUNCHER=mpirun -np 2" "job 1b: mpirun"
     }
 
     say "2. resubmission: the results exist, so --resume"
@@ -198,6 +210,24 @@ with h5py.File(sys.argv[1], "r") as f:
         assert len(g["val_loss"]) == row["epochs_run"] > 0
 print("results ok: %d rows" % len(s))
 EOF
+    }
+
+    say "sweep.sbatch in array mode: 3 array tasks, one shard each, merged by the last"
+    submit --array=0-2 --ntasks=1 --output="$TMP/arr-%a.out" "$SRC/scripts/slurm/sweep.sbatch" \
+        "$SRC/sweeps/quick.json" results/arr.h5 --data "$TMP/toy.h5" && {
+        local i
+        for i in $(seq $((JOB_TIMEOUT * 2))); do
+            [ -z "$(squeue -h -j "$JOB" 2>/dev/null)" ] && break
+            sleep 0.5
+        done
+        [ -z "$(squeue -h -j "$JOB" 2>/dev/null)" ] || fail "array job $JOB not finished after ${JOB_TIMEOUT}s"
+        for i in 0 1 2; do
+            expect "$TMP/arr-$i.out" "shard $i of 3 -> results/arr.shard-$i-of-3.h5" "array task $i"
+            expect "$TMP/arr-$i.out" "shard $i/3: " "array task $i ran its shard"
+        done
+        cat "$TMP"/arr-*.out | grep -q "merged the 3 shards into results/arr.h5" || fail "no array task merged the shards"
+        "$PY" "$SRC/tests/cluster/compare.py" results "$TMP/results/quick.h5" "$TMP/results/arr.h5" ||
+            fail "the merged array shards differ from the unsharded sweep"
     }
 
     say "sweep.sbatch: stopped by the pre-time-limit SIGTERM, then resubmitted: resumes"
