@@ -65,4 +65,20 @@ for name in ("successive_halving", "hyperband", "asha"):
     busy = open(f"{tmp}/{name}.busy").read().strip().split(":", 1)[1]
     print(f"{name:>20} {ep:>7} {ep / gep:>8.1%} {pick:>7} {gmean[pick]:>18.4f} {gap:>+8.1%} "
           f"{wall:>7.0f} {busy}")
+# cross-check: successive halving must keep, at each rung, exactly the variants the grid's own
+# curves rank best (mean val_loss over repeats at the rung's epoch, ties by run key)
+with h5py.File(f"{tmp}/grid.h5", "r") as f:
+    curve, key = {}, {}
+    for g in f["variants"].values():
+        v = int(g.attrs["id"])
+        curve.setdefault(v, []).append(g["val_loss"][:])
+        key[v] = g.attrs["run_key"]
+alive = sorted(curve)
+for e in (3, 9, 27):
+    alive = sorted(alive, key=lambda v: (np.mean([c[e - 1] for c in curve[v]]), key[v]))
+    alive = alive[:max(1, len(alive) // 3)]
+s, by, _ = table("successive_halving")
+real = sorted(v for v, rows in by.items() if rows[0]["epochs_run"] == 30)
+print(f"halving from the grid's curves keeps {alive} to 30 epochs; the sweep kept {real}: "
+      f"{'same' if alive == real else 'DIFFERENT'}")
 PY

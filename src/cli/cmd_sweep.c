@@ -179,6 +179,14 @@ static void dry_run(const as_sweep *s, const as_dataset *d) {
         if (macs < 0) printf("%5d  %-60.60s  fails: %s\n", v, s->v[v].name, e.msg);
         else printf("%5d  %-60.60s %10lld %14.4g\n", v, s->v[v].name, (long long)params, macs);
     }
+    const as_search_cfg *c = &s->search;
+    if (c->type >= AS_SEARCH_HALVING) {
+        printf("search: %s by %s (%s), eta %d, rungs at", as_search_type_name(c->type),
+               as_metric_name(c->metric), c->maximize ? "max" : "min", c->eta);
+        for (long b = c->min_epochs; b < c->max_epochs; b *= c->eta) printf(" %ld", b);
+        printf(" %d epochs%s\n", c->max_epochs,
+               c->type == AS_SEARCH_HYPERBAND ? " (the most exploratory bracket; see sweeps/README.md)" : "");
+    }
 }
 
 /* Per-rank set-up: the expanded sweep, its one dataset, the sweep file's text. */

@@ -42,7 +42,7 @@ typedef struct {
     const as_sched_opts *o;
     as_policy pol;
     int rungs;         /* a rung policy (journal, checkpoints) */
-    int P;
+    int P, R;          /* ranks, ranks per variant */
     double *cost;      /* per variant */
     char **keys;       /* per variant: run key */
     char (*khex)[17];  /* per variant: hash of the run key */
@@ -548,7 +548,8 @@ static void coord_report(coord *c) {
     else
         printf("sweep: %ld epochs trained this session\n", c->epochs_trained);
     printf("busy (time in tasks / wall %.1fs):", wall);
-    for (int r = 0; r < c->P; r++) printf(" rank %d %.1f%%", r, wall > 0 ? 100.0 * c->busy[r] / wall : 0.0);
+    for (int r = 0; r < c->P; r += c->R) /* group leaders */
+        printf(" rank %d %.1f%%", r, wall > 0 ? 100.0 * c->busy[r] / wall : 0.0);
     printf("\n");
     fflush(stdout);
     if (c->rungs && !(c->o->stop && *c->o->stop)) {
@@ -599,6 +600,7 @@ as_status as_sweep_schedule(const as_sweep *s, const as_dataset *d, const as_sch
         c.d = d;
         c.o = o;
         c.P = P;
+        c.R = R;
         c.active = P / R - 1;
         st = coord_setup(&c, err);
         if (!st) {
