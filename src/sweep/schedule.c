@@ -190,7 +190,9 @@ static void finalize_finished(coord *c, int v) {
 
 /* A rung report, live or replayed: held, told to the policy, stored when the run is over. */
 static void rung_report(coord *c, const as_sched_task *t, as_result *res, double metric) {
-    int dead = res->status == AS_VAR_DIVERGED || res->status == AS_VAR_FAILED;
+    /* a run that diverged, failed or that early stopping ended cannot go on: stored as is */
+    int dead = res->status == AS_VAR_DIVERGED || res->status == AS_VAR_FAILED ||
+               (res->stopped_epoch > 0 && res->epochs_run < t->budget);
     size_t i = run_ix(c, t->v, t->r);
     if (c->stored[i]) { /* replayed: already in the results file */
         as_result_free(res);
