@@ -77,6 +77,16 @@ alive = sorted(curve)
 for e in (3, 9, 27):
     alive = sorted(alive, key=lambda v: (np.mean([c[e - 1] for c in curve[v]]), key[v]))
     alive = alive[:max(1, len(alive) // 3)]
+def ranks(x):
+    r = np.empty(len(x))
+    r[np.argsort(x)] = np.arange(len(x))
+    return r
+vs = sorted(curve)
+final = np.array([gmean[v] for v in vs])
+for e in (3, 9, 27):
+    at = np.array([np.mean([c[e - 1] for c in curve[v]]) for v in vs])
+    rho = np.corrcoef(ranks(at), ranks(final))[0, 1]
+    print(f"grid: rank correlation of val_loss at epoch {e} with the best val_loss: {rho:+.2f}")
 s, by, _ = table("successive_halving")
 real = sorted(v for v, rows in by.items() if rows[0]["epochs_run"] == 30)
 print(f"halving from the grid's curves keeps {alive} to 30 epochs; the sweep kept {real}: "
