@@ -20,6 +20,7 @@
 
 #include "attnsweep/dataset.h"
 #include "attnsweep/grid.h"
+#include "attnsweep/model.h"
 #include "attnsweep/status.h"
 
 /* stopped: a search policy ended the run at a rung before max_epochs (it is finished:
@@ -83,6 +84,15 @@ typedef struct {
     const char *save_path; /* non-NULL: the group leader saves the state after `budget` */
     int metrics_only;     /* 1: no dumps nor weights (a rung that is not the run's last) */
 } as_run_opts;
+
+/* Forward passes (inference) over rows[0..max(n_att, n_pred)) of s in chunks of
+ * m->max_batch, adding to out the arrays "attention/layer_<i>" [n_att, H, T, T] and
+ * "attention/layer_<i>_mean" [n_att, H, T] of every attention layer, "predictions"
+ * ([n_pred, K] softmax probabilities when classifying, else [n_pred, T', C']),
+ * "pred_inputs" and "pred_targets". Shared by the sweep's dumps and `attnsweep predict`.
+ * AS_ERR_NOMEM. */
+as_status as_dumps_collect(as_model *m, const as_split *s, const int *rows, int n_att, int n_pred,
+                           int classification, as_result *out, as_error *err);
 
 /* A variant's run key: its canonical config without the "data" key (as_malloc'd; NULL
  * when out of memory). Seeds derive from it (as_variant_seed(sweep seed, key, repeat)), and

@@ -8,5 +8,8 @@ int as_cmd_train(int argc, char **argv);
 int as_cmd_sweep(int argc, char **argv);
 int as_cmd_summary(int argc, char **argv);
 int as_cmd_merge(int argc, char **argv);
+int as_cmd_export(int argc, char **argv);
+int as_cmd_predict(int argc, char **argv);
+int as_cmd_evaluate(int argc, char **argv);
 
 #endif

@@ -15,6 +15,9 @@ static void usage(FILE *f) {
             "  sweep    train every variant of a JSON grid across MPI ranks\n"
             "  summary  leaderboard of a sweep's results file\n"
             "  merge    one results file from the shards of a sweep (sweep --shard I/N)\n"
+            "  export   one run of a sweep as a standalone spec (and its weights)\n"
+            "  predict  a trained model's predictions and attention maps on a dataset\n"
+            "  evaluate a trained model's loss and accuracy on each split\n"
             "\n"
             "'attnsweep <command> --help' describes a command.\n");
 }
@@ -41,7 +44,10 @@ int main(int argc, char **argv) {
                 {"train", as_cmd_train, 1},
                 {"sweep", as_cmd_sweep, 1},
                 {"summary", as_cmd_summary, 0},
-                {"merge", as_cmd_merge, 0}};
+                {"merge", as_cmd_merge, 0},
+                {"export", as_cmd_export, 0},
+                {"predict", as_cmd_predict, 1},
+                {"evaluate", as_cmd_evaluate, 1}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (!strcmp(cmd, cmds[i].name)) {
             if (cmds[i].heavy) as_blas_fix_core(argc, argv);

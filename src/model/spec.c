@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "attnsweep/alloc.h"
@@ -294,6 +295,27 @@ static as_status parse_optimizer(const cJSON *v, const char *origin, as_optimize
     return AS_OK;
 }
 
+/* A seed: an integer up to 2^53 (exact in JSON) or a decimal string of any uint64 (the
+ * 64-bit run seeds `attnsweep export` writes). */
+static as_status read_seed(const cJSON *it, const char *origin, const char *kpath, uint64_t *out,
+                           as_error *err) {
+    if (cJSON_IsString(it)) {
+        const char *s = it->valuestring;
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (!*s || *s == '-' || *s == '+' || *end || errno)
+            return as_error_set(err, AS_ERR_SPEC, "%s: %s: must be an integer or a decimal string "
+                                "of an unsigned 64-bit integer (got \"%.40s\")", origin, kpath, s);
+        *out = (uint64_t)v;
+        return AS_OK;
+    }
+    double x;
+    as_status st = read_number(it, 1, 0, 9007199254740992.0, 0, 0, origin, kpath, &x, err);
+    if (!st) *out = (uint64_t)x;
+    return st;
+}
+
 static as_status parse_train(const cJSON *v, const char *origin, as_train_spec *t, as_error *err) {
     if (!cJSON_IsObject(v))
         return as_error_set(err, AS_ERR_SPEC, "%s: train: must be an object", origin);
@@ -311,10 +333,7 @@ static as_status parse_train(const cJSON *v, const char *origin, as_train_spec *
             continue;
         }
         if (!strcmp(it->string, "seed")) {
-            double x;
-            if ((st = read_number(it, 1, 0, 9007199254740992.0, 0, 0, origin, kpath, &x, err)))
-                return st;
-            t->seed = (uint64_t)x;
+            if ((st = read_seed(it, origin, kpath, &t->seed, err))) return st;
             continue;
         }
         const train_key *k = NULL;

@@ -107,22 +107,11 @@ static as_status gather_rows(const as_split *s, const int *idx, int n, float **x
     return AS_OK;
 }
 
-/* Forward passes over the first rows of the dump split, in chunks of max_batch, keeping
- * attention probabilities and predictions. */
-static as_status collect_dumps(as_model *m, const as_dataset *d, const as_spec *spec, int n_att,
-                               int n_pred, as_result *out, as_error *err) {
-    int avail = 0, *rows = NULL;
-    const as_split *s = dump_rows(d, spec, &rows, &avail, out, err);
-    if (!s) return err->code ? err->code : AS_ERR_NOMEM;
-    if (n_att > avail) n_att = avail;
-    if (n_pred > avail) n_pred = avail;
+as_status as_dumps_collect(as_model *m, const as_split *s, const int *rows, int n_att, int n_pred,
+                           int classification, as_result *out, as_error *err) {
     int n = n_att > n_pred ? n_att : n_pred;
-    if (n == 0) {
-        as_free(rows);
-        return AS_OK;
-    }
+    if (n == 0) return AS_OK;
     size_t xr = as_split_x_row(s), outsz = as_model_out_size(m);
-    int classification = d->task == AS_TASK_CLASSIFICATION;
     float *pred = as_calloc((size_t)n * outsz, sizeof(float)), *xs = NULL, *ys = NULL;
     int *ls = NULL;
     float **att = as_calloc((size_t)m->n_layers, sizeof(float *));
@@ -205,6 +194,18 @@ out:
     as_free(xs);
     as_free(ys);
     as_free(ls);
+    return st;
+}
+
+static as_status collect_dumps(as_model *m, const as_dataset *d, const as_spec *spec, int n_att,
+                               int n_pred, as_result *out, as_error *err) {
+    int avail = 0, *rows = NULL;
+    const as_split *s = dump_rows(d, spec, &rows, &avail, out, err);
+    if (!s) return err->code ? err->code : AS_ERR_NOMEM;
+    if (n_att > avail) n_att = avail;
+    if (n_pred > avail) n_pred = avail;
+    as_status st = as_dumps_collect(m, s, rows, n_att, n_pred, d->task == AS_TASK_CLASSIFICATION,
+                                    out, err);
     as_free(rows);
     return st;
 }
@@ -338,6 +339,7 @@ as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset
         return st == AS_ERR_NOMEM || st == AS_ERR_SPEC || st == AS_ERR_DATA ? AS_OK : st;
     }
     if (spec.train.keep == AS_KEEP_DEFAULT) spec.train.keep = AS_KEEP_BEST; /* sweeps keep the best */
+    spec.train.seed = out->seed; /* the run's seed drives init, dropout AND shuffling */
     out->params = (int64_t)m.n_params;
     out->in_t = d->train.t;
     out->in_c = d->train.c;

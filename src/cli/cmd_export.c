@@ -1,0 +1,84 @@
+/* cmd_export.c: `attnsweep export RESULTS.h5` -- one sweep run as a standalone spec. */
+#include <stdio.h>
+#include <string.h>
+
+#include "attnsweep/export.h"
+#include "attnsweep/h5util.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: attnsweep export RESULTS.h5 (--run KEY | --best [--by val_loss|val_accuracy])\n"
+            "                        -o SPEC.json [--weights W.h5] [--data PATH]\n"
+            "\n"
+            "Writes one run of a sweep as a training spec that `attnsweep train SPEC.json`\n"
+            "reproduces bit for bit (same --threads): the run's config with the dataset as an\n"
+            "absolute path (checked against the sweep's data_sha256), the run's seed and the\n"
+            "weights it kept (train.keep).\n"
+            "\n"
+            "options:\n"
+            "  --run KEY        the run: its group under /variants (e.g. v0003_r1)\n"
+            "  --best           the best finished run by validation (never by test)\n"
+            "  --by METRIC      val_loss (lowest) or val_accuracy (highest; ties by val_loss);\n"
+            "                   default val_accuracy for classification, val_loss otherwise\n"
+            "  -o SPEC.json     the spec to write\n"
+            "  --weights W.h5   also write the run's saved weights (the sweep's save_weights)\n"
+            "  --data PATH      the dataset, when its recorded path does not resolve from here\n"
+            "\n"
+            "exit status: 0 written, 2 bad flag, results file, run or dataset, 1 other failure.\n");
+}
+
+int as_cmd_export(int argc, char **argv) {
+    const char *cmd = "export", *results = NULL, *out = NULL;
+    as_export_opts o;
+    memset(&o, 0, sizeof o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--run")) {
+            if (!(o.run = as_arg_value(cmd, argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--best")) {
+            o.best = 1;
+        } else if (!strcmp(a, "--by")) {
+            if (!(o.by = as_arg_value(cmd, argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "-o")) {
+            if (!(out = as_arg_value(cmd, argc, argv, &i)) || !as_arg_writable(cmd, a, out)) return 2;
+        } else if (!strcmp(a, "--weights")) {
+            if (!(o.weights = as_arg_value(cmd, argc, argv, &i)) || !as_arg_writable(cmd, a, o.weights))
+                return 2;
+        } else if (!strcmp(a, "--data")) {
+            if (!(o.data = as_arg_value(cmd, argc, argv, &i))) return 2;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "attnsweep export: unknown option '%s' (see --help)\n", a);
+            return 2;
+        } else if (results) {
+            fprintf(stderr, "attnsweep export: one results file expected, got '%s' and '%s'\n",
+                    results, a);
+            return 2;
+        } else {
+            results = a;
+        }
+    }
+    const char *bad = !results ? "missing RESULTS.h5" : !out ? "missing -o SPEC.json"
+                    : (!o.run == !o.best) ? "give exactly one of --run KEY and --best"
+                    : (o.by && !o.best) ? "--by needs --best" : NULL;
+    if (bad) {
+        fprintf(stderr, "attnsweep export: %s (see --help)\n", bad);
+        return 2;
+    }
+    as_h5_quiet();
+    as_error err;
+    as_error_clear(&err);
+    char key[128];
+    as_status st = as_export_run(results, out, &o, key, sizeof key, &err);
+    if (st) {
+        fprintf(stderr, "attnsweep export: %s\n", err.msg);
+        return as_status_exit_code(st);
+    }
+    printf("exported run %s of %s to %s%s%s; reproduce it with: attnsweep train %s\n", key, results,
+           out, o.weights ? " and its weights to " : "", o.weights ? o.weights : "", out);
+    return 0;
+}

@@ -1,0 +1,211 @@
+/* export.c: one sweep run as a standalone training spec (see export.h). */
+#include "attnsweep/export.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "attnsweep/alloc.h"
+#include "attnsweep/h5util.h"
+#include "attnsweep/sha256.h"
+#include "sweep/summary_row.h"
+
+/* The best ok run of /summary by val_loss (min) or val_accuracy (max, then loss). */
+static as_status best_run(hid_t f, const char *path, const char *by, char *key, size_t cap,
+                          as_error *err) {
+    char *task = NULL;
+    int cls = as_h5_read_attr_string(f, "task", &task, NULL) == AS_OK && !strcmp(task, "classification");
+    as_free(task);
+    int acc = by ? !strcmp(by, "val_accuracy") : cls;
+    if (by && strcmp(by, "val_loss") && strcmp(by, "val_accuracy"))
+        return as_error_set(err, AS_ERR_ARG, "--by %s: one of val_loss, val_accuracy", by);
+    if (acc && !cls)
+        return as_error_set(err, AS_ERR_ARG, "--by val_accuracy: %s is a regression sweep", path);
+    as_summary_row *rows;
+    size_t n;
+    as_status st = as_summary_read(f, &rows, &n, err);
+    if (st) return as_error_prefix(err, "%s", path);
+    long b = -1;
+    for (size_t i = 0; i < n; i++) {
+        const as_summary_row *r = &rows[i];
+        double x = acc ? r->best_val_accuracy : r->best_val_loss;
+        if (strcmp(r->status, "ok") || isnan(x)) continue;
+        if (b >= 0) {
+            const as_summary_row *q = &rows[b];
+            double y = acc ? q->best_val_accuracy : q->best_val_loss;
+            int better = acc ? (x > y || (x == y && r->best_val_loss < q->best_val_loss)) : x < y;
+            int tie = x == y && (!acc || r->best_val_loss == q->best_val_loss);
+            if (!better && !(tie && (r->id < q->id || (r->id == q->id && r->repeat < q->repeat))))
+                continue;
+        }
+        b = (long)i;
+    }
+    if (b >= 0) snprintf(key, cap, "v%04d_r%d", rows[b].id, rows[b].repeat);
+    as_free(rows);
+    if (b < 0)
+        return as_error_set(err, AS_ERR_ARG, "%s: no finished (ok) run with a validation %s", path,
+                            acc ? "accuracy" : "loss");
+    return AS_OK;
+}
+
+/* The first existing file among the candidates, as an absolute path (as_malloc'd). */
+static char *resolve_data(const char *results, const char *data) {
+    char cand[3][PATH_MAX + 8], *out = NULL;
+    int n = 0;
+    snprintf(cand[n++], sizeof cand[0], "%s", data);
+    if (data[0] != '/') {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", results);
+        char *slash = strrchr(dir, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(cand[n++], sizeof cand[0], "%s/%s", dir, data);
+        }
+    }
+    for (int i = 0; i < n && !out; i++) {
+        char abs[PATH_MAX];
+        if (access(cand[i], R_OK) == 0 && realpath(cand[i], abs)) out = as_strdup(abs);
+    }
+    return out;
+}
+
+/* Sets data, seed, keep (and epochs for a stopped run) in the config. */
+static as_status rewrite_config(cJSON *cfg, const char *data, const char *seed, int stopped_epochs,
+                                as_error *err) {
+    cJSON *train = cJSON_GetObjectItemCaseSensitive(cfg, "train");
+    if (!train) {
+        train = cJSON_AddObjectToObject(cfg, "train");
+        if (!train) return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    }
+    cJSON *d = cJSON_CreateString(data), *s = cJSON_CreateString(seed);
+    int ok = d && s && cJSON_ReplaceItemInObjectCaseSensitive(cfg, "data", d);
+    if (ok) {
+        cJSON_DeleteItemFromObjectCaseSensitive(train, "seed");
+        ok = cJSON_AddItemToObject(train, "seed", s);
+    } else {
+        cJSON_Delete(d);
+        cJSON_Delete(s);
+    }
+    if (ok && !cJSON_GetObjectItemCaseSensitive(train, "keep"))
+        ok = cJSON_AddStringToObject(train, "keep", "best") != NULL;
+    if (ok && stopped_epochs > 0) {
+        cJSON_DeleteItemFromObjectCaseSensitive(train, "epochs");
+        ok = cJSON_AddNumberToObject(train, "epochs", stopped_epochs) != NULL;
+    }
+    return ok ? AS_OK : as_error_set(err, AS_ERR_NOMEM, "out of memory");
+}
+
+static as_status write_text(const char *path, const char *text, as_error *err) {
+    char tmp[PATH_MAX + 32];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) return as_error_set(err, AS_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    int bad = fputs(text, f) < 0 || fputc('\n', f) == EOF;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return as_error_set(err, AS_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    }
+    return AS_OK;
+}
+
+/* Copies /variants/<key>/weights into a new weights file (/weights). */
+static as_status copy_weights(hid_t f, const char *results, const char *key, const char *out,
+                              as_error *err) {
+    char src[128];
+    snprintf(src, sizeof src, "/variants/%s/weights", key);
+    if (H5Lexists(f, src, H5P_DEFAULT) <= 0)
+        return as_error_set(err, AS_ERR_ARG, "%s: run %s has no saved weights (the sweep needs "
+                            "\"save_weights\": true)", results, key);
+    as_h5_writer w;
+    as_status st = as_h5_writer_open(&w, out, err);
+    if (st) return st;
+    if (H5Ocopy(f, src, w.file, "weights", H5P_DEFAULT, H5P_DEFAULT) < 0) {
+        as_h5_writer_abort(&w);
+        return as_error_set(err, AS_ERR_IO, "%s: cannot copy the weights of %s", out, key);
+    }
+    return as_h5_writer_commit(&w, err);
+}
+
+/* The run's attributes: config, seed, status; and the epochs it trained. */
+static as_status read_run(hid_t f, const char *results, const char *key, char **config, char **seed,
+                          int *stopped_epochs, as_error *err) {
+    char path[128];
+    snprintf(path, sizeof path, "/variants/%s", key);
+    if (H5Lexists(f, "/variants", H5P_DEFAULT) <= 0 || H5Lexists(f, path, H5P_DEFAULT) <= 0)
+        return as_error_set(err, AS_ERR_ARG, "%s: no run %s (run keys are the groups under "
+                            "/variants, e.g. v0000_r0; `attnsweep summary` lists them)", results, key);
+    hid_t g = H5Gopen2(f, path, H5P_DEFAULT);
+    char *status = NULL;
+    int64_t epochs = 0;
+    as_status st = as_h5_read_attr_string(g, "config", config, err);
+    if (!st) st = as_h5_read_attr_string(g, "seed", seed, err);
+    if (!st) st = as_h5_read_attr_string(g, "status", &status, err);
+    if (!st && strcmp(status, "ok") && strcmp(status, "stopped"))
+        st = as_error_set(err, AS_ERR_ARG, "%s: run %s has status %s; only ok or stopped runs "
+                          "can be reproduced", results, key, status);
+    *stopped_epochs = 0;
+    if (!st && !strcmp(status, "stopped") && H5Lexists(g, "loss", H5P_DEFAULT) > 0) {
+        hid_t ds = H5Dopen2(g, "loss", H5P_DEFAULT), sp = H5Dget_space(ds);
+        epochs = H5Sget_simple_extent_npoints(sp);
+        H5Sclose(sp);
+        H5Dclose(ds);
+        *stopped_epochs = (int)epochs;
+    }
+    as_free(status);
+    H5Gclose(g);
+    if (st) as_error_prefix(err, "%s: %s", results, path);
+    return st;
+}
+
+/* Resolves the dataset and checks it is the one the sweep trained on. */
+static as_status check_data(hid_t f, const char *results, const char *want, char **abs,
+                            as_error *err) {
+    *abs = resolve_data(results, want);
+    if (!*abs)
+        return as_error_set(err, AS_ERR_DATA, "%s: the dataset %s does not resolve from here or "
+                            "from the results' folder (give it with --data PATH)", results, want);
+    char *sha = NULL, now[65];
+    as_status st = as_h5_read_attr_string(f, "data_sha256", &sha, err);
+    if (!st) st = as_sha256_file(*abs, now, err);
+    if (!st && strcmp(sha, now))
+        st = as_error_set(err, AS_ERR_DATA, "%s: is not the dataset %s was trained on (SHA-256 "
+                          "%.12s..., the sweep's %.12s...)", *abs, results, now, sha);
+    as_free(sha);
+    return st;
+}
+
+as_status as_export_run(const char *results, const char *out_spec, const as_export_opts *o,
+                        char *key, size_t cap, as_error *err) {
+    hid_t f = as_h5_open_read(results, err);
+    if (f < 0) return AS_ERR_DATA;
+    as_status st = AS_OK;
+    if (o->best) st = best_run(f, results, o->by, key, cap, err);
+    else snprintf(key, cap, "%s", o->run);
+    char *config = NULL, *seed = NULL, *abs = NULL, *text = NULL;
+    int stopped = 0;
+    cJSON *cfg = NULL;
+    if (!st) st = read_run(f, results, key, &config, &seed, &stopped, err);
+    if (!st && !(cfg = cJSON_Parse(config)))
+        st = as_error_set(err, AS_ERR_DATA, "%s: run %s: config is not JSON", results, key);
+    const cJSON *d = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "data") : NULL;
+    if (!st && !cJSON_IsString(d) && !o->data)
+        st = as_error_set(err, AS_ERR_DATA, "%s: run %s: config has no data path", results, key);
+    if (!st) st = check_data(f, results, o->data ? o->data : d->valuestring, &abs, err);
+    if (!st) st = rewrite_config(cfg, abs, seed, stopped, err);
+    if (!st && !(text = cJSON_Print(cfg))) st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    if (!st && o->weights) st = copy_weights(f, results, key, o->weights, err);
+    if (!st) st = write_text(out_spec, text, err);
+    if (text) cJSON_free(text);
+    cJSON_Delete(cfg);
+    as_free(config);
+    as_free(seed);
+    as_free(abs);
+    H5Fclose(f);
+    return st;
+}
