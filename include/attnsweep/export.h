@@ -2,8 +2,10 @@
  *
  * The spec is the run's expanded config (/variants/<key>/config) with
  *   - "data" the dataset as an absolute path that resolves: the config's path if it
- *     exists, else relative to the current directory, else to the results file's folder
- *     (or opts->data); its SHA-256 must equal the results' data_sha256;
+ *     exists (a relative one from the current directory), else that path relative to
+ *     the results file's folder, else the file of that name in the results file's folder
+ *     (results and data moved together), or opts->data; its SHA-256 must equal the
+ *     results' data_sha256;
  *   - train.seed the run's 64-bit seed (a decimal string), which drives initialisation,
  *     dropout and shuffling exactly as in the sweep;
  *   - train.keep the sweep's choice (best unless the config says otherwise);

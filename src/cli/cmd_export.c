@@ -6,6 +6,7 @@
 #include "attnsweep/h5util.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/infer_cli.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -45,9 +46,9 @@ int as_cmd_export(int argc, char **argv) {
         } else if (!strcmp(a, "--by")) {
             if (!(o.by = as_arg_value(cmd, argc, argv, &i))) return 2;
         } else if (!strcmp(a, "-o")) {
-            if (!(out = as_arg_value(cmd, argc, argv, &i)) || !as_arg_writable(cmd, a, out)) return 2;
+            if (!(out = as_arg_value(cmd, argc, argv, &i)) || !as_cli_writable(cmd, a, out)) return 2;
         } else if (!strcmp(a, "--weights")) {
-            if (!(o.weights = as_arg_value(cmd, argc, argv, &i)) || !as_arg_writable(cmd, a, o.weights))
+            if (!(o.weights = as_arg_value(cmd, argc, argv, &i)) || !as_cli_writable(cmd, a, o.weights))
                 return 2;
         } else if (!strcmp(a, "--data")) {
             if (!(o.data = as_arg_value(cmd, argc, argv, &i))) return 2;

@@ -110,7 +110,7 @@ int as_cmd_predict(int argc, char **argv) {
             if (!(v = as_arg_value(cmd, argc, argv, &i)) || !as_arg_int(cmd, a, v, 0, 1L << 30, &n_att))
                 return 2;
         } else if (!strcmp(a, "-o")) {
-            if (!(out = as_arg_value(cmd, argc, argv, &i)) || !as_arg_writable(cmd, a, out)) return 2;
+            if (!(out = as_arg_value(cmd, argc, argv, &i)) || !as_cli_writable(cmd, a, out)) return 2;
         } else {
             fprintf(stderr, "attnsweep predict: unknown option '%s' (see --help)\n", a);
             return 2;

@@ -9,6 +9,7 @@
 #include "attnsweep/h5util.h"
 #include "attnsweep/infer.h"
 #include "cli/args.h"
+#include "cli/cluster.h"
 #include "cli/runtime.h"
 
 int as_infer_cli_arg(as_infer_cli *c, const char *cmd, int argc, char **argv, int *i) {
@@ -56,4 +57,12 @@ void as_infer_cli_free(as_infer_cli *c) {
     as_spec_free(&c->spec);
     if (c->mpi) MPI_Finalize();
     c->mpi = 0;
+}
+
+int as_cli_writable(const char *cmd, const char *flag, const char *path) {
+    as_error e;
+    as_error_clear(&e);
+    if (as_cluster_check_output(flag, path, &e) == AS_OK) return 1;
+    fprintf(stderr, "attnsweep %s: %s\n", cmd, e.msg);
+    return 0;
 }

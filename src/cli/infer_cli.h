@@ -24,4 +24,7 @@ int as_infer_cli_arg(as_infer_cli *c, const char *cmd, int argc, char **argv, in
 int as_infer_cli_load(as_infer_cli *c, const char *cmd);
 void as_infer_cli_free(as_infer_cli *c);
 
+/* 1 when an output path's folder is writable; else prints why ("attnsweep CMD: ..."), 0. */
+int as_cli_writable(const char *cmd, const char *flag, const char *path);
+
 #endif

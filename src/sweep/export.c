@@ -55,18 +55,16 @@ static as_status best_run(hid_t f, const char *path, const char *by, char *key, 
 
 /* The first existing file among the candidates, as an absolute path (as_malloc'd). */
 static char *resolve_data(const char *results, const char *data) {
-    char cand[3][PATH_MAX + 8], *out = NULL;
+    char cand[3][PATH_MAX + 8], *out = NULL, dir[PATH_MAX];
     int n = 0;
     snprintf(cand[n++], sizeof cand[0], "%s", data);
-    if (data[0] != '/') {
-        char dir[PATH_MAX];
-        snprintf(dir, sizeof dir, "%s", results);
-        char *slash = strrchr(dir, '/');
-        if (slash) {
-            *slash = '\0';
-            snprintf(cand[n++], sizeof cand[0], "%s/%s", dir, data);
-        }
-    }
+    snprintf(dir, sizeof dir, "%s", results);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    else snprintf(dir, sizeof dir, ".");
+    const char *base = strrchr(data, '/');
+    if (data[0] != '/') snprintf(cand[n++], sizeof cand[0], "%s/%s", dir, data);
+    if (base) snprintf(cand[n++], sizeof cand[0], "%s/%s", dir, base + 1); /* moved together */
     for (int i = 0; i < n && !out; i++) {
         char abs[PATH_MAX];
         if (access(cand[i], R_OK) == 0 && realpath(cand[i], abs)) out = as_strdup(abs);

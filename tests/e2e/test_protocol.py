@@ -197,8 +197,15 @@ def main():
           "test_accuracy_mean" in r2.stdout.splitlines()[0], "summary sorts by test_accuracy; --csv has it")
 
     # bad inputs: exit 2 naming what is wrong, nothing written
+    # results and dataset moved together: the data resolves next to the results
     os.makedirs(j("moved"))
     shutil.copy(j("res.h5"), j("moved/res.h5"))
+    shutil.copy(j("cls.h5"), j("moved/cls.h5"))
+    os.rename(j("cls.h5"), j("cls.away"))
+    r = run("export", j("moved/res.h5"), "--run", "v0000_r0", "-o", j("mv.json"), cwd="/")
+    check(r.returncode == 0 and json.load(open(j("mv.json")))["data"] == os.path.realpath(j("moved/cls.h5")),
+          "results and data moved together: the export finds the data next to the results")
+    os.remove(j("moved/cls.h5"))
     cases = [
         (("export", "res.h5", "--run", "v0099_r0", "-o", "x.json"), "no run v0099_r0"),
         (("export", "res.h5", "-o", "x.json"), "exactly one of --run KEY and --best"),
@@ -215,6 +222,8 @@ def main():
     ]
     run("data", "toy", "--samples", "10", "-o", "toy.h5")
     for args, want in cases:
+        if args[1] == "res.h5" and "--data" in args:
+            os.rename(j("cls.away"), j("cls.h5"))
         r = run(*args, cwd="/" if "moved" in args[1] else TMP)
         check(r.returncode == 2 and want in r.stderr and not os.path.exists(j("x.json")) and
               not os.path.exists(j("x.h5")), f"{' '.join(args[:2])} ...: exit 2, '{want}' ({r.stderr.strip()[:100]})")
