@@ -27,8 +27,10 @@ const char *as_host_name(int r);
 int as_hosts_ranks(void);
 int as_hosts_count(void);
 
-/* One line: "2 hosts: h1 (ranks 0-1, 1 BLAS thread each), h2 (rank 2, 2 BLAS threads)".
- * Truncated to cap bytes (always NUL-terminated). */
+/* One line: "2 hosts: h1 (ranks 0-1, 1 BLAS thread each), h2 (rank 2, 2 BLAS threads)";
+ * beyond AS_HOSTS_LISTED hosts "..., and N more". Truncated to cap bytes (always
+ * NUL-terminated). */
+#define AS_HOSTS_LISTED 16
 void as_hosts_describe(char *buf, size_t cap);
 /* Open MPI's host list: "h1:2,h2:1" (host:ranks in rank order of first appearance). */
 void as_hosts_list(char *buf, size_t cap);

@@ -150,8 +150,13 @@ void as_hosts_describe(char *buf, size_t cap) {
     }
     int nh = as_hosts_count();
     cat(buf, cap, &len, "%d host%s:", nh, nh == 1 ? "" : "s");
+    int shown = 0;
     for (int h = 0; h < g_n; h++) {
         if (first_on_host(h) != h) continue;
+        if (shown++ == AS_HOSTS_LISTED) { /* a large job: the first hosts stand for the rest */
+            cat(buf, cap, &len, " and %d more", nh - AS_HOSTS_LISTED);
+            break;
+        }
         char ranks[256];
         size_t rl = 0;
         int threads, count;
