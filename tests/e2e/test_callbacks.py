@@ -133,6 +133,24 @@ def main():
     check("early stopping at epoch" in r.stdout and "test: loss" in r.stdout and "test_loss" in a,
           "the run reports early stopping and its test loss")
 
+    # data parallel: every rank sees the same reduced metrics, so the callbacks agree
+    path = j("es.json")
+    r = subprocess.run(["mpirun", "--bind-to", "none", "-np", "2", BIN, "train", path, "--threads", "1",
+                        "--history", j("dp_h.h5"), "--save-weights", j("dp_w.h5")], capture_output=True,
+                       text=True, timeout=600, env=dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1",
+                                                        OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+                                                        OMPI_MCA_rmaps_base_oversubscribe="1"))
+    if r.returncode == 0:
+        hd, ad = hist(j("dp_h.h5"))
+        wd, w1 = weights(j("dp_w.h5")), weights(j("es_w.h5"))
+        check(ad["stopped_epoch"] == a["stopped_epoch"] and ad["kept_epoch"] == a["kept_epoch"] and
+              np.array_equal(hd["learning_rate"], h["learning_rate"]) and
+              np.allclose(hd["val_loss"], h["val_loss"], rtol=1e-4, atol=0) and
+              all(np.allclose(wd[k], w1[k], rtol=1e-3, atol=1e-5) for k in w1),
+              "2 ranks: the same stop, kept epoch and learning rates; curves and weights within rounding")
+    else:
+        check(False, f"2-rank run exits 0 ({r.stderr.strip()[-200:]})")
+
     # restore_best_weights == a run without early stopping stopped at the best epoch
     s_plain = spec(epochs=best, reduce_lr_on_plateau=rl)
     r = train(s_plain, "plain", "--history", j("plain_h.h5"), "--save-weights", j("plain_w.h5"))
