@@ -363,6 +363,12 @@ static as_status ladder_init(as_policy *p, int async, as_error *err) {
         return as_error_set(err, AS_ERR_NOMEM, "out of memory for the search state");
     }
     for (int v = 0; v < p->s->n; v++) all[v] = v;
+    if (async) { /* new variants start in a seeded random order, as drawn configurations would:
+                    the grid's order often follows quality, which would promote each newcomer */
+        as_rng rng;
+        as_rng_seed(&rng, as_rng_derive(c->seed ^ 0x6173686100000000ULL, AS_STREAM_SEARCH));
+        as_rng_shuffle_int(&rng, all, (size_t)p->s->n);
+    }
     s = fill_bracket(p, 0, all, p->s->n, !async, err);
     as_free(all);
     if (s) rungs_free(p);
