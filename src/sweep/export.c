@@ -15,6 +15,38 @@
 #include "attnsweep/sha256.h"
 #include "sweep/summary_row.h"
 
+/* The group under /variants whose attributes id and repeat are given (its name is the run
+ * key, whatever the layout names it). */
+typedef struct {
+    int id, repeat, found;
+    char *name;
+    size_t cap;
+} find_ctx;
+
+static herr_t visit_run(hid_t g, const char *name, const H5L_info_t *info, void *ud) {
+    (void)info;
+    find_ctx *c = ud;
+    hid_t vg = H5Gopen2(g, name, H5P_DEFAULT);
+    if (vg < 0) return 0;
+    int64_t id = -1, rep = -1;
+    if (as_h5_read_attr_int(vg, "id", &id, NULL) == AS_OK &&
+        as_h5_read_attr_int(vg, "repeat", &rep, NULL) == AS_OK && id == c->id && rep == c->repeat) {
+        snprintf(c->name, c->cap, "%s", name);
+        c->found = 1;
+    }
+    H5Gclose(vg);
+    return c->found;
+}
+
+static int find_run(hid_t f, int id, int repeat, char *key, size_t cap) {
+    find_ctx c = {id, repeat, 0, key, cap};
+    if (H5Lexists(f, "/variants", H5P_DEFAULT) <= 0) return 0;
+    hid_t g = H5Gopen2(f, "/variants", H5P_DEFAULT);
+    H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, visit_run, &c);
+    H5Gclose(g);
+    return c.found;
+}
+
 /* The best ok run of /summary by val_loss (min) or val_accuracy (max, then loss). */
 static as_status best_run(hid_t f, const char *path, const char *by, char *key, size_t cap,
                           as_error *err) {
@@ -45,11 +77,14 @@ static as_status best_run(hid_t f, const char *path, const char *by, char *key, 
         }
         b = (long)i;
     }
-    if (b >= 0) snprintf(key, cap, "v%04d_r%d", rows[b].id, rows[b].repeat);
+    int id = b >= 0 ? rows[b].id : -1, rep = b >= 0 ? rows[b].repeat : -1;
     as_free(rows);
     if (b < 0)
         return as_error_set(err, AS_ERR_ARG, "%s: no finished (ok) run with a validation %s", path,
                             acc ? "accuracy" : "loss");
+    if (!find_run(f, id, rep, key, cap))
+        return as_error_set(err, AS_ERR_DATA, "%s: /summary names variant %d repeat %d, which has no "
+                            "group under /variants", path, id, rep);
     return AS_OK;
 }
 
@@ -185,6 +220,14 @@ as_status as_export_run(const char *results, const char *out_spec, const as_expo
     as_status st = AS_OK;
     if (o->best) st = best_run(f, results, o->by, key, cap, err);
     else snprintf(key, cap, "%s", o->run);
+    int id, rep;
+    char tail;
+    char path[160];
+    snprintf(path, sizeof path, "/variants/%s", key);
+    if (!st && !o->best && (H5Lexists(f, "/variants", H5P_DEFAULT) <= 0 ||
+                            H5Lexists(f, path, H5P_DEFAULT) <= 0) &&
+        sscanf(o->run, "v%d_r%d%c", &id, &rep, &tail) == 2)
+        find_run(f, id, rep, key, cap); /* v<id>_r<repeat> in a layout keyed otherwise */
     char *config = NULL, *seed = NULL, *abs = NULL, *text = NULL;
     int stopped = 0;
     cJSON *cfg = NULL;
