@@ -141,6 +141,16 @@ def main():
           same_weights(weights(j("e11_w.h5")), weights(j("res.h5"), "variants/v0001_r1/weights")),
           "and its kept weights (= export --weights = the sweep's saved weights)")
 
+    # groups named otherwise (run keys): --run v<id>_r<repeat> and --best find them by attributes
+    shutil.copy(j("res.h5"), j("renamed.h5"))
+    with h5py.File(j("renamed.h5"), "a") as f:
+        for k in list(f["variants"].keys()):
+            f["variants"].move(k, "key_" + k[::-1])
+    r = run("export", "renamed.h5", "--run", "v0001_r1", "-o", "ren.json")
+    r2 = run("export", "renamed.h5", "--best", "-o", "renb.json")
+    check(r.returncode == 0 and "key_1r_1000v" in r.stdout and json.load(open(j("ren.json"))) == spec and
+          r2.returncode == 0, f"groups renamed: export finds v0001_r1 by its id and repeat {r.stderr}")
+
     # repeats shuffle differently: same start weights, seeds of r0 and r1, no dropout
     run("export", "res.h5", "--run", "v0000_r0", "-o", "e00.json")
     s00 = json.load(open(j("e00.json")))
