@@ -32,6 +32,8 @@ static void usage(FILE *f) {
             "Expands the grid of a sweep file (see sweeps/README.md) and trains every variant\n"
             "and repeat, ranks taking the next variant as they finish (costliest first).\n"
             "Rank 0 writes each finished run into RESULTS.h5 before handing out more work.\n"
+            "A \"search\" block may instead sample (random) or train in rungs and stop weak\n"
+            "variants early (successive_halving, hyperband, asha; state in RESULTS.h5.search/).\n"
             "\n"
             "options:\n"
             "  -o, --output FILE        the results file (required unless --dry-run)\n"
