@@ -281,8 +281,10 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
         int n_train, n_val;
         as_fit_split_rows(data.train.n, spec.train.validation_split, &n_train, &n_val);
         printf("attnsweep train: %s: %d layers, %zu parameters; %d training and %d validation "
-               "series of length %d; %s\n", o->spec_path, model.n_layers, model.n_params, n_train,
-               n_val, data.train.t, classification ? "classification" : "regression");
+               "series of length %d (%s validation rows); %s; %s test split\n", o->spec_path,
+               model.n_layers, model.n_params, n_train, n_val, data.train.t,
+               as_val_mode_name(spec.train.validation_mode),
+               classification ? "classification" : "regression", data.has_test ? "a" : "no");
         as_runtime_print(stdout, P);
         if (P > 1)
             printf("start weights: checksum %016llx identical on %d ranks\n",

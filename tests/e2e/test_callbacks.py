@@ -206,6 +206,39 @@ def main():
           same_weights(j("ck2_w.h5"), j("es_w.h5")),
           "resuming a checkpoint written at the early stop trains no more and keeps the same weights")
 
+    # every new key's bad values through the CLI: exit 2, the file and the key named
+    table = [({"early_stopping": {"patience": -1}}, "train.early_stopping.patience"),
+             ({"early_stopping": {"monitor": "mse"}}, "train.early_stopping.monitor"),
+             ({"early_stopping": {"mode": "up"}}, "train.early_stopping.mode"),
+             ({"early_stopping": {"min_delta": -1}}, "train.early_stopping.min_delta"),
+             ({"early_stopping": {"restore_best_weights": "yes"}}, "train.early_stopping.restore_best_weights"),
+             ({"early_stopping": {"start_from_epoch": 0.5}}, "train.early_stopping.start_from_epoch"),
+             ({"early_stopping": {"baseline": 1}}, "train.early_stopping.baseline"),
+             ({"reduce_lr_on_plateau": {"factor": 1.5}}, "train.reduce_lr_on_plateau.factor"),
+             ({"reduce_lr_on_plateau": {"patience": "3"}}, "train.reduce_lr_on_plateau.patience"),
+             ({"reduce_lr_on_plateau": {"cooldown": -1}}, "train.reduce_lr_on_plateau.cooldown"),
+             ({"reduce_lr_on_plateau": {"min_lr": -0.1}}, "train.reduce_lr_on_plateau.min_lr"),
+             ({"reduce_lr_on_plateau": {"min_delta": "x"}}, "train.reduce_lr_on_plateau.min_delta"),
+             ({"lr_schedule": {"type": "cosine"}}, "train.lr_schedule.type"),
+             ({"lr_schedule": {"type": "cosine_decay", "decay_steps": 0}}, "train.lr_schedule.decay_steps"),
+             ({"lr_schedule": {"type": "cosine_decay", "decay_steps": 5, "alpha": -1}}, "train.lr_schedule.alpha"),
+             ({"lr_schedule": {"type": "exponential_decay", "decay_steps": 5}}, "train.lr_schedule.decay_rate"),
+             ({"lr_schedule": {"type": "piecewise_constant_decay", "boundaries": [3, 2],
+                               "values": [1, 2, 3]}}, "train.lr_schedule.boundaries[1]"),
+             ({"keep": "first"}, "train.keep"),
+             ({"validation": {"mode": "kfold"}}, "train.validation.mode"),
+             ({"validation": {"split": 1.5}}, "train.validation.split"),
+             ({"validation": {"seed": "abc"}}, "train.validation.seed"),
+             ({"seed": "12x"}, "train.seed")]
+    for i, (extra, key) in enumerate(table):
+        sp_ = spec(**extra)
+        if "validation" in extra:
+            sp_["train"].pop("validation_split")
+        out = j(f"tab{i}_h.h5")
+        r = train(sp_, f"tab{i}", "--history", out)
+        check(r.returncode == 2 and key in r.stderr and f"tab{i}.json" in r.stderr and not os.path.exists(out),
+              f"{key}: exit 2 naming it ({r.stderr.strip()[-80:]})")
+
     # monitors the data cannot give: exit 2 naming the key, nothing written
     bad = [(spec(early_stopping={"monitor": "val_accuracy"}), "train.early_stopping.monitor"),
            (spec(validation_split=0, early_stopping={}), "train.early_stopping.monitor: val_loss needs"),
