@@ -38,12 +38,13 @@ import h5py
 import numpy as np
 
 __all__ = ["load", "curves", "ResultsError", "open_results", "read_runs", "family_of",
-           "axis_value"]
+           "axis_value", "model_summary"]
 
 # /summary fields every results file has ("params" is the old name of "n_params").
 SUMMARY_FIELDS = ("id", "repeat", "name", "status", "n_params", "epochs_run", "best_epoch",
                   "best_val_loss", "final_val_loss", "best_val_accuracy", "train_seconds",
                   "rank")
+FORMAT_VERSIONS = (1, 2)
 FIXED = ("key", "id", "repeat", "name", "family")
 # Layer types that name a family, in the order they appear in the name.
 FAMILY_TYPES = (("self_attention", "attention"), ("residual_conv1d", "residual"))
@@ -109,9 +110,9 @@ def open_results(path):
             raise ResultsError("%s: root attribute 'task' is '%s', expected regression or "
                                "classification" % (path, task))
         version = f.attrs.get("format_version")
-        if version is not None and int(version) != 1:
-            raise ResultsError("%s: format_version %d is not supported (1)"
-                               % (path, int(version)))
+        if version is not None and int(version) not in FORMAT_VERSIONS:
+            raise ResultsError("%s: format_version %d is not supported (%s)"
+                               % (path, int(version), ", ".join(map(str, FORMAT_VERSIONS))))
         if "summary" not in f or not isinstance(f["summary"], h5py.Dataset):
             raise ResultsError("%s: missing /summary" % path)
         names = set(f["summary"].dtype.names or ())
@@ -135,6 +136,12 @@ def _summary_rows(f, path):
     rows = []
     for rec in summ:
         row = {}
+        if "key" in names:  # format 2: the group is named by the run key
+            row["key"] = text(rec["key"])
+            if not row["key"]:
+                continue  # a free slot of a running or killed session
+        else:
+            row["key"] = "v%04d_r%d" % (int(rec["id"]), int(rec["repeat"]))
         for n in SUMMARY_FIELDS + tuple(extra):
             v = rec[count_field if n == "n_params" else n]
             if n in ("name", "status"):
@@ -164,7 +171,7 @@ def read_runs(f, path):
     rows, extra = _summary_rows(f, path)
     runs = []
     for row in rows:
-        key = "v%04d_r%d" % (row["id"], row["repeat"])
+        key = row["key"]
         where = "%s: /variants/%s" % (path, key)
         if "variants/" + key not in f:
             raise ResultsError("%s: /summary row id=%d repeat=%d has no /variants/%s"
@@ -298,6 +305,56 @@ def curves(path, metric, pandas=True):
     frame = {k: np.concatenate([v, np.full(n - len(v), np.nan)]) for k, v in out.items()}
     df = pd.DataFrame(frame, index=pd.RangeIndex(1, n + 1, name="epoch"))
     return df
+
+
+def _layer_shape(L, shape):
+    """(output shape, parameter count or None when unknown) of layer L on input shape,
+    a tuple (T, C) or (C,) whose entries may be None (unknown length)."""
+    t = L.get("type")
+    c = shape[-1]
+    T = shape[0] if len(shape) == 2 else None
+    if t in ("conv1d", "residual_conv1d"):
+        k, dil = L.get("kernel_size", 1), L.get("dilation", 1)
+        f = L.get("filters", c) if t == "conv1d" else c
+        out_t = T
+        if t == "conv1d" and L.get("padding", "same") == "valid" and T is not None:
+            out_t = T - dil * (k - 1)
+        return (out_t, f), (k * c * f + f if c is not None else None)
+    if t == "self_attention":
+        h, kd = L.get("num_heads", 1), L.get("key_dim", 1)
+        vd, o = L.get("value_dim", kd), L.get("output_dim", c)
+        n = None if c is None else 2 * (c * h * kd + h * kd) + c * h * vd + h * vd + h * vd * o + o
+        return (T, o), n
+    if t == "dense":
+        u = L.get("units", 1)
+        return shape[:-1] + (u,), (c * u + u if c is not None else None)
+    if t == "global_average_pooling1d":
+        return (c,), 0
+    if t == "flatten":
+        return ((T * c if T is not None and c is not None else None),), 0
+    if t == "layer_norm":
+        return shape, 2 * c if c is not None else None
+    if t == "batch_normalization":
+        return shape, 2 * c if c is not None else None
+    if t in ("dropout", "activation"):
+        return shape, 0
+    return shape, None
+
+
+def model_summary(config, input_shape):
+    """[(index from 1, type, the layer's settings as text, output shape, parameters)] of
+    a run's config (its 'model' list) on inputs of shape (T, C); shapes use None for what
+    is unknown, parameters None for a layer type this summary does not know."""
+    out = []
+    shape = tuple(input_shape)
+    for i, L in enumerate(config.get("model", [])):
+        if not isinstance(L, dict):
+            out.append((i + 1, "?", "", shape, None))
+            continue
+        shape, n = _layer_shape(L, shape)
+        keys = ", ".join("%s=%s" % (k, v) for k, v in L.items() if k != "type")
+        out.append((i + 1, L.get("type", "?"), keys, shape, n))
+    return out
 
 
 if __name__ == "__main__":

@@ -3,21 +3,26 @@
 
   scripts/report.py RESULTS.h5 [--data DATA.h5] -o DIR
 
-Reads the layout documented in the README ("Sweep results") and draws the notebook's
-figures: the dataset (--data), validation curves coloured by each varying axis (repeats
-as mean +/- std bands), a sortable leaderboard with the best variant of each family
-(conv, attention, residual: from the layer types of each variant's config), the effect
-of each axis, test predictions of each family's best variant, average attention scores
-and per-head query x key heatmaps, the confusion matrix (classification), and the failed
-and diverged variants with their messages.
+Reads the results through scripts/attnsweep_results.py and writes one static page that
+opens from disk: the sweep's progress and loss, an index of the notebook's questions, the
+dataset (--data, else the results' data_path when it exists), a sortable leaderboard
+(test metrics when stored), the best and the mean ± std of each model family (from the
+layer types: any self-attention is attention, residual_conv1d is residual), every run,
+a model summary per variant (layers, output shapes, parameters), training and validation
+curves (the best variants highlighted), curves per axis value, parallel coordinates,
+per-axis effects with spread, rungs when runs stopped at different budgets, predictions,
+attention scores, the confusion matrix and the failed and diverged runs. Every figure
+names the model it shows: variant, repeat, which epoch's weights and which split.
 
 Runs with Debian's /usr/bin/python3 (python3-h5py, python3-numpy, python3-matplotlib).
-The report is written to a temporary directory next to DIR and renamed at the end, so an
-error leaves no partial output. A missing or malformed input prints one line naming the
-file and what is wrong, and exits with status 2.
+The report is written to a temporary directory next to DIR (mode from the umask, like
+any generated site) and renamed at the end, so an error leaves no partial output. A
+missing or malformed input prints one line naming the file and what is wrong, and exits
+with status 2.
 """
 import argparse
 import html
+import json
 import math
 import os
 import shutil
@@ -31,17 +36,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import attnsweep_results as ar  # noqa: E402
 from attnsweep_results import axis_value, text  # noqa: E402
 
-plt = None  # matplotlib.pyplot, imported (Agg backend) once the inputs are read
+figs = None  # report_figures, imported (it loads matplotlib) once the inputs are read
 
-
-def load_matplotlib():
-    global plt
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot
-    plt = matplotlib.pyplot
-
-MAX_PRED_SERIES = 4
+LOSS_NAMES = {"regression": "mean squared error (mse)",
+              "classification": "sparse categorical cross-entropy on the logits (softmax)"}
 
 
 class ReportError(Exception):
@@ -58,11 +56,21 @@ def fmt(x, digits=4):
     return "%.*g" % (digits, x)
 
 
-def finite_mean_std(values):
+def mean_std(values):
+    """(mean, sample std or NaN for one value, count) over the finite values."""
     v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
     if v.size == 0:
-        return math.nan, math.nan
-    return float(v.mean()), float(v.std())
+        return math.nan, math.nan, 0
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else math.nan, int(v.size)
+
+
+def pm(mean, std, n=2):
+    """'m ± s', or just 'm' for a single value."""
+    if not math.isfinite(mean):
+        return "–"
+    if n < 2 or not math.isfinite(std) or std == 0:
+        return fmt(mean)  # one value, or all equal: no "± 0"
+    return "%s ± %s" % (fmt(mean), fmt(std, 2))
 
 
 # ---- reading ---------------------------------------------------------------------------
@@ -73,16 +81,25 @@ class Run:
     def __init__(self, d):
         self.__dict__.update(d)
         self.grid = d["params"]  # the grid values chosen (the group's 'params' attribute)
+        self.split = text(self.group.attrs.get("pred_split", "test"))
+        kept = getattr(self, "kept_epoch", 0)
+        kept = int(kept) if isinstance(kept, (int, float)) and math.isfinite(kept) else 0
+        self.weights_epoch = kept if kept > 0 else self.epochs_run
+        which = ("best" if kept > 0 and kept == self.best_epoch else
+                 "final" if self.weights_epoch == self.epochs_run else "kept")
+        self.model_label = "%s, repeat %d, weights of epoch %d (%s)" % (
+            self.name, self.repeat, self.weights_epoch, which)
 
     def series(self, name):
         """A 1-D dataset of the group as float64, or None when absent."""
         return np.asarray(self.group[name], dtype=float) if name in self.group else None
 
-
-def family_order(fams):
-    """conv first, then attention, residual, then combinations."""
-    rank = {"conv": 0, "attention": 1, "residual": 2}
-    return sorted(fams, key=lambda f: (rank.get(f, 3), f))
+    def at_weights(self, curve):
+        """The curve's value at the epoch whose weights the dumps come from (NaN)."""
+        c = self.series(curve)
+        if c is None or not 0 < self.weights_epoch <= c.size:
+            return math.nan
+        return float(c[self.weights_epoch - 1])
 
 
 class Variant:
@@ -92,18 +109,20 @@ class Variant:
         self.runs = sorted(runs, key=lambda r: r.repeat)
         first = self.runs[0]
         self.id, self.name, self.family = first.id, first.name, first.family
+        self.config = first.config
         self.axes = {k: axis_value(v) for k, v in first.grid.items()}
         self.ok = [r for r in self.runs if r.status == "ok"]
-        self.mean, self.std = finite_mean_std([getattr(r, metric) for r in self.ok])
+        self.mean, self.std, self.n = mean_std([getattr(r, metric) for r in self.ok])
         self.higher_better = higher_better
         self.metric = metric
 
     def best_run(self):
-        """The ok repeat with the best metric (None when none)."""
+        """The ok repeat with the best metric, ties to the lowest repeat (None when none)."""
         cands = [r for r in self.ok if math.isfinite(getattr(r, self.metric))]
         if not cands:
             return None
-        return (max if self.higher_better else min)(cands, key=lambda r: getattr(r, self.metric))
+        sign = -1 if self.higher_better else 1
+        return min(cands, key=lambda r: (sign * getattr(r, self.metric), r.repeat))
 
     def sort_key(self):
         """Best first; ties by variant id."""
@@ -130,12 +149,30 @@ class Results:
             self.metric, self.higher_better = "best_val_accuracy", True
         else:
             self.metric, self.higher_better = "best_val_loss", False
+        for r in self.runs:
+            r.metric_value = getattr(r, self.metric)
         by_id = {}
         for r in self.runs:
             by_id.setdefault(r.id, []).append(r)
         self.variants = sorted((Variant(v, self.metric, self.higher_better)
                                 for v in by_id.values()), key=lambda v: v.sort_key())
         self.axes = varying_axes(self.variants)
+        self.families = family_order({v.family for v in self.variants})
+        self.tests = [c for c in ("test_loss", "test_accuracy")
+                      if any(math.isfinite(getattr(r, c, math.nan)) for r in self.runs)]
+        n_classes = int(self.attrs.get("n_classes", 0))
+        self.class_names = [str(k) for k in range(max(n_classes, 1))]
+        self.q_compare = "Q4" if not self.classification else "Q8, Q10"
+        try:
+            sweep = json.loads(text(self.attrs.get("sweep_text", "{}")))
+        except ValueError:
+            sweep = {}
+        self.search = sweep.get("search", {}) if isinstance(sweep, dict) else {}
+        if not isinstance(self.search, dict):
+            self.search = {}
+
+    def axis_of(self, variant, axis):
+        return variant.family if axis == "family" else variant.axes.get(axis)
 
     def best_of_family(self):
         """{family: best Variant} for the families with a finished variant."""
@@ -146,11 +183,17 @@ class Results:
         return out
 
 
+def family_order(fams):
+    """conv first, then attention, residual, then the rest."""
+    rank = {"conv": 0, "attention": 1, "residual": 2, "attention+residual": 3}
+    return sorted(fams, key=lambda f: (rank.get(f, 4), f))
+
+
 def varying_axes(variants):
-    """[(axis, sorted values)] for the params axes that take more than one value, then
+    """[(axis, sorted values)] for the grid axes that take more than one value, then
     'family' when it is not the same partition as one of them."""
     names = []
-    for v in variants:
+    for v in sorted(variants, key=lambda v: v.id):
         names += [k for k in v.axes if k not in names]
     axes = []
     for a in names:
@@ -172,10 +215,6 @@ def sort_values(vals):
     return nums + rest
 
 
-def axis_of(variant, axis):
-    return variant.family if axis == "family" else variant.axes.get(axis)
-
-
 def load_data(path):
     if not os.path.exists(path):
         raise ReportError("%s: no such file" % path)
@@ -185,13 +224,27 @@ def load_data(path):
         for n in ("train/x", "train/y"):
             if n not in f:
                 raise ReportError("%s: missing /%s" % (path, n))
-        task = text(f.attrs.get("task", "regression"))
-        test_x = np.asarray(f["test/x"][:3]) if "test/x" in f else None
-        return {"task": task, "x": np.asarray(f["train/x"][:2000]),
-                "y": np.asarray(f["train/y"][:2000]), "test_x": test_x}
+        labels = f.attrs.get("class_labels")
+        return {"task": text(f.attrs.get("task", "regression")),
+                "name": os.path.basename(path),
+                "x": np.asarray(f["train/x"][:2000]), "y": np.asarray(f["train/y"][:2000]),
+                "n_train": int(f["train/x"].shape[0]),
+                "shape": tuple(int(s) for s in f["train/x"].shape[1:]),
+                "test_x": np.asarray(f["test/x"][:3]) if "test/x" in f else None,
+                "class_labels": [str(int(c)) for c in labels] if labels is not None else None,
+                "merge_shuffle": int(f.attrs.get("merge_shuffle", 0))}
 
 
-# ---- figures ---------------------------------------------------------------------------
+def input_shape(res, data):
+    if data is not None:
+        return data["shape"]
+    for r in res.runs:
+        if "pred_inputs" in r.group:
+            return tuple(int(s) for s in r.group["pred_inputs"].shape[1:])
+    return (None, 1)
+
+
+# ---- page ------------------------------------------------------------------------------
 
 class Page:
     """Collects figures and HTML sections into the output directory."""
@@ -201,255 +254,21 @@ class Page:
         self.sections = []
         self.files = []
 
-    def save(self, fig, name, caption):
+    def save(self, made, caption=None):
+        """made: (figure, file name, caption) from report_figures; returns the HTML."""
+        fig, name, cap = made
+        cap = caption or cap
         fig.savefig(os.path.join(self.outdir, name), dpi=90)
-        plt.close(fig)
+        figs.plt.close(fig)
         self.files.append(name)
-        return ('<figure><img src="%s" alt="%s"><figcaption>%s</figcaption></figure>'
-                % (html.escape(name), html.escape(caption), html.escape(caption)))
+        return ('<figure id="%s"><img src="%s" alt="%s"><figcaption><b>%s</b>: %s</figcaption>'
+                '</figure>' % (html.escape(name), html.escape(name), html.escape(cap),
+                               html.escape(name), html.escape(cap)))
 
-    def section(self, title, body):
-        self.sections.append("<section><h2>%s</h2>\n%s\n</section>" % (html.escape(title), body))
+    def section(self, anchor, title, body):
+        self.sections.append('<section id="%s"><h2>%s</h2>\n%s\n</section>'
+                             % (anchor, html.escape(title), body))
 
-
-def colours(n):
-    cmap = plt.get_cmap("tab10" if n <= 10 else "viridis")
-    return [cmap(i if n <= 10 else i / max(n - 1, 1)) for i in range(n)]
-
-
-def fig_dataset(page, data):
-    x, y = data["x"], data["y"]
-    if data["task"] == "regression":
-        n = min(6, len(x))
-        fig, axs = plt.subplots(2, 3, figsize=(13, 6), squeeze=False)
-        for i, ax in enumerate(axs.flat):
-            if i >= n:
-                ax.axis("off")
-                continue
-            ax.plot(x[i, :, 0], color="0.55", label="input")
-            ax.plot(y[i, :, 0], color="C3", label="output")
-            ax.set(title="Training pair %d" % i, xlabel="time step", ylabel="value")
-            ax.legend(fontsize=8)
-        fig.suptitle("Dataset: the first %d input/output pairs" % n)
-    else:
-        classes = sorted(set(int(c) for c in y))
-        cols = min(len(classes), 4)
-        rows = (len(classes) + cols - 1) // cols
-        fig, axs = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False)
-        for ax in axs.flat[len(classes):]:
-            ax.axis("off")
-        for ax, c in zip(axs.flat, classes):
-            idx = np.where(y[:len(x)] == c)[0][:3]
-            for i in idx:
-                ax.plot(x[i, :, 0], lw=1)
-            ax.set(title="class %d (%d shown)" % (c, len(idx)), xlabel="time step",
-                   ylabel="value")
-        fig.suptitle("Dataset: a few training series of each class")
-    fig.tight_layout()
-    return page.save(fig, "dataset.png", "The dataset (notebook Q1)")
-
-
-def stacked(runs, name):
-    """[repeats, epochs] NaN-padded, over the runs that have the dataset."""
-    curves = [c for c in (r.series(name) for r in runs) if c is not None and c.size]
-    if not curves:
-        return None
-    out = np.full((len(curves), max(c.size for c in curves)), np.nan)
-    for i, c in enumerate(curves):
-        out[i, :c.size] = np.where(np.isfinite(c), c, np.nan)
-    return out
-
-
-def band(ax, curves, colour, style="-"):
-    with np.errstate(all="ignore"), np.testing.suppress_warnings() as sup:
-        sup.filter(RuntimeWarning)
-        mean, std = np.nanmean(curves, axis=0), np.nanstd(curves, axis=0)
-    e = np.arange(1, mean.size + 1)
-    ax.plot(e, mean, style, color=colour, lw=1.4)
-    if curves.shape[0] > 1:
-        ax.fill_between(e, mean - std, mean + std, color=colour, alpha=.18, lw=0)
-
-
-def fig_curves(page, res, axis, values):
-    metrics = ["val_loss"] + (["val_accuracy"] if res.classification else [])
-    fig, axs = plt.subplots(1, len(metrics), figsize=(7.5 * len(metrics), 4.6), squeeze=False)
-    cols = dict(zip(values, colours(len(values))))
-    for ax, m in zip(axs[0], metrics):
-        drawn = set()
-        for v in res.variants:
-            curves = stacked(v.ok, m)
-            if curves is None:
-                continue
-            val = axis_of(v, axis)
-            band(ax, curves, cols.get(val, "0.6"), "-" if val in cols else "--")
-            drawn.add(val)
-        handles = [plt.Line2D([], [], color=cols[k], label="%s=%s" % (axis, k))
-                   for k in values if k in drawn]
-        if any(k not in cols for k in drawn):
-            handles.append(plt.Line2D([], [], color="0.6", ls="--", label="%s n/a" % axis))
-        ax.legend(handles=handles, fontsize=8)
-        if m == "val_loss" and all_positive_wide(ax):
-            ax.set_yscale("log")
-        ax.set(title="%s of every variant, coloured by %s" % (m, axis), xlabel="epoch",
-               ylabel=m + (" (log)" if ax.get_yscale() == "log" else ""))
-        ax.grid(alpha=.3)
-    fig.tight_layout()
-    return page.save(fig, "curves_%s.png" % safe(axis),
-                     "Validation curves coloured by %s; bands: mean ± std over repeats "
-                     "(notebook Q4, Q10)" % axis)
-
-
-def all_positive_wide(ax):
-    ys = np.concatenate([ln.get_ydata() for ln in ax.get_lines()] or [np.zeros(0)])
-    ys = ys[np.isfinite(ys)]
-    return ys.size and ys.min() > 0 and ys.max() / ys.min() > 20
-
-
-def safe(s):
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(s))
-
-
-def fig_effect(page, res):
-    axes = res.axes
-    n = len(axes)
-    fig, axs = plt.subplots(1, n, figsize=(max(4.2 * n, 6), 4.2), squeeze=False)
-    for ax, (axis, values) in zip(axs[0], axes):
-        for xi, val in enumerate(values):
-            vs = [v for v in res.variants if axis_of(v, axis) == val and math.isfinite(v.mean)]
-            if not vs:
-                continue
-            # variants are sorted best first: the best is the leftmost dot
-            xs = xi + (np.linspace(-.15, .15, len(vs)) if len(vs) > 1 else np.zeros(1))
-            ax.errorbar(xs, [v.mean for v in vs], yerr=[v.std for v in vs],
-                        fmt="o", color="C0", alpha=.6, ms=4, capsize=2)
-            ax.plot(xs[:1], [vs[0].mean], "*", color="C3", ms=13,
-                    label="best of each value" if xi == 0 else None)
-        ax.set_xticks(range(len(values)))
-        ax.set_xticklabels([str(v) for v in values], rotation=20 if n > 2 else 0)
-        ax.set(title="%s against %s" % (res.metric, axis), xlabel=axis, ylabel=res.metric)
-        ax.grid(alpha=.3)
-        ax.legend(fontsize=8)
-    fig.suptitle("Effect of each axis (dots: variants, mean ± std over repeats)")
-    fig.tight_layout()
-    return page.save(fig, "effect.png", "Best validation metric against each axis")
-
-
-def fig_predictions(page, res, picks):
-    """picks: [(family, Variant, Run)] with predictions."""
-    m = min(MAX_PRED_SERIES, min(len(r.group["predictions"]) for _, _, r in picks))
-    fig, axs = plt.subplots(len(picks), m, figsize=(3.6 * m, 3.1 * len(picks)), squeeze=False)
-    for row, (fam, v, r) in zip(axs, picks):
-        pred = np.asarray(r.group["predictions"])
-        tgt = np.asarray(r.group["pred_targets"])
-        inp = np.asarray(r.group["pred_inputs"]) if "pred_inputs" in r.group else None
-        split = text(r.group.attrs.get("pred_split", "test"))
-        for i, ax in enumerate(row):
-            if res.classification:
-                k = pred.shape[1]
-                bars = ax.bar(range(k), pred[i], color="0.7")
-                bars[int(tgt[i])].set_color("C2")
-                ax.set_ylim(0, 1)
-                ax.set(title="%s: %s #%d, true %d, pred %d" % (fam, split, i, int(tgt[i]),
-                                                                 int(np.argmax(pred[i]))),
-                       xlabel="class", ylabel="probability")
-            else:
-                if inp is not None:
-                    ax.plot(inp[i, :, 0], color="0.75", lw=1, label="input")
-                ax.plot(tgt[i, :, 0], color="k", lw=1.2, label="target")
-                ax.plot(pred[i, :, 0], color="C3", lw=1.2, label="prediction")
-                ax.set(title="%s: %s series %d" % (fam, split, i), xlabel="time step",
-                       ylabel="value")
-                ax.legend(fontsize=7)
-        row[0].annotate(v.name, (0, 1.18), xycoords="axes fraction", fontsize=8,
-                        color="0.3")
-    fig.suptitle("Predictions of the best variant of each family against their targets")
-    fig.tight_layout()
-    return page.save(fig, "predictions.png",
-                     "Test predictions of the best %s variants (notebook Q5)"
-                     % " / ".join(f for f, _, _ in picks))
-
-
-def attention_inputs(run, data_test, n):
-    if "pred_inputs" in run.group and len(run.group["pred_inputs"]) >= n:
-        return np.asarray(run.group["pred_inputs"][:n])
-    if data_test is not None and len(data_test) >= n:
-        return data_test[:n]
-    return None
-
-
-def fig_attention(page, v, run, inputs):
-    out = []
-    att = run.group["attention"]
-    layers = sorted((k for k in att if k.endswith("_mean")),
-                    key=lambda k: int(k.split("_")[1]))
-    for mk in layers:
-        li = int(mk.split("_")[1])
-        split = text(run.group.attrs.get("pred_split", "test"))  # where the dumps come from
-        mean = np.asarray(att[mk])  # [n, heads, T]
-        n, heads = min(3, mean.shape[0]), mean.shape[1]
-        fig, axs = plt.subplots(2, n, figsize=(4.4 * n, 6), squeeze=False)
-        for i in range(n):
-            if inputs is not None:
-                axs[0][i].plot(inputs[i, :, 0], color="0.3")
-                axs[0][i].set(title="Input series %d" % i, xlabel="time step", ylabel="value")
-            else:
-                axs[0][i].axis("off")
-            for h in range(heads):
-                axs[1][i].plot(mean[i, h], lw=1.2, label="head %d" % h)
-            axs[1][i].set(title="Average attention scores (layer %d)" % li,
-                          xlabel="key position", ylabel="mean over queries")
-            if heads > 1:
-                axs[1][i].legend(fontsize=7)
-        fig.suptitle("Average attention scores for the first %d %s series, layer %d\n%s"
-                     % (n, split, li, v.name))
-        fig.tight_layout()
-        out.append(page.save(fig, "attention_mean_layer%d.png" % li,
-                             "Average attention scores under each input series, layer %d "
-                             "(notebook Q6)" % li))
-        full_key = "layer_%d" % li
-        if full_key not in att:
-            continue
-        full = att[full_key]  # [n, heads, T, T]
-        fig, axs = plt.subplots(heads, n, figsize=(4.4 * n, 3.6 * heads + .6), squeeze=False)
-        for h in range(heads):
-            for i in range(n):
-                im = axs[h][i].imshow(np.asarray(full[i, h]), aspect="auto", cmap="viridis",
-                                      origin="upper")
-                axs[h][i].set(title="%s series %d, head %d" % (split, i, h), xlabel="key position",
-                              ylabel="query position")
-                fig.colorbar(im, ax=axs[h][i], fraction=.046)
-        fig.suptitle("Attention probabilities (query × key), layer %d\n%s" % (li, v.name))
-        fig.tight_layout()
-        out.append(page.save(fig, "attention_heads_layer%d.png" % li,
-                             "Query × key attention per head, layer %d" % li))
-    return out
-
-
-def fig_confusion(page, v, run, n_classes):
-    pred = np.asarray(run.group["predictions"])
-    tgt = np.asarray(run.group["pred_targets"]).astype(int).ravel()
-    k = max(n_classes, pred.shape[1])
-    cm = np.zeros((k, k), dtype=int)
-    for t, p in zip(tgt, pred.argmax(axis=1)):
-        cm[t, p] += 1
-    acc = float(np.trace(cm)) / max(len(tgt), 1)
-    fig, ax = plt.subplots(figsize=(max(5.2, 1.2 * k + 1), max(4.6, 1.1 * k + 1)))
-    im = ax.imshow(cm, cmap="Blues")
-    for i in range(k):
-        for j in range(k):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center",
-                    color="white" if cm[i, j] > cm.max() / 2 else "black")
-    ax.set_xticks(range(k))
-    ax.set_yticks(range(k))
-    ax.set(title="Confusion matrix, accuracy %.3f on %d %s series\n%s"
-           % (acc, len(tgt), text(run.group.attrs.get("pred_split", "test")), v.name),
-           xlabel="predicted class", ylabel="true class")
-    fig.colorbar(im, ax=ax)
-    fig.tight_layout()
-    return page.save(fig, "confusion.png", "Confusion matrix of the best variant"), acc, len(tgt)
-
-
-# ---- tables and page -------------------------------------------------------------------
 
 def cell(value, shown=None):
     """A <td> whose data-v sorts numerically (empty for NaN: sorted last)."""
@@ -461,74 +280,138 @@ def cell(value, shown=None):
                                         html.escape(fmt(value) if shown is None else shown))
 
 
-def pm(mean, std):
-    return "–" if not math.isfinite(mean) else "%s ± %s" % (fmt(mean), fmt(std, 2))
+def stat_cell(values):
+    m, s, n = mean_std(values)
+    return cell(m, pm(m, s, n))
 
 
-def leaderboard(res, best):
-    best_ids = {v.id: f for f, v in best.items()}
-    cols = ["#", "id", "name", "family", "ok/repeats", "params", "epochs", "best epoch",
-            "best val_loss", "final val_loss"]
-    if res.classification:
-        cols.append("best val_accuracy")
-    cols += ["train s", "ranks"]
-    out = ['<table class="sortable"><thead><tr>%s</tr></thead><tbody>'
-           % "".join("<th>%s</th>" % html.escape(c) for c in cols)]
-    for pos, v in enumerate(res.variants, 1):
-        rs = v.runs
-        mk = ("best_val_loss", "final_val_loss") + (
-            ("best_val_accuracy",) if res.classification else ())
-        stats = {k: finite_mean_std([getattr(r, k) for r in v.ok]) for k in mk}
-        badge = ' <span class="badge">best %s</span>' % best_ids[v.id] if v.id in best_ids else ""
-        tds = [cell(pos), cell(v.id),
-               '<td data-v="%s">%s%s</td>' % (html.escape(v.name, quote=True),
-                                              html.escape(v.name), badge),
-               cell(v.family), cell(len(v.ok), "%d/%d" % (len(v.ok), len(rs))),
-               cell(rs[0].n_params),
-               cell(finite_mean_std([r.epochs_run for r in rs])[0]),
-               cell(finite_mean_std([r.best_epoch for r in v.ok])[0])]
-        tds += [cell(stats[k][0], pm(*stats[k])) for k in mk]
-        tds += [cell(finite_mean_std([r.train_seconds for r in rs])[0]),
-                cell(min(r.rank for r in rs), ",".join(sorted({str(r.rank) for r in rs})))]
-        out.append('<tr%s>%s</tr>' % (' class="best"' if v.id in best_ids else "", "".join(tds)))
+def table(cols, rows, sortable=True, row_class=None):
+    out = ['<table%s><thead><tr>%s</tr></thead><tbody>'
+           % (' class="sortable"' if sortable else "",
+              "".join("<th>%s</th>" % html.escape(c) for c in cols))]
+    for i, tds in enumerate(rows):
+        cls = row_class[i] if row_class else ""
+        out.append('<tr%s>%s</tr>' % (' class="%s"' % cls if cls else "", "".join(tds)))
     out.append("</tbody></table>")
     return "\n".join(out)
 
 
-def best_table(res, best):
+def metric_cols(res):
+    mk = ["best_val_loss", "final_val_loss"]
+    if res.classification:
+        mk += ["best_val_accuracy", "final_val_accuracy"]
+    return mk + res.tests
+
+
+def leaderboard(res, best):
+    best_ids = {v.id: f for f, v in best.items()} if len(res.families) > 1 else {}
+    mk = metric_cols(res)
+    cols = (["#", "id", "name", "family"] + [a for a, _ in res.axes if a != "family"]
+            + ["ok/repeats", "n_params", "epochs", "best epoch"] + [c.replace("_", " ", 1)
+                                                                   for c in mk]
+            + ["train s", "MPI ranks"])
+    rows, classes = [], []
+    for pos, v in enumerate(res.variants, 1):
+        rs = v.runs
+        badge = (' <span class="badge">best %s</span>' % html.escape(best_ids[v.id])
+                 if v.id in best_ids else "")
+        tds = [cell(pos), cell(v.id),
+               '<td data-v="%s">%s%s</td>' % (html.escape(v.name, quote=True),
+                                              html.escape(v.name), badge), cell(v.family)]
+        tds += [cell(v.axes.get(a, "–")) for a, _ in res.axes if a != "family"]
+        n_stop = sum(r.status == "stopped" for r in rs)
+        tds += [cell(len(v.ok), "%d/%d%s" % (len(v.ok), len(rs), " (%d stopped)" % n_stop
+                                             if n_stop else "")), cell(rs[0].n_params),
+                stat_cell([r.epochs_run for r in rs]), stat_cell([r.best_epoch for r in v.ok])]
+        tds += [stat_cell([getattr(r, k, math.nan) for r in v.ok]) for k in mk]
+        tds += [stat_cell([r.train_seconds for r in rs]),
+                cell(min(r.rank for r in rs), ",".join(sorted({str(r.rank) for r in rs})))]
+        rows.append(tds)
+        classes.append("best" if v.id in best_ids else "")
+    return table(cols, rows, row_class=classes)
+
+
+def runs_table(res):
+    extra = [c for c in ("kept_epoch", "stopped_epoch") if any(
+        getattr(r, c, 0) for r in res.runs)]
+    wacc = "val_accuracy at the weights' epoch" if res.classification else None
+    cols = (["run", "variant", "repeat", "status", "epochs", "best epoch"] + extra
+            + ["weights' epoch"] + metric_cols(res) + ([wacc] if wacc else [])
+            + ["train s", "MPI rank"])
+    rows = []
+    for r in sorted(res.runs, key=lambda r: (r.id, r.repeat)):
+        tds = [cell(r.key), cell(r.id, "%d %s" % (r.id, r.name)), cell(r.repeat), cell(r.status),
+               cell(r.epochs_run), cell(r.best_epoch)]
+        tds += [cell(int(getattr(r, c))) for c in extra]
+        tds.append(cell(r.weights_epoch))
+        tds += [cell(getattr(r, k, math.nan)) for k in metric_cols(res)]
+        if wacc:
+            tds.append(cell(r.at_weights("val_accuracy")))
+        tds += [cell(r.train_seconds), cell(r.rank)]
+        rows.append(tds)
+    return ("<details><summary>All %d runs (one row per variant and repeat)</summary>%s"
+            "</details>" % (len(res.runs), table(cols, rows)))
+
+
+def family_tables(res, best):
     if not best:
-        return "<p>No variant finished.</p>"
-    rows = ["<table><tr><th>family</th><th>best variant</th><th>%s (mean ± std)</th>"
-            "<th>params</th></tr>" % html.escape(res.metric)]
-    for fam in family_order(best):
-        if fam in best:
-            v = best[fam]
-            rows.append("<tr><td>%s</td><td>%s</td><td>%s</td><td>%d</td></tr>"
-                        % (fam, html.escape(v.name), pm(v.mean, v.std), v.runs[0].n_params))
-    rows.append("</table>")
+        return "<p>No variant finished.</p>", []
+    rows, fams = [], []
+    for fam in res.families:
+        vals = [r.metric_value for v in res.variants if v.family == fam for r in v.ok
+                if math.isfinite(r.metric_value)]
+        if fam not in best or not vals:
+            continue
+        b = best[fam]
+        m, s, n = mean_std(vals)
+        fams.append((fam, vals))
+        rows.append([cell(fam), cell(sum(v.family == fam for v in res.variants)), cell(n),
+                     cell(m, pm(m, s, n)), cell(b.name), cell(b.mean, pm(b.mean, b.std, b.n)),
+                     cell(b.runs[0].n_params)])
+    head = ["family", "variants", "ok runs", "%s over all its runs" % res.metric,
+            "best variant", "its %s" % res.metric, "n_params"]
     notes = []
-    for b in family_order(best):
-        a = "conv"
-        if b != a and a in best:
-            va, vb = best[a].mean, best[b].mean
-            better = b if (vb > va) == res.higher_better else a
-            notes.append("<li>%s against %s: <b>%s</b> is better (%s vs %s)</li>"
-                         % (a, b, better, fmt(va), fmt(vb)))
-    return "\n".join(rows) + ("<ul>%s</ul>" % "".join(notes) if notes else "")
+    if len(fams) > 1:
+        ref = fams[0]
+        for fam, vals in fams[1:]:
+            a, b = float(np.mean(ref[1])), float(np.mean(vals))
+            better = fam if (b > a) == res.higher_better else ref[0]
+            notes.append("<li>%s against %s, mean over runs: <b>%s</b> is better (%s vs %s)</li>"
+                         % (ref[0], fam, better, fmt(a), fmt(b)))
+    else:
+        notes.append("<li>Every variant is in the family <b>%s</b> (from its layer types)."
+                     "</li>" % html.escape(fams[0][0] if fams else "?"))
+    return table(head, rows, sortable=False) + "<ul>%s</ul>" % "".join(notes), fams
+
+
+def model_summaries(res, shape):
+    out = []
+    for v in sorted(res.variants, key=lambda v: v.id):
+        layers = ar.model_summary(v.config, shape)
+        total = sum(n for *_, n in layers) if all(n is not None for *_, n in layers) else None
+        rows = [[cell(i), cell(t), cell(k), cell(str(tuple("T" if d is None else d
+                                                           for d in s))),
+                 cell(n if n is not None else "?")] for i, t, k, s, n in layers]
+        check = ("" if total is None or total == v.runs[0].n_params else
+                 " <b>(the run recorded %d)</b>" % v.runs[0].n_params)
+        out.append("<details><summary>variant %d: %s — %s, %s parameters%s</summary>%s"
+                   "</details>" % (v.id, html.escape(v.name), html.escape(v.family),
+                                   fmt(total if total is not None else v.runs[0].n_params),
+                                   check, table(["layer", "type", "settings", "output shape",
+                                                 "parameters"], rows, sortable=False)))
+    return ("<p>Input shape (T, C) = %s. Layers are numbered from 1 as in the figures "
+            "(the results file's <code>attention/layer_&lt;i&gt;</code> counts from 0).</p>"
+            % html.escape(str(tuple("T" if d is None else d for d in shape))) + "\n".join(out))
 
 
 def failures_table(res):
-    bad = [r for r in res.runs if r.status != "ok"]
+    bad = [r for r in res.runs if r.status not in ("ok", "stopped")]
     if not bad:
-        return "<p>Every variant finished (status ok).</p>"
-    rows = ["<table><tr><th>variant</th><th>name</th><th>status</th><th>epochs run</th>"
-            "<th>message</th></tr>"]
-    for r in sorted(bad, key=lambda r: (r.id, r.repeat)):
-        rows.append('<tr class="%s"><td>%s</td><td>%s</td><td>%s</td><td>%d</td><td>%s</td>'
-                    "</tr>" % (html.escape(r.status), r.key, html.escape(r.name),
-                               html.escape(r.status), r.epochs_run, html.escape(r.error)))
-    rows.append("</table>")
-    return "\n".join(rows)
+        return "<p>No run failed or diverged.</p>"
+    rows = [[cell(r.key), cell(r.name), cell(r.status), cell(r.epochs_run), cell(r.error)]
+            for r in sorted(bad, key=lambda r: (r.id, r.repeat))]
+    return table(["run", "name", "status", "epochs run", "message"], rows, sortable=False,
+                 row_class=[r.status for r in sorted(bad, key=lambda r: (r.id, r.repeat))])
 
 
 STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:1400px;color:#222}
@@ -539,8 +422,9 @@ table.sortable th:hover{background:#dde}
 th.asc:after{content:" \\25B2"} th.desc:after{content:" \\25BC"}
 tr.best{background:#efe} tr.failed{background:#fee} tr.diverged{background:#ffe}
 .badge{background:#3a3;color:#fff;border-radius:3px;padding:0 4px;font-size:11px}
+.warn{background:#fec;padding:2px 6px;border-radius:3px}
 figure{margin:1em 0} img{max-width:100%;border:1px solid #ddd}
-figcaption{color:#555;font-size:13px}"""
+figcaption{color:#555;font-size:13px} details{margin:.3em 0}"""
 
 SCRIPT = """document.querySelectorAll("table.sortable").forEach(function (t) {
   t.querySelectorAll("th").forEach(function (th, i) {
@@ -562,69 +446,231 @@ SCRIPT = """document.querySelectorAll("table.sortable").forEach(function (t) {
 
 def header(res):
     a = res.attrs
-    keys = ("task", "n_classes", "attnsweep_version", "data_path", "ranks",
-            "ranks_per_variant", "start_time", "end_time", "wall_seconds")
-    items = "".join("<li>%s: %s</li>" % (k, html.escape(fmt(a[k]) if not isinstance(
-        a[k], (str, bytes)) else text(a[k]))) for k in keys if k in a)
-    n_ok = sum(r.status == "ok" for r in res.runs)
-    return ("<ul>%s<li>runs: %d (%d variants), %d ok, %d diverged, %d failed</li>"
-            "<li>metric: %s (%s is better)</li></ul>"
-            % (items, len(res.runs), len(res.variants), n_ok,
+    n, n_ok = len(res.runs), sum(r.status == "ok" for r in res.runs)
+    planned = int(a["runs_planned"]) if "runs_planned" in a else None
+    end = text(a.get("end_time", ""))
+    items = []
+    for k in ("attnsweep_version", "data_path", "ranks", "ranks_per_variant", "start_time"):
+        if k in a:
+            items.append("<li>%s: %s</li>" % (k, html.escape(text(a[k]) if isinstance(
+                a[k], (str, bytes)) else fmt(a[k]))))
+    prog = ("%d of %d runs" % (n, planned)) if planned else (
+        "%d run%s (the planned count is not recorded in this file)" % (n, "" if n == 1 else "s"))
+    flags = []
+    if planned and n < planned:
+        flags.append("unfinished: %d of %d runs not in the file yet" % (planned - n, planned))
+    if not end:
+        flags.append("no end time: the sweep is still running or was stopped before it "
+                     "finished")
+    else:
+        items.append("<li>end_time: %s, wall %s s</li>" % (html.escape(end),
+                                                            fmt(float(a.get("wall_seconds", 0)))))
+    loss = text(res.runs[0].config.get("train", {}).get("loss", "")) or LOSS_NAMES[res.task]
+    stopped = sum(r.status == "stopped" for r in res.runs)
+    if stopped:
+        items.append("<li>search: %s; %d run%s stopped at a rung (see Rungs)</li>"
+                     % (html.escape(res.search.get("type", "?")), stopped,
+                        "" if stopped == 1 else "s"))
+    return ("<ul><li><b>progress: %s</b> (%d variant%s), %d ok, %d diverged, %d failed%s</li>"
+            "<li>task: %s; loss: <b>%s</b>; ranked by %s (%s is better, mean over ok "
+            "repeats)</li>%s</ul>"
+            % (prog, len(res.variants), "" if len(res.variants) == 1 else "s", n_ok,
                sum(r.status == "diverged" for r in res.runs),
-               sum(r.status == "failed" for r in res.runs), res.metric,
-               "higher" if res.higher_better else "lower"))
+               sum(r.status == "failed" for r in res.runs),
+               "".join(' <span class="warn">%s</span>' % html.escape(f) for f in flags),
+               res.task, html.escape(loss), res.metric,
+               "higher" if res.higher_better else "lower", "".join(items)))
 
 
-def build(res, data, outdir):
-    load_matplotlib()
-    page = Page(outdir)
-    page.section("Sweep", header(res))
-    if data is not None:
-        page.section("Dataset", fig_dataset(page, data))
-    if any(stacked(v.ok, "val_loss") is not None for v in res.variants):
-        axes = res.axes or [("variant", [])]
-        figs = []
-        for axis, values in axes:
-            if axis == "variant":
-                for v in res.variants:
-                    v.axes["variant"] = v.name
-                values = [v.name for v in res.variants]
-            figs.append(fig_curves(page, res, axis, values))
-        page.section("Validation curves", "\n".join(figs))
-    best = res.best_of_family()
-    page.section("Leaderboard (click a header to sort)",
-                 "<h3>Best variant of each family</h3>" + best_table(res, best)
-                 + "<h3>All variants (repeats as mean ± std)</h3>" + leaderboard(res, best))
-    if res.axes:
-        page.section("Effect of each axis", fig_effect(page, res))
+def questions(res, have):
+    """The notebook's questions and where the page answers them (have: anchors/files)."""
+    if res.classification:
+        residual = any("residual" in f for f in res.families)
+        qs = [("Q7", "the classification data (Trace in the notebook), train and test merged "
+               "and shuffled", "dataset"),
+              ("Q8", "conv + self-attention + dense classifiers, 20% validation: accuracy",
+               "leaderboard"),
+              ("Q8", "their layers, output shapes and parameters", "models"),
+              ("Q8, Q10", "training and validation curves", "curves"),
+              ("Q8", "which classes the best model confuses", "confusion")]
+        if residual:
+            qs += [("Q9", "the residual_conv1d layers in the models", "models"),
+                   ("Q10", "residual against plain convolutions", "families")]
+        else:
+            qs.append(("Q9, Q10", "residual convolutions: not in this sweep (no "
+                       "residual_conv1d layer; see sweeps/trace-residual.json)", None))
+    else:
+        qs = [("Q1", "the first 6 input/output pairs", "dataset"),
+              ("Q2", "the 5-layer conv stack and the loss to use", "leaderboard"),
+              ("Q3", "the 3rd conv replaced by self-attention: the models", "models"),
+              ("Q4", "conv against attention in validation loss", "families"),
+              ("Q4", "validation curves", "curves"),
+              ("Q5", "predictions on the test series", "predictions"),
+              ("Q6", "average attention scores of the first 3 test series", "attention")]
+    rows = []
+    for q, what, anchor in qs:
+        if anchor is None:
+            rows.append("<li>%s — %s</li>" % (q, html.escape(what)))
+        elif anchor in have:
+            rows.append('<li>%s — %s: <a href="#%s">%s</a></li>' % (q, what, anchor, anchor))
+        else:
+            rows.append("<li>%s — %s: not in this results file</li>" % (q, what))
+    return "<ul>%s</ul>" % "".join(rows)
+
+
+# ---- sections --------------------------------------------------------------------------
+
+def section_curves(page, res):
+    out = []
+    made = figs.curves_top(res)
+    if made is None:
+        return None
+    out.append(page.save(made))
+    for axis, values in res.axes:
+        out.append(page.save(figs.curves_axis(res, axis, values)))
+    return "\n".join(out)
+
+
+def section_predictions(page, res, picks):
+    fig, name, splits = figs.predictions(res, picks)
+    if res.classification:
+        cap = "Predicted class probabilities (true class in green) on %s series" % "/".join(splits)
+    elif splits == ["test"]:
+        cap = "Test predictions against the targets (notebook Q5)"
+    else:
+        cap = ("Predictions on %s series against the targets: the data has no test split "
+               "(notebook Q5 asks for test series)" % "/".join(splits))
+    return page.save((fig, name, cap))
+
+
+def section_attention(page, res, data):
+    cands = [(v, v.best_run()) for v in res.variants]  # best first
+    cands = [(v, r) for v, r in cands if r is not None and "attention" in r.group
+             and len(r.group["attention"])]
+    if not cands:
+        return None, None
+    v, r = cands[0]
+    att = r.group["attention"]
+    out = []
+    for mk in sorted((k for k in att if k.endswith("_mean")), key=lambda k: int(k.split("_")[1])):
+        li = int(mk.split("_")[1])
+        mean = np.asarray(att[mk])
+        n = min(3, mean.shape[0])
+        inputs = None
+        if "pred_inputs" in r.group and len(r.group["pred_inputs"]) >= n:
+            inputs = np.asarray(r.group["pred_inputs"][:n])
+        elif data is not None and data["test_x"] is not None and r.split == "test":
+            inputs = data["test_x"][:n]
+        full = np.asarray(att["layer_%d" % li][:n]) if "layer_%d" % li in att else None
+        made = figs.attention(v, r, inputs, li, mean, full)
+        q = " (notebook Q6)" if not res.classification and r.split == "test" else ""
+        out.append(page.save(made[0], made[0][2] + q))
+        out += [page.save(m) for m in made[1:]]
+    return r, "\n".join(out)
+
+
+def confusion_counts(run, n_classes):
+    pred = np.asarray(run.group["predictions"])
+    tgt = np.asarray(run.group["pred_targets"]).astype(int).ravel()
+    k = max(n_classes, pred.shape[1])
+    cm = np.zeros((k, k), dtype=int)
+    for t, p in zip(tgt, pred.argmax(axis=1)):
+        cm[t, p] += 1
+    return cm, float(np.trace(cm)) / max(len(tgt), 1)
+
+
+def section_confusion(page, res, v, r):
+    cm, acc = confusion_counts(r, int(res.attrs.get("n_classes", 0)))
+    body = page.save(figs.confusion(res, r, cm, acc))
+    m = int(cm.sum())
+    if r.split == "test" and math.isfinite(getattr(r, "test_accuracy", math.nan)):
+        other, what = r.test_accuracy, "test_accuracy"
+    else:
+        other, what = r.at_weights("val_accuracy"), "val_accuracy at epoch %d" % r.weights_epoch
+    same = math.isfinite(other) and abs(other - acc) < 5e-4
+    body += ("<p>Run <b>%s</b> (%s): accuracy %.3f on its %d stored %s series. %s</p>"
+             % (html.escape(r.key), html.escape(r.model_label), acc, m, r.split,
+                ("It equals the run's %s in the runs table (%.3f)." % (what, other)) if same else
+                ("The run's %s over the whole split is %s (runs table): the stored series are "
+                 "a subset." % (what, fmt(other)))))
+    body += ("<p>The leaderboard's %s for this variant is %s: the best epoch of each repeat, "
+             "averaged; the matrix shows one repeat's weights of one epoch.</p>"
+             % (res.metric, pm(v.mean, v.std, v.n)))
+    return body
+
+
+def family_picks(res):
     picks = []
-    for fam in family_order({v.family for v in res.variants}):
-        cands = [v for v in res.variants if v.family == fam]
-        for v in cands:
+    for fam in res.families:
+        for v in (v for v in res.variants if v.family == fam):
             r = v.best_run()
             if r is not None and "predictions" in r.group and "pred_targets" in r.group:
                 picks.append((fam, v, r))
                 break
+    return picks
+
+
+def build(res, data, outdir):
+    global figs
+    import report_figures
+    figs = report_figures
+    page = Page(outdir)
+    have = set()
+    if data is not None and data["class_labels"]:
+        res.class_names = data["class_labels"] + res.class_names[len(data["class_labels"]):]
+    page.section("sweep", "Sweep", header(res))
+    index_at = len(page.sections)
+    if data is not None:
+        q = "Q7" if res.classification else "Q1"
+        note = ""
+        if res.classification:
+            note = ("<p>Rows of /train: %d%s; classes (the data's original labels): %s.</p>"
+                    % (data["n_train"], ", the train and test files merged and shuffled"
+                       if data["merge_shuffle"] else "", ", ".join(res.class_names)))
+        page.section("dataset", "Dataset", page.save(figs.dataset(data, res.class_names, q)) + note)
+        have.add("dataset")
+    best = res.best_of_family()
+    fam_html, fams = family_tables(res, best)
+    page.section("leaderboard", "Leaderboard (click a header to sort)",
+                 "<p>Variants sorted by %s, mean ± std over their ok repeats (a single repeat "
+                 "shows its value). # is the place.</p>" % res.metric
+                 + leaderboard(res, best) + runs_table(res))
+    have.add("leaderboard")
+    body = fam_html
+    if len(fams) > 1:
+        body += page.save(figs.families(res, fams))
+    page.section("families", "Model families", body)
+    have.add("families")
+    page.section("models", "Models (layers, output shapes, parameters)",
+                 model_summaries(res, input_shape(res, data)))
+    have.add("models")
+    curves = section_curves(page, res)
+    if curves:
+        page.section("curves", "Training and validation curves", curves)
+        have.add("curves")
+    if res.axes:
+        body = page.save(figs.effect(res))
+        made = figs.parallel(res)
+        if made is not None:
+            body = page.save(made) + body
+        page.section("axes", "Effect of the grid axes", body)
+    if any("rungs" in r.group for r in res.runs):
+        page.section("rungs", "Rungs of the search", page.save(figs.rungs(res)))
+    picks = family_picks(res)
     if picks:
-        page.section("Test predictions", fig_predictions(page, res, picks))
-    att = [(v, v.best_run()) for v in res.variants]  # best first
-    att = [(v, r) for v, r in att if r is not None and "attention" in r.group
-           and len(r.group["attention"])]
+        page.section("predictions", "Predictions", section_predictions(page, res, picks))
+        have.add("predictions")
+    r_att, att = section_attention(page, res, data)
     if att:
-        v, r = att[0]
-        n = min(3, len(r.group["attention"][next(iter(r.group["attention"]))]))
-        figs = fig_attention(page, v, r, attention_inputs(
-            r, data["test_x"] if data is not None else None, n))
-        page.section("Attention scores of the best variant with attention (%s)" % v.name,
-                     "\n".join(figs))
+        page.section("attention", "Attention scores of the best variant with attention", att)
+        have.add("attention")
     if res.classification and picks:
-        fam, v, r = min(((f, v, r) for f, v, r in picks), key=lambda p: p[1].sort_key())
-        n_classes = int(res.attrs.get("n_classes", 0))
-        fig, acc, m = fig_confusion(page, v, r, n_classes)
-        page.section("Confusion matrix", fig + "<p>Best variant %s: accuracy %.3f on its %d "
-                     "stored prediction series; best val_accuracy %s.</p>"
-                     % (html.escape(v.name), acc, m, pm(v.mean, v.std)))
-    page.section("Failed and diverged variants", failures_table(res))
+        fam, v, r = min(picks, key=lambda p: p[1].sort_key())
+        page.section("confusion", "Confusion matrix", section_confusion(page, res, v, r))
+        have.add("confusion")
+    page.section("failures", "Failed and diverged runs", failures_table(res))
+    page.sections.insert(index_at, '<section id="questions"><h2>The notebook\'s questions'
+                         '</h2>%s</section>' % questions(res, have))
     title = "attnsweep report: %s" % os.path.basename(res.path)
     doc = ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%s</title>"
            "<style>%s</style></head><body><h1>%s</h1>\n%s\n<script>%s</script></body></html>\n"
@@ -650,20 +696,38 @@ def install(tmp, outdir):
         os.rename(tmp, outdir)
 
 
+def umask_mode():
+    """The mode a new directory gets under the current umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o777 & ~mask
+
+
+def default_data(res):
+    """The results' data_path when it names an existing dataset file, else None."""
+    p = text(res.attrs.get("data_path", ""))
+    if p and os.path.isfile(p) and h5py.is_hdf5(p):
+        return p
+    return None
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="HTML report of an attnsweep results file.")
     p.add_argument("results", help="results HDF5 written by attnsweep sweep")
-    p.add_argument("--data", help="the dataset HDF5 (draws the dataset figure)")
+    p.add_argument("--data", help="the dataset HDF5 (default: the results' data_path when "
+                   "it exists): the dataset figure, class names, input shape")
     p.add_argument("-o", "--output", required=True, help="output directory")
     args = p.parse_args(argv)
     outdir = os.path.abspath(args.output)
     tmp = None
     try:
         res = Results(args.results)
-        data = load_data(args.data) if args.data else None
+        data_path = args.data or default_data(res)
+        data = load_data(data_path) if data_path else None
         parent = os.path.dirname(outdir)
         os.makedirs(parent, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix="." + os.path.basename(outdir) + ".", dir=parent)
+        os.chmod(tmp, umask_mode())  # mkdtemp makes it 0700
         files = build(res, data, tmp)
         install(tmp, outdir)
         tmp = None

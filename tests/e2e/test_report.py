@@ -42,7 +42,7 @@ class Refs(html.parser.HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         for k, v in attrs:
-            if k in ("src", "href") and v:
+            if k in ("src", "href") and v and not v.startswith("#"):
                 self.refs.append(v)
 
     def handle_data(self, data):
@@ -110,20 +110,24 @@ def expected_from_file(path):
     return task, best, bad, varying, attn_layers, acc
 
 
-def fake_report(task, layer_objects, tmp):
-    res = os.path.join(tmp, task + ".h5")
-    data = os.path.join(tmp, task + "_data.h5")
-    args = [FAKE, "--task", task, "-o", res, "--data-out", data]
+def fake_report(task, layer_objects, tmp, extra=(), tag=""):
+    res = os.path.join(tmp, task + tag + ".h5")
+    data = os.path.join(tmp, task + tag + "_data.h5")
+    args = [FAKE, "--task", task, "-o", res, "--data-out", data] + list(extra)
     p = run(*(args + (["--layer-objects"] if layer_objects else [])))
     check(p.returncode == 0, "make_fake_results %s: %s" % (task, p.stderr))
-    out = check_report(task, res, data, os.path.join(tmp, "report_" + task))
+    out = check_report(task, res, data, os.path.join(tmp, "report_" + task + tag))
     bad = expected_from_file(res)[2]
     check(len(bad) >= 2, "%s: fake should have failed and diverged variants" % task)
-    if task == "regression" and out:
+    if task == "regression" and out and not tag:
         # a rerun into the same directory replaces the earlier report
+        with open(os.path.join(out, "stale.png"), "w") as f:
+            f.write("left from an earlier report")
         p = run(REPORT, res, "-o", out)
-        check(p.returncode == 0 and not os.path.exists(os.path.join(out, "dataset.png")),
-              "%s: rerun without --data should replace the report" % task)
+        check(p.returncode == 0 and not os.path.exists(os.path.join(out, "stale.png"))
+              and os.path.exists(os.path.join(out, "dataset.png")),
+              "%s: a rerun should replace the earlier report (the dataset found from the "
+              "results' data_path)" % task)
     return out
 
 
@@ -168,19 +172,27 @@ def real_report(tmp):
 
 
 def check_report(task, res, data, out):
-    p = run(REPORT, res, "--data", data, "-o", out)
+    p = subprocess.run([PY, REPORT, res, "--data", data, "-o", out], capture_output=True,
+                       text=True, timeout=300, preexec_fn=lambda: os.umask(0o022))
     check(p.returncode == 0, "report %s exit %d: %s" % (task, p.returncode, p.stderr))
     if p.returncode != 0:
         return
     task_, best, bad, varying, attn_layers, acc = expected_from_file(res)
-    want = ["index.html", "dataset.png", "effect.png", "predictions.png"]
+    want = ["index.html", "dataset.png", "effect.png", "predictions.png", "curves.png",
+            "parallel.png"]
     want += ["curves_%s.png" % a for a in varying]
-    for k in attn_layers:
-        li = int(k.split("_")[1])
+    if len(best) > 1:
+        want.append("families.png")
+    for k in attn_layers:  # layers numbered from 1 on the page (layer_<i> counts from 0)
+        li = int(k.split("_")[1]) + 1
         want += ["attention_mean_layer%d.png" % li, "attention_heads_layer%d.png" % li]
     if task_ == "classification":
         want.append("confusion.png")
     have = set(os.listdir(out))
+    modes = {n: os.stat(os.path.join(out, n)).st_mode & 0o777 for n in have}
+    check(os.stat(out).st_mode & 0o777 == 0o755 and set(modes.values()) == {0o644},
+          "%s: report files world-readable under umask 022 (dir %o, files %s)"
+          % (task, os.stat(out).st_mode & 0o777, sorted({"%o" % m for m in modes.values()})))
     for w in want:
         check(w in have, "%s: missing %s (have %s)" % (task, w, sorted(have)))
     for name in have:
@@ -201,15 +213,61 @@ def check_report(task, res, data, out):
     check(pngs == set(parser.refs), "%s: PNGs %s vs referenced %s" % (task, pngs, parser.refs))
     text = "".join(parser.text)
     for fam, (_, name, _) in best.items():
-        m = re.search(re.escape(name) + r"\s*best (attention|residual|conv|other)", text)
+        m = re.search(re.escape(name) + r' <span class="badge">best ([^<]+)</span>', page)
         check(m is not None and m.group(1) == fam,
               "%s: the best %s variant should be %s" % (task, fam, name))
     check(len(best) >= 2, "%s: want two families at least, got %s" % (task, best))
+    check_text(task, res, text, page)
     for key, status, err in bad:
         check(key in text and err in text, "%s: failure %s (%s) not listed" % (task, key, status))
     if acc is not None:
         check("accuracy %.3f" % acc in text, "%s: accuracy %.3f not in the page" % (task, acc))
     return out
+
+
+def leaderboard_families(page):
+    """{variant id: family} from the leaderboard rows of index.html."""
+    rows = re.findall(r'<tr[^>]*><td data-v="\d+">\d+</td><td data-v="(\d+)">\d+</td>'
+                      r'<td data-v="[^"]*">.*?</td><td data-v="([^"]*)">', page)
+    return {int(i): f for i, f in rows}
+
+
+def check_text(task, res, text, page):
+    """Words and numbers of the page against the results file."""
+    with h5py.File(res, "r") as f:
+        s = f["summary"][()]
+        planned = int(f.attrs.get("runs_planned", 0))
+        end = f.attrs.get("end_time", "")
+        cls = f.attrs["task"] in ("classification", b"classification")
+        want_fam = families({int(r["id"]): f["variants/v%04d_r%d" % (r["id"], r["repeat"])]
+                             .attrs["config"] for r in s})
+        splits = {str(g.attrs["pred_split"]) for g in f["variants"].values()
+                  if "pred_split" in g.attrs}
+    fams = leaderboard_families(page)
+    check(fams == want_fam, "%s: leaderboard families %s, want %s (any self-attention is "
+          "attention)" % (task, fams, want_fam))
+    m = re.search(r"± 0(?![\d.])", text)
+    check(m is None, "%s: a spread shown as '± 0': ...%s..." % (task, text[m.start() - 60:m.end()]
+                                                                 if m else ""))
+    if planned:
+        check("%d of %d runs" % (len(s), planned) in text, "%s: progress '%d of %d runs' missing"
+              % (task, len(s), planned))
+    if planned > len(s) or not end:
+        check("unfinished" in text and "no end time" in text,
+              "%s: an unfinished sweep must be flagged" % task)
+    counts = {}
+    for r in s:
+        counts[int(r["id"])] = int(r["n_params"] if "n_params" in r.dtype.names else r["params"])
+    for vid, n in counts.items():
+        check(re.search(r"variant %d: .*? %d parameters" % (vid, n), text) is not None,
+              "%s: model summary of variant %d should total %d parameters" % (task, vid, n))
+    check("the run recorded" not in text, "%s: a model summary disagrees with n_params" % task)
+    check(("cross-entropy" if cls else "mean squared error") in text, "%s: loss not named" % task)
+    wrong = re.findall(r"\bQ[156]\b" if cls else r"\bQ(?:7|8|9|10)\b", text)
+    check(not wrong, "%s: notebook questions of the other task cited: %s" % (task, wrong))
+    if not cls:
+        check(("Test predictions" in text) == (splits == {"test"}),
+              "%s: 'Test predictions' only over test series (splits %s)" % (task, splits))
 
 
 def check_sorting(out, tmp):
@@ -315,6 +373,7 @@ def main():
     try:
         out = fake_report("regression", False, tmp)
         fake_report("classification", True, tmp)
+        fake_report("regression", False, tmp, ["--unfinished", "7", "--repeats", "1"], "_unfinished")
         real_report(tmp)
         if out:
             check_sorting(out, tmp)

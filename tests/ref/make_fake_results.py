@@ -15,6 +15,7 @@ like the real thing (curves decrease, attention rows sum to 1, softmax rows sum 
 
   make_fake_results.py --task regression -o RESULTS.h5 [--data-out DATA.h5] [--seed S]
                        [--layer-objects] [--repeats N] [--old-summary] [--shuffle-rows]
+                       [--unfinished N]
 
 --data-out also writes a dataset file in the README's dataset layout, whose first test
 series are the ones the results' pred_inputs/attention refer to. --layer-objects writes
@@ -180,6 +181,7 @@ def write(args):
             d.attrs["task"] = args.task
             if classification:
                 d.attrs["n_classes"] = np.int32(k)
+                d.attrs["class_labels"] = np.arange(1, k + 1, dtype=np.int32)  # as data ucr
 
     sweep = {"data": "data.h5", "model": "(see each variant)", "grid": {"...": []},
              "repeats": repeats}
@@ -194,8 +196,9 @@ def write(args):
         f.attrs["data_sha256"] = "0" * 64
         f.attrs["ranks"] = np.int32(2)
         f.attrs["ranks_per_variant"] = np.int32(1)
+        f.attrs["runs_planned"] = np.int32(len(grid) * repeats + args.unfinished)
         f.attrs["start_time"] = "2026-01-01T00:00:00Z"
-        f.attrs["end_time"] = "2026-01-01T00:10:00Z"
+        f.attrs["end_time"] = "" if args.unfinished else "2026-01-01T00:10:00Z"
         f.attrs["wall_seconds"] = 600.0
         f.attrs["task"] = args.task
         if classification:
@@ -290,6 +293,8 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--layer-objects", action="store_true")
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--unfinished", type=int, default=0, metavar="N",
+                   help="a sweep still running: N planned runs missing, no end time")
     p.add_argument("--old-summary", action="store_true",
                    help="name the parameter count 'params' in /summary (older files)")
     p.add_argument("--shuffle-rows", action="store_true",
