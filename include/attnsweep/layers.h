@@ -76,26 +76,35 @@ float as_drop_u(const as_drop_key *key, int b, uint64_t e);
  * inp (B, T, C); out (B, T, O). Parameters, contiguous in this order:
  *   wq [C, H, Dk]  bq [H, Dk]  wk [C, H, Dk]  bk [H, Dk]
  *   wv [C, H, Dv]  bv [H, Dv]  wo [H, Dv, O]  bo [O]
- * Saved state (as_attn_state, all sized for B): q (B,T,H,Dk) already scaled by
- * 1/sqrt(Dk), k (B,T,H,Dk), v (B,T,H,Dv), probs (B,H,T,T) softmax over keys (before
- * dropout: what Keras returns as attention scores), dprobs (B,H,T,T) the dropped-out
- * probabilities used for the output (== probs when rate is 0 or not training; then it
- * may alias probs), mask (B,H,T,T) the dropout scale per entry (0 or 1/(1-rate); NULL
- * when rate is 0), ctx (B,T,H,Dv). Scratch: as_attn_scratch floats (contents are
- * internal: dq, dk, dv, dctx for all rows and one T x T buffer).
- * With rate > 0 and training == 0 the forward copies probs into dprobs and sets the
- * mask to 1, so a backward pass after an inference forward is still consistent. */
+ * The attention is fused (FlashAttention style, see attention.c): the T x T
+ * probabilities are never stored. Saved state (as_attn_state, all sized for B): q
+ * (B,T,H,Dk) already scaled by 1/sqrt(Dk), k (B,T,H,Dk), v (B,T,H,Dv), ctx (B,T,H,Dv) the
+ * context (after dropout on the probabilities), lse (B,H,T) each query row's log-sum-exp
+ * of its scores, work (the forward's per-thread blocks; contents not needed afterwards)
+ * and rec (the dropout key the forward used, for backward to redraw the same masks).
+ * State and scratch are O(B T) plus O(AS_ATTN_SLOTS * min(T, AS_ATTN_BLOCK)^2): linear in
+ * T. Scratch: as_attn_scratch floats (dq, dk, dv, dctx for all rows, per-thread blocks).
+ * The (batch, head) loops use up to min(AS_ATTN_SLOTS, omp_get_max_threads()) OpenMP
+ * threads, each running single-threaded sgemms.
+ * With rate > 0 and training == 0 no dropout is applied and a backward pass after that
+ * inference forward is consistent with it (mask of ones). */
+#ifndef AS_ATTN_BLOCK
+#define AS_ATTN_BLOCK 256 /* the largest query or key block (-DAS_ATTN_BLOCK=n to try others) */
+#endif
+#define AS_ATTN_SLOTS 8   /* per-thread block buffers: the most threads attention uses */
+#define AS_ATTN_BIAS_MAX 256
 typedef struct {
     int B, T, C, H, Dk, Dv, O;
     float rate;
 } as_attn_dims;
 
 typedef struct {
-    float *q, *k, *v, *probs, *dprobs, *mask, *ctx;
+    float *q, *k, *v, *ctx, *lse, *work;
+    void *rec;
 } as_attn_state;
 
 size_t as_attn_param_count(const as_attn_dims *d);
-size_t as_attn_state_size(const as_attn_dims *d); /* floats for q..ctx (mask included) */
+size_t as_attn_state_size(const as_attn_dims *d); /* floats for the whole state */
 size_t as_attn_scratch(const as_attn_dims *d);
 /* Points st's fields into buf (as_attn_state_size(d) floats). */
 void as_attn_state_bind(as_attn_state *st, float *buf, const as_attn_dims *d);
@@ -107,6 +116,13 @@ void as_attn_forward(float *out, as_attn_state *st, const float *inp, const floa
 void as_attn_backward(float *dinp, float *dparams, const float *dout, const as_attn_state *st,
                       const float *inp, const float *params, float *scratch,
                       const as_attn_dims *d);
+/* The softmax probabilities over keys (before dropout: what Keras returns as attention
+ * scores) of local samples [b0, b0 + nb) of the last forward, recomputed from the state:
+ * P (nb, H, T, T). d as in that forward. */
+void as_attn_probs(float *P, const as_attn_state *st, const as_attn_dims *d, int b0, int nb);
+/* The dropout scales the last forward used, M (B, H, T, T): 0 or 1/(1-rate), all 1 when it
+ * drew none. Returns whether it drew masks. */
+int as_attn_mask(float *M, const as_attn_state *st, const as_attn_dims *d);
 
 /* ---- dense on the last axis: inp (N, C) -> out (N, U), N = B*T or B ----
  * w [C, U], b [U]; out = act(inp w + b). dout overwritten. */

@@ -101,9 +101,12 @@ void as_model_zero_grad(as_model *m);
 /* Forward multiply-adds per sample (for GFLOP/s and scheduling estimates). */
 double as_model_macs_per_sample(const as_model *m);
 
-/* The attention probabilities (B, H, T, T) of layer i from the last forward, or NULL if
- * layer i is not self_attention. *H and *T receive its heads and length. */
-const float *as_model_attention(const as_model *m, int layer, int *H, int *T);
+/* Whether layer i is self_attention; then *H and *T (either may be NULL) receive its heads
+ * and length. */
+int as_model_attention_shape(const as_model *m, int layer, int *H, int *T);
+/* The attention probabilities (nb, H, T, T) of samples [b0, b0 + nb) of the last forward
+ * of self_attention layer i, recomputed into out (the kernel keeps no T x T arrays). */
+void as_model_attention_probs(const as_model *m, int layer, int b0, int nb, float *out);
 
 /* Output size per sample (out_t * out_c of the last layer). */
 size_t as_model_out_size(const as_model *m);

@@ -53,6 +53,8 @@ float as_vec_dot(const float *a, const float *b, size_t n);
 void as_vec_softmax(float *x, size_t n);
 /* Softmax backward of one row: g[i] = p[i] (g[i] - sum_j g[j] p[j]). */
 void as_vec_softmax_backward(float *g, const float *p, size_t n);
+/* g[i] = p[i] (g[i] - s): the softmax backward with the row's sum_j g[j] p[j] given. */
+void as_vec_mul_sub(float *g, const float *p, size_t n, float s);
 /* out[i] = a[i] + b[i] (out may be a or b). */
 void as_vec_add(float *out, const float *a, const float *b, size_t n);
 /* x (N, F) = act(x + b) row by row; b may be NULL. */

@@ -3,6 +3,7 @@
 
 #include <hdf5.h>
 #include <mpi.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@ void as_runtime_set_threads(int n, int ranks) {
         if (n < 1) n = 1;
     }
     as_blas_set_threads(n);
+    omp_set_num_threads(n);
 }
 
 void as_runtime_print(FILE *f, int ranks) {

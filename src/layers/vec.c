@@ -202,6 +202,8 @@ void as_vec_softmax_backward(float *g, const float *p, size_t n) {
     o->softmax_bwd(g, p, n, o->dot(g, p, n));
 }
 
+void as_vec_mul_sub(float *g, const float *p, size_t n, float s) { get()->softmax_bwd(g, p, n, s); }
+
 void as_vec_add(float *out, const float *a, const float *b, size_t n) { get()->add(out, a, b, n); }
 
 void as_vec_bias_act(float *x, const float *b, size_t N, size_t F, as_act act) {

@@ -242,17 +242,23 @@ double as_model_macs_per_sample(const as_model *m) {
     return macs;
 }
 
-const float *as_model_attention(const as_model *m, int layer, int *H, int *T) {
-    if (layer < 0 || layer >= m->n_layers) return NULL;
+int as_model_attention_shape(const as_model *m, int layer, int *H, int *T) {
+    if (layer < 0 || layer >= m->n_layers) return 0;
     const as_layer *L = &m->layers[layer];
-    if (L->spec.type != AS_LAYER_SELF_ATTENTION) return NULL;
+    if (L->spec.type != AS_LAYER_SELF_ATTENTION) return 0;
+    as_attn_dims d = as_layer_attn_dims(L, 1);
+    if (H) *H = d.H;
+    if (T) *T = d.T;
+    return 1;
+}
+
+void as_model_attention_probs(const as_model *m, int layer, int b0, int nb, float *out) {
+    const as_layer *L = &m->layers[layer];
     /* the state was laid out for the last forward's batch */
     as_attn_dims d = as_layer_attn_dims(L, m->last_batch > 0 ? m->last_batch : m->max_batch);
     as_attn_state as;
     as_attn_state_bind(&as, m->state + L->s_off, &d);
-    if (H) *H = d.H;
-    if (T) *T = d.T;
-    return as.probs;
+    as_attn_probs(out, &as, &d, b0, nb);
 }
 
 size_t as_model_out_size(const as_model *m) {

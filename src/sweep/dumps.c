@@ -33,7 +33,7 @@ static as_status add_attention(const as_model *m, float **att, int n_att, as_res
     for (int i = 0; i < m->n_layers && !st; i++) {
         if (!att[i]) continue;
         int H, T;
-        as_model_attention(m, i, &H, &T);
+        as_model_attention_shape(m, i, &H, &T);
         char name[AS_ARRAY_NAME_MAX];
         hsize_t dims[4] = {(hsize_t)n_att, (hsize_t)H, (hsize_t)T, (hsize_t)T};
         snprintf(name, sizeof name, "attention/layer_%d", i);
@@ -103,15 +103,14 @@ as_status as_dumps_collect(as_model *m, const as_split *s, const int *rows, int 
         memcpy(pred + (size_t)start * outsz, y, (size_t)k * outsz * sizeof(float));
         for (int i = 0; i < m->n_layers; i++) {
             int H, T;
-            const float *p = as_model_attention(m, i, &H, &T);
-            if (!p || start >= n_att) continue;
+            if (!as_model_attention_shape(m, i, &H, &T) || start >= n_att) continue;
             size_t per = (size_t)H * T * T;
             if (!att[i] && !(att[i] = as_malloc((size_t)n_att * per * sizeof(float)))) {
                 st = as_error_set(err, AS_ERR_NOMEM, "out of memory for attention dumps");
                 break;
             }
             int kk = n_att - start < k ? n_att - start : k;
-            memcpy(att[i] + (size_t)start * per, p, (size_t)kk * per * sizeof(float));
+            as_model_attention_probs(m, i, 0, kk, att[i] + (size_t)start * per);
         }
     }
     if (!st) st = add_attention(m, att, n_att, out, err);

@@ -349,17 +349,21 @@ static void check_attn(int B, int T, int C, int H, int Dk, int Dv, int O, float 
     c.fwd = attn_fwd;
     c.bwd = attn_bwd;
     run_case(&c, 1e-2f);
-    /* probabilities are a softmax over keys */
+    /* probabilities (recomputed from the state) are a softmax over keys */
+    const size_t nprob = (size_t)B * H * T * T;
+    float *P = fbuf(&c, nprob);
+    as_attn_probs(P, &c.st, &c.ad, 0, B);
     for (size_t r = 0; r < (size_t)B * H * T; r++) {
         double s = 0;
         for (int j = 0; j < T; j++) {
-            ck_assert(c.st.probs[r * T + j] >= 0.0f);
-            s += (double)c.st.probs[r * T + j];
+            ck_assert(P[r * T + j] >= 0.0f);
+            s += (double)P[r * T + j];
         }
         ck_assert_msg(fabs(s - 1.0) < 1e-5, "%s: probs row %zu sums to %g", c.name, r, s);
     }
     free_case(&c);
 }
+END_TEST
 
 START_TEST(test_attention_fd) {
     check_attn(2, 5, 6, 1, 4, 3, 5, 0.0f);  /* one head, key_dim != C */
@@ -373,31 +377,36 @@ START_TEST(test_attention_state_and_dropout) {
     as_attn_dims d0 = {2, 6, 5, 2, 3, 4, 3, 0.0f}, d1 = d0;
     d1.rate = 0.4f;
     const size_t tt = 2 * 2 * 6 * 6;
-    ck_assert_uint_eq(as_attn_state_size(&d1), as_attn_state_size(&d0) + 2 * tt);
+    /* no T x T arrays: the state does not depend on the rate and is far below B H T^2 */
+    ck_assert_uint_eq(as_attn_state_size(&d1), as_attn_state_size(&d0));
+    as_attn_dims big = {2, 4096, 8, 2, 16, 16, 8, 0.1f};
+    const double btt = 2.0 * 2 * 4096 * 4096;
+    ck_assert((double)as_attn_state_size(&big) < btt / 8 && (double)as_attn_scratch(&big) < btt / 8);
     fd_case c = {0};
     float *s0 = fbuf(&c, as_attn_state_size(&d0)), *s1 = fbuf(&c, as_attn_state_size(&d1));
     as_attn_state st0, st1;
     as_attn_state_bind(&st0, s0, &d0);
     as_attn_state_bind(&st1, s1, &d1);
-    ck_assert_ptr_null(st0.mask);
-    ck_assert_ptr_eq(st0.dprobs, st0.probs);
-    ck_assert_ptr_nonnull(st1.mask);
-    ck_assert(st1.ctx + 2 * 6 * 2 * 4 == s1 + as_attn_state_size(&d1) ||
-              st1.mask + tt <= s1 + as_attn_state_size(&d1));
+    ck_assert((float *)st1.rec < s1 + as_attn_state_size(&d1));
     float *x = rbuf(&c, 2 * 6 * 5, 1.0f), *p = rbuf(&c, as_attn_param_count(&d0), 0.6f);
     float *o0 = fbuf(&c, 2 * 6 * 3), *o1 = fbuf(&c, 2 * 6 * 3), *o2 = fbuf(&c, 2 * 6 * 3);
+    float *M = fbuf(&c, tt), *P0 = fbuf(&c, tt), *P1 = fbuf(&c, tt);
     const as_drop_key key = {5, 0, 0, 0};
     as_attn_forward(o0, &st0, x, p, &d0, 1, NULL); /* rate 0: key unused */
     as_attn_forward(o1, &st1, x, p, &d1, 0, &key); /* inference: no dropout */
     for (int i = 0; i < 2 * 6 * 3; i++) ASSERT_NEAR(o1[i], o0[i], 1e-6f);
+    ck_assert_int_eq(as_attn_mask(M, &st1, &d1), 0);
+    for (size_t i = 0; i < tt; i++) ck_assert(M[i] == 1.0f);
     as_attn_forward(o2, &st1, x, p, &d1, 1, &key);
+    ck_assert_int_eq(as_attn_mask(M, &st1, &d1), 1);
+    as_attn_probs(P0, &st0, &d0, 0, 2);
+    as_attn_probs(P1, &st1, &d1, 0, 2);
     int zeros = 0, diff = 0;
     for (size_t i = 0; i < tt; i++) {
-        const float m = st1.mask[i];
+        const float m = M[i];
         ck_assert(m == 0.0f || fabsf(m - 1.0f / 0.6f) < 1e-6f);
         zeros += m == 0.0f;
-        ASSERT_NEAR(st1.dprobs[i], st1.probs[i] * m, 1e-7f);
-        ASSERT_NEAR(st1.probs[i], st0.probs[i], 1e-6f);
+        ASSERT_NEAR(P1[i], P0[i], 1e-6f); /* probabilities are before dropout */
     }
     for (int i = 0; i < 2 * 6 * 3; i++) diff += fabsf(o2[i] - o0[i]) > 1e-4f;
     ck_assert_msg(zeros > 20 && zeros < 100, "dropout zeroed %d of %zu", zeros, tt);
@@ -614,14 +623,16 @@ START_TEST(test_dropout_masks_counter_based) {
     as_attn_state_bind(&st, sf, &d);
     as_attn_forward(of, &st, xa, p, &d, 1, &key);
     const size_t tt = (size_t)T * T, per = (size_t)H * tt;
+    float *mask = fbuf(&c, (size_t)B * per);
+    ck_assert(as_attn_mask(mask, &st, &d));
     for (int b = 0; b < B; b++)
         for (size_t e = 0; e < per; e++) {
             const float want = drop_ref(&key, 10 + b, e) < rate ? 0.0f : keep;
-            ck_assert(st.mask[(size_t)b * per + e] == want);
+            ck_assert(mask[(size_t)b * per + e] == want);
         }
     for (int a = 0; a < B; a++)
         for (int b = a + 1; b < B; b++) {
-            ck_assert(memcmp(st.mask + a * per, st.mask + b * per, per * sizeof(float)) != 0);
+            ck_assert(memcmp(mask + a * per, mask + b * per, per * sizeof(float)) != 0);
             /* identical inputs, different masks: different outputs */
             ck_assert(memcmp(of + a * T * 3, of + b * T * 3, (size_t)T * 3 * sizeof(float)) != 0);
         }
@@ -634,7 +645,9 @@ START_TEST(test_dropout_masks_counter_based) {
         float *buf = fbuf(&c, as_attn_state_size(&ds)), *os = fbuf(&c, (size_t)ds.B * T * 3);
         as_attn_state_bind(&ss, buf, &ds);
         as_attn_forward(os, &ss, xa + (size_t)cut[s] * T * 3, p, &ds, 1, &k);
-        ck_assert(memcmp(ss.mask, st.mask + cut[s] * per, (size_t)ds.B * per * sizeof(float)) == 0);
+        float *ms = fbuf(&c, (size_t)ds.B * per);
+        ck_assert(as_attn_mask(ms, &ss, &ds));
+        ck_assert(memcmp(ms, mask + cut[s] * per, (size_t)ds.B * per * sizeof(float)) == 0);
         for (int i = 0; i < ds.B * T * 3; i++) ASSERT_NEAR(os[i], of[cut[s] * T * 3 + i], 1e-5f);
     }
     free_case(&c);

@@ -189,7 +189,9 @@ START_TEST(test_attention_torch) {
         as_attn_state_bind(&st, zeros(&c, as_attn_state_size(&d)), &d);
         as_attn_forward(out, &st, x, params, &d, 1, NULL);
         expect_close(&c, "out", out, rd(&c, "out", no), no);
-        expect_close(&c, "probs", st.probs, rd(&c, "probs", nprob), nprob);
+        float *probs = zeros(&c, nprob);
+        as_attn_probs(probs, &st, &d, 0, d.B);
+        expect_close(&c, "probs", probs, rd(&c, "probs", nprob), nprob);
         float *dx = zeros(&c, ni);
         as_attn_backward(dx, dparams, R, &st, x, params, zeros(&c, as_attn_scratch(&d)), &d);
         expect_close(&c, "dinp", dx, rd(&c, "dinp", ni), ni);
