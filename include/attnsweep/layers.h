@@ -84,8 +84,8 @@ float as_drop_u(const as_drop_key *key, int b, uint64_t e);
  * and rec (the dropout key the forward used, for backward to redraw the same masks).
  * State and scratch are O(B T) plus O(AS_ATTN_SLOTS * min(T, AS_ATTN_BLOCK)^2): linear in
  * T. Scratch: as_attn_scratch floats (dq, dk, dv, dctx for all rows, per-thread blocks).
- * The (batch, head) loops use up to min(AS_ATTN_SLOTS, omp_get_max_threads()) OpenMP
- * threads, each running single-threaded sgemms.
+ * The (batch, head) loops use up to min(AS_ATTN_SLOTS, as_pool_threads()) threads of the
+ * rank's pool (pool.h), each running single-threaded sgemms.
  * With rate > 0 and training == 0 no dropout is applied and a backward pass after that
  * inference forward is consistent with it (mask of ones). */
 #ifndef AS_ATTN_BLOCK

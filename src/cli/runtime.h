@@ -9,10 +9,15 @@
 /* MPI_Init with MPI_ERRORS_RETURN on MPI_COMM_WORLD and HDF5's error printing off.
  * Returns 0, or non-zero with a message printed. */
 int as_runtime_init(int *argc, char ***argv);
-/* BLAS threads: n >= 1 as given; 0 means all cores for a rank alone on its node (or
- * OPENBLAS_NUM_THREADS when set), 1 when several ranks share the node. */
+/* Collective. BLAS and pool threads: n >= 1 as given; n == 0: OMP_NUM_THREADS or
+ * OPENBLAS_NUM_THREADS when set, else the CPUs this process may use (cpus.h: affinity,
+ * cgroup quota, SLURM_CPUS_PER_TASK) shared by the ranks on its node (MPI shared-memory
+ * communicator) unless each is bound to its own CPUs, at least 1. Rank 0 keeps one line
+ * per node for as_runtime_print. */
 void as_runtime_set_threads(int n, int ranks);
-/* "BLAS: OpenBLAS <core> kernel, N threads per rank, P ranks" and
+/* "BLAS: OpenBLAS <core> kernel, N threads per rank, P ranks; kernels avx2", on rank 0
+ * one "threads: node HOST: ..." line per node (what the thread count came from), the
+ * "MPI: ..." line when fast start chose transports, and
  * "hosts: 2 hosts: h1 (rank 0, 2 BLAS threads), h2 (...)" (after as_hosts_gather). */
 void as_runtime_print(FILE *f, int ranks);
 

@@ -12,16 +12,15 @@
  * head) besides the per-thread blocks; the T x T probabilities exist only when
  * as_attn_probs() is asked for them (the dumped series). Dropout masks are recomputed
  * from the counter-based RNG in backward (the forward records the key it used). The
- * (batch, head) loops run in parallel with OpenMP, one block buffer per thread. */
+ * (batch, head) loops run in parallel on the rank's thread pool (pool.h), one block
+ * buffer per thread. */
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "attnsweep/blas.h"
 #include "attnsweep/layers.h"
+#include "attnsweep/pool.h"
 #include "attnsweep/vec.h"
 #include "layers/layers_internal.h"
 
@@ -220,33 +219,37 @@ static void forward_rows(const attn_view *v, float *buf, int i0, int br) {
     }
 }
 
-/* Threads for the (batch, head) loops: OpenMP's, at most AS_ATTN_SLOTS, at most pairs. */
-static int pair_threads(int pairs) {
-    int nt = 1;
-#ifdef _OPENMP
-    nt = omp_get_max_threads();
-#endif
-    if (nt > AS_ATTN_SLOTS) nt = AS_ATTN_SLOTS;
-    if (nt > pairs) nt = pairs;
-    return nt < 1 ? 1 : nt;
+/* Runs fn(ctx, b, h, buf) for every (batch, head) pair on up to AS_ATTN_SLOTS of the
+ * pool's threads, each with its own slot of work (slot floats); the sgemms inside run on
+ * one BLAS thread while the pool's threads are busy. */
+typedef void (*pair_fn)(const void *ctx, int b, int h, float *buf);
+typedef struct {
+    pair_fn fn;
+    const void *ctx;
+    float *work;
+    size_t slot;
+    int H;
+} pairs_job;
+
+static void pair_task(const void *ctx, int task, int worker) {
+    const pairs_job *j = ctx;
+    j->fn(j->ctx, task / j->H, task % j->H, j->work + (size_t)worker * j->slot);
 }
 
-/* Runs fn(ctx, b, h, buf) for every (batch, head) pair, in parallel over up to
- * pair_threads() OpenMP threads, each with its own slot of work (slot floats). */
-typedef void (*pair_fn)(const void *ctx, int b, int h, float *buf);
 static void for_pairs(const as_attn_dims *d, float *work, size_t slot, pair_fn fn,
                       const void *ctx) {
-    const int pairs = d->B * d->H, H = d->H, nt = pair_threads(pairs), blas = as_blas_threads();
-    if (nt > 1) as_blas_set_threads(1); /* the threads are here, not inside the sgemms */
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-    for (int bh = 0; bh < pairs; bh++) {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
-        fn(ctx, bh / H, bh % H, work + (size_t)tid * slot);
+    const int pairs = d->B * d->H, blas = as_blas_threads();
+    int nt = as_pool_threads();
+    if (nt > AS_ATTN_SLOTS) nt = AS_ATTN_SLOTS;
+    if (nt > pairs) nt = pairs;
+    const pairs_job j = {fn, ctx, work, slot, d->H};
+    if (nt <= 1) {
+        for (int t = 0; t < pairs; t++) pair_task(&j, t, 0);
+        return;
     }
-    if (nt > 1) as_blas_set_threads(blas);
+    if (blas > 1) as_blas_set_threads(1); /* the threads are here, not inside the sgemms */
+    as_pool_run(pairs, AS_ATTN_SLOTS, pair_task, &j);
+    if (blas > 1) as_blas_set_threads(blas);
 }
 
 typedef struct {

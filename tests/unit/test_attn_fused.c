@@ -8,11 +8,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "attnsweep/layers.h"
+#include "attnsweep/pool.h"
 #include "testutil.h"
 
 /* ---------------- the reference: the replaced kernel ---------------- */
@@ -224,22 +222,21 @@ START_TEST(test_fused_equals_reference) {
 END_TEST
 
 START_TEST(test_threads_agree) {
-#ifdef _OPENMP
     const as_attn_dims d = {3, 70, 6, 4, 5, 6, 7, 0.2f};
     const size_t ni = (size_t)d.B * d.T * d.C, no = (size_t)d.B * d.T * d.O;
     const size_t np = as_attn_param_count(&d);
     float *dx1 = malloc(ni * 4), *dx2 = malloc(ni * 4), *dp1 = malloc(np * 4), *dp2 = malloc(np * 4);
-    omp_set_num_threads(1);
+    as_pool_set_threads(1);
     g_seed = 11;
     float *o1 = compare(d, dx1, dp1);
-    omp_set_num_threads(2);
+    as_pool_set_threads(2);
     g_seed = 11;
     float *o2 = compare(d, dx2, dp2);
     ck_assert(memcmp(o1, o2, no * 4) == 0);
     ck_assert(memcmp(dx1, dx2, ni * 4) == 0);
     ck_assert(memcmp(dp1, dp2, np * 4) == 0);
     free(o1), free(o2), free(dx1), free(dx2), free(dp1), free(dp2);
-#endif
+    as_pool_set_threads(1);
 }
 END_TEST
 

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Threads from what the process may use and Open MPI's fast start, through the CLI:
+# the default thread count follows taskset, SLURM_CPUS_PER_TASK, OMP_NUM_THREADS and the
+# ranks on the node (disjoint bindings keep their own CPUs); --threads wins; a singleton
+# runs isolated with pml ob1 unless the user chose, and the user's choice is kept.
+set -u
+BIN=${ATTNSWEEP_BIN:-build/attnsweep}
+MPIRUN=${MPIRUN:-mpirun}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0 total=0
+check() {
+  total=$((total + 1))
+  if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; echo "$out"; fails=$((fails + 1)); fi
+}
+"$BIN" data toy --samples 20 --test-samples 0 -o "$tmp/toy.h5" > /dev/null
+cat > "$tmp/spec.json" <<'JSON'
+{"data": "toy.h5", "model": [{"type": "conv1d", "filters": 2, "kernel_size": 3},
+           {"type": "conv1d", "filters": 1, "kernel_size": 1}],
+ "train": {"epochs": 1, "batch_size": 10}}
+JSON
+run() { env -u OPENBLAS_NUM_THREADS -u OMP_NUM_THREADS -u SLURM_CPUS_PER_TASK "$@" 2>&1; }
+out=$(run taskset -c 0 "$BIN" train "$tmp/spec.json")
+check "taskset: the affinity mask is what may be used" \
+  '[[ "$out" == *"affinity 1,"* && "$out" == *"; 1 thread per rank (1 usable"* ]]'
+out=$(run SLURM_CPUS_PER_TASK=1 "$BIN" train "$tmp/spec.json")
+check "SLURM_CPUS_PER_TASK caps the threads" \
+  '[[ "$out" == *"SLURM_CPUS_PER_TASK 1)"* && "$out" == *"; 1 thread per rank"* ]]'
+out=$(run OMP_NUM_THREADS=3 "$BIN" train "$tmp/spec.json")
+check "OMP_NUM_THREADS is the user's choice" \
+  '[[ "$out" == *"3 threads per rank (OMP_NUM_THREADS)"* ]]'
+out=$(run SLURM_CPUS_PER_TASK=1 "$BIN" train "$tmp/spec.json" --threads 2)
+check "--threads wins" '[[ "$out" == *"2 threads per rank (--threads)"* ]]'
+n=$(nproc)
+out=$(run "$BIN" train "$tmp/spec.json")
+check "a lone rank uses every CPU it may ($n)" \
+  '[[ "$out" == *"CPUs usable $n "* && "$out" == *"; $n thread"*" per rank ($n usable / 1 rank"* ]]'
+check "a singleton starts isolated on pml ob1" \
+  '[[ "$out" == *"MPI: isolated singleton, pml ob1"*"set by attnsweep"* && "$out" == *"epoch   1/1"* ]]'
+out=$(run OMPI_MCA_pml=ob1 OMPI_MCA_ess_singleton_isolated=0 "$BIN" train "$tmp/spec.json")
+check "the user's Open MPI settings are kept" \
+  '[[ "$out" != *"isolated singleton"* && "$out" != *"pml ob1"* && "$out" == *"epoch   1/1"* ]]'
+out=$(run "$MPIRUN" -np 2 --bind-to none "$BIN" train "$tmp/spec.json")
+check "two ranks on a node share its CPUs, one line per node" \
+  '[[ "$out" == *"threads: node "*": 2 ranks; "*"/ 2 ranks on the node)"* &&
+     $(grep -c "^threads: node" <<< "$out") -eq 1 ]]'
+if [ "$n" -ge 2 ]; then
+  out=$(run "$MPIRUN" -np 2 --bind-to core "$BIN" train "$tmp/spec.json")
+  check "ranks bound to their own cores keep them" \
+    '[[ "$out" == *"each bound to its own CPUs"* && "$out" == *"; 1 thread per rank"* ]]'
+fi
+echo "$(( total - fails )) passed, $fails failed"
+[ "$fails" -eq 0 ]
