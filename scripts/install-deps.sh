@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages attnsweep needs to build, test and report, if missing.
 # Runs apt-get as root, through sudo otherwise. Usage: scripts/install-deps.sh [extra packages]
+# Optional, only for the PyTorch comparison (scripts/bench_vs_torch.sh; no test needs it):
+#   scripts/install-deps.sh python3-torch
 set -euo pipefail
 # openssh-client: Open MPI's launcher wants an rsh agent even on one node; procps: pgrep
 # in the end-to-end tests; iproute2: the simulated hosts of the multi-host tests

@@ -100,7 +100,8 @@ static void describe_node(char *buf, size_t n, const as_cpu_limits *L, int local
     char host[128] = "?", quota[48] = "none", slurm[24] = "unset";
     gethostname(host, sizeof host - 1);
     host[sizeof host - 1] = 0;
-    if (L->quota > 0) snprintf(quota, sizeof quota, "%.2f CPUs (cgroup v%d)", L->quota, L->cgroup_v);
+    if (L->quota > 0)
+        snprintf(quota, sizeof quota, "%.2f CPUs (cgroup v%d)", L->quota, L->cgroup_v);
     if (L->slurm > 0) snprintf(slurm, sizeof slurm, "%d", L->slurm);
     snprintf(buf, n, "threads: node %s: %d rank%s; CPUs usable %d (online %d, affinity %d, "
              "quota %s, SLURM_CPUS_PER_TASK %s); %d thread%s per rank (%s)", host, local,

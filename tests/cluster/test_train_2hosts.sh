@@ -20,13 +20,15 @@ check "2 hosts: train exits 0" test $rc = 0
 check "2 hosts: data parallel over 2 ranks" grep -q "identical on 2 ranks" two.log
 check "2 hosts: the curves equal 1 process's within 1e-5" cl_compare history two.h5 one.h5 --rtol 1e-5
 
-# threads: no --threads, no OPENBLAS_NUM_THREADS; each host's rank alone on its host
+# threads: no --threads, no OPENBLAS_NUM_THREADS; each host's rank alone on its host.
+# --bind-to none: mpirun's default binding would give each rank one core, which is then
+# all it may use (and gets: the threads follow the affinity mask).
 lone=$(cl_exec "$h2" env -u OPENBLAS_NUM_THREADS "$BIN" train spec.json --epochs 1 | sed -n 's/^BLAS: .*, \([0-9]*\) threads\{0,1\} per rank.*/\1/p')
-env -u OPENBLAS_NUM_THREADS bash "$NC" mpirun -np 2 -H "$h1,$h2" "$BIN" train spec.json --epochs 1 > threads.log 2>&1
+env -u OPENBLAS_NUM_THREADS bash "$NC" mpirun --bind-to none -np 2 -H "$h1,$h2" "$BIN" train spec.json --epochs 1 > threads.log 2>&1
 check "threads: a lone rank on $h2 reports its thread count" test -n "$lone"
 check "threads: the start-up line lists each host's threads ($lone, as a lone rank)" \
     grep -q "^hosts: 2 hosts: $h1 (rank 0, $lone BLAS threads\{0,1\}), $h2 (rank 1, $lone BLAS threads\{0,1\})" threads.log
-env -u OPENBLAS_NUM_THREADS bash "$NC" mpirun -np 3 -H "$h1:2,$h2:1" "$BIN" train spec.json --epochs 1 > threads3.log 2>&1
+env -u OPENBLAS_NUM_THREADS bash "$NC" mpirun --bind-to none -np 3 -H "$h1:2,$h2:1" "$BIN" train spec.json --epochs 1 > threads3.log 2>&1
 check "threads: 2 ranks sharing $h1 get 1 each, the lone rank on $h2 gets $lone" \
     grep -q "^hosts: 2 hosts: $h1 (ranks 0-1, 1 BLAS thread each), $h2 (rank 2, $lone BLAS threads\{0,1\})" threads3.log
 grep -h '^hosts:' threads.log threads3.log | sed 's/^/    /'
