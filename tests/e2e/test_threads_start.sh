@@ -33,8 +33,10 @@ out=$(run SLURM_CPUS_PER_TASK=1 "$BIN" train "$tmp/spec.json" --threads 2)
 check "--threads wins" '[[ "$out" == *"2 threads per rank (--threads)"* ]]'
 n=$(nproc)
 out=$(run "$BIN" train "$tmp/spec.json")
-check "a lone rank uses every CPU it may ($n)" \
-  '[[ "$out" == *"CPUs usable $n "* && "$out" == *"; $n thread"*" per rank ($n usable / 1 rank"* ]]'
+u=$(sed -n 's/^threads: .*CPUs usable \([0-9]*\) .*/\1/p' <<< "$out")
+check "a lone rank uses every CPU it may (${u:-?} of $n in its affinity mask)" \
+  '[[ -n "$u" && "$u" -ge 1 && "$u" -le "$n" && "$out" == *"affinity $n,"* &&
+     "$out" == *"; $u thread"*" per rank ($u usable / 1 rank"* ]]'
 check "a singleton starts isolated on pml ob1" \
   '[[ "$out" == *"MPI: isolated singleton, pml ob1"*"set by attnsweep"* && "$out" == *"epoch   1/1"* ]]'
 out=$(run OMPI_MCA_pml=ob1 OMPI_MCA_ess_singleton_isolated=0 "$BIN" train "$tmp/spec.json")
