@@ -286,13 +286,13 @@ def stat_cell(values):
 
 
 def table(cols, rows, sortable=True, row_class=None):
-    out = ['<table%s><thead><tr>%s</tr></thead><tbody>'
+    out = ['<div class="scroll"><table%s><thead><tr>%s</tr></thead><tbody>'
            % (' class="sortable"' if sortable else "",
               "".join("<th>%s</th>" % html.escape(c) for c in cols))]
     for i, tds in enumerate(rows):
         cls = row_class[i] if row_class else ""
         out.append('<tr%s>%s</tr>' % (' class="%s"' % cls if cls else "", "".join(tds)))
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "\n".join(out)
 
 
@@ -424,7 +424,8 @@ tr.best{background:#efe} tr.failed{background:#fee} tr.diverged{background:#ffe}
 .badge{background:#3a3;color:#fff;border-radius:3px;padding:0 4px;font-size:11px}
 .warn{background:#fec;padding:2px 6px;border-radius:3px}
 figure{margin:1em 0} img{max-width:100%;border:1px solid #ddd}
-figcaption{color:#555;font-size:13px} details{margin:.3em 0}"""
+figcaption{color:#555;font-size:13px} details{margin:.3em 0}
+div.scroll{overflow-x:auto;max-width:100%}"""
 
 SCRIPT = """document.querySelectorAll("table.sortable").forEach(function (t) {
   t.querySelectorAll("th").forEach(function (th, i) {

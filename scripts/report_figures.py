@@ -270,7 +270,7 @@ def effect(res):
 
 def families(res, fams):
     """fams: [(family, [metric values of its ok runs])]."""
-    fig, ax = plt.subplots(figsize=(max(5, 1.9 * len(fams) + 2), 4.2))
+    fig, ax = plt.subplots(figsize=(max(6, 1.9 * len(fams) + 2.5), 4.4))
     for i, (fam, vals) in enumerate(fams):
         c = "C%d" % i
         ax.plot(i + np.linspace(-.2, .2, len(vals)) if len(vals) > 1 else [i], vals, "o",
@@ -284,7 +284,7 @@ def families(res, fams):
     ax.set_xticks(range(len(fams)))
     ax.set_xticklabels([f for f, _ in fams])
     ax.set_xlim(-.6, len(fams) - .1)
-    ax.set(title="%s by model family: mean ± std over every ok run" % res.metric,
+    ax.set(title="%s by model family:\nmean ± std over every ok run" % res.metric,
            xlabel="family (from the layer types)", ylabel=res.metric)
     ax.grid(alpha=.3)
     fig.tight_layout()
