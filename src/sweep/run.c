@@ -3,7 +3,9 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "attnsweep/alloc.h"
 #include "attnsweep/checkpoint.h"
@@ -30,8 +32,22 @@ static int on_checkpoint(void *ud, const as_fit_state *st, const as_history *h) 
     return as_checkpoint_save(c->o->save_path, c->m, st, h, c->key_sha, c->seed, &c->save_err) != AS_OK;
 }
 
+/* Test hook ATTNSWEEP_TEST_HOLD_RANK=R: world rank R, after its first finished run, stops
+ * for good in the first epoch of its next one (announced on stdout), so a test can kill a
+ * rank that is certainly still inside a running sweep. */
+static void test_hold(const epoch_ctx *c, int epoch) {
+    static int runs_started;
+    const char *hold = getenv("ATTNSWEEP_TEST_HOLD_RANK");
+    if (!hold || atoi(hold) != c->o->world_rank || epoch != 1 || ++runs_started < 2) return;
+    printf("test hook: rank %d on %s holds in v%04d_r%d\n", c->o->world_rank,
+           as_host_name(c->o->world_rank), c->v, c->r);
+    fflush(stdout);
+    for (;;) pause();
+}
+
 static int on_epoch(void *ud, const as_epoch_stats *st) {
     epoch_ctx *c = ud;
+    test_hold(c, st->epoch);
     if (c->o->verbose && c->leader) {
         printf("  [rank %d on %s] v%04d_r%d epoch %d/%d loss %.6g val_loss %.6g", c->o->world_rank,
                as_host_name(c->o->world_rank), c->v,
