@@ -42,6 +42,7 @@ typedef struct {
 typedef struct {
     size_t state;   /* saved for backward, per layer */
     size_t scratch; /* shared by all layers (the model keeps the largest) */
+    size_t dscratch; /* doubles, shared likewise (statistics sums) */
 } as_layer_sizes;
 
 /* Everything a forward or backward call sees, bound by the model for layer i. */
@@ -56,6 +57,7 @@ typedef struct {
     float *buf;        /* the layer's non-trainable buffers (forward may update them) */
     float *st;         /* the layer's saved state */
     float *scratch;    /* shared scratch */
+    double *dscratch;  /* shared double scratch */
     as_drop_key key;   /* dropout masks */
     as_model *m;       /* the model (for collective statistics: as_model_allreduce) */
 } as_layer_io;

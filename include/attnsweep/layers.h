@@ -155,6 +155,31 @@ void as_layernorm_backward(float *dinp, float *dgamma, float *dbeta, const float
                            const float *inp, const float *mean, const float *rstd,
                            const float *gamma, int N, int C);
 
+/* ---- batch_normalization on the channel (last) axis: inp (N, C), N = B*T ----
+ * Keras BatchNormalization(axis=-1): per channel, over all N rows.
+ * Training: sums = as_bn_sums (Σx [C] then Σx² [C], doubles; data-parallel ranks add
+ * theirs, then count = the global number of rows), as_bn_moments gives the batch mean
+ * and biased variance, as_bn_update_moving the moving averages
+ * (moving = moving * momentum + batch * (1 - momentum)), as_bn_rstd 1/sqrt(var + eps),
+ * as_bn_forward y = (x - mean) * rstd * gamma + beta (gamma, beta NULL: scale 1, centre 0).
+ * Inference: as_bn_forward with the moving mean and as_bn_rstd of the moving variance.
+ * Backward (batch statistics): as_bn_backward_sums writes sums = Σdy [C], Σdy·xhat [C]
+ * and accumulates dbeta += Σdy, dgamma += Σdy·xhat (either may be NULL); after the
+ * ranks add their sums, as_bn_backward accumulates
+ * dx += gamma * rstd * (dy - Σdy / count - xhat * Σdy·xhat / count). */
+void as_bn_sums(double *sums, const float *inp, int N, int C);
+void as_bn_moments(float *mean, float *var, const double *sums, double count, int C);
+void as_bn_update_moving(float *moving_mean, float *moving_var, const float *mean,
+                         const float *var, int C, float momentum);
+void as_bn_rstd(float *rstd, const float *var, int C, float eps);
+void as_bn_forward(float *out, const float *inp, const float *mean, const float *rstd,
+                   const float *gamma, const float *beta, int N, int C);
+void as_bn_backward_sums(double *sums, float *dgamma, float *dbeta, const float *dout,
+                         const float *inp, const float *mean, const float *rstd, int N, int C);
+void as_bn_backward(float *dinp, const float *dout, const float *inp, const float *mean,
+                    const float *rstd, const float *gamma, const double *sums, double count,
+                    int N, int C);
+
 /* ---- losses: return the SUM of per-sample losses (double) and write the gradient
  * scaled by `scale` (the caller passes 1/global_count so that gradients summed over
  * data-parallel ranks equal the single-process gradient). ----

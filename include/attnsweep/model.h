@@ -31,6 +31,9 @@ typedef struct {
     size_t s_off, s_n;  /* saved state for backward, per model (sized for max_batch) */
 } as_layer;
 
+/* Sums n doubles in place over the data-parallel ranks; returns 0 on success. */
+typedef int (*as_model_reduce_fn)(void *ud, double *buf, int n);
+
 /* Called by as_model_backward after layer i's parameter gradients are final (layers
  * finish from last to first): the hook for overlapping a gradient allreduce. */
 typedef void (*as_layer_done_fn)(void *ud, int layer);
@@ -54,6 +57,14 @@ typedef struct {
     float *state;
     size_t n_scratch;
     float *scratch;
+    size_t n_dscratch;
+    double *dscratch;
+    /* Synchronised statistics (batch_normalization in training): when data parallel, the
+     * trainer sets reduce (NULL: this process only). A failed reduction sets
+     * reduce_failed, which the trainer checks after each step. */
+    as_model_reduce_fn reduce;
+    void *reduce_ud;
+    int reduce_failed;
     /* Dropout masks (layers.h, as_drop_key): a training forward draws layer i's masks
      * from {dropout_seed, step, i, row0}. dropout_seed is set by as_model_init; the
      * trainer sets step (the optimizer step, counted across epochs) and row0 (global
@@ -84,7 +95,7 @@ as_status as_model_check_output(const as_model *m, int classification, int yt, i
  * resets step and row0 to 0. */
 void as_model_init(as_model *m, uint64_t seed);
 
-/* Forward pass over B <= max_batch rows of x (B, in_t, in_c). Returns the output
+/* Forward pass over B <= max_batch rows (B = 0: only the collective layers run) of x (B, in_t, in_c). Returns the output
  * (B, out_t, out_c) inside the model (valid until the next forward). training != 0
  * applies dropout with masks keyed by (dropout_seed, step, layer index, row0 + row). */
 const float *as_model_forward(as_model *m, const float *x, int B, int training);
@@ -97,6 +108,12 @@ float *as_model_dout(as_model *m);
  * with as_model_zero_grad). done (may be NULL) is called after each layer. */
 void as_model_backward(as_model *m, const float *x, as_layer_done_fn done, void *ud);
 void as_model_zero_grad(as_model *m);
+
+/* Sums buf over the ranks through m->reduce (nothing without one). */
+void as_model_reduce(as_model *m, double *buf, int n);
+/* Whether a training forward/backward exchanges statistics between ranks: then every
+ * data-parallel rank must run them, with 0 rows if its shard is empty. */
+int as_model_collective(const as_model *m);
 
 /* Forward multiply-adds per sample (for GFLOP/s and scheduling estimates). */
 double as_model_macs_per_sample(const as_model *m);

@@ -28,6 +28,7 @@ typedef enum {
     AS_LAYER_DROPOUT,
     AS_LAYER_LAYER_NORM,
     AS_LAYER_ACTIVATION,
+    AS_LAYER_BATCH_NORM,
     AS_LAYER_NTYPES
 } as_layer_type;
 
@@ -51,6 +52,9 @@ typedef struct {
     int value_dim;      /* self_attention; 0 in the JSON means key_dim */
     int output_dim;     /* self_attention; 0 means the input's channels */
     float rate;         /* dropout rate (dropout layer; self_attention's "dropout") */
+    float momentum;     /* batch_normalization (default 0.99) */
+    float epsilon;      /* batch_normalization (default 1e-3) */
+    int center, scale;  /* batch_normalization: beta / gamma present (default 1, 1) */
 } as_layer_spec;
 
 typedef struct {

@@ -67,7 +67,8 @@ typedef struct {
     size_t n;
     as_cb_state cb;  /* callbacks (valid when has_cb; older checkpoints have none) */
     int has_cb;
-    float *best;     /* the best epoch's weights (n floats) when cb.has_best, else NULL */
+    float *best;     /* the best epoch's weights when cb.has_best, else NULL: n floats, then
+                        the model's n_buffers non-trainable buffers (moving statistics) */
 } as_fit_state;
 
 struct as_history;

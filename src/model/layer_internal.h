@@ -14,6 +14,7 @@ extern const as_layer_ops as_layer_flatten_ops;
 extern const as_layer_ops as_layer_dropout_ops;
 extern const as_layer_ops as_layer_layer_norm_ops;
 extern const as_layer_ops as_layer_activation_ops;
+extern const as_layer_ops as_layer_batch_norm_ops;
 
 /* The attention kernel's dimensions for layer L (a self_attention) and batch B. */
 as_attn_dims as_layer_attn_dims(const as_layer *L, int B);

@@ -13,6 +13,7 @@ static const as_layer_ops *const k_ops[] = {
     [AS_LAYER_DROPOUT] = &as_layer_dropout_ops,
     [AS_LAYER_LAYER_NORM] = &as_layer_layer_norm_ops,
     [AS_LAYER_ACTIVATION] = &as_layer_activation_ops,
+    [AS_LAYER_BATCH_NORM] = &as_layer_batch_norm_ops,
 };
 /* A type added to the enum but not here makes the table one short (the last type) or
  * leaves a NULL (test_model checks every entry). */

@@ -46,6 +46,7 @@ void as_model_free(as_model *m) {
     as_free(m->dacts);
     as_free(m->state);
     as_free(m->scratch);
+    as_free(m->dscratch);
     memset(m, 0, sizeof *m);
 }
 
@@ -62,7 +63,7 @@ as_status as_model_build(as_model *m, const as_spec *spec, int in_t, int in_c, i
     m->in_t = in_t;
     m->in_c = in_c;
     int rank = 3, t = in_t, c = in_c;
-    size_t np = 0, nb = 0, na = 0, ns = 0, nscr = 0;
+    size_t np = 0, nb = 0, na = 0, ns = 0, nscr = 0, ndscr = 0;
     for (int i = 0; i < m->n_layers; i++) {
         as_layer *L = &m->layers[i];
         L->spec = spec->layers[i];
@@ -87,6 +88,7 @@ as_status as_model_build(as_model *m, const as_spec *spec, int in_t, int in_c, i
             return as_error_set(err, AS_ERR_NOMEM, "%s: model[%d]: sizes overflow", origin, i);
         }
         if (sz.scratch > nscr) nscr = sz.scratch;
+        if (sz.dscratch > ndscr) ndscr = sz.dscratch;
         rank = L->out_rank;
         t = L->out_t;
         c = L->out_c;
@@ -96,6 +98,7 @@ as_status as_model_build(as_model *m, const as_spec *spec, int in_t, int in_c, i
     m->n_acts = na;
     m->n_state = ns;
     m->n_scratch = nscr;
+    m->n_dscratch = ndscr;
     m->params = as_calloc(np ? np : 1, sizeof(float));
     m->grads = as_calloc(np ? np : 1, sizeof(float));
     m->buffers = as_calloc(nb ? nb : 1, sizeof(float));
@@ -103,8 +106,9 @@ as_status as_model_build(as_model *m, const as_spec *spec, int in_t, int in_c, i
     m->dacts = as_calloc(na, sizeof(float));
     m->state = as_calloc(ns ? ns : 1, sizeof(float));
     m->scratch = as_calloc(nscr ? nscr : 1, sizeof(float));
-    if (!m->params || !m->grads || !m->buffers || !m->acts || !m->dacts || !m->state || !m->scratch) {
-        size_t total = (np * 2 + nb + na * 2 + ns + nscr) * sizeof(float);
+    m->dscratch = as_calloc(ndscr ? ndscr : 1, sizeof(double));
+    if (!m->params || !m->grads || !m->buffers || !m->acts || !m->dacts || !m->state || !m->scratch || !m->dscratch) {
+        size_t total = (np * 2 + nb + na * 2 + ns + nscr) * sizeof(float) + ndscr * sizeof(double);
         as_model_free(m);
         return as_error_set(err, AS_ERR_NOMEM,
                             "%s: out of memory allocating %.1f MiB for the model (batch %d)", origin,
@@ -196,6 +200,7 @@ static as_layer_io layer_io(as_model *m, const float *x, int i, int B, int train
     io.buf = m->buffers + L->b_off;
     io.st = m->state + L->s_off;
     io.scratch = m->scratch;
+    io.dscratch = m->dscratch;
     io.key = (as_drop_key){m->dropout_seed, m->step, i, m->row0};
     io.m = m;
     return io;
@@ -231,6 +236,16 @@ void as_model_backward(as_model *m, const float *x, as_layer_done_fn done, void 
         }
         if (done) done(ud, i);
     }
+}
+
+void as_model_reduce(as_model *m, double *buf, int n) {
+    if (m->reduce && m->reduce(m->reduce_ud, buf, n) != 0) m->reduce_failed = 1;
+}
+
+int as_model_collective(const as_model *m) {
+    for (int i = 0; i < m->n_layers; i++)
+        if (as_layer_ops_of(m->layers[i].spec.type)->collective) return 1;
+    return 0;
 }
 
 double as_model_macs_per_sample(const as_model *m) {

@@ -68,6 +68,11 @@ static const layer_key k_layer_keys[] = {
     {"dropout", K_FLOAT, BIT(AS_LAYER_SELF_ATTENTION), 0, 0, 1, 1, offsetof(as_layer_spec, rate)},
     {"rate", K_FLOAT, BIT(AS_LAYER_DROPOUT), BIT(AS_LAYER_DROPOUT), 0, 1, 1,
      offsetof(as_layer_spec, rate)},
+    {"momentum", K_FLOAT, BIT(AS_LAYER_BATCH_NORM), 0, 0, 1, 0, offsetof(as_layer_spec, momentum)},
+    {"epsilon", K_FLOAT, BIT(AS_LAYER_BATCH_NORM), 0, 1e-12, 1, 0,
+     offsetof(as_layer_spec, epsilon)},
+    {"center", K_BOOL, BIT(AS_LAYER_BATCH_NORM), 0, 0, 1, 0, offsetof(as_layer_spec, center)},
+    {"scale", K_BOOL, BIT(AS_LAYER_BATCH_NORM), 0, 0, 1, 0, offsetof(as_layer_spec, scale)},
 };
 #define N_LAYER_KEYS (sizeof k_layer_keys / sizeof k_layer_keys[0])
 
@@ -196,6 +201,10 @@ static as_status parse_layer(const cJSON *obj, int index, const char *origin, as
     L->dilation = 1;
     L->activation = AS_ACT_LINEAR;
     L->padding = AS_PAD_SAME;
+    L->momentum = 0.99f;
+    L->epsilon = 1e-3f;
+    L->center = 1;
+    L->scale = 1;
     unsigned bit = BIT(t);
 
     for (const cJSON *it = obj->child; it; it = it->next) {
@@ -237,7 +246,11 @@ static as_status parse_layer(const cJSON *obj, int index, const char *origin, as
                                     kpath);
             *(as_padding *)field = (as_padding)e;
             break;
-        case K_BOOL: break; /* no boolean layer keys */
+        case K_BOOL:
+            if (!cJSON_IsBool(it))
+                return as_error_set(err, AS_ERR_SPEC, "%s: %s: must be true or false", origin, kpath);
+            *(int *)field = cJSON_IsTrue(it);
+            break;
         }
     }
     for (size_t i = 0; i < N_LAYER_KEYS; i++) {

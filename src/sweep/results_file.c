@@ -199,11 +199,13 @@ static as_status write_weights(hid_t f, const char *group, const as_sweep *s, co
     int T = r->in_t, C = r->in_c;
     as_model m;
     st = as_model_build(&m, &spec, T, C, 1, "weights", err);
-    if (!st && m.n_params != (size_t)params->dims[0])
+    /* params->data: the parameters, then the buffers (moving statistics) */
+    if (!st && m.n_params + m.n_buffers != (size_t)params->dims[0])
         st = as_error_set(err, AS_ERR_INTERNAL, "weights: %zu parameters but %llu received",
-                          m.n_params, (unsigned long long)params->dims[0]);
+                          m.n_params + m.n_buffers, (unsigned long long)params->dims[0]);
     if (!st) {
         memcpy(m.params, params->data, m.n_params * sizeof(float));
+        memcpy(m.buffers, (const float *)params->data + m.n_params, m.n_buffers * sizeof(float));
         st = as_weights_write_group(f, group, &m, err);
     }
     as_model_free(&m);

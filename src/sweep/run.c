@@ -199,6 +199,22 @@ static as_status fit_rung(as_model *m, const as_dataset *d, as_spec *spec, const
     return as_fit(m, d, &spec->train, fo, h, e);
 }
 
+/* The weights to save: "__params" holds the parameters, then the non-trainable buffers
+ * (moving statistics), in the model's layout; results_file.c lays them out as Keras's. */
+static as_status add_weights(const as_model *m, as_result *out, as_error *err) {
+    size_t n_all;
+    if (!as_size_add(m->n_params, m->n_buffers, &n_all))
+        return as_error_set(err, AS_ERR_NOMEM, "weights: sizes overflow");
+    float *all = as_malloc((n_all ? n_all : 1) * sizeof(float));
+    if (!all) return as_error_set(err, AS_ERR_NOMEM, "weights: out of memory");
+    memcpy(all, m->params, m->n_params * sizeof(float));
+    memcpy(all + m->n_params, m->buffers, m->n_buffers * sizeof(float));
+    hsize_t n[1] = {(hsize_t)n_all};
+    as_status st = as_result_add(out, "__params", AS_ARR_F32, 1, n, all, err);
+    as_free(all);
+    return st;
+}
+
 as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset *d,
                                MPI_Comm comm, const as_run_opts *o, as_result *out,
                                as_error *err) {
@@ -287,10 +303,7 @@ as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset
     } else if (me == 0 && !o->metrics_only) {
         if ((st = collect_dumps(&m, d, &spec, s->attention_samples, s->prediction_samples, out, err)))
             goto done;
-        if (s->save_weights) {
-            hsize_t n[1] = {(hsize_t)m.n_params};
-            st = as_result_add(out, "__params", AS_ARR_F32, 1, n, m.params, err);
-        }
+        if (s->save_weights) st = add_weights(&m, out, err);
     }
 done:
     as_history_free(&h);

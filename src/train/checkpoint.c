@@ -10,13 +10,17 @@
 
 #define FORMAT "attnsweep-checkpoint"
 
-/* The callbacks' state (AS_CB_PACKED doubles) and the best epoch's weights, if held. */
-static as_status write_callbacks(hid_t f, const as_fit_state *st, as_error *err) {
+/* The callbacks' state (AS_CB_PACKED doubles) and the best epoch's weights, if held
+ * (best_weights, and best_buffers: the model's non-trainable buffers that follow them). */
+static as_status write_callbacks(hid_t f, const as_model *m, const as_fit_state *st,
+                                 as_error *err) {
     double cb[AS_CB_PACKED];
     as_cb_pack(&st->cb, cb);
-    hsize_t nc[1] = {AS_CB_PACKED}, n[1] = {(hsize_t)st->n};
+    hsize_t nc[1] = {AS_CB_PACKED}, n[1] = {(hsize_t)st->n}, nb[1] = {(hsize_t)m->n_buffers};
     as_status s = as_h5_write_double(f, "callbacks", 1, nc, cb, err);
     if (!s && st->cb.has_best && st->best) s = as_h5_write_float(f, "best_weights", 1, n, st->best, err);
+    if (!s && st->cb.has_best && st->best && m->n_buffers)
+        s = as_h5_write_float(f, "best_buffers", 1, nb, st->best + st->n, err);
     return s;
 }
 
@@ -39,7 +43,7 @@ as_status as_checkpoint_save(const char *path, const as_model *m, const as_fit_s
     if (!s) s = as_h5_write_float(f, "optimizer/m", 1, n, st->m, err);
     if (!s && st->v) s = as_h5_write_float(f, "optimizer/v", 1, n, st->v, err);
     if (!s) s = as_h5_write_int(f, "perm", 1, np, st->perm, err);
-    if (!s) s = write_callbacks(f, st, err);
+    if (!s) s = write_callbacks(f, m, st, err);
     if (!s) {
         hid_t sp = H5Screate_simple(1, n4, NULL);
         hid_t ds = H5Dcreate2(f, "shuffle", H5T_STD_U64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -88,8 +92,8 @@ static as_status read_1d(hid_t f, const char *path, const char *name, hid_t mtyp
 }
 
 /* The callbacks' state and best weights (absent in checkpoints of older versions). */
-static as_status read_callbacks(hid_t f, const char *path, size_t n, as_fit_state *st,
-                                as_error *err) {
+static as_status read_callbacks(hid_t f, const char *path, size_t n, size_t nb,
+                                as_fit_state *st, as_error *err) {
     if (H5Lexists(f, "callbacks", H5P_DEFAULT) <= 0) return AS_OK;
     double cb[AS_CB_PACKED];
     as_status s = read_1d(f, path, "callbacks", H5T_NATIVE_DOUBLE, AS_CB_PACKED, cb, err);
@@ -97,9 +101,11 @@ static as_status read_callbacks(hid_t f, const char *path, size_t n, as_fit_stat
     as_cb_unpack(&st->cb, cb);
     st->has_cb = 1;
     if (!st->cb.has_best) return AS_OK;
-    if (!(st->best = as_malloc((n ? n : 1) * sizeof(float))))
+    if (!(st->best = as_malloc((n + nb ? n + nb : 1) * sizeof(float))))
         return as_error_set(err, AS_ERR_NOMEM, "out of memory");
-    return read_1d(f, path, "best_weights", H5T_NATIVE_FLOAT, n, st->best, err);
+    s = read_1d(f, path, "best_weights", H5T_NATIVE_FLOAT, n, st->best, err);
+    if (!s && nb) s = read_1d(f, path, "best_buffers", H5T_NATIVE_FLOAT, nb, st->best + n, err);
+    return s;
 }
 
 static as_status read_history(hid_t f, const char *path, int epochs, as_history *h, as_error *err) {
@@ -174,7 +180,7 @@ as_status as_checkpoint_load(const char *path, as_model *m, as_fit_state *st, as
     if (!s) s = read_1d(f, path, "optimizer/m", H5T_NATIVE_FLOAT, m->n_params, st->m, err);
     if (!s && has_v) s = read_1d(f, path, "optimizer/v", H5T_NATIVE_FLOAT, m->n_params, st->v, err);
     if (!s) s = read_1d(f, path, "shuffle", H5T_NATIVE_UINT64, 4, st->shuffle.s, err);
-    if (!s) s = read_callbacks(f, path, m->n_params, st, err);
+    if (!s) s = read_callbacks(f, path, m->n_params, m->n_buffers, st, err);
     if (!s) s = read_history(f, path, (int)epoch, h, err);
     H5Fclose(f);
     if (!s) s = as_weights_load(path, m, err);

@@ -86,6 +86,11 @@ static double batch_loss(as_model *m, const float *out, const batch_buf *b, int 
     return as_loss_mse(d, out, b->y, n, m_out, scale); /* d NULL: evaluation, no gradient */
 }
 
+/* The model's statistics reduction (synchronised batch norm) over the fit's ranks. */
+static int reduce_stats(void *ud, double *buf, int n) {
+    return MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, *(MPI_Comm *)ud) != MPI_SUCCESS;
+}
+
 static int comm_size(MPI_Comm c) {
     int p = 1;
     if (c != MPI_COMM_NULL) MPI_Comm_size(c, &p);
@@ -195,8 +200,8 @@ typedef struct {
     as_dp dp;
     as_rng shuf;
     as_early_stopping_spec track; /* early stopping, or the keep-best tracker (no stop) */
-    int can_stop, need_best;
-    float *best; /* the best epoch's weights when need_best */
+    int can_stop, need_best, sync;
+    float *best; /* the best epoch's weights when need_best: params, then buffers */
     as_cb_state cb;
 } fit_ctx;
 
@@ -236,7 +241,8 @@ static as_status setup_callbacks(fit_ctx *c, as_error *err) {
     c->cb.lr = t->optimizer.learning_rate;
     c->need_best = t->keep == AS_KEEP_BEST ||
                    (t->early_stopping.enabled && t->early_stopping.restore_best_weights);
-    if (c->need_best && !(c->best = as_malloc((c->m->n_params ? c->m->n_params : 1) * sizeof(float))))
+    size_t nbest = c->m->n_params + c->m->n_buffers;
+    if (c->need_best && !(c->best = as_malloc((nbest ? nbest : 1) * sizeof(float))))
         return as_error_set(err, AS_ERR_NOMEM, "out of memory for the best weights");
     return AS_OK;
 }
@@ -264,7 +270,8 @@ static as_status restore(fit_ctx *c, as_history *h, as_error *err) {
     c->shuf = r->shuffle;
     memcpy(c->perm, r->perm, (size_t)c->n_train * sizeof(int));
     if (r->has_cb) c->cb = r->cb;
-    if (r->has_cb && r->cb.has_best) memcpy(c->best, r->best, r->n * sizeof(float));
+    if (r->has_cb && r->cb.has_best)
+        memcpy(c->best, r->best, (r->n + c->m->n_buffers) * sizeof(float));
     size_t k = (size_t)r->epoch * sizeof(double);
     memcpy(h->loss, rh->loss, k);
     memcpy(h->accuracy, rh->accuracy, k);
@@ -298,11 +305,14 @@ static as_status train_epoch(fit_ctx *c, int ep, double *sums, int *diverged, as
             long correct = 0;
             local[0] = batch_loss(m, out, &c->b, k, 1.0f / (float)bsz, 1, &correct);
             local[1] = (double)correct;
+        } else if (c->sync) { /* batch statistics are global: take part with 0 rows */
+            as_model_forward(m, c->b.x, 0, 1);
         }
         if (P > 1) {
             as_dp_begin(&c->dp);
-            if (k > 0) as_model_backward(m, c->b.x, as_dp_layer_done, &c->dp);
+            if (k > 0 || c->sync) as_model_backward(m, c->b.x, as_dp_layer_done, &c->dp);
             if ((st = as_dp_finish(&c->dp, err))) return st;
+            if (m->reduce_failed) return as_error_set(err, AS_ERR_MPI, "batch statistics allreduce failed");
             if (MPI_Allreduce(MPI_IN_PLACE, local, 2, MPI_DOUBLE, MPI_SUM, c->comm) != MPI_SUCCESS)
                 return as_error_set(err, AS_ERR_MPI, "loss allreduce failed");
         } else {
@@ -334,6 +344,7 @@ static int epoch_callbacks(fit_ctx *c, int ep, const as_epoch_stats *es) {
     int r = as_es_update(&c->cb.es, &c->track, ep, cur);
     if ((r & AS_ES_SNAPSHOT) && c->need_best) {
         memcpy(c->best, c->m->params, c->m->n_params * sizeof(float));
+        memcpy(c->best + c->m->n_params, c->m->buffers, c->m->n_buffers * sizeof(float));
         c->cb.has_best = 1;
     }
     if (t->reduce_lr.enabled) {
@@ -419,6 +430,7 @@ static as_status finish(fit_ctx *c, as_history *h, as_error *err) {
                  h->stopped_epoch, h->best_epoch);
     if (c->need_best && c->cb.has_best) {
         memcpy(c->m->params, c->best, c->m->n_params * sizeof(float));
+        memcpy(c->m->buffers, c->best + c->m->n_params, c->m->n_buffers * sizeof(float));
         h->kept_best = 1;
         h->kept_epoch = h->best_epoch;
     }
@@ -435,6 +447,8 @@ static as_status finish(fit_ctx *c, as_history *h, as_error *err) {
 }
 
 static void fit_free(fit_ctx *c) {
+    c->m->reduce = NULL;
+    c->m->reduce_ud = NULL;
     if (c->P > 1) as_dp_free(&c->dp);
     as_optim_free(&c->opt);
     batch_free(&c->b);
@@ -468,6 +482,12 @@ static as_status fit_init(fit_ctx *c, as_history *h, as_error *err) {
     if ((st = as_optim_init(&c->opt, &t->optimizer, c->m->n_params, err))) return st;
     if (c->P > 1 && (st = as_dp_init(&c->dp, c->comm, c->m, c->o->bucket_kb, c->o->overlap, err)))
         return st;
+    if (c->P > 1) { /* batch normalization: statistics over the global batch */
+        c->m->reduce = reduce_stats;
+        c->m->reduce_ud = &c->comm;
+        c->m->reduce_failed = 0;
+        c->sync = as_model_collective(c->m);
+    }
     as_rng_seed(&c->shuf, as_rng_derive(t->seed, AS_STREAM_SHUFFLE));
     return AS_OK;
 }

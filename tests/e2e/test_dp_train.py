@@ -7,6 +7,8 @@ Keras-style fit that tests/unit checks against PyTorch):
   to P = 1 within relative 1e-5 per epoch, on a regression and a classification task,
   with an uneven last batch (23 training rows, batch 10) and batches smaller than P;
 - the final weights (--save-weights) equal P = 1's within float rounding;
+- also with batch normalization (synchronised: statistics reduced over the ranks,
+  moving statistics equal too), including batch 1 (ranks without rows);
 - also with dropout (a dropout layer at 0.3, attention dropout 0.2): masks are keyed
   by the global sample index, so P = 2, 3 equal P = 1, and the dropout changes the loss;
 - overlapped and --no-overlap allreduce, and bucket sizes of 1 KiB (many buckets)
@@ -133,7 +135,26 @@ DROP_MODEL = [REG_MODEL[0], {"type": "dropout", "rate": 0.3},
 CLS_DROP_MODEL = [CLS_MODEL[0], {"type": "dropout", "rate": 0.3},
                   dict(CLS_MODEL[1], dropout=0.2), CLS_MODEL[2], CLS_MODEL[3]]
 
+# batch normalization: the batch statistics (and their gradients) are reduced over the
+# ranks (synchronised), so P = 2, 3 equal P = 1, moving statistics included; batch 1
+# leaves ranks with no rows, which still take part in the reductions. SGD: the bias of a
+# conv before a batch norm has an exact gradient of 0 (the norm removes it), and Adam
+# would turn its rounding noise into full steps (as with key_bias below).
+BN_MODEL = [{"type": "conv1d", "filters": 8, "kernel_size": 5},
+            {"type": "batch_normalization"}, {"type": "activation", "activation": "relu"},
+            {"type": "conv1d", "filters": 1, "kernel_size": 3}]
+CLS_BN_MODEL = [{"type": "conv1d", "filters": 8, "kernel_size": 5},
+                {"type": "batch_normalization", "momentum": 0.9},
+                {"type": "activation", "activation": "relu"},
+                {"type": "global_average_pooling1d"}, {"type": "batch_normalization", "center": False},
+                {"type": "dense", "units": 3}]
+
 cases = {
+    "reg_bn": write_spec("reg_bn.json", "toy.h5", BN_MODEL, optimizer={"type": "sgd"}),
+    "cls_bn": write_spec("cls_bn.json", "cls.h5", CLS_BN_MODEL, epochs=3,
+                         optimizer={"type": "sgd", "learning_rate": 0.05}),
+    "cls_bn_b1": write_spec("cls_bn_b1.json", "cls.h5", CLS_BN_MODEL, epochs=2, batch_size=1,
+                            optimizer={"type": "sgd", "learning_rate": 0.02}),
     "reg": write_spec("reg.json", "toy.h5", REG_MODEL),
     "reg_drop": write_spec("reg_drop.json", "toy.h5", DROP_MODEL),
     "cls_drop": write_spec("cls_drop.json", "cls.h5", CLS_DROP_MODEL, epochs=3,
@@ -175,6 +196,11 @@ for name, spec in cases.items():
         # key_bias is left out: softmax is invariant to it, so its exact gradient is 0
         # and what it receives is rounding noise, which Adam normalises to full steps.
         for k in rw:
+            if name.startswith(("reg_bn", "cls_bn")) and k == "weights/layer_0/bias":
+                # before a batch norm: gradient 0 in exact arithmetic, so only rounding
+                # noise moves it; it must stay ~0 on every P
+                check(float(np.max(np.abs(w[k]))) < 1e-5, f"{name} P={P}: {k} = {w[k]}")
+                continue
             if k in w and not k.endswith("key_bias"):
                 e = float(np.max(np.abs(w[k] - rw[k]))) / max(float(np.max(np.abs(rw[k]))), 1e-30)
                 check(e <= 1e-4, f"{name} P={P}: weights {k} differ from P=1 (rel {e:.2e})")

@@ -35,14 +35,7 @@ static int attr_int(h5case *c, const char *name) {
     return v;
 }
 
-static double attr_double(hid_t g, const char *name) {
-    double v = 0;
-    hid_t a = H5Aopen(g, name, H5P_DEFAULT);
-    ck_assert_msg(a >= 0, "no attribute %s", name);
-    ck_assert(H5Aread(a, H5T_NATIVE_DOUBLE, &v) >= 0);
-    H5Aclose(a);
-    return v;
-}
+static double attr_double(hid_t g, const char *name) { return as_test_h5_attr_double(g, name); }
 
 static void *read_ds(h5case *c, const char *name, size_t n, hid_t type, size_t elem) {
     hid_t d = H5Dopen2(c->g, name, H5P_DEFAULT);

@@ -84,3 +84,12 @@ void as_test_fail_alloc_after(long n) {
     g_fail_after = n;
     as_alloc_set_hook(n > 0 ? failing_alloc : NULL, NULL);
 }
+
+double as_test_h5_attr_double(hid_t obj, const char *name) {
+    double v = 0;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    ck_assert_msg(a >= 0, "no attribute %s", name);
+    ck_assert(H5Aread(a, H5T_NATIVE_DOUBLE, &v) >= 0);
+    H5Aclose(a);
+    return v;
+}

@@ -3,6 +3,7 @@
 #define AS_TESTUTIL_H
 
 #include <check.h>
+#include <hdf5.h>
 #include <stddef.h>
 
 /* Runs a suite with the CK_* environment honoured; returns the process exit code
@@ -21,5 +22,8 @@ const char *as_test_write_file(const char *dir, const char *name, const char *te
 double as_test_max_rel_err(const float *a, const float *b, size_t n);
 /* The allocation hook that fails the n-th allocation from now (n >= 1); 0 disables. */
 void as_test_fail_alloc_after(long n);
+
+/* A numeric attribute of an HDF5 object as double (fails the test when missing). */
+double as_test_h5_attr_double(hid_t obj, const char *name);
 
 #endif
