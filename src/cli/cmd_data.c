@@ -18,11 +18,16 @@ static const char *usage_text =
     "      (np.random.seed(S); gen_data(N); gen_data(M)); defaults S=0 (0..2^32-1),\n"
     "      N=1000, M=10 (0: no /test), F=0.1\n"
     "  attnsweep data ucr --train A_TRAIN.tsv [--test A_TEST.tsv] [--merge-shuffle]\n"
-    "                     [--seed S] [--znorm] -o FILE.h5\n"
+    "                     [--seed S] [--znorm] [--fill interpolate|zero]\n"
+    "                     [--length pad [N]|truncate [N]|resample N] -o FILE.h5\n"
     "      import UCR/UEA text files (tab, comma or whitespace separated, label first);\n"
     "      --merge-shuffle merges train and test rows, shuffles them with the project RNG\n"
     "      seeded with S (default 0) and writes them all to /train; --znorm z-normalises\n"
-    "      each series\n"
+    "      each series; --fill fills missing values (NaN, empty fields): linear\n"
+    "      interpolation (nearest value at the ends) or zeros; --length makes series of\n"
+    "      different lengths (rows padded with NaN at the end) one length: zeros at the\n"
+    "      end up to N (default the longest), the first N values (default the shortest),\n"
+    "      or linear resampling to N points; without them both are refused\n"
     "  attnsweep data info FILE.h5\n"
     "      task, shapes, class counts or value ranges, NaN/Inf counts, attributes; exits 2\n"
     "      (after the description) when the loader rejects the file\n"
@@ -95,6 +100,31 @@ static int cmd_toy(int argc, char **argv) {
     return 0;
 }
 
+/* --length MODE [N]: pad and truncate take an optional N, resample needs one. Returns
+ * how many arguments after MODE it used (0 or 1), or -1 after printing the error. */
+static int parse_length(as_ucr_options *o, const char *mode, const char *n) {
+    if (!strcmp(mode, "pad")) o->length = AS_LENGTH_PAD;
+    else if (!strcmp(mode, "truncate")) o->length = AS_LENGTH_TRUNCATE;
+    else if (!strcmp(mode, "resample")) o->length = AS_LENGTH_RESAMPLE;
+    else {
+        bad_arg("ucr: --length must be pad, truncate or resample, got '%s'", mode);
+        return -1;
+    }
+    uint64_t v;
+    int is_n = n && n[0] != '-' && parse_u64(n, 1 << 24, &v);
+    if (is_n && v < 1) is_n = 0;
+    if (o->length == AS_LENGTH_RESAMPLE && !is_n) {
+        bad_arg("ucr: --length resample N needs a length N in 1..16777216, got '%s'", n ? n : "");
+        return -1;
+    }
+    if (n && !is_n && n[0] != '-') {
+        bad_arg("ucr: --length %s N: N must be a length in 1..16777216, got '%s'", mode, n);
+        return -1;
+    }
+    o->length_n = is_n ? (int)v : 0;
+    return is_n;
+}
+
 static int cmd_ucr(int argc, char **argv) {
     as_ucr_options o = {0};
     const char *out = NULL;
@@ -119,6 +149,14 @@ static int cmd_ucr(int argc, char **argv) {
         } else if (!strcmp(a, "--seed") && v) {
             if (!parse_u64(v, UINT64_MAX, &o.seed)) return bad_arg("--seed must be >= 0, got '%s'", v);
             seed_given = 1;
+        } else if (!strcmp(a, "--fill") && v) {
+            if (!strcmp(v, "interpolate")) o.fill = AS_FILL_INTERPOLATE;
+            else if (!strcmp(v, "zero")) o.fill = AS_FILL_ZERO;
+            else return bad_arg("ucr: --fill must be interpolate or zero, got '%s'", v);
+        } else if (!strcmp(a, "--length") && v) {
+            int used = parse_length(&o, v, i + 2 < argc ? argv[i + 2] : NULL);
+            if (used < 0) return 2;
+            i += used;
         } else {
             return bad_arg("ucr: unknown or incomplete option '%s'", a);
         }

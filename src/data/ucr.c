@@ -10,12 +10,15 @@
 #include "attnsweep/alloc.h"
 #include "attnsweep/h5util.h"
 #include "attnsweep/rng.h"
+#include "data/ucr_internal.h"
 
 enum { LAYOUT_TAB, LAYOUT_COMMA, LAYOUT_SPACE };
 
 void as_ucr_table_free(as_ucr_table *tb) {
     as_free(tb->x);
     as_free(tb->labels);
+    as_free(tb->count);
+    as_free(tb->line);
     memset(tb, 0, sizeof *tb);
 }
 
@@ -46,9 +49,14 @@ static as_status slurp(const char *path, char **out, size_t *len, as_error *err)
     return AS_OK;
 }
 
-/* Parses one token (NUL-terminated, trimmed) as a finite float. */
-static as_status parse_value(const char *tok, double *v, const char *path, int line, int field,
-                             as_error *err) {
+/* Parses one token (NUL-terminated, trimmed) as a finite float; with lenient, a NaN or
+ * an empty field is a missing value, stored as NaN. */
+static as_status parse_value(const char *tok, int lenient, double *v, const char *path, int line,
+                             int field, as_error *err) {
+    if (lenient && field > 1 && (!*tok || !strcmp(tok, "NaN") || !strcmp(tok, "nan"))) {
+        *v = (double)NAN;
+        return AS_OK;
+    }
     if (!*tok)
         return as_error_set(err, AS_ERR_DATA, "%s:%d: field %d is empty (missing value)", path,
                             line, field);
@@ -58,6 +66,10 @@ static as_status parse_value(const char *tok, double *v, const char *path, int l
     if (end == tok || *end)
         return as_error_set(err, AS_ERR_DATA, "%s:%d: field %d: non-numeric value '%.40s'", path,
                             line, field, tok);
+    if (isnan(d) && lenient && field > 1) {
+        *v = d;
+        return AS_OK;
+    }
     if (isnan(d))
         return as_error_set(err, AS_ERR_DATA, "%s:%d: field %d is NaN (missing value)", path,
                             line, field);
@@ -77,7 +89,8 @@ static int is_sep(char ch, int layout) {
 typedef struct {
     float *x;
     int *labels;
-    size_t nx, capx, nl, capl;
+    int *count, *line; /* lenient: values and line number of each row */
+    size_t nx, capx, nl, capl, capc, capn;
 } grow;
 
 /* Returns buf with room for element n (capacity *cap, elements of esz bytes), grown
@@ -106,10 +119,22 @@ static int push_label(grow *g, int v) {
     return 1;
 }
 
+/* Lenient: records row r's value count and line. */
+static int push_row(grow *g, size_t r, int count, int line) {
+    int *c = reserve(g->count, r, &g->capc, sizeof(int));
+    if (c) g->count = c;
+    int *l = c ? reserve(g->line, r, &g->capn, sizeof(int)) : NULL;
+    if (l) g->line = l;
+    if (!l) return 0;
+    g->count[r] = count;
+    g->line[r] = line;
+    return 1;
+}
+
 /* Parses one line (NUL-terminated, without its line end) into g; returns the number
  * of values after the label in *count. */
-static as_status parse_line(char *s, int layout, grow *g, int *count, const char *path,
-                            int line, as_error *err) {
+static as_status parse_line(char *s, int layout, int lenient, grow *g, int *count,
+                            const char *path, int line, as_error *err) {
     int field = 0;
     char *p = s;
     for (;;) {
@@ -126,7 +151,7 @@ static as_status parse_line(char *s, int layout, grow *g, int *count, const char
         while (e > start && (e[-1] == ' ' || e[-1] == '\t')) *--e = 0;
         field++;
         double v = 0.0;
-        as_status st = parse_value(start, &v, path, line, field, err);
+        as_status st = parse_value(start, lenient, &v, path, line, field, err);
         if (st != AS_OK) return st;
         if (field == 1) {
             if (v != floor(v) || v < (double)INT_MIN || v > (double)INT_MAX)
@@ -144,7 +169,25 @@ static as_status parse_line(char *s, int layout, grow *g, int *count, const char
     return AS_OK;
 }
 
-as_status as_ucr_read(const char *path, as_ucr_table *out, as_error *err) {
+/* Lenient: lays rows of different value counts out at the widest, NaN after each row's
+ * values. */
+static as_status widen(grow *g, int t, as_error *err) {
+    size_t n = g->nl, cells;
+    if (!as_size_mul(n, (size_t)t, &cells)) return as_error_set(err, AS_ERR_NOMEM, "too large");
+    float *x = as_malloc((cells ? cells : 1) * sizeof(float));
+    if (!x) return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    size_t src = 0;
+    for (size_t r = 0; r < n; r++) {
+        for (int k = 0; k < t; k++)
+            x[r * (size_t)t + k] = k < g->count[r] ? g->x[src + (size_t)k] : (float)NAN;
+        src += (size_t)g->count[r];
+    }
+    as_free(g->x);
+    g->x = x;
+    return AS_OK;
+}
+
+static as_status read_file(const char *path, int lenient, as_ucr_table *out, as_error *err) {
     memset(out, 0, sizeof *out);
     char *buf = NULL;
     size_t len = 0;
@@ -168,14 +211,16 @@ as_status as_ucr_read(const char *path, as_ucr_table *out, as_error *err) {
                 first_line = line;
             }
             int count = 0;
-            st = parse_line(p, layout, &g, &count, path, line, err);
+            st = parse_line(p, layout, lenient, &g, &count, path, line, err);
             if (st == AS_OK && count == 0)
                 st = as_error_set(err, AS_ERR_DATA, "%s:%d: a class label but no values", path,
                                   line);
-            if (st == AS_OK && t >= 0 && count != t)
+            if (st == AS_OK && !lenient && t >= 0 && count != t)
                 st = as_error_set(err, AS_ERR_DATA, "%s:%d: %d values, but line %d has %d", path,
                                   line, count, first_line, t);
-            if (t < 0) t = count;
+            if (st == AS_OK && lenient && !push_row(&g, g.nl - 1, count, line))
+                st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
+            if (t < 0 || (lenient && count > t)) t = count;
         }
         p = next;
     }
@@ -184,16 +229,29 @@ as_status as_ucr_read(const char *path, as_ucr_table *out, as_error *err) {
         st = as_error_set(err, AS_ERR_DATA, "%s: empty file (no series)", path);
     if (st == AS_OK && g.nl > (size_t)INT_MAX)
         st = as_error_set(err, AS_ERR_DATA, "%s: too many rows", path);
+    if (st == AS_OK && lenient) st = widen(&g, t, err);
     if (st != AS_OK) {
         as_free(g.x);
         as_free(g.labels);
+        as_free(g.count);
+        as_free(g.line);
         return st;
     }
     out->n = (int)g.nl;
     out->t = t;
     out->x = g.x;
     out->labels = g.labels;
+    out->count = g.count;
+    out->line = g.line;
     return AS_OK;
+}
+
+as_status as_ucr_read(const char *path, as_ucr_table *out, as_error *err) {
+    return read_file(path, 0, out, err);
+}
+
+as_status as_ucr_read_lenient(const char *path, as_ucr_table *out, as_error *err) {
+    return read_file(path, 1, out, err);
 }
 
 static int cmp_int(const void *a, const void *b) {
@@ -202,19 +260,7 @@ static int cmp_int(const void *a, const void *b) {
 }
 
 static void znorm_rows(float *x, int n, int t) {
-    for (int i = 0; i < n; i++) {
-        float *r = x + (size_t)i * (size_t)t;
-        int constant = 1;
-        double mean = 0.0, var = 0.0;
-        for (int k = 0; k < t; k++) {
-            mean += (double)r[k];
-            if (r[k] != r[0]) constant = 0;
-        }
-        mean /= (double)t;
-        for (int k = 0; k < t; k++) var += ((double)r[k] - mean) * ((double)r[k] - mean);
-        double sd = sqrt(var / (double)t);
-        for (int k = 0; k < t; k++) r[k] = constant ? 0.0f : (float)(((double)r[k] - mean) / sd);
-    }
+    for (int i = 0; i < n; i++) as_ucr_znorm_row(x + (size_t)i * (size_t)t, t);
 }
 
 /* Moves a table into a split with labels mapped through the sorted class list. */
@@ -232,17 +278,41 @@ static void table_to_split(as_ucr_table *tb, const int *classes, int k, as_split
     tb->labels = NULL;
 }
 
+/* Reads both files; with fill or length leniently, then through as_ucr_fix. */
+static as_status read_both(const as_ucr_options *o, as_ucr_table *tr, as_ucr_table *te,
+                           as_ucr_fix_stats *stats, as_error *err) {
+    const int fix = o->fill != AS_FILL_NONE || o->length != AS_LENGTH_NONE;
+    memset(te, 0, sizeof *te);
+    as_status st = fix ? as_ucr_read_lenient(o->train_path, tr, err)
+                       : as_ucr_read(o->train_path, tr, err);
+    if (st != AS_OK) return st;
+    if (o->test_path)
+        st = fix ? as_ucr_read_lenient(o->test_path, te, err) : as_ucr_read(o->test_path, te, err);
+    if (st == AS_OK && fix) st = as_ucr_fix(o, tr, te, stats, err);
+    if (st != AS_OK) {
+        as_ucr_table_free(tr);
+        as_ucr_table_free(te);
+    }
+    return st;
+}
+
 as_status as_ucr_import(const as_ucr_options *o, as_dataset *d, int **class_labels, int *k,
                         as_error *err) {
+    as_ucr_fix_stats stats;
+    return as_ucr_import_stats(o, d, class_labels, k, &stats, err);
+}
+
+as_status as_ucr_import_stats(const as_ucr_options *o, as_dataset *d, int **class_labels, int *k,
+                              as_ucr_fix_stats *stats, as_error *err) {
     memset(d, 0, sizeof *d);
+    memset(stats, 0, sizeof *stats);
     *class_labels = NULL;
     *k = 0;
     as_ucr_table tr, te;
-    memset(&te, 0, sizeof te);
-    as_status st = as_ucr_read(o->train_path, &tr, err);
+    as_status st = read_both(o, &tr, &te, stats, err);
     if (st != AS_OK) return st;
+    const int fixed = o->fill != AS_FILL_NONE || o->length != AS_LENGTH_NONE;
     if (o->test_path) {
-        st = as_ucr_read(o->test_path, &te, err);
         if (st == AS_OK && te.t != tr.t)
             st = as_error_set(err, AS_ERR_DATA, "%s:1: series of length %d, but %s has %d",
                               o->test_path, te.t, o->train_path, tr.t);
@@ -311,7 +381,7 @@ as_status as_ucr_import(const as_ucr_options *o, as_dataset *d, int **class_labe
         as_ucr_table_free(&te);
         return st;
     }
-    if (o->znorm) {
+    if (o->znorm && !fixed) { /* as_ucr_fix normalised each row over its own length */
         znorm_rows(tr.x, tr.n, tr.t);
         if (te.n) znorm_rows(te.x, te.n, te.t);
     }
@@ -337,10 +407,27 @@ static void report_split(FILE *f, const char *name, const as_split *s, const int
     }
 }
 
+static const char *const k_fill_names[] = {"none", "interpolate", "zero"};
+static const char *const k_length_names[] = {"none", "pad", "truncate", "resample"};
+
+/* The attributes of --fill and --length. */
+static as_status write_fix_attrs(hid_t f, const as_ucr_options *o, const as_ucr_fix_stats *fs,
+                                 as_error *err) {
+    as_status st = as_h5_attr_string(f, "fill", k_fill_names[o->fill], err);
+    if (st == AS_OK) st = as_h5_attr_int(f, "missing_values", fs->missing, err);
+    if (st == AS_OK) st = as_h5_attr_string(f, "length_mode", k_length_names[o->length], err);
+    if (st == AS_OK && (o->fill || o->length)) {
+        st = as_h5_attr_int(f, "min_length", fs->min_length, err);
+        if (st == AS_OK) st = as_h5_attr_int(f, "max_length", fs->max_length, err);
+    }
+    return st;
+}
+
 as_status as_ucr_write(const as_ucr_options *o, const char *path, FILE *report, as_error *err) {
     as_dataset d;
     int *classes, k;
-    as_status st = as_ucr_import(o, &d, &classes, &k, err);
+    as_ucr_fix_stats fs;
+    as_status st = as_ucr_import_stats(o, &d, &classes, &k, &fs, err);
     if (st != AS_OK) return st;
     as_h5_writer w;
     st = as_h5_writer_open(&w, path, err);
@@ -354,6 +441,7 @@ as_status as_ucr_write(const as_ucr_options *o, const char *path, FILE *report, 
         if (st == AS_OK) st = as_h5_attr_int(w.file, "merge_shuffle", o->merge_shuffle, err);
         if (st == AS_OK) st = as_h5_attr_int(w.file, "seed", (int64_t)o->seed, err);
         if (st == AS_OK) st = as_h5_attr_int(w.file, "znorm", o->znorm, err);
+        if (st == AS_OK) st = write_fix_attrs(w.file, o, &fs, err);
         if (st == AS_OK) {
             st = as_h5_writer_commit(&w, err);
         } else {
@@ -362,6 +450,11 @@ as_status as_ucr_write(const as_ucr_options *o, const char *path, FILE *report, 
         }
     }
     if (st == AS_OK && report) {
+        if (fs.missing) fprintf(report, "filled %ld missing values (%s)\n", fs.missing,
+                                k_fill_names[o->fill]);
+        if (o->length)
+            fprintf(report, "series lengths %d..%d -> %d (%s)\n", fs.min_length, fs.max_length,
+                    d.train.t, k_length_names[o->length]);
         report_split(report, "train", &d.train, classes, k);
         if (d.has_test) report_split(report, "test", &d.test, classes, k);
     }
