@@ -38,6 +38,10 @@ typedef enum { AS_PAD_SAME = 0, AS_PAD_VALID } as_padding;
 
 typedef enum { AS_OPT_ADAM = 0, AS_OPT_SGD } as_opt_type;
 
+/* dense.units "n_classes" / conv1d.filters "n_outputs" before as_spec_resolve. */
+#define AS_FROM_N_CLASSES (-1)
+#define AS_FROM_N_OUTPUTS (-2)
+
 /* One layer's hyper-parameters. Only the fields of its type are meaningful. */
 typedef struct {
     as_layer_type type;
@@ -146,6 +150,16 @@ as_status as_spec_parse(const struct cJSON *root, const char *origin, const char
 as_status as_spec_load(const char *path, as_spec *out, as_error *err);
 
 void as_spec_free(as_spec *s);
+
+/* Sets dense.units "n_classes" (AS_FROM_N_CLASSES) to the dataset's class count and
+ * conv1d.filters "n_outputs" (AS_FROM_N_OUTPUTS) to its target channels (regression
+ * y [n, T', C']: C'). "n_classes" on a regression dataset, or "n_outputs" on a
+ * classification one, is AS_ERR_SPEC naming the key. */
+as_status as_spec_resolve(as_spec *s, int classification, int n_classes, int n_outputs,
+                          const char *origin, as_error *err);
+/* The same on a spec's JSON (a sweep variant): the strings become numbers. */
+as_status as_spec_json_resolve(struct cJSON *spec, int classification, int n_classes,
+                               int n_outputs, const char *origin, as_error *err);
 
 /* Names for messages and files: "conv1d", "relu", "adam", ... */
 const char *as_layer_type_name(as_layer_type t);

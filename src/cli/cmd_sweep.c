@@ -208,6 +208,10 @@ static as_status setup(const sweep_opts *o, as_sweep *s, as_dataset *d, char **t
     if ((o->data || epochs) && (st = as_sweep_override(s, o->data, epochs, err))) return st;
     if ((st = sweep_data_path(s, data_path, err))) return as_error_prefix(err, "%s", o->file);
     if ((st = as_dataset_load(*data_path, d, err))) return as_error_prefix(err, "%s: data", o->file);
+    for (int v = 0; v < s->n && !st; v++) /* "n_classes" / "n_outputs" from the dataset */
+        st = as_spec_json_resolve(s->v[v].spec, d->task == AS_TASK_CLASSIFICATION, d->n_classes,
+                                  d->train.yc, s->v[v].name, err);
+    if (st) return as_error_prefix(err, "%s: variant", o->file);
     if ((st = as_sweep_check_search(s, d, o->file, err))) return st;
     return as_read_text_file(o->file, text, NULL, err);
 }

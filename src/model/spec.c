@@ -179,6 +179,64 @@ static as_status check_duplicate(const cJSON *it, const char *origin, const char
 
 /* ---- layers ---- */
 
+/* dense.units "n_classes" and conv1d.filters "n_outputs": set from the dataset later
+ * (as_spec_resolve); 1 when it is one of those. */
+static int from_data(size_t off, const cJSON *v, int *field) {
+    if (!cJSON_IsString(v)) return 0;
+    if (off == offsetof(as_layer_spec, units) && !strcmp(v->valuestring, "n_classes")) {
+        *field = AS_FROM_N_CLASSES;
+        return 1;
+    }
+    if (off == offsetof(as_layer_spec, filters) && !strcmp(v->valuestring, "n_outputs")) {
+        *field = AS_FROM_N_OUTPUTS;
+        return 1;
+    }
+    return 0;
+}
+
+as_status as_spec_resolve(as_spec *s, int classification, int n_classes, int n_outputs,
+                          const char *origin, as_error *err) {
+    for (int i = 0; i < s->n_layers; i++) {
+        as_layer_spec *L = &s->layers[i];
+        if (L->units == AS_FROM_N_CLASSES) {
+            if (!classification)
+                return as_error_set(err, AS_ERR_SPEC, "%s: model[%d].units: \"n_classes\" needs a "
+                                    "classification dataset", origin, i);
+            L->units = n_classes;
+        }
+        if (L->filters == AS_FROM_N_OUTPUTS) {
+            if (classification)
+                return as_error_set(err, AS_ERR_SPEC, "%s: model[%d].filters: \"n_outputs\" needs a "
+                                    "regression dataset", origin, i);
+            L->filters = n_outputs;
+        }
+    }
+    return AS_OK;
+}
+
+as_status as_spec_json_resolve(cJSON *spec, int classification, int n_classes, int n_outputs,
+                               const char *origin, as_error *err) {
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(spec, "model");
+    int i = 0;
+    for (cJSON *l = model ? model->child : NULL; l; l = l->next, i++) {
+        const char *keys[2] = {"units", "filters"}, *names[2] = {"n_classes", "n_outputs"};
+        for (int k = 0; k < 2; k++) {
+            cJSON *v = cJSON_GetObjectItemCaseSensitive(l, keys[k]);
+            if (!cJSON_IsString(v) || strcmp(v->valuestring, names[k])) continue;
+            if (classification != (k == 0))
+                return as_error_set(err, AS_ERR_SPEC, "%s: model[%d].%s: \"%s\" needs a %s dataset",
+                                    origin, i, keys[k], names[k],
+                                    k == 0 ? "classification" : "regression");
+            cJSON *num = cJSON_CreateNumber(k == 0 ? n_classes : n_outputs);
+            if (!num || !cJSON_ReplaceItemInObjectCaseSensitive(l, keys[k], num)) {
+                cJSON_Delete(num);
+                return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", origin);
+            }
+        }
+    }
+    return AS_OK;
+}
+
 static as_status parse_layer(const cJSON *obj, int index, const char *origin, as_layer_spec *L,
                              as_error *err) {
     char path[96], kpath[160];
@@ -225,6 +283,7 @@ static as_status parse_layer(const cJSON *obj, int index, const char *origin, as
         int e;
         switch (k->kind) {
         case K_INT:
+            if (from_data(k->off, it, (int *)field)) break; /* "n_classes" / "n_outputs" */
             if ((st = read_number(it, 1, k->lo, k->hi, 0, k->hi_open, origin, kpath, &x, err)))
                 return st;
             *(int *)field = (int)x;

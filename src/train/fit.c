@@ -531,7 +531,15 @@ as_status as_fit_prepare(as_model *m, const as_spec *spec, const as_dataset *d, 
                          uint64_t seed, const char *origin, as_error *err) {
     int max_batch = (spec->train.batch_size + ranks - 1) / ranks;
     const as_split *s = &d->train;
-    as_status st = as_model_build(m, spec, s->t, s->c, max_batch, origin, err);
+    as_spec resolved = *spec; /* "n_classes" / "n_outputs" from the dataset */
+    resolved.layers = as_malloc((size_t)(spec->n_layers > 0 ? spec->n_layers : 1) *
+                                sizeof *resolved.layers);
+    if (!resolved.layers) return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", origin);
+    memcpy(resolved.layers, spec->layers, (size_t)spec->n_layers * sizeof *resolved.layers);
+    as_status st = as_spec_resolve(&resolved, d->task == AS_TASK_CLASSIFICATION, d->n_classes,
+                                   s->yc, origin, err);
+    if (!st) st = as_model_build(m, &resolved, s->t, s->c, max_batch, origin, err);
+    as_free(resolved.layers);
     if (st) return st;
     st = as_model_check_output(m, d->task == AS_TASK_CLASSIFICATION, s->yt, s->yc, d->n_classes,
                                origin, err);
