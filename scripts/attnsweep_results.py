@@ -127,12 +127,32 @@ def open_results(path):
     return f
 
 
+def _journal_records(path, seen):
+    """Summary rows of runs stored in RESULTS.h5.journal/<key>.h5 but not (yet) in the
+    index: a sweep killed between the two (README, "The results store")."""
+    journal = path + ".journal"
+    out = []
+    if os.path.isdir(journal):
+        for name in sorted(os.listdir(journal)):
+            if name.endswith(".h5") and len(name) == 67 and name[:-3] not in seen:
+                try:
+                    with h5py.File(os.path.join(journal, name), "r") as jf:
+                        out.append(jf["summary_row"][0])
+                except (OSError, KeyError):
+                    pass
+    return out
+
+
 def _summary_rows(f, path):
     summ = f["summary"][()]
-    names = summ.dtype.names
+    dtype = summ.dtype
+    names = dtype.names
+    if "key" in names:  # format 2: skip the free rows of a running sweep, add the journal's
+        summ = [rec for rec in summ if text(rec["status"])]
+        summ += _journal_records(path, {text(rec["key"]) for rec in summ})
     count_field = "n_params" if "n_params" in names else "params"
     extra = [n for n in names if n not in SUMMARY_FIELDS and n != count_field
-             and np.issubdtype(summ.dtype[n], np.number)]
+             and np.issubdtype(dtype[n], np.number)]
     rows = []
     for rec in summ:
         row = {}
@@ -154,6 +174,20 @@ def _summary_rows(f, path):
     return rows, extra
 
 
+_JOURNAL_FILES = []  # journal files read by read_runs stay open with their groups
+
+
+def _run_group(f, path, key):
+    if "variants/" + key in f:
+        return f["variants/" + key]
+    jp = os.path.join(path + ".journal", key + ".h5")
+    if os.path.exists(jp):
+        jf = h5py.File(jp, "r")
+        _JOURNAL_FILES.append(jf)
+        return jf["run"]
+    return None
+
+
 def _last(g, name):
     if name not in g:
         return math.nan
@@ -173,10 +207,10 @@ def read_runs(f, path):
     for row in rows:
         key = row["key"]
         where = "%s: /variants/%s" % (path, key)
-        if "variants/" + key not in f:
+        g = _run_group(f, path, key)
+        if g is None:
             raise ResultsError("%s: /summary row id=%d repeat=%d has no /variants/%s"
                                % (path, row["id"], row["repeat"], key))
-        g = f["variants/" + key]
         attrs = g.attrs
         for a in ("params", "config", "status"):
             if a not in attrs:

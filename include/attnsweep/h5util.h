@@ -24,10 +24,25 @@
 void as_h5_quiet(void);
 
 typedef struct {
-    hid_t file;  /* the open temporary file, or -1 */
+    hid_t file;  /* the open in-memory file, or -1 */
     char *path;  /* final path (owned) */
-    char *tmp;   /* PATH.tmp.<pid> (owned) */
+    char *tmp;   /* unused (NULL) */
 } as_h5_writer;
+
+/* An empty HDF5 file in memory (close degree strong). -1 and AS_ERR_NOMEM on failure.
+ * (The 1.8+ object formats are not used: HDF5 1.10's file image of a version-2
+ * superblock carries a stale checksum.) */
+hid_t as_h5_mem_create(as_error *err);
+/* Serialises f, closes it (always) and stores it at path with as_write_file_durable. */
+as_status as_h5_mem_commit(hid_t f, const char *path, const char *crash_tag, as_error *err);
+/* Stores n bytes at path atomically and durably (see above). crash_tag (may be NULL)
+ * names the test-hook points "<tag>-temp-written" and "<tag>-before-rename". */
+as_status as_write_file_durable(const char *path, const void *buf, size_t n, const char *crash_tag,
+                                as_error *err);
+/* Test hooks (documented in README.md): with ATTNSWEEP_TEST_CRASH=NAME or NAME:N in the
+ * environment, the N-th call (default 1) with this name raises SIGKILL;
+ * ATTNSWEEP_TEST_STOP the same with SIGSTOP (the process waits for SIGCONT). */
+void as_h5_crash_point(const char *name);
 
 /* Creates the temporary file. On error w->file is -1 and nothing needs freeing. */
 as_status as_h5_writer_open(as_h5_writer *w, const char *path, as_error *err);
@@ -61,6 +76,11 @@ as_status as_h5_write_int(hid_t loc, const char *name, int rank, const hsize_t *
                           const int *data, as_error *err);
 as_status as_h5_write_double(hid_t loc, const char *name, int rank, const hsize_t *dims,
                              const double *data, as_error *err);
+
+/* The general form: file type ftype, memory type mtype; compress: datasets of 2 KiB or
+ * more are chunked (at most ~1 MiB a chunk) with HDF5's shuffle and deflate filters. */
+as_status as_h5_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
+                      const hsize_t *dims, const void *data, int compress, as_error *err);
 
 /* Attributes on obj (a file, group or dataset); an existing attribute is replaced. */
 as_status as_h5_attr_string(hid_t obj, const char *name, const char *value, as_error *err);

@@ -3,7 +3,8 @@
  * Every fallible public function returns an as_status and, when it fails, fills an
  * as_error with a message that names the file, key or line at fault. AS_OK is 0. The
  * CLI maps a status to an exit code with as_status_exit_code(): bad input (spec, grid,
- * dataset, flag) exits 2, everything else that fails exits 1.
+ * dataset, flag) exits 2, an output that could not be stored (AS_ERR_STORE) exits 4,
+ * everything else that fails exits 1 (3 is train's diverged run).
  */
 #ifndef ATTNSWEEP_STATUS_H
 #define ATTNSWEEP_STATUS_H
@@ -19,7 +20,10 @@ typedef enum {
     AS_ERR_ARG,      /* a command-line flag is invalid */
     AS_ERR_DIVERGED, /* training produced a non-finite loss */
     AS_ERR_MPI,      /* an MPI call failed */
-    AS_ERR_INTERNAL  /* a broken invariant: a bug */
+    AS_ERR_INTERNAL, /* a broken invariant: a bug */
+    AS_ERR_STORE     /* an output could not be stored: disk full, read-only file system,
+                        I/O error, its folder removed (the message names the path and the
+                        system's reason) */
 } as_status;
 
 #define AS_ERROR_MSG_MAX 2048
@@ -42,7 +46,8 @@ as_status as_error_prefix(as_error *e, const char *fmt, ...) __attribute__((form
 /* A short lower-case name for a status ("ok", "out of memory", ...). Never NULL. */
 const char *as_status_name(as_status s);
 
-/* The process exit code for a status: 0 ok, 2 bad input, 1 otherwise. */
+/* The exit code for a status: 0 ok, 2 bad input, 4 cannot store an output, 1 otherwise. */
+#define AS_EXIT_STORE 4
 int as_status_exit_code(as_status s);
 
 #endif

@@ -5,9 +5,9 @@
  * arrays (curves, attention dumps, predictions, weights). Results travel from the rank
  * that trained them to rank 0 as one packed byte message; rank 0 is the only writer.
  *
- * Durability: as_results_append writes a copy of the results file with the new
- * variant added, fsyncs it and renames it over the old one, so the file on disk is
- * always complete (a kill -9 at any instant leaves the previous or the new version).
+ * Durability: the results store (store.h): each finished run is written once to its own
+ * journal file (atomic, durable) and its row into a slot of RESULTS.h5, which opens at
+ * every instant; as_store_pack makes RESULTS.h5 self-contained.
  */
 #ifndef ATTNSWEEP_SWEEP_H
 #define ATTNSWEEP_SWEEP_H
@@ -21,6 +21,8 @@
 #include "attnsweep/dataset.h"
 #include "attnsweep/grid.h"
 #include "attnsweep/model.h"
+#include "attnsweep/runkey.h"
+#include "attnsweep/store.h"
 #include "attnsweep/status.h"
 
 /* stopped: a search policy ended the run at a rung before max_epochs (it is finished:
@@ -59,6 +61,7 @@ typedef struct {
     char validation[128]; /* the split, JSON: {"split":0.2,"mode":"stratified","seed":0,...} */
     char error[512];
     char pred_split[16]; /* "test", "validation" or "train": where dumps come from */
+    char key[AS_RUN_KEY_HEX]; /* the run key (runkey.h), set by the scheduler */
     int n_arrays;
     as_array arrays[AS_RESULT_MAX_ARRAYS];
 } as_result;
@@ -94,9 +97,10 @@ typedef struct {
 as_status as_dumps_collect(as_model *m, const as_split *s, const int *rows, int n_att, int n_pred,
                            int classification, as_result *out, as_error *err);
 
-/* A variant's run key: its canonical config without the "data" key (as_malloc'd; NULL
- * when out of memory). Seeds derive from it (as_variant_seed(sweep seed, key, repeat)), and
- * --resume matches finished runs by it, so where the dataset lives changes neither. */
+/* A variant's config key: its canonical config without the "data" key (as_malloc'd; NULL
+ * when out of memory). Seeds derive from it (as_variant_seed(sweep seed, key, repeat)), so
+ * where the dataset lives does not change them; the run key (runkey.h) hashes it with the
+ * repeat, the seed and the dataset's content hash. */
 char *as_sweep_run_key(const as_sweep *s, int v);
 
 /* Trains variant v (repeat r) of s on d over comm (data parallel when comm has several
@@ -129,27 +133,33 @@ typedef struct {
     const char *sweep_path, *sweep_text, *data_path;
     char sweep_sha256[65], data_sha256[65];
     int ranks, ranks_per_variant;
+    int override_epochs; /* --epochs, 0 when not given (stored: resume compares it) */
     const as_dataset *data;
 } as_results_meta;
 
-/* Creates a new results file (atomically) with the root attributes and an empty
- * summary. */
-as_status as_results_create(const char *path, const as_results_meta *m, as_error *err);
-/* Adds one finished run (atomic copy-and-rename, see above); s gives the variant's
- * name, config and params. */
-as_status as_results_append(const char *path, const as_sweep *s, const as_result *r,
-                            as_error *err);
-/* Sets the end time, the rank counts of the latest session and adds wall_seconds to the
- * file's total (a resumed sweep sums its sessions). Atomic as above. */
-as_status as_results_finish(const char *path, double wall_seconds, int ranks,
-                            int ranks_per_variant, as_error *err);
+/* Rebuilds st's RESULTS.h5 (store.h) atomically from its previous version and the
+ * journal: every run copied in (the journal's copy wins), relabelled to s's ids and names
+ * when s is given, sorted by (id, repeat), then n_slots empty /summary rows for the runs
+ * of the session that follows; root attributes from m (when given; the previous file's
+ * otherwise), wall_seconds increased by add_wall, end_time set when ended. The packed
+ * journal files are then removed. Needs the lock. */
+as_status as_store_pack(as_store *st, const as_sweep *s, const as_results_meta *m, double add_wall,
+                        size_t n_slots, int ended, as_error *err);
+/* Maps the n_slots rows after the first `first` of /summary for as_store_put. */
+as_status as_store_map_slots(as_store *st, size_t first, size_t n_slots, as_error *err);
+/* Stores a finished run: its journal file (durable, atomic), then its /summary row in
+ * the next free slot. AS_ERR_STORE naming the path and strerror when the journal file
+ * cannot be written; nothing half-written is left. */
+as_status as_store_put(as_store *st, const as_sweep *s, const as_result *r, as_error *err);
 
-/* For --resume: done[v * s->repeats + r] = 1 for each (variant, repeat) of s already in
- * the file with status ok or diverged (matched by run key and repeat; failed runs are
- * retried). AS_ERR_ARG, with a message, when the file's sweep_sha256 or data_sha256
- * differ from sweep_sha / data_sha, unless force. */
-as_status as_results_done(const char *path, const as_sweep *s, const char *sweep_sha,
-                          const char *data_sha, int force, unsigned char *done, as_error *err);
+/* For --resume: done[v * s->repeats + r] = 1 for each (variant, repeat) of s whose run
+ * key (runkey.h, with m->data_sha256) is in the file with status ok or diverged (failed
+ * runs hold no results and are retried). AS_ERR_ARG, with a message naming every
+ * difference ("--epochs: stored 3, now 1"), when the stored sweep file hash, dataset hash
+ * or --epochs differ from m's, unless force (stored runs are then kept and the new ones
+ * added beside them). */
+as_status as_results_done(const char *path, const as_sweep *s, const as_results_meta *m,
+                          int force, unsigned char *done, as_error *err);
 
 /* ---- shards (sweep --shard i/n, attnsweep merge) ---- */
 
@@ -179,6 +189,9 @@ typedef struct {
                                   for another shard's (as_sweep_shard_mark); or NULL */
     volatile int *stop;        /* set (by a signal handler): hand out no new work */
     int resume;                /* --resume: a rung policy replays its journal */
+    const char *data_sha256;   /* rank 0: the dataset's content hash (run keys) */
+    as_store *store;           /* rank 0: where finished runs go */
+    int *counts;               /* rank 0, out (may be NULL): int[4], runs stored per as_var_status */
 } as_sched_opts;
 
 /* Runs every (variant, repeat) not yet done across MPI_COMM_WORLD: dynamic scheduling,

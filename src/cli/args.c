@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int as_arg_int(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out) {
     char *end;
@@ -51,4 +53,27 @@ const char *as_arg_value(const char *cmd, int argc, char **argv, int *i) {
         return NULL;
     }
     return argv[++*i];
+}
+
+as_status as_output_check(const char *flag, const char *out, const char *const *inputs, size_t n,
+                          as_error *err) {
+    struct stat so, si;
+    if (lstat(out, &so) != 0) {
+        if (errno == ENOENT) return AS_OK; /* a new file */
+        return as_error_set(err, AS_ERR_ARG, "%s %s: %s", flag, out, strerror(errno));
+    }
+    if (S_ISLNK(so.st_mode))
+        return as_error_set(err, AS_ERR_ARG, "%s %s: is a symbolic link; outputs are replaced by "
+                            "rename, which would replace the link: give the path it points to", flag, out);
+    if (!S_ISREG(so.st_mode))
+        return as_error_set(err, AS_ERR_ARG, "%s %s: not a regular file (%s); refusing to replace it",
+                            flag, out, S_ISDIR(so.st_mode) ? "a folder" : S_ISCHR(so.st_mode) ||
+                            S_ISBLK(so.st_mode) ? "a device" : "a special file");
+    for (size_t i = 0; i < n; i++) {
+        if (!inputs[i] || stat(inputs[i], &si) != 0) continue;
+        if (si.st_dev == so.st_dev && si.st_ino == so.st_ino)
+            return as_error_set(err, AS_ERR_ARG, "%s %s: is an input of this command (%s); refusing "
+                                "to overwrite it", flag, out, inputs[i]);
+    }
+    return AS_OK;
 }

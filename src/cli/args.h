@@ -2,7 +2,10 @@
 #ifndef AS_CLI_ARGS_H
 #define AS_CLI_ARGS_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "attnsweep/status.h"
 
 /* Parses an integer in [lo, hi] from s for flag; prints "attnsweep CMD: FLAG: ..." and
  * returns 0 on error, 1 on success. */
@@ -12,5 +15,13 @@ int as_arg_double(const char *cmd, const char *flag, const char *s, double lo, d
                   double *out);
 /* The value after argv[*i] (advances *i), or NULL with a message when missing. */
 const char *as_arg_value(const char *cmd, int argc, char **argv, int *i);
+
+/* The check every output flag of every command makes (-o, --history, --save-weights,
+ * --checkpoint): out must be a new path or an existing regular file that is none of
+ * inputs[0..n) (same device and inode; NULL entries skipped). A symbolic link, a device,
+ * a folder or another special file is refused (outputs are replaced by rename, which would
+ * replace the link or node). AS_ERR_ARG (exit 2) with a message naming flag and path. */
+as_status as_output_check(const char *flag, const char *out, const char *const *inputs, size_t n,
+                          as_error *err);
 
 #endif

@@ -151,7 +151,9 @@ as_status as_cluster_check_output(const char *flag, const char *path, as_error *
     struct stat sb;
     errno = 0;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode) || access(dir, W_OK) != 0)
-        return as_error_set(err, AS_ERR_ARG, "%s %s: cannot write in '%s': %s", flag, path, dir,
+        /* a read-only or unwritable folder cannot store (exit 4); a missing one is bad input */
+        return as_error_set(err, errno == EROFS || errno == EACCES || errno == EPERM ? AS_ERR_STORE
+                            : AS_ERR_ARG, "%s %s: cannot write in '%s': %s", flag, path, dir,
                             errno ? strerror(errno) : "not a directory");
     return AS_OK;
 }

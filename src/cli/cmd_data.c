@@ -9,6 +9,7 @@
 #include "attnsweep/dataset.h"
 #include "attnsweep/toy.h"
 #include "attnsweep/ucr.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 
 static const char *usage_text =
@@ -94,7 +95,7 @@ static int cmd_toy(int argc, char **argv) {
     if (!out) return bad_arg("%s", "toy: -o FILE.h5 is required");
     as_error e;
     as_error_clear(&e);
-    if (as_toy_write(&p, out, &e) != AS_OK) return fail(&e);
+    if (as_output_check("-o", out, NULL, 0, &e) || as_toy_write(&p, out, &e) != AS_OK) return fail(&e);
     printf("wrote %s: toy regression, seed %u, %d train + %d test series of length %d, noise %g\n",
            out, p.seed, p.samples, p.test_samples, AS_TOY_LENGTH, p.noise);
     return 0;
@@ -168,7 +169,9 @@ static int cmd_ucr(int argc, char **argv) {
     if (!out) return bad_arg("%s", "ucr: -o FILE.h5 is required");
     as_error e;
     as_error_clear(&e);
-    if (as_ucr_write(&o, out, stdout, &e) != AS_OK) return fail(&e);
+    const char *inputs[] = {o.train_path, o.test_path};
+    if (as_output_check("-o", out, inputs, 2, &e) || as_ucr_write(&o, out, stdout, &e) != AS_OK)
+        return fail(&e);
     printf("wrote %s\n", out);
     return 0;
 }

@@ -1,7 +1,6 @@
 /* cmd_sweep.c: `attnsweep sweep FILE -o RESULTS.h5` -- every variant of a grid, across
  * MPI ranks, into one results file. */
 #include <cjson/cJSON.h>
-#include <glob.h>
 #include <math.h>
 #include <mpi.h>
 #include <signal.h>
@@ -150,11 +149,8 @@ static as_status check_variant(void *ud, const cJSON *spec, const char *origin, 
     return st;
 }
 
-static volatile int g_stop = 0;
-static void on_term(int sig) {
-    (void)sig;
-    g_stop = 1;
-}
+static volatile int g_stop = 0; /* the signal that asked the sweep to stop */
+static void on_term(int sig) { g_stop = sig; }
 
 /* The dataset every variant uses (one per sweep). */
 static as_status sweep_data_path(const as_sweep *s, const char **path, as_error *err) {
@@ -216,19 +212,6 @@ static as_status setup(const sweep_opts *o, as_sweep *s, as_dataset *d, char **t
     return as_read_text_file(o->file, text, NULL, err);
 }
 
-/* Removes RESULTS.h5.tmp.* left by a writer killed mid-write (kill -9). */
-static void remove_stale_temporaries(const char *out) {
-    char pattern[4200];
-    snprintf(pattern, sizeof pattern, "%s.tmp.*", out);
-    glob_t g;
-    if (glob(pattern, 0, NULL, &g) != 0) return;
-    for (size_t i = 0; i < g.gl_pathc; i++) {
-        if (unlink(g.gl_pathv[i]) == 0)
-            printf("resume: removed %s (left by an interrupted write)\n", g.gl_pathv[i]);
-    }
-    globfree(&g);
-}
-
 /* Rank 0: --shard I/N: the other shards' runs are not this sweep's to train. */
 static as_status mark_shard(const sweep_opts *o, const as_sweep *s, unsigned char *done,
                             as_error *err) {
@@ -245,27 +228,25 @@ static as_status mark_shard(const sweep_opts *o, const as_sweep *s, unsigned cha
     return AS_OK;
 }
 
-/* Rank 0: checks the output file against --resume (filling done[]) and creates it for a
- * new sweep. */
+/* Rank 0: takes the results' lock, checks them against --resume (filling done[]) and
+ * packs the results file with a free /summary row for every run of this session. */
 static as_status prepare_results(const sweep_opts *o, const as_sweep *s, const as_dataset *d,
                                  const char *text, const char *data_path, int P, int R,
-                                 as_results_meta *meta, unsigned char *done, as_error *err) {
-    as_status st = as_sha256_file(data_path, meta->data_sha256, err);
-    if (st) return st;
+                                 as_results_meta *meta, unsigned char *done, as_store *store,
+                                 as_error *err) {
+    as_status st;
     meta->sweep_path = o->file;
     meta->sweep_text = text;
     meta->data_path = data_path;
     meta->ranks = P;
     meta->ranks_per_variant = R;
+    meta->override_epochs = (int)o->epochs;
     meta->data = d;
+    const char *inputs[] = {o->file, data_path};
+    if ((st = as_output_check("-o", o->out, inputs, 2, err))) return st;
+    if ((st = as_store_open(store, o->out, err))) return st; /* the lock, for the whole sweep */
     if (o->resume && access(o->out, F_OK) != 0)
         return as_error_set(err, AS_ERR_ARG, "--resume: %s does not exist (run without --resume)", o->out);
-    if (o->resume) {
-        remove_stale_temporaries(o->out);
-        if ((st = as_results_done(o->out, s, meta->sweep_sha256, meta->data_sha256, o->force, done,
-                                  err)))
-            return st;
-    }
     if (!o->resume && access(o->out, F_OK) == 0)
         return as_error_set(err, AS_ERR_ARG,
                             "%s exists: use --resume to continue it, or remove it to start over", o->out);
@@ -274,7 +255,14 @@ static as_status prepare_results(const sweep_opts *o, const as_sweep *s, const a
     if (!o->resume && s->search.type >= AS_SEARCH_HALVING && access(search_dir, F_OK) == 0)
         return as_error_set(err, AS_ERR_ARG, "%s exists (the search state of an earlier sweep): "
                             "remove it to start over", search_dir);
-    if (!o->resume && (st = as_results_create(o->out, meta, err))) return st;
+    if (!o->resume && as_store_journal_runs(store) > 0)
+        return as_error_set(err, AS_ERR_ARG, "%s holds runs of an earlier sweep whose results file is "
+                            "gone: remove the folder to start over", store->journal);
+    size_t total = (size_t)s->n * (size_t)s->repeats, todo = total;
+    if (o->resume && (st = as_results_done(o->out, s, meta, o->force, done, err))) return st;
+    if (o->n_shards && (st = mark_shard(o, s, done, err))) return st;
+    for (size_t i = 0; i < total; i++) todo -= done[i] != 0;
+    if ((st = as_store_pack(store, s, meta, 0, todo, 0, err))) return st;
     printf("attnsweep sweep: %s: %d variant%s x %d repeat%s on %s; %d rank%s, %d per variant\n",
            o->file, s->n, s->n == 1 ? "" : "s", s->repeats, s->repeats == 1 ? "" : "s", data_path, P,
            P == 1 ? "" : "s", R);
@@ -283,7 +271,40 @@ static as_status prepare_results(const sweep_opts *o, const as_sweep *s, const a
     return AS_OK;
 }
 
+/* Every rank hashes the dataset it opened and compares with rank 0's: a host whose file
+ * at the same path differs must not train silently on other data. Collective. */
+static as_status same_data(const char *path, int rank, int P, char sha[65], as_error *err) {
+    as_status st = as_sha256_file(path, sha, err);
+    if (P == 1) return st;
+    char sha0[65];
+    memcpy(sha0, sha, sizeof sha0);
+    if (MPI_Bcast(sha0, (int)sizeof sha0, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS && !st)
+        st = as_error_set(err, AS_ERR_MPI, "broadcast of the dataset hash failed");
+    if (!st && strncmp(sha0, sha, 64) != 0) {
+        char host[256] = "?";
+        gethostname(host, sizeof host - 1);
+        st = as_error_set(err, AS_ERR_DATA, "on host %s: %s holds other data than rank 0's (sha256 "
+                          "%.12s..., rank 0 %.12s...): every rank must train on the same dataset",
+                          host, path, sha, sha0);
+    }
+    return as_runtime_agree(st, rank, P, err);
+}
+
+/* A sweep in which no run finished ok (every one failed or diverged, none stored
+ * before) is an error (exit 3). */
+static as_status all_failed(const as_sched_opts *so, size_t n_runs, as_error *err) {
+    const int *c = so->counts;
+    int ok = c[AS_VAR_OK] + c[AS_VAR_STOPPED], div = c[AS_VAR_DIVERGED], bad = c[AS_VAR_FAILED], kept = 0;
+    for (size_t i = 0; so->done && i < n_runs; i++) kept += so->done[i] != 0;
+    if (ok > 0 || kept > 0 || div + bad == 0) return AS_OK;
+    return as_error_set(err, AS_ERR_DIVERGED, "no run finished ok: %d failed, %d diverged (messages: "
+                        "attnsweep summary %s)", bad, div, so->out_path);
+}
+
 static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
+    as_store store;
+    memset(&store, 0, sizeof store);
+    store.lock_fd = store.index_fd = -1;
     as_sweep s;
     as_dataset d;
     memset(&s, 0, sizeof s);
@@ -307,20 +328,35 @@ static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
     as_results_meta meta;
     memset(&meta, 0, sizeof meta);
     as_sha256_hex(text, strlen(text), meta.sweep_sha256);
+    if ((st = same_data(data_path, rank, P, meta.data_sha256, err))) goto out;
     if (rank == 0 && !(done = as_calloc((size_t)s.n * (size_t)s.repeats, 1)))
         st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
-    if (rank == 0 && !st) st = prepare_results(o, &s, &d, text, data_path, P, R, &meta, done, err);
-    if (rank == 0 && !st && o->n_shards) st = mark_shard(o, &s, done, err);
+    if (rank == 0 && !st)
+        st = prepare_results(o, &s, &d, text, data_path, P, R, &meta, done, &store, err);
     if (P > 1) st = as_runtime_agree(st, rank, P, err);
     if (st) goto out;
-    as_sched_opts so = {o->file, o->out, o->verbose, R, done, &g_stop, o->resume};
+    int counts[4] = {0, 0, 0, 0};
+    as_sched_opts so = {.sweep_path = o->file, .out_path = o->out, .verbose = o->verbose,
+                        .ranks_per_variant = R, .done = done, .stop = &g_stop, .resume = o->resume,
+                        .data_sha256 = meta.data_sha256, .store = &store, .counts = counts};
     double t0 = MPI_Wtime();
     st = as_sweep_schedule(&s, &d, &so, err);
     MPI_Barrier(MPI_COMM_WORLD);
-    if (rank == 0 && !st) st = as_results_finish(o->out, MPI_Wtime() - t0, P, R, err);
-    if (rank == 0 && !st) {
+    if (rank == 0) { /* self-contained again, also after a failure (what could be stored is) */
+        as_error e2;
+        as_status p = as_store_pack(&store, &s, &meta, MPI_Wtime() - t0, 0, 1, &e2);
+        if (p && !st) {
+            st = p;
+            *err = e2;
+        } else if (p) {
+            fprintf(stderr, "attnsweep sweep: %s\n", e2.msg);
+        }
+    }
+    if (rank == 0 && !st) st = all_failed(&so, (size_t)s.n * (size_t)s.repeats, err);
+    if (rank == 0 && (!st || st == AS_ERR_DIVERGED)) {
         if (g_stop) {
-            printf("stopped by SIGTERM after the running variants; resume with:\n");
+            printf("stopped by %s after the running variants; resume with:\n",
+                   g_stop == SIGINT ? "SIGINT" : "SIGTERM");
             as_runtime_print_command(stdout, P, o->argc, o->argv, o->resume ? NULL : "--resume");
         }
         else
@@ -328,6 +364,7 @@ static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
                    MPI_Wtime() - t0, o->out);
     }
 out:
+    if (rank == 0) as_store_close(&store);
     as_free(done);
     as_free(text);
     as_dataset_free(&d);
@@ -357,6 +394,7 @@ int as_cmd_sweep(int argc, char **argv) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_term;
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
     as_runtime_set_threads((int)o.threads, P);
     as_error err;
     as_error_clear(&err);
@@ -365,7 +403,8 @@ int as_cmd_sweep(int argc, char **argv) {
     if (!st) st = as_hosts_gather(MPI_COMM_WORLD, as_blas_threads(), &err);
     if (!st) st = resolve_paths(&o, rank, P, &paths, &err);
     if (!st) st = run(&o, rank, P, &err);
-    int worst = as_runtime_report("sweep", st, as_status_exit_code(st), rank, &err);
+    /* no run finished ok: 3, like train's diverged run */
+    int worst = as_runtime_report("sweep", st, st == AS_ERR_DIVERGED ? 3 : as_status_exit_code(st), rank, &err);
     as_free(paths);
     as_hosts_free();
     MPI_Finalize();

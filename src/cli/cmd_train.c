@@ -244,6 +244,25 @@ static as_status resolve_paths(train_opts *o, int rank, int P, char **owned, as_
     return P > 1 ? as_runtime_agree(st, rank, P, err) : st;
 }
 
+/* No output may be an input (the spec, its data, --init-weights, an existing checkpoint,
+ * which is read) or another output, nor a link or a device. */
+static as_status check_outputs(const train_opts *o, const char *data, as_error *err) {
+    const char *outs[3][2] = {{"--history", o->history}, {"--save-weights", o->save_weights},
+                              {"--checkpoint", o->checkpoint}};
+    for (int i = 0; i < 3; i++) {
+        if (!outs[i][1]) continue;
+        const char *in[6] = {o->spec_path, data, o->init_weights, i != 2 ? o->checkpoint : NULL,
+                             i != 0 ? o->history : NULL, i != 1 ? o->save_weights : NULL};
+        for (int k = 3; k < 6; k++)
+            if (in[k] && !strcmp(in[k], outs[i][1]))
+                return as_error_set(err, AS_ERR_ARG, "%s %s: another output (or the checkpoint) "
+                                    "has the same path", outs[i][0], outs[i][1]);
+        as_status st = as_output_check(outs[i][0], outs[i][1], in, 6, err);
+        if (st) return st;
+    }
+    return AS_OK;
+}
+
 static as_status run(const train_opts *o, int rank, int P, int *diverged, as_error *err) {
     as_spec spec;
     as_dataset data;
@@ -268,6 +287,7 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
         if ((st = as_dataset_load(spec.data, &data, err)))
             as_error_prefix(err, "%s: data", o->spec_path);
     }
+    if (!st && rank == 0) st = check_outputs(o, spec.data, err); /* agreed below */
     if (!st) st = as_fit_prepare(&model, &spec, &data, P, spec.train.seed, o->spec_path, err);
     st = load_shared(o, st, &model, &resume, &prev, spec_sha, &spec, &resuming, err);
     if (P > 1) st = as_runtime_agree(st, rank, P, err);

@@ -11,5 +11,6 @@ int as_cmd_merge(int argc, char **argv);
 int as_cmd_export(int argc, char **argv);
 int as_cmd_predict(int argc, char **argv);
 int as_cmd_evaluate(int argc, char **argv);
+int as_cmd_results(int argc, char **argv);
 
 #endif

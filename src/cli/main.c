@@ -18,6 +18,7 @@ static void usage(FILE *f) {
             "  export   one run of a sweep as a standalone spec (and its weights)\n"
             "  predict  a trained model's predictions and attention maps on a dataset\n"
             "  evaluate a trained model's loss and accuracy on each split\n"
+            "  results  pack|repair a results file (self-contained, journal merged)\n"
             "\n"
             "'attnsweep <command> --help' describes a command.\n");
 }
@@ -47,7 +48,8 @@ int main(int argc, char **argv) {
                 {"merge", as_cmd_merge, 0},
                 {"export", as_cmd_export, 0},
                 {"predict", as_cmd_predict, 1},
-                {"evaluate", as_cmd_evaluate, 1}};
+                {"evaluate", as_cmd_evaluate, 1},
+                {"results", as_cmd_results, 0}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (!strcmp(cmd, cmds[i].name)) {
             if (cmds[i].heavy) as_blas_fix_core(argc, argv);

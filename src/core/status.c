@@ -54,6 +54,7 @@ const char *as_status_name(as_status s) {
     case AS_ERR_DIVERGED: return "diverged";
     case AS_ERR_MPI: return "mpi error";
     case AS_ERR_INTERNAL: return "internal error";
+    case AS_ERR_STORE: return "cannot store an output";
     }
     return "unknown status";
 }
@@ -65,6 +66,7 @@ int as_status_exit_code(as_status s) {
     case AS_ERR_DATA:
     case AS_ERR_ARG:
     case AS_ERR_IO: return 2;
+    case AS_ERR_STORE: return AS_EXIT_STORE;
     default: return 1;
     }
 }

@@ -2,70 +2,173 @@
 #include "attnsweep/h5util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "attnsweep/alloc.h"
 
 void as_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
-as_status as_h5_writer_open(as_h5_writer *w, const char *path, as_error *err) {
-    as_h5_quiet();
-    w->file = -1;
-    w->path = as_strdup(path);
-    size_t n = strlen(path) + 32;
-    w->tmp = as_malloc(n);
-    if (!w->path || !w->tmp) {
-        as_free(w->path);
-        as_free(w->tmp);
-        w->path = w->tmp = NULL;
-        return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
+/* ---- test hooks: ATTNSWEEP_TEST_CRASH=NAME[:N] raises SIGKILL, ATTNSWEEP_TEST_STOP=NAME[:N]
+ * SIGSTOP, the N-th time (default 1) the process reaches the point NAME (see h5util.h). */
+typedef struct {
+    const char *env;
+    int sig, parsed, want, hits;
+    char name[64];
+} hook;
+
+static void hook_hit(hook *h, const char *name) {
+    if (!h->parsed) {
+        h->parsed = 1;
+        const char *e = getenv(h->env);
+        snprintf(h->name, sizeof h->name, "%s", e ? e : "");
+        char *colon = strchr(h->name, ':');
+        h->want = 1;
+        if (colon) {
+            *colon = '\0';
+            h->want = atoi(colon + 1) > 0 ? atoi(colon + 1) : 1;
+        }
     }
-    snprintf(w->tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (w->file < 0) {
-        as_status st = as_error_set(err, AS_ERR_IO, "%s: cannot create (%s)", w->tmp,
-                                    errno ? strerror(errno) : "HDF5 error");
-        as_free(w->path);
-        as_free(w->tmp);
-        w->path = w->tmp = NULL;
-        return st;
-    }
-    return AS_OK;
+    if (!h->name[0] || strcmp(h->name, name) != 0 || ++h->hits != h->want) return;
+    fprintf(stderr, "attnsweep: test hook %s: %s at %s (%d)\n", h->env, strsignal(h->sig), name, h->hits);
+    fflush(stderr);
+    raise(h->sig);
 }
 
-static void writer_free(as_h5_writer *w) {
-    as_free(w->path);
-    as_free(w->tmp);
-    w->path = w->tmp = NULL;
+void as_h5_crash_point(const char *name) {
+    static hook kill_hook = {"ATTNSWEEP_TEST_CRASH", SIGKILL, 0, 1, 0, ""};
+    static hook stop_hook = {"ATTNSWEEP_TEST_STOP", SIGSTOP, 0, 1, 0, ""};
+    hook_hit(&kill_hook, name);
+    hook_hit(&stop_hook, name);
+}
+
+static void crash_at(const char *tag, const char *point) {
+    if (!tag) return;
+    char name[96];
+    snprintf(name, sizeof name, "%s-%s", tag, point);
+    as_h5_crash_point(name);
+}
+
+hid_t as_h5_mem_create(as_error *err) {
+    as_h5_quiet();
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fapl_core(fapl, 1 << 20, 0); /* in memory only: HDF5 never writes the disk */
+    H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+    static unsigned long serial = 0;
+    char name[64];
+    snprintf(name, sizeof name, "attnsweep-mem-%ld-%lu", (long)getpid(), serial++);
+    hid_t f = H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (f < 0) as_error_set(err, AS_ERR_NOMEM, "cannot create an HDF5 file in memory");
+    return f;
+}
+
+/* The parent folder of path (for fsync after rename). */
+static void parent_dir(const char *path, char *dir, size_t cap) {
+    snprintf(dir, cap, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir) dir[1] = '\0';
+    else if (slash) *slash = '\0';
+    else snprintf(dir, cap, ".");
+}
+
+static as_status store_error(as_error *err, const char *path, const char *what, int e) {
+    return as_error_set(err, AS_ERR_STORE, "%s: %s: %s", path, what, strerror(e));
+}
+
+as_status as_write_file_durable(const char *path, const void *buf, size_t n, const char *crash_tag,
+                                as_error *err) {
+    char host[64] = "host", *tmp = NULL, dir[4096];
+    gethostname(host, sizeof host - 1);
+    size_t cap = strlen(path) + 96;
+    if (!(tmp = as_malloc(cap))) return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
+    snprintf(tmp, cap, "%s.tmp.%s.%ld", path, host, (long)getpid());
+    struct stat old;
+    int had = stat(path, &old) == 0;
+    as_status st = AS_OK;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        st = store_error(err, tmp, "cannot create", errno);
+        as_free(tmp);
+        return st;
+    }
+    const char *p = buf;
+    size_t left = n;
+    while (left > 0 && !st) {
+        ssize_t k = write(fd, p, left);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) st = store_error(err, tmp, "cannot write", k < 0 ? errno : EIO);
+        else p += k, left -= (size_t)k;
+    }
+    if (!st) crash_at(crash_tag, "temp-written");
+    if (!st && had && fchmod(fd, old.st_mode & 07777) != 0) st = store_error(err, tmp, "cannot chmod", errno);
+    if (!st && fsync(fd) != 0) st = store_error(err, tmp, "cannot fsync", errno);
+    if (close(fd) != 0 && !st) st = store_error(err, tmp, "cannot close", errno);
+    if (!st) crash_at(crash_tag, "before-rename");
+    if (!st && rename(tmp, path) != 0) st = store_error(err, path, "cannot rename the temporary into place", errno);
+    if (st) {
+        unlink(tmp);
+        as_free(tmp);
+        return st;
+    }
+    as_free(tmp);
+    parent_dir(path, dir, sizeof dir);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) { /* make the rename durable (EINVAL: a file system without directory fsync) */
+        if (fsync(dfd) != 0 && errno != EINVAL) st = store_error(err, dir, "cannot fsync the folder", errno);
+        close(dfd);
+    }
+    return st;
+}
+
+as_status as_h5_mem_commit(hid_t f, const char *path, const char *crash_tag, as_error *err) {
+    as_status st = AS_OK;
+    char *buf = NULL;
+    ssize_t n = H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 ? -1 : H5Fget_file_image(f, NULL, 0);
+    if (n <= 0) st = as_error_set(err, AS_ERR_INTERNAL, "%s: cannot serialise the HDF5 file", path);
+    else if (!(buf = as_malloc((size_t)n)))
+        st = as_error_set(err, AS_ERR_NOMEM, "%s: out of memory for %zd bytes", path, n);
+    else if (H5Fget_file_image(f, buf, (size_t)n) != n)
+        st = as_error_set(err, AS_ERR_INTERNAL, "%s: cannot serialise the HDF5 file", path);
+    H5Fclose(f); /* in memory: cannot fail on the disk */
+    if (!st) st = as_write_file_durable(path, buf, (size_t)n, crash_tag, err);
+    as_free(buf);
+    return st;
+}
+
+as_status as_h5_writer_open(as_h5_writer *w, const char *path, as_error *err) {
+    w->tmp = NULL;
+    w->path = as_strdup(path);
     w->file = -1;
+    if (!w->path) return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
+    w->file = as_h5_mem_create(err);
+    if (w->file < 0) {
+        as_free(w->path);
+        w->path = NULL;
+        return as_error_prefix(err, "%s", path);
+    }
+    return AS_OK;
 }
 
 as_status as_h5_writer_commit(as_h5_writer *w, as_error *err) {
-    herr_t rc = H5Fclose(w->file);
+    as_status st = as_h5_mem_commit(w->file, w->path, NULL, err);
+    as_free(w->path);
+    w->path = NULL;
     w->file = -1;
-    if (rc < 0) {
-        as_status st = as_error_set(err, AS_ERR_IO, "%s: cannot close", w->tmp);
-        unlink(w->tmp);
-        writer_free(w);
-        return st;
-    }
-    if (rename(w->tmp, w->path) != 0) {
-        as_status st = as_error_set(err, AS_ERR_IO, "%s: cannot rename %s into place (%s)",
-                                    w->path, w->tmp, strerror(errno));
-        unlink(w->tmp);
-        writer_free(w);
-        return st;
-    }
-    writer_free(w);
-    return AS_OK;
+    return st;
 }
 
 void as_h5_writer_abort(as_h5_writer *w) {
     if (w->file >= 0) H5Fclose(w->file);
-    if (w->tmp) unlink(w->tmp);
-    writer_free(w);
+    as_free(w->path);
+    as_free(w->tmp);
+    w->path = w->tmp = NULL;
+    w->file = -1;
 }
 
 /* The core driver refuses to open an image under the name of a file that exists: the
@@ -135,17 +238,36 @@ hid_t as_h5_group(hid_t loc, const char *name, as_error *err) {
     return g;
 }
 
-static as_status write_ds(hid_t loc, const char *name, int rank, const hsize_t *dims,
-                          hid_t ftype, hid_t mtype, const void *data, as_error *err) {
+as_status as_h5_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
+                      const hsize_t *dims, const void *data, int compress, as_error *err) {
     hid_t sp = H5Screate_simple(rank, dims, NULL);
-    hid_t l = lcpl_intermediate();
-    hid_t ds = sp < 0 ? -1 : H5Dcreate2(loc, name, ftype, sp, l, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t l = lcpl_intermediate(), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    size_t bytes = H5Tget_size(ftype);
+    for (int i = 0; i < rank; i++) bytes *= (size_t)dims[i];
+    if (compress && bytes >= 2048) { /* shuffle + deflate in chunks of at most ~1 MiB */
+        hsize_t chunk[8];
+        size_t row = bytes / (dims[0] ? (size_t)dims[0] : 1);
+        for (int i = 0; i < rank; i++) chunk[i] = dims[i];
+        hsize_t rows = (hsize_t)((1u << 20) / (row ? row : 1));
+        if (rows < 1) rows = 1;
+        if (chunk[0] > rows) chunk[0] = rows;
+        H5Pset_chunk(dcpl, rank, chunk);
+        H5Pset_shuffle(dcpl);
+        H5Pset_deflate(dcpl, 4);
+    }
+    hid_t ds = sp < 0 ? -1 : H5Dcreate2(loc, name, ftype, sp, l, dcpl, H5P_DEFAULT);
     herr_t rc = ds < 0 ? -1 : H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
     if (ds >= 0) H5Dclose(ds);
     if (sp >= 0) H5Sclose(sp);
+    H5Pclose(dcpl);
     H5Pclose(l);
     if (rc < 0) return as_error_set(err, AS_ERR_IO, "%s: cannot write dataset", name);
     return AS_OK;
+}
+
+static as_status write_ds(hid_t loc, const char *name, int rank, const hsize_t *dims,
+                          hid_t ftype, hid_t mtype, const void *data, as_error *err) {
+    return as_h5_write(loc, name, ftype, mtype, rank, dims, data, 0, err);
 }
 
 as_status as_h5_write_float(hid_t loc, const char *name, int rank, const hsize_t *dims,

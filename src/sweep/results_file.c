@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -11,19 +12,13 @@
 #include "attnsweep/alloc.h"
 #include "attnsweep/h5util.h"
 #include "attnsweep/model.h"
+#include "attnsweep/runkey.h"
 #include "attnsweep/spec.h"
 #include "attnsweep/sweep.h"
 #include "attnsweep/weights.h"
 #include "sweep/summary_row.h"
 
-#define FORMAT_VERSION 1
-
-static void iso_now(char *buf, size_t cap) {
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
+#define FORMAT_VERSION 2
 
 /* The row type with the parameter count named `count` ("n_params"; "params" in files
  * written before the rename). */
@@ -32,6 +27,8 @@ static hid_t summary_type_named(const char *count) {
     H5Tset_size(name_t, AS_SUMMARY_NAME_MAX);
     hid_t status_t = H5Tcopy(H5T_C_S1);
     H5Tset_size(status_t, AS_SUMMARY_STATUS_MAX);
+    hid_t key_t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(key_t, AS_SUMMARY_KEY_MAX);
     hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(as_summary_row));
     H5Tinsert(t, "id", HOFFSET(as_summary_row, id), H5T_NATIVE_INT32);
     H5Tinsert(t, "repeat", HOFFSET(as_summary_row, repeat), H5T_NATIVE_INT32);
@@ -49,6 +46,8 @@ static hid_t summary_type_named(const char *count) {
     H5Tinsert(t, "test_accuracy", HOFFSET(as_summary_row, test_accuracy), H5T_NATIVE_DOUBLE);
     H5Tinsert(t, "stopped_epoch", HOFFSET(as_summary_row, stopped_epoch), H5T_NATIVE_INT32);
     H5Tinsert(t, "kept_epoch", HOFFSET(as_summary_row, kept_epoch), H5T_NATIVE_INT32);
+    H5Tinsert(t, "key", HOFFSET(as_summary_row, key), key_t);
+    H5Tclose(key_t);
     H5Tclose(name_t);
     H5Tclose(status_t);
     return t;
@@ -100,8 +99,19 @@ as_status as_summary_read(hid_t f, as_summary_row **rows, size_t *n, as_error *e
         if (st) {
             as_free(*rows);
             *rows = NULL;
-        } else {
-            *n = (size_t)cnt;
+        } else { /* keep the filled rows; a later row of the same key replaces an earlier one */
+            size_t k = 0;
+            for (size_t i = 0; i < (size_t)cnt; i++) {
+                as_summary_row *r = &(*rows)[i];
+                r->name[AS_SUMMARY_NAME_MAX - 1] = r->status[AS_SUMMARY_STATUS_MAX - 1] = '\0';
+                r->key[AS_SUMMARY_KEY_MAX - 1] = '\0';
+                if (!r->status[0]) continue;
+                size_t j = 0;
+                while (j < k && strcmp((*rows)[j].key, r->key) != 0) j++;
+                (*rows)[j] = *r;
+                if (j == k) k++;
+            }
+            *n = k;
         }
     }
     if (sp >= 0) H5Sclose(sp);
@@ -109,83 +119,15 @@ as_status as_summary_read(hid_t f, as_summary_row **rows, size_t *n, as_error *e
     return st;
 }
 
-as_status as_results_create(const char *path, const as_results_meta *m, as_error *err) {
-    as_h5_writer w;
-    as_status st = as_h5_writer_open(&w, path, err);
-    if (st) return st;
-    char now[32];
-    iso_now(now, sizeof now);
-    hid_t f = w.file;
-    st = as_h5_attr_int32(f, "format_version", FORMAT_VERSION, err);
-    if (!st) st = as_h5_attr_string(f, "attnsweep_version", AS_VERSION_STRING, err);
-    if (!st) st = as_h5_attr_string(f, "sweep_path", m->sweep_path, err);
-    if (!st) st = as_h5_attr_string(f, "sweep_text", m->sweep_text, err);
-    if (!st) st = as_h5_attr_string(f, "sweep_sha256", m->sweep_sha256, err);
-    if (!st) st = as_h5_attr_string(f, "data_path", m->data_path, err);
-    if (!st) st = as_h5_attr_string(f, "data_sha256", m->data_sha256, err);
-    if (!st) st = as_h5_attr_int32(f, "ranks", m->ranks, err);
-    if (!st) st = as_h5_attr_int32(f, "ranks_per_variant", m->ranks_per_variant, err);
-    if (!st) st = as_h5_attr_string(f, "start_time", now, err);
-    if (!st) st = as_h5_attr_string(f, "end_time", "", err);
-    if (!st) st = as_h5_attr_double(f, "wall_seconds", 0.0, err);
-    if (!st)
-        st = as_h5_attr_string(f, "task",
-                               m->data->task == AS_TASK_CLASSIFICATION ? "classification" : "regression",
-                               err);
-    if (!st && m->data->task == AS_TASK_CLASSIFICATION)
-        st = as_h5_attr_int32(f, "n_classes", m->data->n_classes, err);
-    if (!st) {
-        hid_t g = as_h5_group(f, "variants", err);
-        if (g < 0) st = AS_ERR_IO;
-        else H5Gclose(g);
-    }
-    if (!st) st = as_summary_write(f, NULL, 0, err);
-    if (st) {
-        as_h5_writer_abort(&w);
-        return as_error_prefix(err, "%s", path);
-    }
-    return as_h5_writer_commit(&w, err);
-}
-
-/* Copies src to dst byte for byte and fsyncs dst. */
-static as_status copy_file(const char *src, const char *dst, as_error *err) {
-    int in = open(src, O_RDONLY);
-    if (in < 0) return as_error_set(err, AS_ERR_IO, "%s: cannot open: %s", src, strerror(errno));
-    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (out < 0) {
-        close(in);
-        return as_error_set(err, AS_ERR_IO, "%s: cannot create: %s", dst, strerror(errno));
-    }
-    char buf[1 << 16];
-    ssize_t got;
-    as_status st = AS_OK;
-    while ((got = read(in, buf, sizeof buf)) > 0) {
-        if (write(out, buf, (size_t)got) != got) {
-            st = as_error_set(err, AS_ERR_IO, "%s: write failed: %s", dst, strerror(errno));
-            break;
-        }
-    }
-    if (got < 0) st = as_error_set(err, AS_ERR_IO, "%s: read failed", src);
-    close(in);
-    close(out);
-    return st;
-}
-
-static as_status fsync_path(const char *path, as_error *err) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0 || fsync(fd) != 0) {
-        if (fd >= 0) close(fd);
-        return as_error_set(err, AS_ERR_IO, "%s: fsync failed: %s", path, strerror(errno));
-    }
-    close(fd);
-    return AS_OK;
-}
-
+/* Dumps and curves: chunked, shuffled and deflated when larger than 2 KiB. */
 static as_status write_array(hid_t g, const as_array *a, as_error *err) {
     switch (a->type) {
-    case AS_ARR_F32: return as_h5_write_float(g, a->name, a->rank, a->dims, a->data, err);
-    case AS_ARR_I32: return as_h5_write_int(g, a->name, a->rank, a->dims, a->data, err);
-    case AS_ARR_F64: return as_h5_write_double(g, a->name, a->rank, a->dims, a->data, err);
+    case AS_ARR_F32:
+        return as_h5_write(g, a->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, a->rank, a->dims, a->data, 1, err);
+    case AS_ARR_I32:
+        return as_h5_write(g, a->name, H5T_STD_I32LE, H5T_NATIVE_INT, a->rank, a->dims, a->data, 1, err);
+    case AS_ARR_F64:
+        return as_h5_write(g, a->name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, a->rank, a->dims, a->data, 1, err);
     }
     return as_error_set(err, AS_ERR_INTERNAL, "%s: unknown array type", a->name);
 }
@@ -225,11 +167,8 @@ static as_status write_outcome(hid_t g, const as_result *r, as_error *err) {
     return st;
 }
 
-static as_status write_variant(hid_t f, const as_sweep *s, const as_result *r, as_error *err) {
-    char key[64], path[96];
-    snprintf(key, sizeof key, "v%04d_r%d", r->id, r->repeat);
-    snprintf(path, sizeof path, "/variants/%s", key);
-    if (H5Lexists(f, path, H5P_DEFAULT) > 0) H5Ldelete(f, path, H5P_DEFAULT);
+as_status as_results_write_run(hid_t f, const char *path, const as_sweep *s, const as_result *r,
+                               as_error *err) {
     hid_t g = as_h5_group(f, path, err);
     if (g < 0) return AS_ERR_IO;
     const as_variant *v = &s->v[r->id];
@@ -238,11 +177,12 @@ static as_status write_variant(hid_t f, const as_sweep *s, const as_result *r, a
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
     if (!st) st = as_h5_attr_string(g, "config", config, err);
-    char *run_key = as_sweep_run_key(s, r->id);
-    if (!st && !run_key) st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    char *config_key = as_sweep_run_key(s, r->id);
+    if (!st && !config_key) st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
     if (!st) st = as_h5_attr_string(g, "canonical", v->canonical, err);
-    if (!st) st = as_h5_attr_string(g, "run_key", run_key, err);
-    as_free(run_key);
+    if (!st) st = as_h5_attr_string(g, "config_key", config_key, err);
+    if (!st) st = as_h5_attr_string(g, "run_key", r->key, err);
+    as_free(config_key);
     if (!st) st = as_h5_attr_string(g, "params", params, err);
     if (!st) st = as_h5_attr_string(g, "name", v->name, err);
     if (!st) st = as_h5_attr_string(g, "status", as_var_status_name(r->status), err);
@@ -270,7 +210,7 @@ static as_status write_variant(hid_t f, const as_sweep *s, const as_result *r, a
     return st;
 }
 
-static void fill_row(as_summary_row *row, const as_sweep *s, const as_result *r) {
+void as_results_fill_row(as_summary_row *row, const as_sweep *s, const as_result *r) {
     memset(row, 0, sizeof *row);
     row->id = r->id;
     row->repeat = r->repeat;
@@ -288,166 +228,95 @@ static void fill_row(as_summary_row *row, const as_sweep *s, const as_result *r)
     row->test_accuracy = r->test_accuracy;
     row->stopped_epoch = r->stopped_epoch;
     row->kept_epoch = r->kept_epoch;
+    snprintf(row->key, sizeof row->key, "%s", r->key);
 }
 
-/* Opens a private copy of path, lets fn modify it, then swaps it in atomically. */
-typedef as_status (*modify_fn)(hid_t f, void *ud, as_error *err);
+int as_keyed_cmp(const void *a, const void *b) {
+    return strcmp(((const as_keyed *)a)->key, ((const as_keyed *)b)->key);
+}
 
-static as_status rewrite(const char *path, modify_fn fn, void *ud, as_error *err) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    as_status st = copy_file(path, tmp, err);
-    if (st) {
-        unlink(tmp);
-        return st;
-    }
-    as_h5_quiet();
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_file_locking(fapl, 0, 1);
-    hid_t f = H5Fopen(tmp, H5F_ACC_RDWR, fapl);
-    H5Pclose(fapl);
-    if (f < 0) {
-        unlink(tmp);
-        return as_error_set(err, AS_ERR_IO, "%s: cannot open the results file for writing", path);
-    }
-    st = fn(f, ud, err);
-    if (H5Fclose(f) < 0 && !st) st = as_error_set(err, AS_ERR_IO, "%s: cannot close", tmp);
-    if (!st) st = fsync_path(tmp, err);
-    if (!st && rename(tmp, path) != 0)
-        st = as_error_set(err, AS_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
-    if (st) {
-        unlink(tmp);
-        return st;
-    }
-    /* make the rename itself durable */
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0';
-    else snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
+as_status as_results_sweep_keys(const as_sweep *s, const char *data_sha, as_keyed **out, size_t *n,
+                          as_error *err) {
+    size_t total;
+    *out = NULL;
+    if (!as_size_mul((size_t)s->n, (size_t)s->repeats, &total))
+        return as_error_set(err, AS_ERR_NOMEM, "too many runs");
+    as_keyed *k = as_calloc(total ? total : 1, sizeof *k);
+    if (!k) return as_error_set(err, AS_ERR_NOMEM, "out of memory for the run keys");
+    for (int v = 0; v < s->n; v++)
+        for (int r = 0; r < s->repeats; r++) {
+            size_t i = (size_t)v * (size_t)s->repeats + (size_t)r;
+            k[i].slot = i;
+            if (as_run_key(s, v, r, data_sha, k[i].key, err)) {
+                as_free(k);
+                return AS_ERR_NOMEM;
+            }
+        }
+    qsort(k, total, sizeof *k, as_keyed_cmp);
+    *out = k;
+    *n = total;
     return AS_OK;
 }
 
-typedef struct {
-    const as_sweep *s;
-    const as_result *r;
-} append_ctx;
-
-static as_status do_append(hid_t f, void *ud, as_error *err) {
-    append_ctx *c = ud;
-    as_status st = write_variant(f, c->s, c->r, err);
-    if (st) return st;
-    as_summary_row *rows;
-    size_t n;
-    if ((st = as_summary_read(f, &rows, &n, err))) return st;
-    as_summary_row *all = as_calloc(n + 1, sizeof *all);
-    if (!all) {
-        as_free(rows);
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory for the summary");
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) /* a rerun replaces its old row */
-        if (!(rows[i].id == c->r->id && rows[i].repeat == c->r->repeat)) all[k++] = rows[i];
-    fill_row(&all[k++], c->s, c->r);
-    st = as_summary_write(f, all, k, err);
-    as_free(rows);
-    as_free(all);
-    return st;
-}
-
-as_status as_results_append(const char *path, const as_sweep *s, const as_result *r,
+/* Compares what the stored runs were made with against this session: the sweep file,
+ * the dataset's content and every override that changes results. Each difference is
+ * named ("--epochs: stored 3, now 1"); any is refused unless force. */
+static as_status same_setup(hid_t f, const char *path, const as_results_meta *m, int force,
                             as_error *err) {
-    append_ctx c = {s, r};
-    return rewrite(path, do_append, &c, err);
-}
-
-typedef struct {
-    double wall;
-    int ranks, rpv;
-} finish_ctx;
-
-static as_status do_finish(hid_t f, void *ud, as_error *err) {
-    finish_ctx *c = ud;
-    char now[32];
-    iso_now(now, sizeof now);
-    double before = 0;
-    as_h5_read_attr_double(f, "wall_seconds", &before, NULL);
-    as_status st = as_h5_attr_string(f, "end_time", now, err);
-    if (!st) st = as_h5_attr_double(f, "wall_seconds", before + c->wall, err);
-    if (!st) st = as_h5_attr_int32(f, "ranks", c->ranks, err);
-    if (!st) st = as_h5_attr_int32(f, "ranks_per_variant", c->rpv, err);
-    return st;
-}
-
-as_status as_results_finish(const char *path, double wall_seconds, int ranks,
-                            int ranks_per_variant, as_error *err) {
-    finish_ctx c = {wall_seconds, ranks, ranks_per_variant};
-    return rewrite(path, do_finish, &c, err);
-}
-
-typedef struct {
-    const as_sweep *s;
-    char **keys; /* run key per variant */
-    unsigned char *done;
-} done_ctx;
-
-static herr_t visit_variant(hid_t g, const char *name, const H5L_info_t *info, void *ud) {
-    (void)info;
-    done_ctx *c = ud;
-    hid_t vg = H5Gopen2(g, name, H5P_DEFAULT);
-    if (vg < 0) return 0;
-    char *key = NULL, *status = NULL;
-    int64_t rep = -1;
-    if (as_h5_read_attr_string(vg, "run_key", &key, NULL) == AS_OK &&
-        as_h5_read_attr_string(vg, "status", &status, NULL) == AS_OK &&
-        as_h5_read_attr_int(vg, "repeat", &rep, NULL) == AS_OK && strcmp(status, "failed") != 0) {
-        for (int v = 0; v < c->s->n; v++)
-            if (c->keys[v] && !strcmp(c->keys[v], key) && rep >= 0 && rep < c->s->repeats)
-                c->done[(size_t)v * c->s->repeats + (size_t)rep] = 1;
+    char *sweep = NULL, *data = NULL, *dpath = NULL;
+    int64_t epochs = 0;
+    if (as_h5_read_attr_string(f, "sweep_sha256", &sweep, NULL) ||
+        as_h5_read_attr_string(f, "data_sha256", &data, NULL)) {
+        as_free(sweep);
+        as_free(data);
+        return as_error_set(err, AS_ERR_ARG, "%s: not an attnsweep results file (no sweep_sha256 "
+                            "or data_sha256)", path);
     }
-    as_free(key);
-    as_free(status);
-    H5Gclose(vg);
-    return 0;
-}
-
-/* Compares a stored hash attribute with the current one. */
-static as_status same_hash(hid_t f, const char *path, const char *attr, const char *now,
-                           const char *what, int force, as_error *err) {
-    char *old = NULL;
-    if (as_h5_read_attr_string(f, attr, &old, err))
-        return as_error_set(err, AS_ERR_ARG, "%s: not an attnsweep results file (no %s)", path, attr);
-    int same = !strcmp(old, now);
-    as_free(old);
-    if (same || force) return AS_OK;
+    if (as_h5_has_attr(f, "override_epochs")) as_h5_read_attr_int(f, "override_epochs", &epochs, NULL);
+    as_h5_read_attr_string(f, "data_path", &dpath, NULL);
+    char why[1536] = "";
+    size_t n = 0;
+    if (strcmp(sweep, m->sweep_sha256) != 0)
+        n += (size_t)snprintf(why + n, sizeof why - n, "; the sweep file changed");
+    if (epochs != m->override_epochs && n < sizeof why) {
+        char was[32], now[32];
+        snprintf(was, sizeof was, epochs ? "%lld" : "none (the sweep file's)", (long long)epochs);
+        snprintf(now, sizeof now, m->override_epochs ? "%d" : "none (the sweep file's)", m->override_epochs);
+        n += (size_t)snprintf(why + n, sizeof why - n, "; --epochs: stored %s, now %s", was, now);
+    }
+    if (strcmp(data, m->data_sha256) != 0 && n < sizeof why)
+        n += (size_t)snprintf(why + n, sizeof why - n,
+                              "; --data: the dataset changed: stored %.300s (sha256 %.12s...), now "
+                              "%.300s (sha256 %.12s...)", dpath ? dpath : "?", data, m->data_path,
+                              m->data_sha256);
+    as_free(sweep);
+    as_free(data);
+    as_free(dpath);
+    if (!why[0] || force) return AS_OK;
     return as_error_set(err, AS_ERR_ARG,
-                        "%s: the %s changed since these results were written; refusing to resume "
-                        "(use --force to resume anyway, keeping the finished runs whose config is "
-                        "unchanged)", path, what);
+                        "%s: refusing to resume: %s (resume with the same flags, or add --force to "
+                        "keep every stored run and add the new ones beside them)", path, why + 2);
 }
 
-as_status as_results_done(const char *path, const as_sweep *s, const char *sweep_sha,
-                          const char *data_sha, int force, unsigned char *done, as_error *err) {
+as_status as_results_done(const char *path, const as_sweep *s, const as_results_meta *m, int force,
+                          unsigned char *done, as_error *err) {
     hid_t f = as_h5_open_read(path, err);
     if (f < 0) return AS_ERR_ARG;
-    as_status st = same_hash(f, path, "sweep_sha256", sweep_sha, "sweep file", force, err);
-    if (!st) st = same_hash(f, path, "data_sha256", data_sha, "dataset", force, err);
-    done_ctx c = {s, as_calloc((size_t)s->n, sizeof(char *)), done};
-    if (!st && !c.keys) st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
-    for (int v = 0; !st && v < s->n; v++)
-        if (!(c.keys[v] = as_sweep_run_key(s, v))) st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
-    if (!st && H5Lexists(f, "variants", H5P_DEFAULT) > 0) {
-        hid_t g = H5Gopen2(f, "variants", H5P_DEFAULT);
-        H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, visit_variant, &c);
-        H5Gclose(g);
-    }
-    for (int v = 0; c.keys && v < s->n; v++) as_free(c.keys[v]);
-    as_free(c.keys);
+    as_status st = same_setup(f, path, m, force, err);
     H5Fclose(f);
+    as_keyed *keys = NULL;
+    size_t nk = 0, n = 0;
+    as_summary_row *rows = NULL;
+    if (!st) st = as_results_sweep_keys(s, m->data_sha256, &keys, &nk, err);
+    if (!st) st = as_store_rows(path, &rows, &n, err);
+    for (size_t i = 0; !st && i < n; i++) {
+        if (!strcmp(rows[i].status, "failed")) continue; /* no results: retried */
+        as_keyed probe;
+        snprintf(probe.key, sizeof probe.key, "%s", rows[i].key);
+        const as_keyed *hit = bsearch(&probe, keys, nk, sizeof *keys, as_keyed_cmp);
+        if (hit) done[hit->slot] = 1;
+    }
+    as_free(rows);
+    as_free(keys);
     return st;
 }

@@ -11,6 +11,7 @@
 #include "attnsweep/checkpoint.h"
 #include "attnsweep/hosts.h"
 #include "attnsweep/model.h"
+#include "attnsweep/runkey.h"
 #include "attnsweep/sha256.h"
 #include "attnsweep/spec.h"
 #include "attnsweep/sweep.h"
@@ -172,14 +173,6 @@ char *as_sweep_run_key(const as_sweep *s, int v) {
     return key;
 }
 
-/* The run's seed from its key (the full canonical string if memory runs out). */
-static uint64_t run_seed(const as_sweep *s, int v, int r) {
-    char *key = as_sweep_run_key(s, v);
-    uint64_t seed = as_variant_seed(s->seed, key ? key : s->v[v].canonical, r);
-    as_free(key);
-    return seed;
-}
-
 /* Trains up to o->budget epochs (a rung; 0: the spec's epochs), continuing the state a
  * checkpoint holds when o->from > 0: as_fit from that state equals a fit trained straight
  * to the budget (bit-identical on one rank). rs and rh receive the loaded state. */
@@ -222,7 +215,7 @@ as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset
     out->id = v;
     out->repeat = r;
     out->rank = o->world_rank;
-    out->seed = run_seed(s, v, r);
+    out->seed = as_run_seed(s, v, r);
     out->best_val_loss = out->final_val_loss = out->best_val_accuracy = (double)NAN;
     out->test_loss = out->test_accuracy = (double)NAN;
     int P = 1, me = 0;

@@ -18,6 +18,7 @@
  * decisions taken are kept and the runs continue from their checkpoints. */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +62,7 @@ typedef struct {
     long epochs_trained;
     double *busy;      /* per world rank: seconds of epochs trained */
     double t0;
-    as_status st;      /* first write failure (kept; the sweep carries on) */
+    as_status st;      /* first store failure: no more work is handed out */
     as_error err;
     char *buf;         /* receive buffer */
     size_t cap;
@@ -112,12 +113,14 @@ static void metric_text(const as_result *r, char *buf, size_t cap) {
 }
 
 /* Writes a finished run and prints its progress line (rank 0). */
-static void record(coord *c, const as_result *r) {
+static void record(coord *c, as_result *r) {
     as_error e;
-    as_status st = as_results_append(c->o->out_path, c->s, r, &e);
+    if (!r->key[0]) as_run_key(c->s, r->id, r->repeat, c->o->data_sha256, r->key, NULL);
+    as_status st = as_store_put(c->o->store, c->s, r, &e);
     keep_error(c, st, &e);
     if (st) fprintf(stderr, "attnsweep sweep: cannot record v%04d_r%d: %s\n", r->id, r->repeat, e.msg);
     c->done++;
+    if (!st && c->o->counts && r->status <= AS_VAR_STOPPED) c->o->counts[r->status]++;
     double el = now() - c->t0;
     char eta[32], metric[96];
     fmt_duration(eta, sizeof eta, c->done && !c->rungs ? el / c->done * (c->total - c->done) : 0);
@@ -251,7 +254,8 @@ static void abort_job(const as_error *err) {
 }
 
 static as_next next_task(coord *c, as_sched_task *t) {
-    if (c->o->stop && *c->o->stop) return AS_NEXT_DONE;
+    /* a run that could not be stored stops the hand-out: more work would be lost */
+    if ((c->o->stop && *c->o->stop) || c->st) return AS_NEXT_DONE;
     if (c->nredo > 0) {
         *t = c->redo[--c->nredo];
         return AS_NEXT_TASK;
@@ -285,19 +289,25 @@ static void dispatch(coord *c) {
 /* Handles one message from another leader: record its result (if any), then hand it
  * its next task, tell it to stop, or keep it waiting. */
 static void serve_one(coord *c, MPI_Status *probe) {
-    int n;
+    int n = 0;
     MPI_Get_count(probe, MPI_BYTE, &n);
-    if ((size_t)n > c->cap) {
+    if (n > 0 && (size_t)n > c->cap) {
         char *nb = as_realloc(c->buf, (size_t)n);
         if (nb) {
             c->buf = nb;
             c->cap = (size_t)n;
         }
     }
-    int src = probe->MPI_SOURCE;
-    MPI_Recv((size_t)n <= c->cap ? c->buf : NULL, (size_t)n <= c->cap ? n : 0, MPI_BYTE, src,
-             TAG_RESULT, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-    if (n > 0) {
+    int src = probe->MPI_SOURCE, fits = n <= 0 || (size_t)n <= c->cap;
+    /* without room the message is still taken (truncated to nothing) and never unpacked */
+    MPI_Recv(fits ? c->buf : NULL, fits ? n : 0, MPI_BYTE, src, TAG_RESULT, MPI_COMM_WORLD,
+             MPI_STATUS_IGNORE);
+    if (!fits) {
+        fprintf(stderr, "attnsweep sweep: out of memory for the %d-byte result of rank %d; its "
+                "run v%04d_r%d is lost (rerun with --resume)\n", n, src, c->issued[src].v, c->issued[src].r);
+        as_error e;
+        keep_error(c, as_error_set(&e, AS_ERR_NOMEM, "out of memory receiving a result"), &e);
+    } else if (n > 0) {
         as_result r;
         as_error e;
         if (as_result_unpack(c->buf, (size_t)n, &r, &e) == AS_OK) {
@@ -413,7 +423,13 @@ static as_status worker(const as_sweep *s, const as_dataset *d, const as_sched_o
         as_result res;
         as_status st = train_task(s, d, group, gsize, &t, o, NULL, NULL, &res, err);
         if (st) abort_job(err);
-        if (grank == 0 && as_result_pack(&res, &msg, &n, err) != AS_OK) {
+        if (grank == 0 && (as_result_pack(&res, &msg, &n, err) != AS_OK || n > (size_t)INT_MAX)) {
+            if (n > (size_t)INT_MAX) { /* one MPI message counts its bytes in an int */
+                as_free(msg);
+                msg = NULL;
+                as_error_set(err, AS_ERR_NOMEM, "its result (%zu bytes) exceeds one MPI message "
+                             "(INT_MAX bytes): lower attention_samples or prediction_samples", n);
+            }
             /* no memory for the dumps' message: report the run without its arrays */
             as_result_free(&res);
             res.status = AS_VAR_FAILED;
@@ -589,6 +605,10 @@ as_status as_sweep_schedule(const as_sweep *s, const as_dataset *d, const as_sch
     MPI_Comm_size(MPI_COMM_WORLD, &P);
     int R = o->ranks_per_variant > 0 ? o->ranks_per_variant : s->ranks_per_variant;
     if (R < 1) R = 1;
+    /* Scheduling messages and the runs' collectives are not retried: an MPI failure there
+     * leaves ranks that cannot be told, so the job aborts (MPI_ERRORS_ARE_FATAL, on purpose;
+     * finished runs are in the results store). */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
     MPI_Comm group;
     MPI_Comm_split(MPI_COMM_WORLD, world / R, world, &group);
     int gsize, grank;
@@ -633,5 +653,6 @@ as_status as_sweep_schedule(const as_sweep *s, const as_dataset *d, const as_sch
         st = worker(s, d, o, group, gsize, grank, err);
     }
     MPI_Comm_free(&group);
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     return st;
 }

@@ -93,12 +93,12 @@ static void family_of(const cJSON *config, char *buf, size_t cap) {
 }
 
 /* Reads the grid values and the family of one run's group (absent: NULL, "other"). */
-static void read_group(hid_t f, int id, int repeat, agg *a) {
-    char path[96];
-    snprintf(path, sizeof path, "/variants/v%04d_r%d", id, repeat);
+static const char *g_path; /* the results file: runs not yet packed are in its journal */
+
+static void read_group(hid_t f, const as_summary_row *row, agg *a) {
     snprintf(a->family, sizeof a->family, "other");
-    if (H5Lexists(f, "/variants", H5P_DEFAULT) <= 0 || H5Lexists(f, path, H5P_DEFAULT) <= 0) return;
-    hid_t g = H5Gopen2(f, path, H5P_DEFAULT);
+    hid_t g = as_store_open_run(f, g_path, row->key); /* the index, or the journal */
+    if (g < 0) return;
     char *txt = NULL;
     if (as_h5_read_attr_string(g, "params", &txt, NULL) == AS_OK) a->grid = cJSON_Parse(txt);
     as_free(txt);
@@ -154,7 +154,7 @@ static int aggregate(hid_t f, const as_summary_row *rows, size_t n, const as_sum
             memcpy(a[na].name, rows[i].name, sizeof a[na].name);
             a[na].name[sizeof a[na].name - 1] = '\0';
             a[na].n_params = rows[i].n_params;
-            read_group(f, rows[i].id, rows[i].repeat, &a[na]);
+            read_group(f, &rows[i], &a[na]);
             const cJSON *gv = o->group_by ? cJSON_GetObjectItemCaseSensitive(a[na].grid, o->group_by) : NULL;
             if (gv) value_text(gv, a[na].group, sizeof a[na].group);
             else snprintf(a[na].group, sizeof a[na].group, "(not used)");
@@ -311,9 +311,8 @@ static void print_failures(FILE *out, hid_t f, const as_summary_row *rows, size_
     fprintf(out, "\nfailed or diverged runs (%d):\n", bad);
     for (size_t i = 0; i < n; i++) {
         if (!is_bad(rows[i].status)) continue;
-        char gpath[96], *msg = NULL;
-        snprintf(gpath, sizeof gpath, "/variants/v%04d_r%d", rows[i].id, rows[i].repeat);
-        hid_t g = H5Lexists(f, gpath, H5P_DEFAULT) > 0 ? H5Gopen2(f, gpath, H5P_DEFAULT) : -1;
+        char *msg = NULL;
+        hid_t g = as_store_open_run(f, g_path, rows[i].key);
         if (g >= 0) {
             as_h5_read_attr_string(g, "error", &msg, NULL);
             H5Gclose(g);
@@ -369,7 +368,8 @@ as_status as_summary_print(const char *path, const as_summary_opts *o, FILE *out
     if (f < 0) return AS_ERR_DATA;
     as_summary_row *rows = NULL;
     size_t n = 0;
-    as_status st = as_summary_read(f, &rows, &n, err);
+    g_path = path;
+    as_status st = as_store_rows(path, &rows, &n, err); /* with the runs still in the journal */
     if (st) {
         H5Fclose(f);
         return as_error_prefix(err, "%s", path);

@@ -6,9 +6,11 @@
 #include <stdint.h>
 
 #include "attnsweep/status.h"
+#include "attnsweep/sweep.h"
 
 #define AS_SUMMARY_NAME_MAX 128
 #define AS_SUMMARY_STATUS_MAX 16
+#define AS_SUMMARY_KEY_MAX 65 /* the run key (runkey.h): 64 hex digits */
 
 typedef struct {
     int32_t id, repeat;
@@ -21,13 +23,47 @@ typedef struct {
     /* protocol (issue 13): the kept model on /test (NaN without one), early stopping */
     double test_loss, test_accuracy;
     int32_t stopped_epoch, kept_epoch;
+    char key[AS_SUMMARY_KEY_MAX]; /* the run key: /variants/<key> */
 } as_summary_row;
 
-/* The HDF5 compound type of a row (caller closes it). */
+/* /summary is chunked by this many rows (the live slots are written into its chunks). */
+#define AS_SUMMARY_CHUNK_ROWS 64
+
+/* The HDF5 compound type of a row (caller closes it); also the file type, so a row's
+ * bytes in memory are its bytes in the file. */
 hid_t as_summary_type(void);
-/* Reads /summary of an open results file into an as_malloc'd array. */
-/* Writes /summary (replacing it) with n rows. AS_ERR_IO. */
+/* Writes /summary (replacing it, contiguous) with n rows. AS_ERR_IO. */
 as_status as_summary_write(hid_t f, const as_summary_row *rows, size_t n, as_error *err);
+/* Reads /summary of an open results file into an as_malloc'd array, skipping the empty
+ * rows (free slots of a running or killed session). */
 as_status as_summary_read(hid_t f, as_summary_row **rows, size_t *n, as_error *err);
+
+/* Every stored run of the results file at path: its /summary rows, then the rows of
+ * journal files not yet in it (store.h). *rows as_malloc'd. */
+as_status as_store_rows(const char *path, as_summary_row **rows, size_t *n, as_error *err);
+/* The group of run `key`: /variants/<key> of f, else /run of its journal file; -1 when
+ * neither exists. Close it with H5Gclose. */
+hid_t as_store_open_run(hid_t f, const char *path, const char *key);
+/* The journal file's summary row. */
+as_status as_store_read_row(const char *file, as_summary_row *row, as_error *err);
+/* 1 when name is "<run key>.h5". */
+int as_store_is_key(const char *name);
+/* "<journal>/<key>.h5", as_malloc'd (NULL when out of memory). */
+char *as_store_journal_file(const char *journal, const char *key);
+
+/* The run keys of every (variant, repeat) of a sweep, sorted (as_keyed_cmp), for matching
+ * stored runs: slot = v * repeats + r. */
+typedef struct {
+    char key[AS_SUMMARY_KEY_MAX];
+    size_t slot;
+} as_keyed;
+int as_keyed_cmp(const void *a, const void *b);
+as_status as_results_sweep_keys(const as_sweep *s, const char *data_sha, as_keyed **out, size_t *n,
+                                as_error *err);
+/* The summary row of a finished run. */
+void as_results_fill_row(as_summary_row *row, const as_sweep *s, const as_result *r);
+/* Writes a run's attributes and arrays into group `path` (created) of f. */
+as_status as_results_write_run(hid_t f, const char *path, const as_sweep *s, const as_result *r,
+                               as_error *err);
 
 #endif

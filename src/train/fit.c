@@ -405,7 +405,7 @@ static as_status run_epoch(fit_ctx *c, int ep, as_history *h, int *stop, as_erro
         as_fit_state cs = {ep + 1, c->opt.t, c->shuf, c->perm, c->n_train, c->opt.m, c->opt.v,
                            c->m->n_params, c->cb, 1, c->cb.has_best ? c->best : NULL};
         if (o->on_checkpoint(o->ud, &cs, h))
-            return as_error_set(err, AS_ERR_IO, "writing the checkpoint after epoch %d failed", ep + 1);
+            return as_error_set(err, AS_ERR_STORE, "writing the checkpoint after epoch %d failed", ep + 1);
     }
     int asked = o && o->on_epoch ? o->on_epoch(o->ud, &es) : 0;
     if (diverged) {

@@ -61,6 +61,13 @@ def families(configs):
     return out
 
 
+def group_of(row):
+    """The /variants group of a /summary row: its run key (format 2) or v<id>_r<repeat>."""
+    if "key" in row.dtype.names:
+        return "variants/" + row["key"].split(b"\0")[0].decode()
+    return "variants/v%04d_r%d" % (row["id"], row["repeat"])
+
+
 def expected_from_file(path):
     """Independent reading of the results: best variant per family, failures, axes."""
     with h5py.File(path, "r") as f:
@@ -71,11 +78,9 @@ def expected_from_file(path):
                         else ("best_val_loss", 1.))
         per = {}
         axes = {}
-        fam = families({"variants/v%04d_r%d" % (row["id"], row["repeat"]):
-                        f["variants/v%04d_r%d" % (row["id"], row["repeat"])].attrs["config"]
-                        for row in s})
+        fam = families({group_of(row): f[group_of(row)].attrs["config"] for row in s})
         for row in s:
-            key = "variants/v%04d_r%d" % (row["id"], row["repeat"])
+            key = group_of(row)
             g = f[key]
             status = row["status"].split(b"\0")[0].decode()
             d = per.setdefault(int(row["id"]), {"vals": [], "fam": fam[key],
@@ -104,7 +109,7 @@ def expected_from_file(path):
             r = sorted((row for row in s if row["id"] == overall[2]
                         and row["status"].startswith(b"ok")), key=lambda row: row["repeat"])
             r = max(r, key=lambda row: row[metric])
-            g = f["variants/v%04d_r%d" % (r["id"], r["repeat"])]
+            g = f[group_of(r)]
             acc = float(np.mean(np.argmax(g["predictions"][()], 1) == g["pred_targets"][()]))
     varying = sorted(a for a, vals in axes.items() if len(vals) > 1)
     return task, best, bad, varying, attn_layers, acc

@@ -51,7 +51,8 @@ def run(args, np_=None, env=None, timeout=600):
 def load(path):
     out = {}
     with h5py.File(path, "r") as f:
-        for k, g in f["variants"].items():
+        for g in f["variants"].values():  # groups are named by run key: index by label
+            k = "v%04d_r%d" % (g.attrs["id"], g.attrs["repeat"])
             d = {"status": g.attrs["status"], "keys": sorted(g.keys())}
             for c in ("loss", "val_loss", "rungs/epochs", "rungs/metric", "rungs/mean"):
                 d[c] = g[c][:] if c in g else None

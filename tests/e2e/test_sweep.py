@@ -38,6 +38,58 @@ def curves(path):
     return out
 
 
+def n_rows(f):
+    """Finished runs in /summary (a running sweep's free rows have an empty status)."""
+    return sum(1 for st in f["summary"]["status"] if st.split(b"\0")[0])
+
+
+def session_pids(sid):
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                if int(fields[3]) == sid and fields[0] != "Z":
+                    pids.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return pids
+
+
+def wait_stopped_rank(sid, timeout=300):
+    """Waits until a process of session sid running attnsweep is stopped (SIGSTOP)."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        for pid in session_pids(sid):
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    state = fh.read().rsplit(")", 1)[1].split()[0]
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    cmd = fh.read()
+            except OSError:
+                continue
+            if state == "T" and b"attnsweep" in cmd:
+                return True
+        time.sleep(0.02)
+    return False
+
+
+def kill_session(sid):
+    """SIGKILLs every process of session sid until none is left; returns survivors."""
+    for _ in range(200):
+        pids = session_pids(sid)
+        if not pids:
+            return []
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
+    return session_pids(sid)
+
+
 def same(a, b, rtol=0.0):
     if set(a) != set(b):
         return False
@@ -111,7 +163,7 @@ def main():
               "epochs_run", "best_epoch", "best_val_loss", "final_val_loss", "best_val_accuracy",
               "train_seconds", "rank"}, "summary table has every column, one row per run")
         check(f.attrs["ranks"] == 2 and len(f.attrs["sweep_sha256"]) == 64 and
-              len(f.attrs["data_sha256"]) == 64 and f.attrs["format_version"] == 1 and
+              len(f.attrs["data_sha256"]) == 64 and f.attrs["format_version"] == 2 and
               f.attrs["wall_seconds"] > 0 and f.attrs["end_time"] != "",
               "root attributes: ranks, hashes, version, times")
         check(json.loads(f.attrs["sweep_text"]) == sweep, "the sweep file's text is kept")
@@ -147,26 +199,18 @@ def main():
     slow = ["--threads", "1", "--epochs", "40"]
     r = run(["sweep", sp, "-o", ref] + slow, np_=2)
     check(r.returncode == 0, "uninterrupted reference run")
+    # the whole job is one session (setsid): rank 0 stops itself after storing its 3rd run
+    # (test hook), then every process of the session is killed with SIGKILL
     p = subprocess.Popen(["mpirun", "--bind-to", "none", "-np", "2", BIN, "sweep", sp, "-o", out]
-                         + slow, env=ENV, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True)
-    t0 = time.time()
-    n_done = 0
-    while time.time() - t0 < 120 and p.poll() is None:
-        try:
-            with h5py.File(out, "r") as f:
-                n_done = len(f["summary"])
-        except Exception:
-            pass
-        if n_done >= 3:
-            break
-        time.sleep(0.05)
-    os.killpg(p.pid, signal.SIGKILL)
+                         + slow, env=dict(ENV, ATTNSWEEP_TEST_STOP="after-run:3"),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    check(wait_stopped_rank(p.pid), "rank 0 stopped after storing 3 runs (test hook)")
+    survivors = kill_session(p.pid)
     p.wait()
-    time.sleep(0.5)
+    check(not survivors, f"kill -9 of the whole session leaves no process alive ({survivors})")
     with h5py.File(out, "r") as f:
-        got = len(f["summary"])
-        check(3 <= got < 16 and len(f["variants"]) == got,
+        got = n_rows(f)
+        check(got == 3 and "variants" in f,
               f"after kill -9 mid-sweep the file opens and holds the {got} finished runs")
     stale = out + ".tmp.999999"
     with open(stale, "w") as fh:
@@ -179,7 +223,8 @@ def main():
         failed_keys = [k for k in f["variants"] if f["variants"][k].attrs["status"] == "failed"]
     r = run(["sweep", sp, "-o", out, "--resume"] + slow, np_=1)
     check(r.returncode == 0 and f"resume: {16 - len(failed_keys)} runs already" in r.stdout and
-          f"{len(failed_keys)} to go" in r.stdout, "--resume keeps ok and diverged runs, retries failed ones")
+          f"{len(failed_keys)} to go" in r.stdout, "--resume keeps ok and diverged runs, retries failed ones "
+          f"({len(failed_keys)} failed; {[l for l in r.stdout.splitlines() if 'resume' in l]})")
     with h5py.File(out, "r") as f:
         check(f.attrs["ranks"] == 1 and f.attrs["wall_seconds"] > 0, "resume records its rank count")
 
@@ -191,7 +236,7 @@ def main():
     while time.time() - t0 < 120 and p.poll() is None:
         try:
             with h5py.File(term, "r") as f:
-                if len(f["summary"]) >= 1:
+                if n_rows(f) >= 1:
                     break
         except Exception:
             pass
@@ -202,7 +247,7 @@ def main():
     so, se = p.communicate(timeout=300)
     hint = [l.strip() for l in so.splitlines() if "--resume" in l and "attnsweep sweep" in l]
     with h5py.File(term, "r") as f:
-        n_term = len(f["summary"])
+        n_term = n_rows(f)
     check(p.returncode == 0 and "stopped by SIGTERM" in so and hint and "--epochs 40" in hint[0]
           and 1 <= n_term < 16, f"SIGTERM stops after the running variants ({n_term} runs kept) "
           "and prints the resume command with its flags")
@@ -255,7 +300,7 @@ def main():
     wout = os.path.join(tmp, "weights.h5")
     r = run(["sweep", sp, "-o", wout, "--threads", "1"])
     with h5py.File(wout, "r") as f:
-        g = f["variants/v0000_r0"]
+        g = f["variants"][f["summary"][0]["key"].decode()]
         w = g["weights"]
         check(r.returncode == 0 and w["layer_0/kernel"].shape == (5, 1, 6) and
               w["layer_1/query_kernel"].shape == (6, 2, 4) and

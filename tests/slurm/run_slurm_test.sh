@@ -206,7 +206,7 @@ with h5py.File(sys.argv[1], "r") as f:
     assert all(x == "ok" for x in status), status
     assert int(f.attrs["ranks"]) == 2, f.attrs["ranks"]
     for row in s:
-        g = f["variants/v%04d_r%d" % (row["id"], row["repeat"])]
+        g = f["variants/" + row["key"].split(b"\0")[0].decode()]
         assert len(g["val_loss"]) == row["epochs_run"] > 0
 print("results ok: %d rows" % len(s))
 EOF

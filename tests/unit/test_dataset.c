@@ -203,7 +203,9 @@ START_TEST(test_roundtrip_and_helpers) {
     /* a failed write leaves nothing behind: a directory that does not exist */
     char bad[600];
     snprintf(bad, sizeof bad, "%s/nodir/x.h5", as_test_tmpdir());
-    ck_assert_int_eq(as_dataset_write(bad, &d, 0, NULL, NULL, &e), AS_ERR_IO);
+    /* a folder that does not exist: cannot store (exit 4), naming the path */
+    ck_assert_int_eq(as_dataset_write(bad, &d, 0, NULL, NULL, &e), AS_ERR_STORE);
+    ck_assert_ptr_nonnull(strstr(e.msg, "nodir"));
     ck_assert_int_ne(access(bad, F_OK), 0);
 }
 END_TEST

@@ -1,0 +1,47 @@
+/* store.h: the sweep results store -- a journal of per-run files, the user-facing index
+ * RESULTS.h5, and the lock that makes one process its only writer. Layout and
+ * guarantees are in README.md ("The results store").
+ *
+ * - RESULTS.h5.journal/<run key>.h5: each finished run, written once (built in memory,
+ *   stored with as_write_file_durable: temporary, fsync, rename, folder fsync). Group
+ *   /run holds what /variants/<key> holds in RESULTS.h5, dataset /summary_row its row.
+ * - RESULTS.h5: rebuilt atomically by as_store_pack (packed: every run copied in, no
+ *   external links, no empty rows) with, for a running session, n_slots empty rows at
+ *   the end of /summary (chunked, allocated on disk). as_store_put fills the next slot
+ *   with one pwrite into that allocated space: HDF5's metadata is never modified in
+ *   place, so the file opens at every instant. While a session runs, the runs it
+ *   finished are in the journal and in /summary; readers (as_store_rows,
+ *   as_store_open_run) take /variants/<key> from the journal until the next pack.
+ * - RESULTS.h5.lock: flock'd for the whole session, holding "host pid".
+ *
+ * Errors: AS_ERR_STORE (exit 4) when something cannot be written (the message names the
+ * path and strerror), AS_ERR_ARG when another process holds the lock (naming it).
+ */
+#ifndef ATTNSWEEP_STORE_H
+#define ATTNSWEEP_STORE_H
+
+#include <hdf5.h>
+#include <stddef.h>
+
+#include "attnsweep/status.h"
+
+typedef struct {
+    char *path, *journal, *lock_path;
+    int lock_fd;      /* -1 when not holding the lock */
+    int index_fd;     /* RESULTS.h5 for the slot writes, -1 */
+    haddr_t *chunk;   /* file offsets of the /summary chunks */
+    size_t n_chunks;
+    size_t next_slot, end_slot; /* free rows [next_slot, end_slot) of /summary */
+} as_store;
+
+/* Takes the lock of path (exit-2 error naming the holder when another process holds
+ * it; a lock left by a dead process is taken over with a message on stdout), creates
+ * the journal folder and removes temporaries left by interrupted writes (only now,
+ * under the lock). */
+as_status as_store_open(as_store *st, const char *path, as_error *err);
+/* The number of run files in the journal folder. */
+size_t as_store_journal_runs(const as_store *st);
+/* Releases the lock (removes the lock file) and frees st. Safe on a zeroed store. */
+void as_store_close(as_store *st);
+
+#endif

@@ -1,0 +1,297 @@
+/* pack.c: rebuilding RESULTS.h5 from its previous version and the journal (store.h). */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "attnsweep/alloc.h"
+#include "attnsweep/h5util.h"
+#include "attnsweep/store.h"
+#include "attnsweep/sweep.h"
+#include "sweep/summary_row.h"
+
+#define FORMAT_VERSION 2
+
+typedef struct {
+    as_summary_row row;
+    int journal;            /* its data comes from the journal file (else the old index) */
+    const as_variant *v;    /* the current grid's variant of this run, or NULL */
+} entry;
+
+typedef struct {
+    entry *e;
+    size_t n, cap;
+} entries;
+
+static int by_key(const void *a, const void *b) {
+    return strcmp(((const entry *)a)->row.key, ((const entry *)b)->row.key);
+}
+
+static int by_label(const void *a, const void *b) {
+    const as_summary_row *x = &((const entry *)a)->row, *y = &((const entry *)b)->row;
+    if (x->id != y->id) return x->id < y->id ? -1 : 1;
+    if (x->repeat != y->repeat) return x->repeat < y->repeat ? -1 : 1;
+    return strcmp(x->key, y->key);
+}
+
+static entry *push(entries *es, as_error *err) {
+    if (es->n == es->cap) {
+        size_t nc = es->cap ? 2 * es->cap : 64;
+        entry *ne = as_realloc(es->e, nc * sizeof *ne);
+        if (!ne) {
+            as_error_set(err, AS_ERR_NOMEM, "out of memory for the run list");
+            return NULL;
+        }
+        es->e = ne;
+        es->cap = nc;
+    }
+    memset(&es->e[es->n], 0, sizeof *es->e);
+    return &es->e[es->n++];
+}
+
+/* The runs of the old index (rows whose group it lacks come from the journal). */
+static as_status old_runs(hid_t old, entries *es, as_error *err) {
+    as_summary_row *rows;
+    size_t n;
+    as_status st = as_summary_read(old, &rows, &n, err);
+    for (size_t i = 0; !st && i < n; i++) {
+        entry *e = push(es, err);
+        if (!e) st = AS_ERR_NOMEM;
+        else {
+            char g[AS_SUMMARY_KEY_MAX + 16];
+            snprintf(g, sizeof g, "variants/%s", rows[i].key);
+            e->row = rows[i];
+            e->journal = !(H5Lexists(old, "variants", H5P_DEFAULT) > 0 && H5Lexists(old, g, H5P_DEFAULT) > 0);
+        }
+    }
+    as_free(rows);
+    return st;
+}
+
+/* Adds or updates (the journal is newer) every run of the journal folder. */
+static as_status journal_runs(const char *journal, entries *es, as_error *err) {
+    qsort(es->e, es->n, sizeof *es->e, by_key);
+    size_t known = es->n;
+    DIR *d = opendir(journal);
+    if (!d) return AS_OK;
+    struct dirent *de;
+    as_status st = AS_OK;
+    while (!st && (de = readdir(d))) {
+        if (!as_store_is_key(de->d_name)) continue;
+        char file[4352];
+        snprintf(file, sizeof file, "%s/%s", journal, de->d_name);
+        as_summary_row row;
+        as_error ignore;
+        if (as_store_read_row(file, &row, &ignore) != AS_OK) {
+            fprintf(stderr, "attnsweep: %s: unreadable, skipped (%s)\n", file, ignore.msg);
+            continue;
+        }
+        entry probe;
+        probe.row = row;
+        entry *hit = bsearch(&probe, es->e, known, sizeof *es->e, by_key);
+        if (!hit && !(hit = push(es, err))) st = AS_ERR_NOMEM;
+        else {
+            hit->row = row;
+            hit->journal = 1;
+        }
+    }
+    closedir(d);
+    /* rows of the old index whose run is nowhere (cannot happen: journal first) are dropped */
+    size_t k = 0;
+    for (size_t i = 0; i < es->n; i++) {
+        char *f = es->e[i].journal ? as_store_journal_file(journal, es->e[i].row.key) : NULL;
+        int keep = !es->e[i].journal || (f && access(f, R_OK) == 0);
+        as_free(f);
+        if (keep) es->e[k++] = es->e[i];
+    }
+    es->n = k;
+    return st;
+}
+
+/* Gives the runs of the current grid its labels. */
+static as_status relabel(const as_sweep *s, const char *data_sha, entries *es, as_error *err) {
+    as_keyed *keys;
+    size_t nk;
+    as_status st = as_results_sweep_keys(s, data_sha, &keys, &nk, err);
+    for (size_t i = 0; !st && i < es->n; i++) {
+        as_keyed probe;
+        snprintf(probe.key, sizeof probe.key, "%s", es->e[i].row.key);
+        const as_keyed *hit = bsearch(&probe, keys, nk, sizeof *keys, as_keyed_cmp);
+        if (!hit) continue;
+        const as_variant *v = &s->v[hit->slot / (size_t)s->repeats];
+        es->e[i].v = v;
+        es->e[i].row.id = v->id;
+        snprintf(es->e[i].row.name, sizeof es->e[i].row.name, "%s", v->name);
+    }
+    if (!st) as_free(keys);
+    return st;
+}
+
+static herr_t copy_attr(hid_t loc, const char *name, const H5A_info_t *info, void *ud) {
+    (void)info;
+    hid_t dst = *(hid_t *)ud, a = H5Aopen(loc, name, H5P_DEFAULT);
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+    hssize_t n = H5Sget_simple_extent_npoints(sp);
+    size_t bytes = (size_t)(n > 0 ? n : 1) * H5Tget_size(t);
+    void *buf = as_calloc(bytes, 1);
+    herr_t rc = -1;
+    if (buf && H5Aread(a, t, buf) >= 0) {
+        hid_t b = H5Acreate2(dst, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+        rc = b < 0 ? -1 : H5Awrite(b, t, buf);
+        if (b >= 0) H5Aclose(b);
+        if (H5Tdetect_class(t, H5T_VLEN) > 0 || H5Tis_variable_str(t) > 0)
+            H5Dvlen_reclaim(t, sp, H5P_DEFAULT, buf);
+    }
+    as_free(buf);
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Aclose(a);
+    return rc < 0 ? -1 : 0;
+}
+
+static as_status root_attrs(hid_t f, hid_t old, const as_results_meta *m, double add_wall, int ended,
+                            as_error *err) {
+    as_status st = AS_OK;
+    if (old >= 0 && H5Aiterate2(old, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_attr, &f) < 0)
+        return as_error_set(err, AS_ERR_INTERNAL, "cannot copy the root attributes");
+    char now[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    double wall = 0;
+    if (old >= 0) as_h5_read_attr_double(old, "wall_seconds", &wall, NULL);
+    st = as_h5_attr_int32(f, "format_version", FORMAT_VERSION, err);
+    if (!st) st = as_h5_attr_string(f, "attnsweep_version", AS_VERSION_STRING, err);
+    if (!st && !as_h5_has_attr(f, "start_time")) st = as_h5_attr_string(f, "start_time", now, err);
+    if (!st && (ended || !as_h5_has_attr(f, "end_time")))
+        st = as_h5_attr_string(f, "end_time", ended ? now : "", err);
+    if (!st) st = as_h5_attr_double(f, "wall_seconds", wall + add_wall, err);
+    if (st || !m) return st;
+    st = as_h5_attr_string(f, "sweep_path", m->sweep_path, err);
+    if (!st) st = as_h5_attr_string(f, "sweep_text", m->sweep_text, err);
+    if (!st) st = as_h5_attr_string(f, "sweep_sha256", m->sweep_sha256, err);
+    if (!st) st = as_h5_attr_string(f, "data_path", m->data_path, err);
+    if (!st) st = as_h5_attr_string(f, "data_sha256", m->data_sha256, err);
+    if (!st) st = as_h5_attr_int32(f, "override_epochs", m->override_epochs, err);
+    if (!st) st = as_h5_attr_int32(f, "ranks", m->ranks, err);
+    if (!st) st = as_h5_attr_int32(f, "ranks_per_variant", m->ranks_per_variant, err);
+    if (!st) st = as_h5_attr_string(f, "task", m->data->task == AS_TASK_CLASSIFICATION ?
+                                    "classification" : "regression", err);
+    if (!st && m->data->task == AS_TASK_CLASSIFICATION)
+        st = as_h5_attr_int32(f, "n_classes", m->data->n_classes, err);
+    return st;
+}
+
+/* Copies each run's group into /variants (relabelled to the current grid). */
+static as_status copy_runs(hid_t f, hid_t old, const char *journal, const entries *es, as_error *err) {
+    hid_t vg = as_h5_group(f, "variants", err);
+    if (vg < 0) return AS_ERR_NOMEM;
+    as_status st = AS_OK;
+    for (size_t i = 0; !st && i < es->n; i++) {
+        const entry *e = &es->e[i];
+        hid_t src = old;
+        char from[AS_SUMMARY_KEY_MAX + 16];
+        snprintf(from, sizeof from, "variants/%s", e->row.key);
+        if (e->journal) {
+            char *file = as_store_journal_file(journal, e->row.key);
+            src = file ? as_h5_open_read(file, err) : -1;
+            as_free(file);
+            snprintf(from, sizeof from, "run");
+        }
+        if (src < 0 || H5Ocopy(src, from, vg, e->row.key, H5P_DEFAULT, H5P_DEFAULT) < 0)
+            st = as_error_set(err, AS_ERR_DATA, "run %s: cannot copy it%s", e->row.key,
+                              e->journal ? " from the journal" : "");
+        if (e->journal && src >= 0) H5Fclose(src);
+        if (st || !e->v) continue;
+        hid_t g = H5Gopen2(vg, e->row.key, H5P_DEFAULT);
+        char *params = cJSON_PrintUnformatted(e->v->params);
+        if (g < 0 || !params) st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
+        if (!st) st = as_h5_attr_int32(g, "id", e->v->id, err);
+        if (!st) st = as_h5_attr_string(g, "name", e->v->name, err);
+        if (!st) st = as_h5_attr_string(g, "params", params, err);
+        if (params) cJSON_free(params);
+        if (g >= 0) H5Gclose(g);
+    }
+    H5Gclose(vg);
+    return st;
+}
+
+/* /summary: the runs, then n_slots empty rows allocated on disk for the session. */
+static as_status write_summary(hid_t f, const entries *es, size_t n_slots, as_error *err) {
+    hsize_t dims[1] = {(hsize_t)(es->n + n_slots)}, maxd[1] = {H5S_UNLIMITED};
+    hsize_t chunk[1] = {AS_SUMMARY_CHUNK_ROWS};
+    as_summary_row zero;
+    memset(&zero, 0, sizeof zero);
+    hid_t t = as_summary_type(), sp = H5Screate_simple(1, dims, maxd);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, chunk);
+    H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
+    H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC);
+    H5Pset_fill_value(dcpl, t, &zero);
+    hid_t ds = H5Dcreate2(f, "summary", t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    herr_t rc = ds < 0 ? -1 : 0;
+    as_summary_row *rows = es->n ? as_malloc(es->n * sizeof *rows) : NULL;
+    if (es->n && !rows) rc = -1;
+    for (size_t i = 0; rows && i < es->n; i++) rows[i] = es->e[i].row;
+    if (rc >= 0 && es->n) {
+        hsize_t start[1] = {0}, count[1] = {(hsize_t)es->n};
+        hid_t fs = H5Dget_space(ds), ms = H5Screate_simple(1, count, NULL);
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
+        rc = H5Dwrite(ds, t, ms, fs, H5P_DEFAULT, rows);
+        H5Sclose(ms);
+        H5Sclose(fs);
+    }
+    as_free(rows);
+    if (ds >= 0) H5Dclose(ds);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    H5Tclose(t);
+    return rc < 0 ? as_error_set(err, AS_ERR_NOMEM, "/summary: cannot build it in memory") : AS_OK;
+}
+
+/* Removes the journal files now held by the index. */
+static void drop_packed(const char *journal, const entries *es) {
+    for (size_t i = 0; i < es->n; i++) {
+        if (!es->e[i].journal) continue;
+        char *file = as_store_journal_file(journal, es->e[i].row.key);
+        if (file) unlink(file);
+        as_free(file);
+    }
+    int fd = open(journal, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+as_status as_store_pack(as_store *st, const as_sweep *s, const as_results_meta *m, double add_wall,
+                        size_t n_slots, int ended, as_error *err) {
+    entries es = {NULL, 0, 0};
+    hid_t old = access(st->path, F_OK) == 0 ? as_h5_open_read(st->path, err) : -1;
+    as_status rc = AS_OK;
+    if (old < 0 && access(st->path, F_OK) == 0) rc = AS_ERR_DATA;
+    if (!rc && old < 0 && !m)
+        rc = as_error_set(err, AS_ERR_DATA, "%s: no such file (the journal alone does not hold the "
+                          "sweep's attributes)", st->path);
+    if (!rc && old >= 0) rc = old_runs(old, &es, err);
+    if (!rc) rc = journal_runs(st->journal, &es, err);
+    if (!rc && s) rc = relabel(s, m->data_sha256, &es, err);
+    if (!rc) qsort(es.e, es.n, sizeof *es.e, by_label);
+    hid_t f = rc ? -1 : as_h5_mem_create(err);
+    if (!rc && f < 0) rc = AS_ERR_NOMEM;
+    if (!rc) rc = root_attrs(f, old, m, add_wall, ended, err);
+    if (!rc) rc = copy_runs(f, old, st->journal, &es, err);
+    if (!rc) rc = write_summary(f, &es, n_slots, err);
+    if (old >= 0) H5Fclose(old);
+    if (rc && f >= 0) H5Fclose(f);
+    if (!rc) rc = as_h5_mem_commit(f, st->path, "pack", err);
+    if (!rc) drop_packed(st->journal, &es);
+    if (!rc) rc = as_store_map_slots(st, es.n, n_slots, err);
+    as_free(es.e);
+    return rc;
+}

@@ -1,0 +1,328 @@
+/* store.c: the lock, the journal and the live /summary slots of the results store
+ * (store.h); packing RESULTS.h5 is in results_file.c. */
+#include "attnsweep/store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "attnsweep/alloc.h"
+#include "attnsweep/h5util.h"
+#include "attnsweep/sweep.h"
+#include "sweep/summary_row.h"
+
+static char *joined(const char *a, const char *b) {
+    size_t n = strlen(a) + strlen(b) + 1;
+    char *s = as_malloc(n);
+    if (s) snprintf(s, n, "%s%s", a, b);
+    return s;
+}
+
+static as_status store_error(as_error *err, const char *path, const char *what) {
+    return as_error_set(err, AS_ERR_STORE, "%s: %s: %s", path, what, strerror(errno));
+}
+
+/* "host pid" of the lock file's previous holder ("" when empty). */
+static void read_holder(int fd, char *buf, size_t cap) {
+    ssize_t k = pread(fd, buf, cap - 1, 0);
+    buf[k > 0 ? k : 0] = '\0';
+    char *nl = strchr(buf, '\n');
+    if (nl) *nl = '\0';
+}
+
+/* Without flock (some network file systems): the holder is alive when it runs on this
+ * host and its pid exists, or runs on another host (which cannot be checked). */
+static int holder_alive(const char *holder) {
+    char host[256] = "", me[256] = "";
+    long pid = 0;
+    if (sscanf(holder, "%255s %ld", host, &pid) != 2) return 0;
+    gethostname(me, sizeof me - 1);
+    if (strcmp(host, me) != 0) return 1;
+    return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno != ESRCH);
+}
+
+static as_status take_lock(as_store *st, as_error *err) {
+    char me[256] = "host", holder[512];
+    gethostname(me, sizeof me - 1);
+    for (int attempt = 0; attempt < 8; attempt++) {
+        int fd = open(st->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) return store_error(err, st->lock_path, "cannot create the lock file");
+        read_holder(fd, holder, sizeof holder);
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            int no_flock = e == ENOLCK || e == EOPNOTSUPP || e == EINVAL;
+            if (e == EWOULDBLOCK || (no_flock && holder[0] && holder_alive(holder))) {
+                close(fd);
+                return as_error_set(err, AS_ERR_ARG,
+                                    "%s is in use: locked by %s (host pid) through %s; wait for that "
+                                    "sweep to end or stop it", st->path,
+                                    holder[0] ? holder : "another process", st->lock_path);
+            }
+            if (!no_flock) {
+                close(fd);
+                errno = e;
+                return store_error(err, st->lock_path, "cannot lock");
+            }
+        }
+        struct stat a, b; /* the holder may have removed the file as we opened it */
+        if (fstat(fd, &a) != 0 || stat(st->lock_path, &b) != 0 || a.st_ino != b.st_ino ||
+            a.st_dev != b.st_dev) {
+            close(fd);
+            continue;
+        }
+        read_holder(fd, holder, sizeof holder);
+        if (holder[0])
+            printf("attnsweep: taking over the lock %s left by %s (host pid), no longer running\n",
+                   st->lock_path, holder);
+        char line[320];
+        int n = snprintf(line, sizeof line, "%s %ld\n", me, (long)getpid());
+        if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)n, 0) != n) {
+            as_status s = store_error(err, st->lock_path, "cannot write the lock file");
+            close(fd);
+            return s;
+        }
+        st->lock_fd = fd;
+        return AS_OK;
+    }
+    return as_error_set(err, AS_ERR_ARG, "%s: the lock file keeps changing; is another sweep "
+                        "starting on it?", st->lock_path);
+}
+
+/* Removes NAME.tmp.* left by interrupted writes, under the lock. */
+static void remove_temporaries(const char *pattern) {
+    glob_t g;
+    if (glob(pattern, 0, NULL, &g) != 0) return;
+    for (size_t i = 0; i < g.gl_pathc; i++)
+        if (unlink(g.gl_pathv[i]) == 0)
+            printf("attnsweep: removed %s (left by an interrupted write)\n", g.gl_pathv[i]);
+    globfree(&g);
+}
+
+as_status as_store_open(as_store *st, const char *path, as_error *err) {
+    memset(st, 0, sizeof *st);
+    st->lock_fd = st->index_fd = -1;
+    st->path = as_strdup(path);
+    st->journal = joined(path, ".journal");
+    st->lock_path = joined(path, ".lock");
+    char *p1 = joined(path, ".tmp.*"), *p2 = st->journal ? joined(st->journal, "/*.tmp.*") : NULL;
+    as_status s = AS_OK;
+    if (!st->path || !st->journal || !st->lock_path || !p1 || !p2)
+        s = as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    if (!s) s = take_lock(st, err);
+    if (!s && mkdir(st->journal, 0755) != 0 && errno != EEXIST)
+        s = store_error(err, st->journal, "cannot create the journal folder");
+    if (!s) {
+        as_h5_crash_point("locked");
+        remove_temporaries(p1);
+        remove_temporaries(p2);
+        fflush(stdout);
+    }
+    as_free(p1);
+    as_free(p2);
+    if (s) as_store_close(st);
+    return s;
+}
+
+void as_store_close(as_store *st) {
+    if (st->index_fd >= 0) close(st->index_fd);
+    if (st->lock_fd >= 0 && st->journal) rmdir(st->journal); /* only when empty */
+    if (st->lock_fd >= 0) { /* remove first: a waiting process then finds a fresh file */
+        unlink(st->lock_path);
+        close(st->lock_fd);
+    }
+    as_free(st->path);
+    as_free(st->journal);
+    as_free(st->lock_path);
+    as_free(st->chunk);
+    memset(st, 0, sizeof *st);
+    st->lock_fd = st->index_fd = -1;
+}
+
+/* ---- the journal -------------------------------------------------------------- */
+
+size_t as_store_journal_runs(const as_store *st) {
+    DIR *d = opendir(st->journal);
+    size_t n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) n += as_store_is_key(e->d_name);
+    if (d) closedir(d);
+    return n;
+}
+
+char *as_store_journal_file(const char *journal, const char *key) {
+    size_t n = strlen(journal) + strlen(key) + 8;
+    char *s = as_malloc(n);
+    if (s) snprintf(s, n, "%s/%s.h5", journal, key);
+    return s;
+}
+
+int as_store_is_key(const char *name) {
+    size_t n = strlen(name);
+    if (n != AS_RUN_KEY_HEX - 1 + 3 || strcmp(name + AS_RUN_KEY_HEX - 1, ".h5") != 0) return 0;
+    for (size_t i = 0; i < AS_RUN_KEY_HEX - 1; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f'))) return 0;
+    return 1;
+}
+
+as_status as_store_read_row(const char *file, as_summary_row *row, as_error *err) {
+    hid_t f = as_h5_open_read(file, err);
+    if (f < 0) return AS_ERR_DATA;
+    hid_t ds = H5Dopen2(f, "summary_row", H5P_DEFAULT), t = as_summary_type();
+    herr_t rc = ds < 0 ? -1 : H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, row);
+    if (ds >= 0) H5Dclose(ds);
+    H5Tclose(t);
+    H5Fclose(f);
+    if (rc < 0) return as_error_set(err, AS_ERR_DATA, "%s: no readable /summary_row", file);
+    row->key[AS_SUMMARY_KEY_MAX - 1] = row->name[AS_SUMMARY_NAME_MAX - 1] = '\0';
+    return AS_OK;
+}
+
+/* Appends every journal row whose key is not among rows[0..*n) (*cap grows). */
+static as_status add_journal_rows(const char *journal, as_summary_row **rows, size_t *n,
+                                  size_t *cap, as_error *err) {
+    DIR *d = opendir(journal);
+    if (!d) return AS_OK; /* no journal: nothing pending */
+    size_t known = *n;
+    as_status st = AS_OK;
+    struct dirent *e;
+    while (!st && (e = readdir(d))) {
+        if (!as_store_is_key(e->d_name)) continue;
+        int dup = 0;
+        for (size_t i = 0; i < known && !dup; i++)
+            dup = !strncmp((*rows)[i].key, e->d_name, AS_RUN_KEY_HEX - 1);
+        if (dup) continue;
+        if (*n == *cap) {
+            size_t nc = *cap ? 2 * *cap : 64;
+            as_summary_row *nr = as_realloc(*rows, nc * sizeof *nr);
+            if (!nr) {
+                st = as_error_set(err, AS_ERR_NOMEM, "out of memory for the journal rows");
+                break;
+            }
+            *rows = nr;
+            *cap = nc;
+        }
+        char path[4352];
+        snprintf(path, sizeof path, "%s/%s", journal, e->d_name);
+        as_error ignore;
+        if (as_store_read_row(path, &(*rows)[*n], &ignore) == AS_OK) (*n)++;
+    }
+    closedir(d);
+    return st;
+}
+
+as_status as_store_rows(const char *path, as_summary_row **rows, size_t *n, as_error *err) {
+    hid_t f = as_h5_open_read(path, err);
+    if (f < 0) return AS_ERR_DATA;
+    as_status st = as_summary_read(f, rows, n, err);
+    H5Fclose(f);
+    if (st) return as_error_prefix(err, "%s", path);
+    size_t cap = *n;
+    char *journal = joined(path, ".journal");
+    if (!journal) st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    else st = add_journal_rows(journal, rows, n, &cap, err);
+    as_free(journal);
+    if (st) {
+        as_free(*rows);
+        *rows = NULL;
+        *n = 0;
+    }
+    return st;
+}
+
+hid_t as_store_open_run(hid_t f, const char *path, const char *key) {
+    char gpath[AS_RUN_KEY_HEX + 16];
+    snprintf(gpath, sizeof gpath, "/variants/%s", key);
+    if (H5Lexists(f, "variants", H5P_DEFAULT) > 0 && H5Lexists(f, gpath, H5P_DEFAULT) > 0)
+        return H5Gopen2(f, gpath, H5P_DEFAULT);
+    char *journal = joined(path, ".journal");
+    char *file = journal ? as_store_journal_file(journal, key) : NULL;
+    as_free(journal);
+    if (!file) return -1;
+    hid_t jf = access(file, R_OK) == 0 ? as_h5_open_read(file, NULL) : -1;
+    as_free(file);
+    if (jf < 0) return -1;
+    hid_t g = H5Gopen2(jf, "run", H5P_DEFAULT);
+    H5Fclose(jf); /* weak close: the file stays open until g is closed */
+    return g;
+}
+
+/* ---- storing one run ---------------------------------------------------------- */
+
+as_status as_store_put(as_store *st, const as_sweep *s, const as_result *r, as_error *err) {
+    hid_t f = as_h5_mem_create(err);
+    if (f < 0) return AS_ERR_NOMEM;
+    as_summary_row row;
+    as_results_fill_row(&row, s, r);
+    as_status rc = as_results_write_run(f, "/run", s, r, err);
+    if (!rc) {
+        hsize_t one = 1;
+        hid_t t = as_summary_type(), sp = H5Screate_simple(1, &one, NULL);
+        hid_t ds = H5Dcreate2(f, "summary_row", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (ds < 0 || H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &row) < 0)
+            rc = as_error_set(err, AS_ERR_NOMEM, "/summary_row: cannot build it in memory");
+        if (ds >= 0) H5Dclose(ds);
+        H5Sclose(sp);
+        H5Tclose(t);
+    }
+    if (rc) {
+        H5Fclose(f);
+        return rc;
+    }
+    char *file = as_store_journal_file(st->journal, r->key);
+    if (!file) {
+        H5Fclose(f);
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    }
+    rc = as_h5_mem_commit(f, file, "journal", err);
+    as_free(file);
+    if (rc) return rc;
+    as_h5_crash_point("index-update");
+    if (st->index_fd >= 0 && st->next_slot < st->end_slot) {
+        size_t k = st->next_slot, per = AS_SUMMARY_CHUNK_ROWS;
+        off_t at = (off_t)st->chunk[k / per] + (off_t)((k % per) * sizeof row);
+        if (pwrite(st->index_fd, &row, sizeof row, at) != (ssize_t)sizeof row)
+            return store_error(err, st->path, "cannot write the /summary row (the run is in the journal)");
+        st->next_slot++;
+    }
+    as_h5_crash_point("after-run");
+    return AS_OK;
+}
+
+as_status as_store_map_slots(as_store *st, size_t first, size_t n_slots, as_error *err) {
+    if (st->index_fd >= 0) close(st->index_fd);
+    st->index_fd = -1;
+    as_free(st->chunk);
+    st->chunk = NULL;
+    st->next_slot = st->end_slot = first;
+    if (n_slots == 0) return AS_OK;
+    size_t total = first + n_slots, per = AS_SUMMARY_CHUNK_ROWS;
+    st->n_chunks = (total + per - 1) / per;
+    if (!(st->chunk = as_calloc(st->n_chunks, sizeof *st->chunk)))
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    hid_t f = as_h5_open_read(st->path, err);
+    hid_t ds = f < 0 ? -1 : H5Dopen2(f, "summary", H5P_DEFAULT);
+    as_status rc = ds < 0 ? as_error_set(err, AS_ERR_STORE, "%s: /summary: cannot open it", st->path) : AS_OK;
+    for (size_t c = 0; !rc && c < st->n_chunks; c++) {
+        hsize_t at[1] = {(hsize_t)(c * per)}, size = 0;
+        unsigned mask = 0;
+        haddr_t addr = HADDR_UNDEF;
+        if (H5Dget_chunk_info_by_coord(ds, at, &mask, &addr, &size) < 0 || addr == HADDR_UNDEF ||
+            size != per * sizeof(as_summary_row))
+            rc = as_error_set(err, AS_ERR_INTERNAL, "%s: /summary chunk %zu is not allocated", st->path, c);
+        st->chunk[c] = addr;
+    }
+    if (ds >= 0) H5Dclose(ds);
+    if (f >= 0) H5Fclose(f);
+    if (!rc && (st->index_fd = open(st->path, O_WRONLY | O_CLOEXEC)) < 0)
+        rc = store_error(err, st->path, "cannot open for writing");
+    if (!rc) st->end_slot = total;
+    return rc;
+}

@@ -1,0 +1,215 @@
+#!/usr/bin/python3
+"""Outputs never clobber inputs, and failures to store are reported, not crashes: every
+output flag of every command refuses a path that is one of its inputs, a symbolic link or
+a device (exit 2); permissions of a replaced file are kept; a full disk (a small tmpfs,
+as root), a read-only file system and a removed folder give exit 4 naming the path and
+the reason, with nothing half-written; a sweep that cannot store stops handing out work;
+a sweep whose every run fails exits 3 with the counts; SIGINT stops a sweep like SIGTERM.
+Disk-full and read-only cases need root (mount); they are skipped visibly otherwise."""
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+
+import h5py
+
+BIN = os.environ.get("ATTNSWEEP_BIN", "build/attnsweep")
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_checks import Checks  # noqa: E402
+check = Checks(verbose=True)
+FIX = os.environ.get("ATTNSWEEP_FIXTURES", os.path.join(os.path.dirname(__file__), "..", "fixtures"))
+
+
+def run(args, env=None, **kw):
+    return subprocess.run([BIN] + args, env=env or ENV, capture_output=True, text=True, timeout=600, **kw)
+
+
+def digest(path):
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def wait_stopped(pid):
+    import time
+    t0 = time.time()
+    while time.time() - t0 < 300:
+        with open(f"/proc/{pid}/stat") as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] == "T":
+                return True
+        time.sleep(0.01)
+    return False
+
+
+def no_temporaries(folder):
+    return [x for x in os.listdir(folder) if ".tmp." in x] if os.path.isdir(folder) else []
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="attnsweep-outputs-")
+    data = os.path.join(tmp, "toy.h5")
+    check(run(["data", "toy", "--samples", "40", "--test-samples", "2", "-o", data]).returncode == 0,
+          "toy data")
+    spec = {"data": "toy.h5", "model": [{"type": "conv1d", "filters": 2, "kernel_size": 3},
+                                        {"type": "conv1d", "filters": 1, "kernel_size": 3}],
+            "train": {"epochs": 1, "batch_size": 16, "validation_split": 0.25}}
+    sp = os.path.join(tmp, "spec.json")
+    with open(sp, "w") as fh:
+        json.dump(spec, fh)
+    sweep = dict(spec, grid={"f": [2, 3, 4, 5]}, prediction_samples=2)
+    sweep["model"] = [{"type": "conv1d", "filters": "$f", "kernel_size": 3},
+                      {"type": "conv1d", "filters": 1, "kernel_size": 3}]
+    sw = os.path.join(tmp, "sweep.json")
+    with open(sw, "w") as fh:
+        json.dump(sweep, fh)
+    before = {p: digest(p) for p in (data, sp, sw)}
+
+    # outputs equal to inputs
+    for args, what in [(["train", sp, "--history", data], "train --history DATA"),
+                       (["train", sp, "--save-weights", sp], "train --save-weights SPEC"),
+                       (["train", sp, "--checkpoint", data], "train --checkpoint DATA"),
+                       (["train", sp, "--history", os.path.join(tmp, "h.h5"), "--save-weights",
+                         os.path.join(tmp, "h.h5")], "train with two outputs on one path"),
+                       (["sweep", sw, "-o", sw], "sweep -o SWEEP"),
+                       (["sweep", sw, "-o", data], "sweep -o DATA")]:
+        r = run(args)
+        check(r.returncode == 2 and ("input" in r.stderr or "same path" in r.stderr),
+              f"{what}: refused with exit 2 ({r.stderr.strip()[-120:]})")
+    tsv = os.path.join(tmp, "a_TRAIN.tsv")
+    shutil.copy(os.path.join(FIX, "ucr", "tab_TRAIN.tsv"), tsv)
+    t0 = digest(tsv)
+    r = run(["data", "ucr", "--train", tsv, "-o", tsv])
+    check(r.returncode == 2 and "input" in r.stderr and digest(tsv) == t0,
+          "data ucr -o TRAIN.tsv refused, the source unchanged")
+    check(all(digest(p) == b for p, b in before.items()), "every input is unchanged")
+
+    # links and devices
+    target = os.path.join(tmp, "target.h5")
+    with open(target, "wb") as fh:
+        fh.write(b"precious")
+    link = os.path.join(tmp, "link.h5")
+    os.symlink(target, link)
+    r = run(["train", sp, "--history", link])
+    check(r.returncode == 2 and "symbolic link" in r.stderr and os.path.islink(link)
+          and digest(target) == b"precious", "a symbolic link output is refused; link and target kept")
+    r = run(["data", "toy", "-o", "/dev/null"])
+    check(r.returncode == 2 and "device" in r.stderr and stat.S_ISCHR(os.stat("/dev/null").st_mode),
+          "a device output is refused")
+    # permissions of a replaced output are kept
+    hist = os.path.join(tmp, "hist.h5")
+    check(run(["train", sp, "--history", hist]).returncode == 0, "train --history")
+    os.chmod(hist, 0o440)
+    r = run(["train", sp, "--history", hist])
+    check(r.returncode == 0 and stat.S_IMODE(os.stat(hist).st_mode) == 0o440,
+          "rewriting it keeps its mode 0440")
+
+    # every run fails: exit 3 with the counts
+    bad = dict(sweep)
+    bad["model"] = [{"type": "conv1d", "filters": "$f", "kernel_size": 3},
+                    {"type": "residual_conv1d", "filters": 9, "kernel_size": 3},
+                    {"type": "conv1d", "filters": 1, "kernel_size": 3}]
+    bp = os.path.join(tmp, "bad.json")
+    with open(bp, "w") as fh:
+        json.dump(bad, fh)
+    r = run(["sweep", bp, "-o", os.path.join(tmp, "bad.h5")])
+    check(r.returncode == 3 and "no run finished ok: 4 failed, 0 diverged" in r.stderr,
+          f"a sweep whose every run fails exits 3 with the counts ({r.returncode}: {r.stderr.strip()[-90:]})")
+
+    # SIGINT stops like SIGTERM: the running run finishes, the file is packed, resume printed
+    out = os.path.join(tmp, "int dir")
+    os.mkdir(out)
+    res = os.path.join(out, "r.h5")
+    p = subprocess.Popen([BIN, "sweep", sw, "-o", res], env=dict(ENV, ATTNSWEEP_TEST_STOP="after-run:1"),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    check(wait_stopped(p.pid), "sweep stopped after its first run (test hook)")
+    os.kill(p.pid, signal.SIGINT)
+    os.kill(p.pid, signal.SIGCONT)
+    so, se = p.communicate(timeout=300)
+    with h5py.File(res, "r") as f:
+        n = len(f["summary"])
+    hint = [l for l in so.splitlines() if "--resume" in l]
+    check(p.returncode == 0 and "stopped by SIGINT" in so and n == 1 and hint and "'" + res + "'" in hint[0],
+          f"SIGINT: stops after the running run, packs 1 run, prints the resume command quoted ({hint})")
+    disk_tests(tmp, sp, sw, tsv)
+    return check.summary()
+
+
+def mount_tmpfs(where, size):
+    os.makedirs(where, exist_ok=True)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", where],
+                          capture_output=True).returncode == 0
+
+
+def disk_tests(tmp, sp, sw, tsv):
+    full = os.path.join(tmp, "full")
+    if os.geteuid() != 0 or not mount_tmpfs(full, "64k"):
+        print("SKIP: disk-full and read-only tests need root and tmpfs mounts", flush=True)
+        return
+    try:
+        shutil.copy(sp, os.path.join(full, "spec.json"))
+        with open(os.path.join(full, "filler"), "wb") as fh:  # leave a little room
+            try:
+                fh.write(b"\0" * (60 * 1024))
+            except OSError:
+                pass
+        fsp = os.path.join(tmp, "full_spec.json")
+        spec = json.load(open(sp))
+        spec["data"] = os.path.join(tmp, "toy.h5")
+        with open(fsp, "w") as fh:
+            json.dump(spec, fh)
+        for args, what, outp in [
+                (["data", "toy", "--samples", "400", "-o", f"{full}/t.h5"], "data toy", f"{full}/t.h5"),
+                (["data", "ucr", "--train", tsv, "-o", f"{full}/u.h5"], "data ucr", f"{full}/u.h5"),
+                (["train", fsp, "--history", f"{full}/h.h5"], "train --history", f"{full}/h.h5"),
+                (["train", fsp, "--save-weights", f"{full}/w.h5"], "train --save-weights", f"{full}/w.h5"),
+                (["train", fsp, "--checkpoint", f"{full}/c.h5"], "train --checkpoint", f"{full}/c.h5"),
+                (["sweep", sw, "-o", f"{full}/r.h5"], "sweep -o", f"{full}/r.h5")]:
+            r = run(args)
+            ok = r.returncode == 4 and "No space left on device" in r.stderr and full in r.stderr
+            check(ok and not no_temporaries(full) and (what.startswith("sweep") or not os.path.exists(outp)),
+                  f"disk full, {what}: exit 4 naming the path and the reason, nothing half-written "
+                  f"({r.returncode}: {r.stderr.strip()[-140:]})")
+        # a sweep whose disk fills mid-way stops handing out work
+        os.remove(os.path.join(full, "filler"))
+        big = json.load(open(sw))
+        big["data"] = os.path.join(tmp, "toy.h5")
+        big["grid"] = {"f": list(range(2, 40))}
+        big["attention_samples"] = 0
+        bp = os.path.join(tmp, "big.json")
+        with open(bp, "w") as fh:
+            json.dump(big, fh)
+        r = run(["sweep", bp, "-o", f"{full}/big.h5"])
+        trained = r.stdout.count("] v0")
+        check(r.returncode == 4 and "No space left on device" in r.stderr and trained < 38,
+              f"a sweep that cannot store stops handing out work (exit {r.returncode}, {trained} of 38 trained)")
+        subprocess.run(["umount", full])
+        # read-only file system
+        if mount_tmpfs(full, "4m"):
+            subprocess.run(["mount", "-o", "remount,ro", full])
+            r = run(["train", fsp, "--history", f"{full}/h.h5"])
+            check(r.returncode == 4 and "Read-only file system" in r.stderr,
+                  f"read-only file system: exit 4 with the reason ({r.stderr.strip()[-100:]})")
+            r = run(["sweep", sw, "-o", f"{full}/r.h5"])
+            check(r.returncode == 4 and "Read-only file system" in r.stderr, "sweep on a read-only file system: exit 4")
+    finally:
+        subprocess.run(["umount", full], capture_output=True)
+    # the results folder removed mid-sweep
+    gone = os.path.join(tmp, "gone")
+    os.mkdir(gone)
+    p = subprocess.Popen([BIN, "sweep", sw, "-o", f"{gone}/r.h5"], env=dict(ENV, ATTNSWEEP_TEST_STOP="after-run:1"),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if wait_stopped(p.pid):
+        shutil.rmtree(gone)
+        os.kill(p.pid, signal.SIGCONT)
+    so, se = p.communicate(timeout=300)
+    check(p.returncode == 4 and "No such file or directory" in se and gone in se and so.count("] v0") <= 2,
+          f"results folder removed: exit 4 naming it, no more work handed out ({p.returncode}: {se.strip()[-140:]})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
