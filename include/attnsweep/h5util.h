@@ -34,11 +34,13 @@ typedef struct {
  * superblock carries a stale checksum.) */
 hid_t as_h5_mem_create(as_error *err);
 /* Serialises f, closes it (always) and stores it at path with as_write_file_durable. */
-as_status as_h5_mem_commit(hid_t f, const char *path, const char *crash_tag, as_error *err);
+as_status as_h5_mem_commit(hid_t f, const char *path, const char *crash_tag, int sync, as_error *err);
 /* Stores n bytes at path atomically and durably (see above). crash_tag (may be NULL)
- * names the test-hook points "<tag>-temp-written" and "<tag>-before-rename". */
+ * names the test-hook points "<tag>-temp-written" and "<tag>-before-rename". sync 0
+ * skips the fsyncs (the caller syncs later, e.g. a batch of journal files): the file is
+ * still whole or absent after a process kill, only a power loss can lose it. */
 as_status as_write_file_durable(const char *path, const void *buf, size_t n, const char *crash_tag,
-                                as_error *err);
+                                int sync, as_error *err);
 /* Test hooks (documented in README.md): with ATTNSWEEP_TEST_CRASH=NAME or NAME:N in the
  * environment, the N-th call (default 1) with this name raises SIGKILL;
  * ATTNSWEEP_TEST_STOP the same with SIGSTOP (the process waits for SIGCONT). */

@@ -32,6 +32,11 @@ typedef struct {
     haddr_t *chunk;   /* file offsets of the /summary chunks */
     size_t n_chunks;
     size_t next_slot, end_slot; /* free rows [next_slot, end_slot) of /summary */
+    size_t stored;    /* runs stored by this process */
+#define AS_STORE_PENDING 64
+    char *pending[AS_STORE_PENDING]; /* journal files written, not yet fsynced */
+    size_t n_pending;
+    double synced;    /* when the journal was last fsynced */
 } as_store;
 
 /* Takes the lock of path (exit-2 error naming the holder when another process holds
@@ -39,6 +44,16 @@ typedef struct {
  * the journal folder and removes temporaries left by interrupted writes (only now,
  * under the lock). */
 as_status as_store_open(as_store *st, const char *path, as_error *err);
+/* fsyncs the journal files written since the last call, then the journal folder. Journal
+ * files are synced in batches (every 64 runs or 1 s, and before a pack): a process kill
+ * loses no stored run; a power loss at most those of the last second, which --resume
+ * then trains again (a row whose journal file is gone is dropped by the next pack). */
+as_status as_store_sync(as_store *st, as_error *err);
+/* Benchmark hook: with ATTNSWEEP_STORE_LOG=FILE set, appends "WHAT COUNT WALL CPU
+ * PROCESS_CPU" (seconds of this store or pack, then the process's CPU seconds so far). */
+void as_store_log(const char *what, size_t count, double seconds, double cpu);
+double as_store_clock(void); /* monotonic seconds */
+double as_store_cpu(void);   /* this process's CPU seconds */
 /* The number of run files in the journal folder. */
 size_t as_store_journal_runs(const as_store *st);
 /* Releases the lock (removes the lock file) and frees st. Safe on a zeroed store. */

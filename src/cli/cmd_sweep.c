@@ -5,6 +5,7 @@
 #include <mpi.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -274,6 +275,10 @@ static as_status prepare_results(const sweep_opts *o, const as_sweep *s, const a
 /* Every rank hashes the dataset it opened and compares with rank 0's: a host whose file
  * at the same path differs must not train silently on other data. Collective. */
 static as_status same_data(const char *path, int rank, int P, char sha[65], as_error *err) {
+    /* test hook ATTNSWEEP_TEST_RANK_DATA=R:PATH: rank R's file "at the same path" is PATH
+     * (a host whose copy differs; paths are otherwise rank 0's, see cluster.h) */
+    const char *hook = getenv("ATTNSWEEP_TEST_RANK_DATA"), *colon = hook ? strchr(hook, ':') : NULL;
+    if (colon && atoi(hook) == rank) path = colon + 1;
     as_status st = as_sha256_file(path, sha, err);
     if (P == 1) return st;
     char sha0[65];
@@ -386,15 +391,16 @@ int as_cmd_sweep(int argc, char **argv) {
     sweep_opts o;
     int rc = parse(argc, argv, &o);
     if (rc) return rc == 1 ? 0 : rc;
-    if (as_runtime_init(&argc, &argv) != 0) return 1;
-    int rank, P;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &P);
+    /* before MPI_Init: a stop asked for during start-up is kept, not lost */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_term;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    if (as_runtime_init(&argc, &argv) != 0) return 1;
+    int rank, P;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &P);
     as_runtime_set_threads((int)o.threads, P);
     as_error err;
     as_error_clear(&err);

@@ -59,6 +59,8 @@ hid_t as_h5_mem_create(as_error *err) {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_fapl_core(fapl, 1 << 20, 0); /* in memory only: HDF5 never writes the disk */
     H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+    /* 1.8 object formats (compact groups) under a version-0 superblock */
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_EARLIEST, H5F_LIBVER_V18);
     static unsigned long serial = 0;
     char name[64];
     snprintf(name, sizeof name, "attnsweep-mem-%ld-%lu", (long)getpid(), serial++);
@@ -82,7 +84,7 @@ static as_status store_error(as_error *err, const char *path, const char *what, 
 }
 
 as_status as_write_file_durable(const char *path, const void *buf, size_t n, const char *crash_tag,
-                                as_error *err) {
+                                int sync, as_error *err) {
     char host[64] = "host", *tmp = NULL, dir[4096];
     gethostname(host, sizeof host - 1);
     size_t cap = strlen(path) + 96;
@@ -107,7 +109,7 @@ as_status as_write_file_durable(const char *path, const void *buf, size_t n, con
     }
     if (!st) crash_at(crash_tag, "temp-written");
     if (!st && had && fchmod(fd, old.st_mode & 07777) != 0) st = store_error(err, tmp, "cannot chmod", errno);
-    if (!st && fsync(fd) != 0) st = store_error(err, tmp, "cannot fsync", errno);
+    if (!st && sync && fsync(fd) != 0) st = store_error(err, tmp, "cannot fsync", errno);
     if (close(fd) != 0 && !st) st = store_error(err, tmp, "cannot close", errno);
     if (!st) crash_at(crash_tag, "before-rename");
     if (!st && rename(tmp, path) != 0) st = store_error(err, path, "cannot rename the temporary into place", errno);
@@ -117,6 +119,7 @@ as_status as_write_file_durable(const char *path, const void *buf, size_t n, con
         return st;
     }
     as_free(tmp);
+    if (!sync) return AS_OK;
     parent_dir(path, dir, sizeof dir);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) { /* make the rename durable (EINVAL: a file system without directory fsync) */
@@ -126,7 +129,7 @@ as_status as_write_file_durable(const char *path, const void *buf, size_t n, con
     return st;
 }
 
-as_status as_h5_mem_commit(hid_t f, const char *path, const char *crash_tag, as_error *err) {
+as_status as_h5_mem_commit(hid_t f, const char *path, const char *crash_tag, int sync, as_error *err) {
     as_status st = AS_OK;
     char *buf = NULL;
     ssize_t n = H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 ? -1 : H5Fget_file_image(f, NULL, 0);
@@ -136,7 +139,7 @@ as_status as_h5_mem_commit(hid_t f, const char *path, const char *crash_tag, as_
     else if (H5Fget_file_image(f, buf, (size_t)n) != n)
         st = as_error_set(err, AS_ERR_INTERNAL, "%s: cannot serialise the HDF5 file", path);
     H5Fclose(f); /* in memory: cannot fail on the disk */
-    if (!st) st = as_write_file_durable(path, buf, (size_t)n, crash_tag, err);
+    if (!st) st = as_write_file_durable(path, buf, (size_t)n, crash_tag, sync, err);
     as_free(buf);
     return st;
 }
@@ -156,7 +159,7 @@ as_status as_h5_writer_open(as_h5_writer *w, const char *path, as_error *err) {
 }
 
 as_status as_h5_writer_commit(as_h5_writer *w, as_error *err) {
-    as_status st = as_h5_mem_commit(w->file, w->path, NULL, err);
+    as_status st = as_h5_mem_commit(w->file, w->path, NULL, 1, err);
     as_free(w->path);
     w->path = NULL;
     w->file = -1;
@@ -244,7 +247,7 @@ as_status as_h5_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int
     hid_t l = lcpl_intermediate(), dcpl = H5Pcreate(H5P_DATASET_CREATE);
     size_t bytes = H5Tget_size(ftype);
     for (int i = 0; i < rank; i++) bytes *= (size_t)dims[i];
-    if (compress && bytes >= 2048) { /* shuffle + deflate in chunks of at most ~1 MiB */
+    if (compress && bytes >= 16384) { /* shuffle + deflate in chunks of at most ~1 MiB */
         hsize_t chunk[8];
         size_t row = bytes / (dims[0] ? (size_t)dims[0] : 1);
         for (int i = 0; i < rank; i++) chunk[i] = dims[i];

@@ -271,9 +271,11 @@ static void drop_packed(const char *journal, const entries *es) {
 
 as_status as_store_pack(as_store *st, const as_sweep *s, const as_results_meta *m, double add_wall,
                         size_t n_slots, int ended, as_error *err) {
+    double t0 = as_store_clock(), c0 = as_store_cpu();
+    as_status rc = as_store_sync(st, err); /* the journal is durable before it is packed */
+    if (rc) return rc;
     entries es = {NULL, 0, 0};
     hid_t old = access(st->path, F_OK) == 0 ? as_h5_open_read(st->path, err) : -1;
-    as_status rc = AS_OK;
     if (old < 0 && access(st->path, F_OK) == 0) rc = AS_ERR_DATA;
     if (!rc && old < 0 && !m)
         rc = as_error_set(err, AS_ERR_DATA, "%s: no such file (the journal alone does not hold the "
@@ -289,9 +291,10 @@ as_status as_store_pack(as_store *st, const as_sweep *s, const as_results_meta *
     if (!rc) rc = write_summary(f, &es, n_slots, err);
     if (old >= 0) H5Fclose(old);
     if (rc && f >= 0) H5Fclose(f);
-    if (!rc) rc = as_h5_mem_commit(f, st->path, "pack", err);
+    if (!rc) rc = as_h5_mem_commit(f, st->path, "pack", 1, err);
     if (!rc) drop_packed(st->journal, &es);
     if (!rc) rc = as_store_map_slots(st, es.n, n_slots, err);
+    if (!rc) as_store_log("pack", es.n, as_store_clock() - t0, as_store_cpu() - c0);
     as_free(es.e);
     return rc;
 }

@@ -309,13 +309,18 @@ as_status as_results_done(const char *path, const as_sweep *s, const as_results_
     as_summary_row *rows = NULL;
     if (!st) st = as_results_sweep_keys(s, m->data_sha256, &keys, &nk, err);
     if (!st) st = as_store_rows(path, &rows, &n, err);
-    for (size_t i = 0; !st && i < n; i++) {
+    hid_t f2 = st ? -1 : as_h5_open_read(path, err);
+    for (size_t i = 0; !st && f2 >= 0 && i < n; i++) {
         if (!strcmp(rows[i].status, "failed")) continue; /* no results: retried */
+        hid_t g = as_store_open_run(f2, path, rows[i].key); /* a row without its run: retrained */
+        if (g < 0) continue;
+        H5Gclose(g);
         as_keyed probe;
         snprintf(probe.key, sizeof probe.key, "%s", rows[i].key);
         const as_keyed *hit = bsearch(&probe, keys, nk, sizeof *keys, as_keyed_cmp);
         if (hit) done[hit->slot] = 1;
     }
+    if (f2 >= 0) H5Fclose(f2);
     as_free(rows);
     as_free(keys);
     return st;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "attnsweep/alloc.h"
@@ -109,6 +110,7 @@ static void remove_temporaries(const char *pattern) {
 as_status as_store_open(as_store *st, const char *path, as_error *err) {
     memset(st, 0, sizeof *st);
     st->lock_fd = st->index_fd = -1;
+    st->synced = as_store_clock();
     st->path = as_strdup(path);
     st->journal = joined(path, ".journal");
     st->lock_path = joined(path, ".lock");
@@ -132,6 +134,7 @@ as_status as_store_open(as_store *st, const char *path, as_error *err) {
 }
 
 void as_store_close(as_store *st) {
+    as_store_sync(st, NULL);
     if (st->index_fd >= 0) close(st->index_fd);
     if (st->lock_fd >= 0 && st->journal) rmdir(st->journal); /* only when empty */
     if (st->lock_fd >= 0) { /* remove first: a waiting process then finds a fresh file */
@@ -256,7 +259,45 @@ hid_t as_store_open_run(hid_t f, const char *path, const char *key) {
 
 /* ---- storing one run ---------------------------------------------------------- */
 
-as_status as_store_put(as_store *st, const as_sweep *s, const as_result *r, as_error *err) {
+as_status as_store_sync(as_store *st, as_error *err) {
+    as_status rc = AS_OK;
+    for (size_t i = 0; i < st->n_pending; i++) {
+        int fd = rc ? -1 : open(st->pending[i], O_RDONLY | O_CLOEXEC);
+        if (!rc && (fd < 0 || fsync(fd) != 0)) rc = store_error(err, st->pending[i], "cannot fsync");
+        if (fd >= 0) close(fd);
+        as_free(st->pending[i]);
+    }
+    int had = st->n_pending > 0;
+    st->n_pending = 0;
+    st->synced = as_store_clock();
+    int dfd = had && !rc ? open(st->journal, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    if (dfd >= 0) {
+        if (fsync(dfd) != 0 && errno != EINVAL) rc = store_error(err, st->journal, "cannot fsync");
+        close(dfd);
+    }
+    return rc;
+}
+
+/* Benchmark hook (scripts/bench_store.sh): with ATTNSWEEP_STORE_LOG=FILE, each store and
+ * pack appends "put|pack COUNT SECONDS" to FILE. */
+static double clock_of(clockid_t id) {
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double as_store_clock(void) { return clock_of(CLOCK_MONOTONIC); }
+double as_store_cpu(void) { return clock_of(CLOCK_PROCESS_CPUTIME_ID); }
+
+void as_store_log(const char *what, size_t count, double seconds, double cpu) {
+    const char *path = getenv("ATTNSWEEP_STORE_LOG");
+    FILE *f = path && path[0] ? fopen(path, "a") : NULL;
+    if (!f) return;
+    fprintf(f, "%s %zu %.9f %.9f %.6f\n", what, count, seconds, cpu, as_store_cpu());
+    fclose(f);
+}
+
+static as_status store_run(as_store *st, const as_sweep *s, const as_result *r, as_error *err) {
     hid_t f = as_h5_mem_create(err);
     if (f < 0) return AS_ERR_NOMEM;
     as_summary_row row;
@@ -281,8 +322,12 @@ as_status as_store_put(as_store *st, const as_sweep *s, const as_result *r, as_e
         H5Fclose(f);
         return as_error_set(err, AS_ERR_NOMEM, "out of memory");
     }
-    rc = as_h5_mem_commit(f, file, "journal", err);
-    as_free(file);
+    rc = as_h5_mem_commit(f, file, "journal", 0, err); /* fsynced in batches: as_store_sync */
+    if (!rc && st->n_pending < AS_STORE_PENDING) st->pending[st->n_pending++] = file;
+    else as_free(file);
+    if (rc) return rc;
+    if (st->n_pending == AS_STORE_PENDING || as_store_clock() - st->synced >= 1.0)
+        rc = as_store_sync(st, err);
     if (rc) return rc;
     as_h5_crash_point("index-update");
     if (st->index_fd >= 0 && st->next_slot < st->end_slot) {
@@ -292,8 +337,15 @@ as_status as_store_put(as_store *st, const as_sweep *s, const as_result *r, as_e
             return store_error(err, st->path, "cannot write the /summary row (the run is in the journal)");
         st->next_slot++;
     }
-    as_h5_crash_point("after-run");
     return AS_OK;
+}
+
+as_status as_store_put(as_store *st, const as_sweep *s, const as_result *r, as_error *err) {
+    double t0 = as_store_clock(), c0 = as_store_cpu();
+    as_status rc = store_run(st, s, r, err);
+    if (!rc) as_store_log("put", ++st->stored, as_store_clock() - t0, as_store_cpu() - c0);
+    if (!rc) as_h5_crash_point("after-run");
+    return rc;
 }
 
 as_status as_store_map_slots(as_store *st, size_t first, size_t n_slots, as_error *err) {

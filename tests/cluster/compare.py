@@ -9,6 +9,7 @@
   compare.py history A.h5 B.h5 --rtol R     two train --history files: the curves
   compare.py runs A.h5                      prints the number of runs in a results file
 Exit status 0 when equal, 1 when not (the first differences are printed)."""
+import os
 import sys
 
 import h5py
@@ -96,10 +97,19 @@ def main(argv):
         return results(argv[2], argv[3], rtol, curves_only)
     if mode == "history":
         return history(argv[2], argv[3], rtol)
-    if mode == "runs":
+    if mode == "runs":  # runs stored: /summary rows filled, and journal files not yet indexed
         try:
             with h5py.File(argv[2], "r") as f:
-                print(len(f["variants"]))
+                s = f["summary"][()]
+                if "key" not in s.dtype.names:
+                    print(len(f["variants"]))
+                    return 0
+                keys = {k.split(b"\0")[0].decode() for k, st in zip(s["key"], s["status"])
+                        if st.split(b"\0")[0]}
+            journal = argv[2] + ".journal"
+            if os.path.isdir(journal):
+                keys |= {n[:-3] for n in os.listdir(journal) if n.endswith(".h5") and len(n) == 67}
+            print(len(keys))
         except (OSError, KeyError):
             print(-1)
         return 0

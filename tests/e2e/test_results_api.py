@@ -51,7 +51,9 @@ def reference(path):
         summ = f["summary"][()]
         count = "n_params" if "n_params" in summ.dtype.names else "params"
         for row in summ:
-            key = "v%04d_r%d" % (row["id"], row["repeat"])
+            # the run's group: its run key (format 2) or v<id>_r<repeat> (format 1)
+            key = (s(row["key"]) if "key" in summ.dtype.names
+                   else "v%04d_r%d" % (row["id"], row["repeat"]))
             g = f["variants/" + key]
             d = {"key": key, "id": int(row["id"]), "repeat": int(row["repeat"]),
                  "name": s(row["name"]), "status": s(row["status"]),
@@ -102,7 +104,7 @@ def compare(label, path, table):
     fam = table["family"].tolist()
     with h5py.File(path, "r") as f:
         for i, k in enumerate(keys[:n]):
-            types = {L["type"] for L in json.loads(s(f["variants/v%04d_r%d" % k]
+            types = {L["type"] for L in json.loads(s(f["variants/" + ref[k]["key"]]
                                                      .attrs["config"]))["model"]}
             want = ("attention" if "self_attention" in types else
                     "residual" if "residual_conv1d" in types else "conv")

@@ -122,7 +122,7 @@ def main():
         last = sorted(f["variants"])[-1]
         del f["variants"][last]
         s = f["summary"][()]
-        keep = [row for row in s if "v%04d_r%d" % (row["id"], row["repeat"]) != last]
+        keep = [row for row in s if row["key"].decode() != last]  # groups: by run key
         del f["summary"]
         f.create_dataset("summary", data=keep, dtype=s.dtype)
     r = run(["sweep", p("sweep.json"), "--shard", "2/3", "-o", half, "--threads", "1", "--resume"])
