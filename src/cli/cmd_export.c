@@ -80,7 +80,18 @@ int as_cmd_export(int argc, char **argv) {
         fprintf(stderr, "attnsweep export: %s\n", err.msg);
         return as_status_exit_code(st);
     }
-    printf("exported run %s of %s to %s%s%s; reproduce it with: attnsweep train %s\n", key, results,
-           out, o.weights ? " and its weights to " : "", o.weights ? o.weights : "", out);
+    /* groups are named by run key: name the run by its label v<id>_r<repeat> too */
+    char label[64] = "", gpath[200];
+    snprintf(gpath, sizeof gpath, "/variants/%s", key);
+    hid_t f = as_h5_open_read(results, NULL), g = f >= 0 ? H5Gopen2(f, gpath, H5P_DEFAULT) : -1;
+    int64_t id = -1, rep = -1;
+    if (g >= 0 && !as_h5_read_attr_int(g, "id", &id, NULL) && !as_h5_read_attr_int(g, "repeat", &rep, NULL) &&
+        strncmp(key, "v", 1) != 0)
+        snprintf(label, sizeof label, "v%04d_r%d ", (int)id, (int)rep);
+    if (g >= 0) H5Gclose(g);
+    if (f >= 0) H5Fclose(f);
+    printf("exported run %s%s%s%s of %s to %s%s%s; reproduce it with: attnsweep train %s\n", label,
+           label[0] ? "(run key " : "", key, label[0] ? ")" : "", results, out,
+           o.weights ? " and its weights to " : "", o.weights ? o.weights : "", out);
     return 0;
 }

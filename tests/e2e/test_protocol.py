@@ -108,13 +108,15 @@ def main():
     r = run("sweep", "sw.json", "-o", "res.h5", "--threads", "1")
     check(r.returncode == 0, f"sweep exits 0 {r.stderr[-200:]}")
     res = h5py.File(j("res.h5"), "r")
-    runs = sorted(res["variants"].keys())
-    seeds = {k: res["variants"][k].attrs["seed"] for k in runs}
+    # groups are named by run key; the tests name runs by their label v<id>_r<repeat>
+    by_label = {"v%04d_r%d" % (g.attrs["id"], g.attrs["repeat"]): k for k, g in res["variants"].items()}
+    runs = sorted(by_label)
+    seeds = {k: res["variants"][by_label[k]].attrs["seed"] for k in runs}
     check(len(set(seeds.values())) == len(runs), f"every run has its own seed ({len(runs)} runs)")
 
     # 30 rows, validation 30 - floor(30 * 0.7) = 9: shares 9*14/30 = 4.2, 9*10/30 = 3,
     # 9*6/30 = 1.8 -> 4, 3, 1 and the remainder to class 2 (0.8 > 0.2): 4, 3, 2
-    g0 = res["variants"]["v0000_r0"]
+    g0 = res["variants"][by_label["v0000_r0"]]
     val = json.loads(g0.attrs["validation"])
     check(val["mode"] == "stratified" and val["n_val"] == 9 and val["n_train"] == 21,
           f"the split is recorded with the run: {g0.attrs['validation']}")
@@ -128,7 +130,7 @@ def main():
           "the exported spec has an absolute data path that resolves, the run's seed, keep best")
     r = run("train", j("e11.json"), "--threads", "1", "--quiet", "--history", j("t11_h.h5"),
             "--save-weights", j("t11_w.h5"), cwd="/")
-    g = res["variants"]["v0001_r1"]
+    g = res["variants"][by_label["v0001_r1"]]
     with h5py.File(j("t11_h.h5"), "r") as h:
         a, b = curves(g), curves(h)
         ha = dict(h.attrs)
@@ -138,7 +140,7 @@ def main():
           ha["kept_epoch"] == g.attrs["kept_epoch"] and ha["stopped_epoch"] == g.attrs["stopped_epoch"],
           f"and its test metrics, kept epoch {ha['kept_epoch']} and stop {ha['stopped_epoch']}")
     check(same_weights(weights(j("t11_w.h5")), weights(j("e11_w.h5"))) and
-          same_weights(weights(j("e11_w.h5")), weights(j("res.h5"), "variants/v0001_r1/weights")),
+          same_weights(weights(j("e11_w.h5")), weights(j("res.h5"), "variants/%s/weights" % by_label["v0001_r1"])),
           "and its kept weights (= export --weights = the sweep's saved weights)")
 
     # groups named otherwise (run keys): --run v<id>_r<repeat> and --best find them by attributes
@@ -148,7 +150,8 @@ def main():
             f["variants"].move(k, "key_" + k[::-1])
     r = run("export", "renamed.h5", "--run", "v0001_r1", "-o", "ren.json")
     r2 = run("export", "renamed.h5", "--best", "-o", "renb.json")
-    check(r.returncode == 0 and "key_1r_1000v" in r.stdout and json.load(open(j("ren.json"))) == spec and
+    check(r.returncode == 0 and "key_" + by_label["v0001_r1"][::-1] in r.stdout and
+          json.load(open(j("ren.json"))) == spec and
           r2.returncode == 0, f"groups renamed: export finds v0001_r1 by its id and repeat {r.stderr}")
 
     # repeats shuffle differently: same start weights, seeds of r0 and r1, no dropout
