@@ -244,8 +244,7 @@ def check_text(task, res, text, page):
         planned = int(f.attrs.get("runs_planned", 0))
         end = f.attrs.get("end_time", "")
         cls = f.attrs["task"] in ("classification", b"classification")
-        want_fam = families({int(r["id"]): f["variants/v%04d_r%d" % (r["id"], r["repeat"])]
-                             .attrs["config"] for r in s})
+        want_fam = families({int(r["id"]): f[group_of(r)].attrs["config"] for r in s})
         splits = {str(g.attrs["pred_split"]) for g in f["variants"].values()
                   if "pred_split" in g.attrs}
     fams = leaderboard_families(page)
