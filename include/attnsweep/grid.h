@@ -56,6 +56,11 @@ struct cJSON;
 #define AS_VARIANT_NAME_MAX 120
 /* Expansion stops with an error past this many combinations (before deduplication). */
 #define AS_GRID_MAX_COMBINATIONS 100000
+/* Limits of a sweep file (each refused with a message naming the key): grid axes, and
+ * how deeply arrays and objects nest in model, train and axis values. The file itself
+ * is at most AS_TEXT_FILE_MAX bytes (spec.h). */
+#define AS_GRID_MAX_AXES 10000
+#define AS_GRID_MAX_DEPTH 64
 
 /* Validates one expanded spec (e.g. by as_spec_parse). origin names the variant,
  * "variant <id> (<name>)"; on failure it returns non-AS_OK and fills err (its message

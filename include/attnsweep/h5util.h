@@ -53,9 +53,12 @@ as_status as_h5_writer_commit(as_h5_writer *w, as_error *err);
 /* Closes and removes the temporary; frees w. Safe on a failed or committed writer. */
 void as_h5_writer_abort(as_h5_writer *w);
 
-/* Opens an existing file read-only (file locking off: readers never see a file being
- * written, see above). Returns -1 and sets err (AS_ERR_DATA) with "PATH: no such
- * file" or "PATH: not an HDF5 file". */
+/* Opens an existing file read-only (HDF5 file locking off, so every MPI rank may open
+ * it at once; attnsweep's writers never change a file in place, see above). A file
+ * another process holds open for writing (an exclusive flock, as HDF5 writers take) is
+ * refused: "PATH: another process has it open for writing ...". Returns -1 and sets err
+ * (AS_ERR_DATA) with "PATH: no such file", "PATH: cannot open (REASON)" (e.g. a
+ * symlink loop) or "PATH: not an HDF5 file". */
 hid_t as_h5_open_read(const char *path, as_error *err);
 
 /* A file's bytes standing in for it: while set, as_h5_open_read(path) opens this
@@ -90,6 +93,13 @@ as_status as_h5_attr_int(hid_t obj, const char *name, int64_t value, as_error *e
 as_status as_h5_attr_int32(hid_t obj, const char *name, int value, as_error *err);
 as_status as_h5_attr_ints(hid_t obj, const char *name, const int *v, size_t n, as_error *err);
 as_status as_h5_attr_double(hid_t obj, const char *name, double value, as_error *err);
+
+/* Checks that the values a dataset declares are in the file: without filters its
+ * stored bytes must hold them all (a chunked dataset whose chunks were never written
+ * reads as fill values: a 7 KB file could declare gigabytes); with deflate (and
+ * shuffle, fletcher32) at most 1100 declared bytes per stored byte. AS_ERR_DATA
+ * "PATH: NAME: declares N values (B bytes) but the file stores only S bytes of them". */
+as_status as_h5_check_storage(hid_t ds, const char *path, const char *name, as_error *err);
 
 /* Reads a scalar attribute. Missing attribute or wrong class: AS_ERR_DATA naming it.
  * as_h5_read_attr_string returns an as_malloc'ed string in *out (caller as_free's). */

@@ -82,6 +82,20 @@ typedef struct {
  * origin prefixes messages (the spec file). On error *m is left empty. */
 as_status as_model_build(as_model *m, const as_spec *spec, int in_t, int in_c, int max_batch,
                          const char *origin, as_error *err);
+/* as_model_build in two steps. as_model_plan computes every shape, offset and size and
+ * allocates only the layer list (no buffer: a plan is enough for as_model_check_output,
+ * as_model_macs_per_sample and as_model_bytes); every per-layer size must fit an int
+ * (AS_ERR_SPEC naming the layer otherwise). as_model_alloc then checks as_model_bytes
+ * against the memory budget (memory.h: AS_ERR_SPEC "ORIGIN: the model (batch B) needs
+ * X GiB, Y GiB available", nothing allocated) and allocates the buffers. Both leave *m
+ * empty on error. */
+as_status as_model_plan(as_model *m, const as_spec *spec, int in_t, int in_c, int max_batch,
+                        const char *origin, as_error *err);
+as_status as_model_alloc(as_model *m, const char *origin, as_error *err);
+/* Bytes of the model's buffers: parameters and gradients, non-trainable buffers,
+ * activations and their gradients, saved state, scratch (SIZE_MAX when the sum
+ * overflows). */
+size_t as_model_bytes(const as_model *m);
 void as_model_free(as_model *m);
 
 /* Checks the model's output against the targets: regression (yt, yc) must equal the

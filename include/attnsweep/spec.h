@@ -167,7 +167,10 @@ const char *as_act_name(as_act a);
 const char *as_monitor_name(as_monitor m);   /* "val_loss", ... */
 const char *as_val_mode_name(as_val_mode m); /* "last", "shuffled", "stratified" */
 
-/* Reads a whole file into a NUL-terminated buffer the caller frees with as_free. */
+/* Reads a whole text file into a NUL-terminated buffer the caller frees with as_free.
+ * Refused (AS_ERR_SPEC, naming the file and line): a NUL byte inside, more than
+ * AS_TEXT_FILE_MAX bytes. */
+#define AS_TEXT_FILE_MAX (16 << 20)
 as_status as_read_text_file(const char *path, char **out, size_t *len, as_error *err);
 
 #endif

@@ -126,6 +126,10 @@ as_status as_sweep_check_search(const as_sweep *s, const as_dataset *d, const ch
  * (then err holds why). */
 double as_sweep_estimate(const as_sweep *s, int v, const as_dataset *d, int64_t *params,
                          as_error *err);
+/* The same from the model's plan (nothing is allocated), with *bytes (may be NULL) the
+ * memory one rank needs to train it in a group of `ranks` (as_fit_bytes). */
+double as_sweep_estimate_mem(const as_sweep *s, int v, const as_dataset *d, int ranks,
+                             int64_t *params, size_t *bytes, as_error *err);
 
 /* ---- the results file ---- */
 

@@ -161,11 +161,20 @@ double as_evaluate_rows(as_model *m, const as_split *s, const int *idx, int n, i
                         MPI_Comm comm, double *acc);
 
 /* Builds m for spec on d's training split, for batches split over `ranks` data-parallel
- * ranks (max batch ceil(batch_size / ranks)), checks the output against d's targets and
- * initialises it with seed. Errors name origin and the layer (AS_ERR_SPEC), or
- * AS_ERR_NOMEM. On error m is empty. */
+ * ranks (max batch as_fit_max_batch: ceil(min(batch_size, rows) / ranks)), checks the
+ * validation split and the output against d's targets BEFORE allocating, checks the
+ * training memory (as_fit_bytes) against the budget (memory.h), then allocates and
+ * initialises with seed. Errors name origin and the key or layer (AS_ERR_SPEC: also
+ * "ORIGIN: training (...) needs X GiB, Y GiB available"), or AS_ERR_NOMEM. On error m
+ * is empty. */
 as_status as_fit_prepare(as_model *m, const as_spec *spec, const as_dataset *d, int ranks,
                          uint64_t seed, const char *origin, as_error *err);
+/* The largest per-rank batch: ceil(min(batch_size, n_rows) / ranks) (at least 1). */
+int as_fit_max_batch(int batch_size, int n_rows, int ranks);
+/* Bytes training m needs on split s: the model's buffers (as_model_bytes), optimizer
+ * moments (2 for Adam, 1 for SGD), batch buffers for m->max_batch rows, the shuffle
+ * order. SIZE_MAX when it overflows. m may be a plan (as_model_plan). */
+size_t as_fit_bytes(const as_model *m, const as_spec *spec, const as_split *s);
 
 /* Writes the curves as float64 datasets loss, val_loss, accuracy and val_accuracy
  * (classification only), epoch_seconds, learning_rate [epochs_run] under loc, plus

@@ -13,6 +13,7 @@
 #include "attnsweep/alloc.h"
 #include "attnsweep/blas.h"
 #include "attnsweep/dataset.h"
+#include "attnsweep/memory.h"
 #include "attnsweep/grid.h"
 #include "attnsweep/hosts.h"
 #include "attnsweep/sha256.h"
@@ -170,14 +171,21 @@ static as_status sweep_data_path(const as_sweep *s, const char **path, as_error 
 static void dry_run(const as_sweep *s, const as_dataset *d) {
     printf("%d variants x %d repeats = %d runs on %s (%d training series of length %d)\n", s->n,
            s->repeats, s->n * s->repeats, d->path, d->train.n, d->train.t);
-    printf("%5s  %-60s %10s %14s\n", "id", "name", "params", "MACs/epoch");
+    printf("%5s  %-60s %10s %14s %10s\n", "id", "name", "params", "MACs/epoch", "memory");
     for (int v = 0; v < s->n; v++) {
         int64_t params = 0;
+        size_t bytes = 0;
         as_error e;
-        double macs = as_sweep_estimate(s, v, d, &params, &e);
+        double macs = as_sweep_estimate_mem(s, v, d, s->ranks_per_variant, &params, &bytes, &e);
+        char mem[32];
+        as_mem_format(bytes, mem, sizeof mem);
         if (macs < 0) printf("%5d  %-60.60s  fails: %s\n", v, s->v[v].name, e.msg);
-        else printf("%5d  %-60.60s %10lld %14.4g\n", v, s->v[v].name, (long long)params, macs);
+        else printf("%5d  %-60.60s %10lld %14.4g %10s\n", v, s->v[v].name, (long long)params, macs,
+                    mem);
     }
+    char avail[32];
+    as_mem_format(as_mem_available(), avail, sizeof avail);
+    printf("memory: per rank, to train (model, optimizer, batch); %s available\n", avail);
     const as_search_cfg *c = &s->search;
     if (c->type >= AS_SEARCH_HALVING) {
         printf("search: %s by %s (%s), eta %d, rungs at", as_search_type_name(c->type),

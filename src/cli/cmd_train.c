@@ -320,6 +320,7 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
                       .on_checkpoint = o->checkpoint ? save_checkpoint : NULL};
     if ((st = as_fit(&model, &data, &spec.train, &fo, &hist, err))) {
         if (st == AS_ERR_SPEC) as_error_prefix(err, "%s", o->spec_path);
+        if (st == AS_ERR_DATA && resuming) as_error_prefix(err, "%s", o->checkpoint);
         goto done;
     }
     if (hist.status == AS_RUN_STOPPED) {

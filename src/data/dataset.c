@@ -7,6 +7,7 @@
 
 #include "attnsweep/alloc.h"
 #include "attnsweep/h5util.h"
+#include "attnsweep/memory.h"
 
 _Static_assert(sizeof(hid_t) == sizeof(int64_t), "hid_t is passed as int64_t");
 
@@ -122,6 +123,36 @@ static as_status check_finite(const float *v, int n, int t, int c, const char *p
                         first % (size_t)c);
 }
 
+/* x and y shapes agree: rows, regression target length and channels. */
+static as_status check_shapes(const char *path, const char *xn, const char *yn, const int *xd,
+                              const int *yd, int cls, as_error *err) {
+    if (xd[0] == 0 || xd[1] == 0 || xd[2] == 0)
+        return as_error_set(err, AS_ERR_DATA, "%s: %s: empty (shape [%d, %d, %d]): no series",
+                            path, xn, xd[0], xd[1], xd[2]);
+    if (yd[0] != xd[0])
+        return as_error_set(err, AS_ERR_DATA, "%s: %s: %d rows but %s has %d", path, yn, yd[0],
+                            xn, xd[0]);
+    if (!cls && yd[1] != xd[1])
+        return as_error_set(err, AS_ERR_DATA,
+                            "%s: %s: target length %d differs from the input length %d of %s",
+                            path, yn, yd[1], xd[1], xn);
+    if (!cls && yd[2] == 0)
+        return as_error_set(err, AS_ERR_DATA, "%s: %s: zero target channels", path, yn);
+    return AS_OK;
+}
+
+/* The split's x and y in memory, checked against the budget before reading. */
+static as_status check_split_memory(const char *path, const char *xn, const int *xd,
+                                    const int *yd, int cls, as_error *err) {
+    size_t nx = as_mem_mul(as_mem_mul((size_t)xd[0], (size_t)xd[1]), (size_t)xd[2]);
+    size_t ny = cls ? (size_t)yd[0] : as_mem_mul(as_mem_mul((size_t)yd[0], (size_t)yd[1]),
+                                                 (size_t)yd[2]);
+    char what[600];
+    snprintf(what, sizeof what, "%s: %s: [%d, %d, %d] series (with their targets)", path, xn,
+             xd[0], xd[1], xd[2]);
+    return as_mem_check(as_mem_mul(as_mem_add(nx, ny), sizeof(float)), what, AS_ERR_DATA, err);
+}
+
 static as_status load_split(hid_t f, const char *path, const char *split, as_dataset *d,
                             as_split *s, as_error *err) {
     char xn[32], yn[32];
@@ -138,20 +169,10 @@ static as_status load_split(hid_t f, const char *path, const char *split, as_dat
         H5Dclose(xs);
         return AS_ERR_DATA;
     }
-    as_status st = AS_OK;
-    if (xd[0] == 0 || xd[1] == 0 || xd[2] == 0) {
-        st = as_error_set(err, AS_ERR_DATA, "%s: %s: empty (shape [%d, %d, %d]): no series", path,
-                          xn, xd[0], xd[1], xd[2]);
-    } else if (yd[0] != xd[0]) {
-        st = as_error_set(err, AS_ERR_DATA, "%s: %s: %d rows but %s has %d", path, yn, yd[0], xn,
-                          xd[0]);
-    } else if (!cls && yd[1] != xd[1]) {
-        st = as_error_set(err, AS_ERR_DATA,
-                          "%s: %s: target length %d differs from the input length %d of %s",
-                          path, yn, yd[1], xd[1], xn);
-    } else if (!cls && yd[2] == 0) {
-        st = as_error_set(err, AS_ERR_DATA, "%s: %s: zero target channels", path, yn);
-    }
+    as_status st = as_h5_check_storage(xs, path, xn, err);
+    if (!st) st = as_h5_check_storage(ys, path, yn, err);
+    if (st == AS_OK) st = check_shapes(path, xn, yn, xd, yd, cls, err);
+    if (st == AS_OK) st = check_split_memory(path, xn, xd, yd, cls, err);
     if (st == AS_OK) {
         s->n = xd[0];
         s->t = xd[1];

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "attnsweep/alloc.h"
@@ -209,11 +210,30 @@ static hid_t open_image(const char *path, as_error *err) {
     return f;
 }
 
+/* 1 when another process holds an exclusive lock on path: an HDF5 writer (HDF5 locks
+ * files it opens for writing with flock) is changing it in place. Where locks are not
+ * supported (some network file systems) nothing can be known: 0. */
+static int being_written(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    int busy = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    if (!busy) flock(fd, LOCK_UN);
+    close(fd);
+    return busy;
+}
+
 hid_t as_h5_open_read(const char *path, as_error *err) {
     as_h5_quiet();
     if (as_h5_image_covers(path)) return open_image(path, err);
     if (access(path, F_OK) != 0) {
-        as_error_set(err, AS_ERR_DATA, "%s: no such file", path);
+        if (errno == ENOENT) as_error_set(err, AS_ERR_DATA, "%s: no such file", path);
+        else as_error_set(err, AS_ERR_DATA, "%s: cannot open (%s)", path, strerror(errno));
+        return -1;
+    }
+    if (being_written(path)) {
+        as_error_set(err, AS_ERR_DATA, "%s: another process has it open for writing (it holds "
+                     "the HDF5 write lock); reading it now could see half-written data: wait "
+                     "for the writer to close it", path);
         return -1;
     }
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -361,10 +381,24 @@ static hid_t open_attr(hid_t obj, const char *name, H5T_class_t want, const char
     return a;
 }
 
+/* The number of elements of attribute a (-1 when unreadable). */
+static hssize_t attr_npoints(hid_t a) {
+    hid_t sp = H5Aget_space(a);
+    hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    if (sp >= 0) H5Sclose(sp);
+    return n;
+}
+
 as_status as_h5_read_attr_string(hid_t obj, const char *name, char **out, as_error *err) {
     *out = NULL;
     hid_t a = open_attr(obj, name, H5T_STRING, "a string", err);
     if (a < 0) return AS_ERR_DATA;
+    hssize_t npts = attr_npoints(a);
+    if (npts != 1) { /* one buffer holds one string: an array would overflow it */
+        H5Aclose(a);
+        return as_error_set(err, AS_ERR_DATA, "attribute '%s' is not a single string (%lld values)",
+                            name, (long long)npts);
+    }
     hid_t ft = H5Aget_type(a);
     as_status st = AS_OK;
     if (H5Tis_variable_str(ft) > 0) {
@@ -382,7 +416,7 @@ as_status as_h5_read_attr_string(hid_t obj, const char *name, char **out, as_err
         H5Tclose(mt);
     } else {
         size_t n = H5Tget_size(ft);
-        char *s = as_calloc(n + 1, 1);
+        char *s = n && n < ((size_t)1 << 30) ? as_calloc(n + 1, 1) : NULL;
         if (!s) {
             st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
         } else if (H5Aread(a, ft, s) < 0) {
@@ -397,27 +431,59 @@ as_status as_h5_read_attr_string(hid_t obj, const char *name, char **out, as_err
     return st;
 }
 
+/* what: "an integer"; noun: "integer" (for "is not a single integer"). */
 static as_status read_scalar(hid_t obj, const char *name, H5T_class_t cls, const char *what,
-                             hid_t mtype, void *out, as_error *err) {
+                             const char *noun, hid_t mtype, void *out, as_error *err) {
     hid_t a = open_attr(obj, name, cls, what, err);
     if (a < 0) return AS_ERR_DATA;
-    hid_t sp = H5Aget_space(a);
-    hssize_t n = H5Sget_simple_extent_npoints(sp);
-    H5Sclose(sp);
+    hssize_t n = attr_npoints(a);
     herr_t rc = n == 1 ? H5Aread(a, mtype, out) : -1;
     H5Aclose(a);
-    if (rc < 0) return as_error_set(err, AS_ERR_DATA, "attribute '%s' is not a single %s",
-                                    name, what);
+    if (n != 1)
+        return as_error_set(err, AS_ERR_DATA, "attribute '%s' is not a single %s (%lld values)",
+                            name, noun, (long long)n);
+    if (rc < 0)
+        return as_error_set(err, AS_ERR_DATA, "attribute '%s': cannot read it as %s", name, what);
     return AS_OK;
 }
 
 as_status as_h5_read_attr_int(hid_t obj, const char *name, int64_t *out, as_error *err) {
     long long v = 0;
-    as_status st = read_scalar(obj, name, H5T_INTEGER, "an integer", H5T_NATIVE_LLONG, &v, err);
+    as_status st = read_scalar(obj, name, H5T_INTEGER, "an integer", "integer", H5T_NATIVE_LLONG,
+                               &v, err);
     if (st == AS_OK) *out = (int64_t)v;
     return st;
 }
 
 as_status as_h5_read_attr_double(hid_t obj, const char *name, double *out, as_error *err) {
-    return read_scalar(obj, name, H5T_FLOAT, "a number", H5T_NATIVE_DOUBLE, out, err);
+    return read_scalar(obj, name, H5T_FLOAT, "a number", "number", H5T_NATIVE_DOUBLE, out, err);
+}
+
+as_status as_h5_check_storage(hid_t ds, const char *path, const char *name, as_error *err) {
+    hid_t sp = H5Dget_space(ds), ft = H5Dget_type(ds), dcpl = H5Dget_create_plist(ds);
+    hssize_t npts = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    size_t esz = ft < 0 ? 0 : H5Tget_size(ft);
+    int nfilt = dcpl < 0 ? 0 : H5Pget_nfilters(dcpl), deflate_only = nfilt > 0;
+    for (int i = 0; i < nfilt; i++) {
+        unsigned flags = 0, cd[8];
+        size_t ncd = 8;
+        H5Z_filter_t f = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, 0, NULL, NULL);
+        if (f != H5Z_FILTER_DEFLATE && f != H5Z_FILTER_SHUFFLE && f != H5Z_FILTER_FLETCHER32)
+            deflate_only = 0;
+    }
+    hsize_t stored = H5Dget_storage_size(ds);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (ft >= 0) H5Tclose(ft);
+    if (sp >= 0) H5Sclose(sp);
+    if (npts < 0) return as_error_set(err, AS_ERR_DATA, "%s: %s: unreadable shape", path, name);
+    double declared = (double)npts * (double)esz;
+    /* without filters every value is stored; deflate compresses at most ~1032:1 */
+    double most = nfilt == 0 ? (double)stored : deflate_only ? 1100.0 * (double)stored : declared;
+    if (declared > most)
+        return as_error_set(err, AS_ERR_DATA,
+                            "%s: %s: declares %lld values (%.0f bytes) but the file stores only "
+                            "%llu bytes of them%s (a truncated, sparse or forged file)", path, name,
+                            (long long)npts, declared, (unsigned long long)stored,
+                            nfilt ? ", compressed" : "");
+    return AS_OK;
 }

@@ -5,6 +5,7 @@
 
 #include "attnsweep/alloc.h"
 #include "attnsweep/h5util.h"
+#include "attnsweep/memory.h"
 
 #define N_SHAPES 4
 #define REGION (AS_TOY_LENGTH / N_SHAPES)
@@ -100,10 +101,15 @@ as_status as_toy_make(const as_toy_params *p, as_dataset *d, as_error *err) {
                             "toy: need samples >= 1, test samples >= 0, noise >= 0 (got %d, %d, "
                             "%g)",
                             p->samples, p->test_samples, p->noise);
+    /* x and y of every series, checked before drawing them (memory.h) */
+    size_t rows = (size_t)p->samples + (size_t)p->test_samples;
+    as_status st = as_mem_check(as_mem_mul(rows, 2 * AS_TOY_LENGTH * sizeof(float)),
+                                "toy: --samples and --test-samples", AS_ERR_ARG, err);
+    if (st) return st;
     as_np_random r;
     as_np_seed(&r, p->seed);
     d->task = AS_TASK_REGRESSION;
-    as_status st = as_toy_gen(&r, p->samples, p->noise, &d->train, err);
+    st = as_toy_gen(&r, p->samples, p->noise, &d->train, err);
     if (st == AS_OK && p->test_samples > 0) {
         d->has_test = 1;
         st = as_toy_gen(&r, p->test_samples, p->noise, &d->test, err);

@@ -9,6 +9,7 @@
 
 #include "attnsweep/alloc.h"
 #include "attnsweep/h5util.h"
+#include "attnsweep/memory.h"
 #include "attnsweep/rng.h"
 #include "data/ucr_internal.h"
 
@@ -22,14 +23,31 @@ void as_ucr_table_free(as_ucr_table *tb) {
     memset(tb, 0, sizeof *tb);
 }
 
+/* A NUL byte in a text file: the C string handling would silently drop what follows
+ * (and /dev/zero would be read forever), so it is refused with its line. */
+static as_status nul_error(const char *path, const char *buf, size_t at, as_error *err) {
+    int line = 1;
+    for (size_t i = 0; i < at; i++) line += buf[i] == '\n';
+    return as_error_set(err, AS_ERR_DATA, "%s:%d: a NUL byte (offset %zu): binary data, not UCR "
+                        "text", path, line, at);
+}
+
 static as_status slurp(const char *path, char **out, size_t *len, as_error *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return as_error_set(err, AS_ERR_DATA, "%s: cannot open (%s)", path, strerror(errno));
+    /* the parsed table takes about as many bytes as the text: the budget bounds both */
+    uint64_t limit = as_mem_available() / 2;
     size_t cap = 1 << 16, n = 0;
     char *buf = as_malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n - 1, f);
-        if (n < cap - 1) break;
+    as_status st = AS_OK;
+    while (buf && !st) {
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        const char *z = memchr(buf + n, 0, got);
+        n += got;
+        if (z) st = nul_error(path, buf, (size_t)(z - buf), err);
+        else if ((uint64_t)n > limit)
+            st = as_mem_check(SIZE_MAX - 1, path, AS_ERR_DATA, err);
+        if (st || n < cap - 1) break;
         size_t ncap;
         char *nb = as_size_mul(cap, 2, &ncap) ? as_realloc(buf, ncap) : NULL;
         if (!nb) as_free(buf);
@@ -39,9 +57,10 @@ static as_status slurp(const char *path, char **out, size_t *len, as_error *err)
     int bad = ferror(f);
     fclose(f);
     if (!buf) return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
-    if (bad) {
+    if (!st && bad) st = as_error_set(err, AS_ERR_IO, "%s: read error", path);
+    if (st) {
         as_free(buf);
-        return as_error_set(err, AS_ERR_IO, "%s: read error", path);
+        return st;
     }
     buf[n] = 0;
     *out = buf;
@@ -60,6 +79,9 @@ static as_status parse_value(const char *tok, int lenient, double *v, const char
     if (!*tok)
         return as_error_set(err, AS_ERR_DATA, "%s:%d: field %d is empty (missing value)", path,
                             line, field);
+    if (strpbrk(tok, "xX"))
+        return as_error_set(err, AS_ERR_DATA, "%s:%d: field %d: '%.40s' is hexadecimal (only "
+                            "decimal numbers are read)", path, line, field, tok);
     char *end;
     errno = 0;
     double d = strtod(tok, &end);
@@ -198,12 +220,12 @@ static as_status read_file(const char *path, int lenient, as_ucr_table *out, as_
     int layout = -1, t = -1, first_line = 0, line = 0;
     char *p = buf;
     while (st == AS_OK && p < buf + len) {
-        char *nl = memchr(p, '\n', (size_t)(buf + len - p));
-        char *next = nl ? nl + 1 : buf + len;
+        /* a line ends at LF, CRLF or a CR alone (old Mac files); buf holds no NUL */
+        char *nl = strpbrk(p, "\r\n");
+        char *next = nl ? nl + 1 + (nl[0] == '\r' && nl[1] == '\n') : buf + len;
         if (nl) *nl = 0;
         line++;
         size_t ll = strlen(p);
-        if (ll && p[ll - 1] == '\r') p[--ll] = 0;
         if (ll != strspn(p, " \t")) { /* not blank */
             if (layout < 0) {
                 layout = strchr(p, '\t') ? LAYOUT_TAB : strchr(p, ',') ? LAYOUT_COMMA
@@ -400,11 +422,12 @@ as_status as_ucr_import_stats(const as_ucr_options *o, as_dataset *d, int **clas
 static void report_split(FILE *f, const char *name, const as_split *s, const int *classes,
                          int k) {
     fprintf(f, "%s: %d series of length %d; class counts:", name, s->n, s->t);
-    for (int c = 0; c < k; c++) {
-        int cnt = 0;
-        for (int i = 0; i < s->n; i++) cnt += s->labels[i] == c;
-        fprintf(f, " %d->%d: %d%s", classes[c], c, cnt, c + 1 < k ? "," : "\n");
-    }
+    int *cnt = as_calloc((size_t)k, sizeof(int)); /* one pass: k may be large */
+    for (int i = 0; cnt && i < s->n; i++) cnt[s->labels[i]]++;
+    for (int c = 0; cnt && c < k; c++)
+        fprintf(f, " %d->%d: %d%s", classes[c], c, cnt[c], c + 1 < k ? "," : "\n");
+    if (!cnt) fprintf(f, " (out of memory)\n");
+    as_free(cnt);
 }
 
 static const char *const k_fill_names[] = {"none", "interpolate", "zero"};
@@ -431,6 +454,19 @@ as_status as_ucr_write(const as_ucr_options *o, const char *path, FILE *report, 
     if (st != AS_OK) return st;
     as_h5_writer w;
     st = as_h5_writer_open(&w, path, err);
+    if (st == AS_OK && (size_t)k * sizeof(int) > 60000) {
+        /* class_labels beyond HDF5's 64 KiB compact attributes needs dense attribute
+         * storage: the temporary is created again in the HDF5 1.8 file format */
+        hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+        H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18);
+        H5Fclose(w.file);
+        w.file = H5Fcreate(w.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+        H5Pclose(fapl);
+        if (w.file < 0) {
+            st = as_error_set(err, AS_ERR_IO, "%s: cannot create", w.tmp);
+            as_h5_writer_abort(&w);
+        }
+    }
     if (st == AS_OK) {
         st = as_dataset_write_h5(w.file, &d, err);
         if (st == AS_OK) st = as_h5_attr_ints(w.file, "class_labels", classes, (size_t)k, err);

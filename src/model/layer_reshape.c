@@ -1,6 +1,7 @@
 /* layer_reshape.c: the ops of the layers without weights that change the shape:
  * global_average_pooling1d (B, T, C) -> (B, C) and flatten (B, T, C) -> (B, T*C).
  * Kernels in src/layers/misc.c. */
+#include <limits.h>
 #include <string.h>
 
 #include "model/layer_internal.h"
@@ -34,8 +35,13 @@ const as_layer_ops as_layer_global_avg_pool1d_ops = {
 
 static as_status flatten_shape(as_layer *L, int B, as_layer_sizes *sz, const char *where,
                                as_error *err) {
-    L->out_c = L->in_t * L->in_c;
-    return gap_shape(L, B, sz, where, err); /* (B, T, C) -> (B, T*C) */
+    size_t n = (size_t)L->in_t * (size_t)L->in_c; /* in size_t: T*C may exceed an int */
+    if (n > (size_t)INT_MAX)
+        return as_error_set(err, AS_ERR_SPEC, "%s: %d x %d = %zu features exceed the %d a layer "
+                            "may hold", where, L->in_t, L->in_c, n, INT_MAX);
+    as_status st = gap_shape(L, B, sz, where, err); /* (B, T, C) -> (B, T*C) */
+    L->out_c = (int)n;
+    return st;
 }
 
 static void flatten_forward(const as_layer *L, const as_layer_io *io) {

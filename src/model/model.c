@@ -2,12 +2,14 @@
  * activations sized once -- and run its forward and backward passes layer by layer. */
 #include "attnsweep/model.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "attnsweep/alloc.h"
 #include "attnsweep/layer_ops.h"
+#include "attnsweep/memory.h"
 #include "model/layer_internal.h"
 
 /* Sets L's output shape and its sizes for batch B from its ops table; AS_ERR_SPEC when
@@ -50,8 +52,25 @@ void as_model_free(as_model *m) {
     memset(m, 0, sizeof *m);
 }
 
-as_status as_model_build(as_model *m, const as_spec *spec, int in_t, int in_c, int max_batch,
-                         const char *origin, as_error *err) {
+/* The layers index their buffers with int products (B*T rows, K*C columns, ...): every
+ * per-layer size must fit an int. AS_ERR_SPEC naming the layer otherwise. */
+static as_status check_int_sizes(const as_layer *L, int index, int B, size_t act,
+                                 const as_layer_sizes *sz, const char *origin, as_error *err) {
+    const size_t n[6] = {as_mem_mul(as_mem_mul((size_t)B, (size_t)L->in_t), (size_t)L->in_c),
+                         act, L->p_n, L->b_n, sz->state, sz->scratch};
+    static const char *const what[6] = {"input", "output", "parameters", "buffers",
+                                        "saved state", "scratch"};
+    for (int k = 0; k < 6; k++)
+        if (n[k] > (size_t)INT_MAX)
+            return as_error_set(err, AS_ERR_SPEC,
+                                "%s: model[%d] (%s): its %s (%zu values for batch %d) exceed the "
+                                "%d values one layer may hold", origin, index,
+                                as_layer_type_name(L->spec.type), what[k], n[k], B, INT_MAX);
+    return AS_OK;
+}
+
+as_status as_model_plan(as_model *m, const as_spec *spec, int in_t, int in_c, int max_batch,
+                        const char *origin, as_error *err) {
     memset(m, 0, sizeof *m);
     if (in_t < 1 || in_c < 1 || max_batch < 1 || spec->n_layers < 1)
         return as_error_set(err, AS_ERR_SPEC, "%s: the model needs a non-empty input and layers",
@@ -73,6 +92,7 @@ as_status as_model_build(as_model *m, const as_spec *spec, int in_t, int in_c, i
         as_layer_sizes sz;
         size_t act = 0;
         as_status st = shape_layer(L, i, max_batch, origin, &act, &sz, err);
+        if (!st) st = check_int_sizes(L, i, max_batch, act, &sz, origin, err);
         if (st) {
             as_model_free(m);
             return st;
@@ -85,7 +105,7 @@ as_status as_model_build(as_model *m, const as_spec *spec, int in_t, int in_c, i
         if (!as_size_add(np, L->p_n, &np) || !as_size_add(nb, L->b_n, &nb) ||
             !as_size_add(na, act, &na) || !as_size_add(ns, sz.state, &ns)) {
             as_model_free(m);
-            return as_error_set(err, AS_ERR_NOMEM, "%s: model[%d]: sizes overflow", origin, i);
+            return as_error_set(err, AS_ERR_SPEC, "%s: model[%d]: sizes overflow", origin, i);
         }
         if (sz.scratch > nscr) nscr = sz.scratch;
         if (sz.dscratch > ndscr) ndscr = sz.dscratch;
@@ -99,6 +119,25 @@ as_status as_model_build(as_model *m, const as_spec *spec, int in_t, int in_c, i
     m->n_state = ns;
     m->n_scratch = nscr;
     m->n_dscratch = ndscr;
+    return AS_OK;
+}
+
+size_t as_model_bytes(const as_model *m) {
+    size_t n = as_mem_add(as_mem_mul(m->n_params, 2), as_mem_mul(m->n_acts, 2));
+    n = as_mem_add(as_mem_add(n, m->n_buffers), as_mem_add(m->n_state, m->n_scratch));
+    return as_mem_add(as_mem_mul(n, sizeof(float)), as_mem_mul(m->n_dscratch, sizeof(double)));
+}
+
+as_status as_model_alloc(as_model *m, const char *origin, as_error *err) {
+    char what[300];
+    snprintf(what, sizeof what, "%s: the model (batch %d)", origin, m->max_batch);
+    as_status st = as_mem_check(as_model_bytes(m), what, AS_ERR_SPEC, err);
+    if (st) {
+        as_model_free(m);
+        return st;
+    }
+    size_t np = m->n_params, nb = m->n_buffers, na = m->n_acts, ns = m->n_state;
+    size_t nscr = m->n_scratch, ndscr = m->n_dscratch;
     m->params = as_calloc(np ? np : 1, sizeof(float));
     m->grads = as_calloc(np ? np : 1, sizeof(float));
     m->buffers = as_calloc(nb ? nb : 1, sizeof(float));
@@ -108,13 +147,20 @@ as_status as_model_build(as_model *m, const as_spec *spec, int in_t, int in_c, i
     m->scratch = as_calloc(nscr ? nscr : 1, sizeof(float));
     m->dscratch = as_calloc(ndscr ? ndscr : 1, sizeof(double));
     if (!m->params || !m->grads || !m->buffers || !m->acts || !m->dacts || !m->state || !m->scratch || !m->dscratch) {
-        size_t total = (np * 2 + nb + na * 2 + ns + nscr) * sizeof(float) + ndscr * sizeof(double);
+        size_t total = as_model_bytes(m);
+        int B = m->max_batch;
         as_model_free(m);
         return as_error_set(err, AS_ERR_NOMEM,
                             "%s: out of memory allocating %.1f MiB for the model (batch %d)", origin,
-                            (double)total / 1048576.0, max_batch);
+                            (double)total / 1048576.0, B);
     }
     return AS_OK;
+}
+
+as_status as_model_build(as_model *m, const as_spec *spec, int in_t, int in_c, int max_batch,
+                         const char *origin, as_error *err) {
+    as_status st = as_model_plan(m, spec, in_t, in_c, max_batch, origin, err);
+    return st ? st : as_model_alloc(m, origin, err);
 }
 
 as_status as_model_check_output(const as_model *m, int classification, int yt, int yc,

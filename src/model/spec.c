@@ -128,6 +128,10 @@ static void list_names(char *buf, size_t cap, const char *const *names, int n) {
 }
 
 static void describe(const cJSON *v, char *buf, size_t cap) {
+    if (cJSON_IsNumber(v) && !isfinite(v->valuedouble)) { /* cJSON would print null */
+        snprintf(buf, cap, "a number beyond the double range");
+        return;
+    }
     char *s = cJSON_PrintUnformatted(v);
     snprintf(buf, cap, "%s", s ? s : "?");
     if (s) cJSON_free(s);
@@ -514,6 +518,13 @@ as_status as_read_text_file(const char *path, char **out, size_t *len, as_error 
         size_t got = fread(buf + n, 1, cap - n - 1, f);
         n += got;
         if (n + 1 < cap) break;
+        if (memchr(buf, 0, n)) break; /* refused below, without reading on (/dev/zero) */
+        if (n > AS_TEXT_FILE_MAX) { /* also stops endless pipes */
+            as_free(buf);
+            fclose(f);
+            return as_error_set(err, AS_ERR_SPEC, "%s: larger than the %d MiB a spec or sweep "
+                                "file may hold", path, AS_TEXT_FILE_MAX >> 20);
+        }
         size_t ncap;
         if (!as_size_mul(cap, 2, &ncap)) {
             as_free(buf);
@@ -537,6 +548,14 @@ as_status as_read_text_file(const char *path, char **out, size_t *len, as_error 
         return as_error_set(err, AS_ERR_IO, "%s: read error", path);
     }
     buf[n] = '\0';
+    const char *z = memchr(buf, 0, n); /* the parser would stop there, ignoring the rest */
+    if (z) {
+        int line = 1;
+        for (const char *c = buf; c < z; c++) line += *c == '\n';
+        as_free(buf);
+        return as_error_set(err, AS_ERR_SPEC, "%s:%d: a NUL byte (offset %zu): not a text file",
+                            path, line, (size_t)(z - buf));
+    }
     *out = buf;
     if (len) *len = n;
     return AS_OK;

@@ -29,10 +29,33 @@ const char *grid_placeholder(const cJSON *node) {
     return s + 1;
 }
 
+/* FNV-1a of a name, for the open-addressing axis index (doc->index, index_cap slots
+ * holding axis + 1, 0 = empty): name lookups in O(1), so no check is quadratic. */
+static size_t name_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return (size_t)h;
+}
+
 int grid_axis_find(const grid_doc *doc, const char *name) {
-    for (int a = 0; a < doc->naxes; a++)
-        if (strcmp(doc->axes[a].name, name) == 0) return a;
-    return -1;
+    if (!doc->index) {
+        for (int a = 0; a < doc->naxes; a++)
+            if (strcmp(doc->axes[a].name, name) == 0) return a;
+        return -1;
+    }
+    size_t mask = doc->index_cap - 1;
+    for (size_t i = name_hash(name) & mask;; i = (i + 1) & mask) {
+        int slot = doc->index[i];
+        if (!slot) return -1;
+        if (strcmp(doc->axes[slot - 1].name, name) == 0) return slot - 1;
+    }
+}
+
+/* Adds axis a (its name not yet indexed) to the index. */
+static void index_add(grid_doc *d, int a) {
+    size_t mask = d->index_cap - 1, i = name_hash(d->axes[a].name) & mask;
+    while (d->index[i]) i = (i + 1) & mask;
+    d->index[i] = a + 1;
 }
 
 static const char *type_name(const cJSON *v) {
@@ -129,9 +152,15 @@ static as_status read_axes(grid_doc *d, as_error *err) {
         return as_error_set(err, AS_ERR_SPEC, "%s: grid: must be an object (got %s)", d->origin,
                             type_name(g));
     int n = cJSON_GetArraySize(g);
+    if (n > AS_GRID_MAX_AXES)
+        return as_error_set(err, AS_ERR_SPEC, "%s: grid: %d axes, more than the %d a sweep may "
+                            "have", d->origin, n, AS_GRID_MAX_AXES);
     d->axes = as_calloc((size_t)(n > 0 ? n : 1), sizeof *d->axes);
     d->slot_size = as_calloc((size_t)(n > 0 ? n : 1), sizeof *d->slot_size);
-    if (!d->axes || !d->slot_size) return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    for (d->index_cap = 16; d->index_cap < 2 * (size_t)n; d->index_cap *= 2) continue;
+    d->index = as_calloc(d->index_cap, sizeof *d->index);
+    if (!d->axes || !d->slot_size || !d->index)
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
     const cJSON *ax;
     cJSON_ArrayForEach(ax, g) {
         const char *name = ax->string;
@@ -142,6 +171,7 @@ static as_status read_axes(grid_doc *d, as_error *err) {
         memset(A, 0, sizeof *A);
         A->name = name;
         A->slot = -1;
+        index_add(d, d->naxes);
         if (cJSON_IsObject(ax)) { /* a distribution, or {"choice": [...]} */
             as_status st = grid_dist_parse(d, A, ax, err);
             if (st) return st;
@@ -211,10 +241,45 @@ static as_status read_zip(grid_doc *d, as_error *err) {
     return AS_OK;
 }
 
-/* Marks in refs[] every axis a placeholder in node names; an unknown name is an error
- * naming path (a buffer of cap bytes holding len bytes, restored on return). */
+/* The placeholder graph: edge a -> b when axis a's values name "$b"; the roots are the
+ * axes "model" and "train" name. Edges are collected while scanning (a growable list)
+ * and then laid out by source (CSR), so every check below is linear in the document. */
+typedef struct {
+    int *src, *dst;   /* n edges */
+    size_t n, cap;
+    int *off, *to;    /* CSR: the targets of a are to[off[a] .. off[a+1]) */
+    char *root;       /* [naxes]: named by model or train */
+} ph_graph;
+
+static void graph_free(ph_graph *g) {
+    as_free(g->src);
+    as_free(g->dst);
+    as_free(g->off);
+    as_free(g->to);
+    as_free(g->root);
+    memset(g, 0, sizeof *g);
+}
+
+static int graph_edge(ph_graph *g, int a, int b) {
+    if (g->n == g->cap) {
+        size_t nc = g->cap ? g->cap * 2 : 64;
+        int *ns = as_realloc(g->src, nc * sizeof *ns);
+        if (ns) g->src = ns;
+        int *nd = ns ? as_realloc(g->dst, nc * sizeof *nd) : NULL;
+        if (nd) g->dst = nd;
+        if (!ns || !nd) return 0;
+        g->cap = nc;
+    }
+    g->src[g->n] = a;
+    g->dst[g->n++] = b;
+    return 1;
+}
+
+/* Records every axis a placeholder in node names, as a root (from < 0) or as an edge
+ * from axis `from`; an unknown name is an error naming path (a buffer of cap bytes
+ * holding len bytes, restored on return). g may be NULL (only names are checked). */
 static as_status scan(const grid_doc *d, const cJSON *node, char *path, size_t cap, size_t len,
-                      char *refs, as_error *err) {
+                      int depth, int from, ph_graph *g, as_error *err) {
     const char *ph = grid_placeholder(node);
     if (ph) {
         int a = grid_axis_find(d, ph);
@@ -222,10 +287,15 @@ static as_status scan(const grid_doc *d, const cJSON *node, char *path, size_t c
             return as_error_set(err, AS_ERR_SPEC,
                                 "%s: %s: unknown placeholder \"$%s\" (not in grid)", d->origin,
                                 path, ph);
-        refs[a] = 1;
+        if (g && from < 0) g->root[a] = 1;
+        else if (g && !graph_edge(g, from, a))
+            return as_error_set(err, AS_ERR_NOMEM, "out of memory");
         return AS_OK;
     }
     if (!cJSON_IsArray(node) && !cJSON_IsObject(node)) return AS_OK;
+    if (depth >= AS_GRID_MAX_DEPTH)
+        return as_error_set(err, AS_ERR_SPEC, "%s: %s: nested deeper than %d levels", d->origin,
+                            path, AS_GRID_MAX_DEPTH);
     int i = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, node) {
@@ -235,7 +305,7 @@ static as_status scan(const grid_doc *d, const cJSON *node, char *path, size_t c
             else
                 snprintf(path + len, cap - len, "[%d]", i);
         }
-        as_status st = scan(d, c, path, cap, strlen(path), refs, err);
+        as_status st = scan(d, c, path, cap, strlen(path), depth + 1, from, g, err);
         path[len] = '\0';
         if (st) return st;
         i++;
@@ -243,78 +313,114 @@ static as_status scan(const grid_doc *d, const cJSON *node, char *path, size_t c
     return AS_OK;
 }
 
-/* Depth-first search for a cycle through adj (naxes x naxes) from a; on finding one,
- * writes it as "$a -> $b -> $a" into msg. */
-static int find_cycle(const grid_doc *d, const char *adj, int a, char *color, int *stack,
-                      int depth, char *msg, size_t cap) {
-    color[a] = 1;
-    stack[depth] = a;
-    for (int b = 0; b < d->naxes; b++) {
-        if (!adj[(size_t)a * (size_t)d->naxes + (size_t)b]) continue;
-        if (color[b] == 1) {
-            size_t len = 0;
-            msg[0] = '\0';
-            int k = depth;
-            while (stack[k] != b) k--;
-            for (; k <= depth && len < cap; k++) {
-                snprintf(msg + len, cap - len, "$%s -> ", d->axes[stack[k]].name);
-                len = strlen(msg);
-            }
-            if (len < cap) snprintf(msg + len, cap - len, "$%s", d->axes[b].name);
-            return 1;
-        }
-        if (color[b] == 0 && find_cycle(d, adj, b, color, stack, depth + 1, msg, cap)) return 1;
-    }
-    color[a] = 2;
-    return 0;
+/* Lays the edges out by source (counting sort). */
+static int graph_csr(ph_graph *g, int na) {
+    g->off = as_calloc((size_t)na + 1, sizeof *g->off);
+    g->to = as_malloc((g->n ? g->n : 1) * sizeof *g->to);
+    if (!g->off || !g->to) return 0;
+    for (size_t e = 0; e < g->n; e++) g->off[g->src[e] + 1]++;
+    for (int a = 0; a < na; a++) g->off[a + 1] += g->off[a];
+    int *fill = as_malloc(((size_t)na + 1) * sizeof *fill);
+    if (!fill) return 0;
+    memcpy(fill, g->off, ((size_t)na + 1) * sizeof *fill);
+    for (size_t e = 0; e < g->n; e++) g->to[fill[g->src[e]]++] = g->dst[e];
+    as_free(fill);
+    return 1;
 }
 
-static as_status check_placeholders(grid_doc *d, char *adj, char *reach, as_error *err) {
-    char path[512];
-    size_t na = (size_t)d->naxes;
-    static const char *const parts[] = {"model", "train"};
-    as_status st;
-    for (int p = 0; p < 2; p++) {
-        const cJSON *node = cJSON_GetObjectItemCaseSensitive(d->root, parts[p]);
-        snprintf(path, sizeof path, "%s", parts[p]);
-        if (node && (st = scan(d, node, path, sizeof path, strlen(path), reach, err))) return st;
+/* Writes the cycle closed by the edge top -> b, "$b -> ... -> $top -> $b", from the DFS
+ * stack (stack[0..depth]) into msg. */
+static void cycle_text(const grid_doc *d, const int *stack, int depth, int b, char *msg,
+                       size_t cap) {
+    int k = depth;
+    while (k > 0 && stack[k] != b) k--;
+    size_t len = 0;
+    msg[0] = '\0';
+    for (; k <= depth && len + 1 < cap; k++) {
+        snprintf(msg + len, cap - len, "$%s -> ", d->axes[stack[k]].name);
+        len = strlen(msg);
     }
-    for (int a = 0; a < d->naxes; a++) {
-        snprintf(path, sizeof path, "grid.%s", d->axes[a].name);
-        if ((st = scan(d, d->axes[a].values, path, sizeof path, strlen(path), adj + (size_t)a * na,
-                       err)))
-            return st;
-    }
-    /* Reachability: from model/train through the values of reachable axes. */
-    for (int changed = 1; changed;) {
-        changed = 0;
-        for (size_t a = 0; a < na; a++) {
-            if (!reach[a]) continue;
-            for (size_t b = 0; b < na; b++)
-                if (adj[a * na + b] && !reach[b]) reach[b] = changed = 1;
+    if (len + 1 < cap) snprintf(msg + len, cap - len, "$%s", d->axes[b].name);
+}
+
+/* Iterative depth-first search with colours (0 new, 1 on the stack, 2 done) from every
+ * root: marks reach[] and finds a cycle (an edge to a grey axis) in O(axes + edges).
+ * Returns the axis that starts the cycle found, or -1. */
+static int graph_dfs(const grid_doc *d, const ph_graph *g, char *color, int *stack, int *next,
+                     int start, char *msg, size_t cap) {
+    int depth = 0;
+    stack[0] = start;
+    next[0] = g->off[start];
+    color[start] = 1;
+    while (depth >= 0) {
+        int a = stack[depth];
+        if (next[depth] == g->off[a + 1]) {
+            color[a] = 2;
+            depth--;
+            continue;
+        }
+        int b = g->to[next[depth]++];
+        if (color[b] == 1) {
+            cycle_text(d, stack, depth, b, msg, cap);
+            return b;
+        }
+        if (color[b] == 0) {
+            color[b] = 1;
+            stack[++depth] = b;
+            next[depth] = g->off[b];
         }
     }
-    for (int a = 0; a < d->naxes; a++)
-        if (!reach[a])
-            return as_error_set(err, AS_ERR_SPEC,
-                                "%s: grid.%s: axis not used by any placeholder (no \"$%s\" in "
-                                "model, train or a used axis's values)",
-                                d->origin, d->axes[a].name, d->axes[a].name);
-    char *color = as_calloc(na, 1);
-    int *stack = as_calloc(na, sizeof *stack);
-    if (!color || !stack) {
-        as_free(color);
-        as_free(stack);
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
-    }
-    st = AS_OK;
+    return -1;
+}
+
+static as_status check_graph(grid_doc *d, ph_graph *g, as_error *err) {
+    int na = d->naxes;
+    char *color = as_calloc((size_t)na + 1, 1);
+    int *stack = as_malloc(((size_t)na + 1) * sizeof *stack);
+    int *next = as_malloc(((size_t)na + 1) * sizeof *next);
+    as_status st = color && stack && next && graph_csr(g, na)
+                       ? AS_OK
+                       : as_error_set(err, AS_ERR_NOMEM, "out of memory");
     char cyc[256];
-    for (int a = 0; a < d->naxes && !st; a++)
-        if (!color[a] && find_cycle(d, adj, a, color, stack, 0, cyc, sizeof cyc))
-            st = as_error_set(err, AS_ERR_SPEC, "%s: grid.%s: placeholder cycle %s", d->origin,
-                              d->axes[a].name, cyc);
+    /* from the roots first: what they reach is used; then the rest, for cycles */
+    for (int pass = 0; pass < 2 && !st; pass++) {
+        for (int a = 0; a < na && !st; a++) {
+            if (color[a] || (pass == 0 && !g->root[a])) continue;
+            if (pass == 1)
+                st = as_error_set(err, AS_ERR_SPEC,
+                                  "%s: grid.%s: axis not used by any placeholder (no \"$%s\" in "
+                                  "model, train or a used axis's values)",
+                                  d->origin, d->axes[a].name, d->axes[a].name);
+            else if (graph_dfs(d, g, color, stack, next, a, cyc, sizeof cyc) >= 0)
+                st = as_error_set(err, AS_ERR_SPEC, "%s: grid.%s: placeholder cycle %s",
+                                  d->origin, d->axes[a].name, cyc);
+        }
+    }
     as_free(color);
     as_free(stack);
+    as_free(next);
+    return st;
+}
+
+static as_status check_placeholders(grid_doc *d, as_error *err) {
+    char path[512];
+    static const char *const parts[] = {"model", "train"};
+    ph_graph g;
+    memset(&g, 0, sizeof g);
+    g.root = as_calloc((size_t)d->naxes + 1, 1);
+    if (!g.root) return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    as_status st = AS_OK;
+    for (int p = 0; p < 2 && !st; p++) {
+        const cJSON *node = cJSON_GetObjectItemCaseSensitive(d->root, parts[p]);
+        snprintf(path, sizeof path, "%s", parts[p]);
+        if (node) st = scan(d, node, path, sizeof path, strlen(path), 0, -1, &g, err);
+    }
+    for (int a = 0; a < d->naxes && !st; a++) {
+        snprintf(path, sizeof path, "grid.%s", d->axes[a].name);
+        st = scan(d, d->axes[a].values, path, sizeof path, strlen(path), 0, a, &g, err);
+    }
+    if (!st) st = check_graph(d, &g, err);
+    graph_free(&g);
     return st;
 }
 
@@ -337,16 +443,17 @@ static as_status read_combos(grid_doc *d, const char *key, const cJSON **out, as
                                 d->origin, key, i);
         const cJSON *kv;
         cJSON_ArrayForEach(kv, e) {
+            for (const cJSON *p = e->child; p != kv; p = p->next)
+                if (!strcmp(p->string, kv->string))
+                    return as_error_set(err, AS_ERR_SPEC, "%s: %s[%d].%s: key given twice",
+                                        d->origin, key, i, kv->string);
             if (grid_axis_find(d, kv->string) < 0)
                 return as_error_set(err, AS_ERR_SPEC, "%s: %s[%d].%s: unknown axis (not in grid)",
                                     d->origin, key, i, kv->string);
             if (strcmp(key, "include")) continue; /* exclude values are compared as written */
             char path[512];
             snprintf(path, sizeof path, "include[%d].%s", i, kv->string);
-            char *refs = as_calloc((size_t)d->naxes + 1, 1);
-            as_status st = refs ? scan(d, kv, path, sizeof path, strlen(path), refs, err)
-                                : as_error_set(err, AS_ERR_NOMEM, "out of memory");
-            as_free(refs);
+            as_status st = scan(d, kv, path, sizeof path, strlen(path), 0, -1, NULL, err);
             if (st) return st;
         }
         i++;
@@ -362,7 +469,7 @@ as_status grid_doc_init(grid_doc *d, const cJSON *root, const char *origin, as_e
         return as_error_set(err, AS_ERR_SPEC, "%s: top level: must be a JSON object", origin);
     const cJSON *k;
     cJSON_ArrayForEach(k, root) {
-        if (cJSON_GetObjectItemCaseSensitive(root, k->string) != k)
+        if (cJSON_GetObjectItemCaseSensitive(root, k->string) != k) /* few keys: not quadratic */
             return as_error_set(err, AS_ERR_SPEC, "%s: %s: duplicate key", origin, k->string);
         if (!in_list(SPEC_KEYS, k->string) && !in_list(SWEEP_KEYS, k->string))
             return as_error_set(err, AS_ERR_SPEC,
@@ -374,17 +481,7 @@ as_status grid_doc_init(grid_doc *d, const cJSON *root, const char *origin, as_e
     as_status st;
     if ((st = read_axes(d, err)) || (st = read_scalars(d, err)) || (st = read_zip(d, err)))
         goto fail;
-    size_t na = (size_t)d->naxes, nn;
-    if (!as_size_mul(na, na, &nn)) {
-        st = as_error_set(err, AS_ERR_NOMEM, "%s: grid: too many axes", origin);
-        goto fail;
-    }
-    char *adj = as_calloc(nn + 1, 1), *reach = as_calloc(na + 1, 1);
-    st = adj && reach ? check_placeholders(d, adj, reach, err)
-                      : as_error_set(err, AS_ERR_NOMEM, "out of memory");
-    as_free(adj);
-    as_free(reach);
-    if (st || (st = read_combos(d, "include", &d->include, err)) ||
+    if ((st = check_placeholders(d, err)) || (st = read_combos(d, "include", &d->include, err)) ||
         (st = read_combos(d, "exclude", &d->exclude, err)))
         goto fail;
     return AS_OK;
@@ -397,5 +494,6 @@ void grid_doc_free(grid_doc *d) {
     if (!d) return;
     as_free(d->axes);
     as_free(d->slot_size);
+    as_free(d->index);
     memset(d, 0, sizeof *d);
 }

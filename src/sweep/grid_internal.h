@@ -28,6 +28,8 @@ typedef struct {
     grid_axis *axes; /* as_malloc'd */
     int naxes;
     int *slot_size;  /* as_malloc'd, nslots entries */
+    int *index;      /* as_malloc'd: axis names hashed (index_cap slots; grid_check.c) */
+    size_t index_cap;
     int nslots;
     const cJSON *include, *exclude; /* arrays of objects, or NULL */
     int random, samples;

@@ -305,14 +305,15 @@ done:
     return st;
 }
 
-double as_sweep_estimate(const as_sweep *s, int v, const as_dataset *d, int64_t *params,
-                         as_error *err) {
+double as_sweep_estimate_mem(const as_sweep *s, int v, const as_dataset *d, int ranks,
+                             int64_t *params, size_t *bytes, as_error *err) {
     char origin[200];
     snprintf(origin, sizeof origin, "variant %d (%s)", v, s->v[v].name);
     as_spec spec;
     if (as_spec_parse(s->v[v].spec, origin, NULL, NULL, &spec, err)) return -1;
-    as_model m;
-    as_status st = as_model_build(&m, &spec, d->train.t, d->train.c, 1, origin, err);
+    as_model m; /* a plan: shapes and sizes, no buffer is allocated */
+    int max_batch = as_fit_max_batch(spec.train.batch_size, d->train.n, ranks > 0 ? ranks : 1);
+    as_status st = as_model_plan(&m, &spec, d->train.t, d->train.c, max_batch, origin, err);
     if (!st) st = as_model_check_output(&m, d->task == AS_TASK_CLASSIFICATION, d->train.yt,
                                         d->train.yc, d->n_classes, origin, err);
     if (st) {
@@ -324,7 +325,13 @@ double as_sweep_estimate(const as_sweep *s, int v, const as_dataset *d, int64_t 
     as_fit_split_rows(d->train.n, spec.train.validation_split, &n_train, &n_val);
     double macs = as_model_macs_per_sample(&m) * (3.0 * n_train + n_val);
     if (params) *params = (int64_t)m.n_params;
+    if (bytes) *bytes = as_fit_bytes(&m, &spec, &d->train);
     as_model_free(&m);
     as_spec_free(&spec);
     return macs;
+}
+
+double as_sweep_estimate(const as_sweep *s, int v, const as_dataset *d, int64_t *params,
+                         as_error *err) {
+    return as_sweep_estimate_mem(s, v, d, 1, params, NULL, err);
 }

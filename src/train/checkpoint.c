@@ -1,6 +1,9 @@
 /* checkpoint.c: save and restore a training run (see checkpoint.h). */
 #include "attnsweep/checkpoint.h"
 
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -108,6 +111,64 @@ static as_status read_callbacks(hid_t f, const char *path, size_t n, size_t nb,
     return s;
 }
 
+/* A checkpoint's epoch and step: counts, so never negative; epochs at most the spec's
+ * bound (1e7, spec.c). */
+#define CKPT_MAX_EPOCH 10000000
+#define CKPT_MAX_STEP ((int64_t)1 << 53)
+
+static as_status check_counters(const char *path, int64_t epoch, int64_t step, as_error *err) {
+    if (epoch < 0 || epoch > CKPT_MAX_EPOCH)
+        return as_error_set(err, AS_ERR_DATA, "%s: attribute 'epoch' = %lld: must be in [0, %d] "
+                            "(a tampered or corrupt checkpoint)", path, (long long)epoch,
+                            CKPT_MAX_EPOCH);
+    if (step < 0 || step > CKPT_MAX_STEP || (epoch > 0) != (step > 0))
+        return as_error_set(err, AS_ERR_DATA, "%s: attribute 'step' = %lld: must be in [0, 2^53] "
+                            "and 0 exactly when 'epoch' is 0 (got epoch %lld; a tampered or "
+                            "corrupt checkpoint)", path, (long long)step, (long long)epoch);
+    return AS_OK;
+}
+
+static int cmp_int(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* /perm holds training row indices (gather reads the rows through it): none negative,
+ * none twice. Which rows they may be is the run's to check (as_fit's restore). */
+static as_status check_perm(const char *path, const int *perm, int n, as_error *err) {
+    for (int i = 0; i < n; i++)
+        if (perm[i] < 0)
+            return as_error_set(err, AS_ERR_DATA, "%s: perm[%d] = %d is negative (a tampered or "
+                                "corrupt checkpoint)", path, i, perm[i]);
+    int *sorted = as_malloc((size_t)n * sizeof(int));
+    if (!sorted) return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
+    memcpy(sorted, perm, (size_t)n * sizeof(int));
+    qsort(sorted, (size_t)n, sizeof(int), cmp_int);
+    as_status s = AS_OK;
+    for (int i = 1; i < n && !s; i++)
+        if (sorted[i] == sorted[i - 1])
+            s = as_error_set(err, AS_ERR_DATA, "%s: perm: row %d appears twice (not a "
+                             "permutation: a tampered or corrupt checkpoint)", path, sorted[i]);
+    as_free(sorted);
+    return s;
+}
+
+/* Adam's moments: finite; the second moment (a mean of squares) never negative. */
+static as_status check_moments(const char *path, const as_fit_state *st, as_error *err) {
+    for (size_t i = 0; i < st->n; i++) {
+        if (!isfinite(st->m[i]))
+            return as_error_set(err, AS_ERR_DATA, "%s: optimizer/m[%zu] is not finite", path, i);
+        if (st->v && !(isfinite(st->v[i]) && st->v[i] >= 0.0f))
+            return as_error_set(err, AS_ERR_DATA, "%s: optimizer/v[%zu] = %g: must be finite and "
+                                ">= 0", path, i, (double)st->v[i]);
+    }
+    const uint64_t *q = st->shuffle.s;
+    if (!(q[0] | q[1] | q[2] | q[3]))
+        return as_error_set(err, AS_ERR_DATA, "%s: shuffle: the all-zero state is not a valid "
+                            "xoshiro256** state", path);
+    return AS_OK;
+}
+
 static as_status read_history(hid_t f, const char *path, int epochs, as_history *h, as_error *err) {
     const char *names[] = {"history/loss", "history/val_loss", "history/epoch_seconds",
                            "history/accuracy", "history/val_accuracy"};
@@ -141,8 +202,11 @@ as_status as_checkpoint_load(const char *path, as_model *m, as_fit_state *st, as
     char want_seed[32];
     snprintf(want_seed, sizeof want_seed, "%llu", (unsigned long long)seed);
     as_status s = AS_OK;
-    if (as_h5_read_attr_string(f, "format", &format, NULL) || strcmp(format, FORMAT) != 0)
-        s = as_error_set(err, AS_ERR_DATA, "%s: not an attnsweep checkpoint", path);
+    if (as_h5_read_attr_string(f, "format", &format, err))
+        s = as_error_prefix(err, "%s: not an attnsweep checkpoint", path);
+    else if (strcmp(format, FORMAT) != 0)
+        s = as_error_set(err, AS_ERR_DATA, "%s: not an attnsweep checkpoint (attribute 'format' "
+                         "is '%.60s')", path, format);
     else if (as_h5_read_attr_string(f, "spec_sha256", &sha, err) ||
              as_h5_read_attr_string(f, "seed", &seed_txt, err) ||
              as_h5_read_attr_int(f, "epoch", &epoch, err) || as_h5_read_attr_int(f, "step", &step, err))
@@ -153,6 +217,8 @@ as_status as_checkpoint_load(const char *path, as_model *m, as_fit_state *st, as
     else if (strcmp(seed_txt, want_seed) != 0)
         s = as_error_set(err, AS_ERR_DATA, "%s: written with seed %s, this run uses %s", path,
                          seed_txt, want_seed);
+    else
+        s = check_counters(path, epoch, step, err);
     as_free(format);
     as_free(sha);
     as_free(seed_txt);
@@ -161,10 +227,14 @@ as_status as_checkpoint_load(const char *path, as_model *m, as_fit_state *st, as
     if (!s) {
         hid_t ds = H5Lexists(f, "perm", H5P_DEFAULT) > 0 ? H5Dopen2(f, "perm", H5P_DEFAULT) : -1;
         hid_t sp = ds < 0 ? -1 : H5Dget_space(ds);
-        n_perm = sp < 0 ? -1 : (int)H5Sget_simple_extent_npoints(sp);
+        hssize_t np = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
         if (sp >= 0) H5Sclose(sp);
         if (ds >= 0) H5Dclose(ds);
-        if (n_perm < 1) s = as_error_set(err, AS_ERR_DATA, "%s: perm: missing", path);
+        if (np < 1) s = as_error_set(err, AS_ERR_DATA, "%s: perm: missing", path);
+        else if (np > INT_MAX)
+            s = as_error_set(err, AS_ERR_DATA, "%s: perm: %lld rows: more than a dataset holds",
+                             path, (long long)np);
+        n_perm = (int)np;
     }
     if (!s) {
         st->epoch = (int)epoch;
@@ -177,9 +247,11 @@ as_status as_checkpoint_load(const char *path, as_model *m, as_fit_state *st, as
         if (!st->perm || !st->m || (has_v && !st->v)) s = as_error_set(err, AS_ERR_NOMEM, "out of memory");
     }
     if (!s) s = read_1d(f, path, "perm", H5T_NATIVE_INT, (size_t)n_perm, st->perm, err);
+    if (!s) s = check_perm(path, st->perm, n_perm, err);
     if (!s) s = read_1d(f, path, "optimizer/m", H5T_NATIVE_FLOAT, m->n_params, st->m, err);
     if (!s && has_v) s = read_1d(f, path, "optimizer/v", H5T_NATIVE_FLOAT, m->n_params, st->v, err);
     if (!s) s = read_1d(f, path, "shuffle", H5T_NATIVE_UINT64, 4, st->shuffle.s, err);
+    if (!s) s = check_moments(path, st, err);
     if (!s) s = read_callbacks(f, path, m->n_params, m->n_buffers, st, err);
     if (!s) s = read_history(f, path, (int)epoch, h, err);
     H5Fclose(f);

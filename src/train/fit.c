@@ -9,6 +9,7 @@
 
 #include "attnsweep/alloc.h"
 #include "attnsweep/layers.h"
+#include "attnsweep/memory.h"
 #include "attnsweep/optim.h"
 #include "attnsweep/rng.h"
 #include "train/dp.h"
@@ -248,6 +249,27 @@ static as_status setup_callbacks(fit_ctx *c, as_error *err) {
 }
 
 /* Puts a saved fit state back: optimizer, shuffle stream and order, callbacks, curves. */
+/* The saved order must be a permutation of this run's training rows (c->perm before
+ * restoring): gather indexes the dataset with it. */
+static as_status check_resume_rows(const fit_ctx *c, const as_fit_state *r, as_error *err) {
+    int n = c->s->n;
+    unsigned char *is_train = as_calloc((size_t)n, 1);
+    if (!is_train) return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < c->n_train; i++) is_train[c->perm[i]] = 1;
+    as_status st = AS_OK;
+    for (int i = 0; i < r->n_perm && !st; i++) {
+        int v = r->perm[i];
+        if (v < 0 || v >= n || is_train[v] != 1)
+            st = as_error_set(err, AS_ERR_DATA, "checkpoint: perm[%d] = %d is not a training row "
+                              "of this run (rows 0..%d; a tampered or corrupt checkpoint)", i, v,
+                              n - 1);
+        else
+            is_train[v] = 2; /* seen */
+    }
+    as_free(is_train);
+    return st;
+}
+
 static as_status restore(fit_ctx *c, as_history *h, as_error *err) {
     const as_fit_state *r = c->o->resume;
     const as_history *rh = c->o->resume_history;
@@ -258,6 +280,8 @@ static as_status restore(fit_ctx *c, as_history *h, as_error *err) {
     if (r->epoch > c->t->epochs || !rh || rh->epochs_run < r->epoch)
         return as_error_set(err, AS_ERR_DATA, "checkpoint: %d epochs done, the run asks for %d",
                             r->epoch, c->t->epochs);
+    as_status st = check_resume_rows(c, r, err);
+    if (st) return st;
     int uses_cb = c->need_best || c->t->early_stopping.enabled || c->t->reduce_lr.enabled;
     if (uses_cb && !r->has_cb)
         return as_error_set(err, AS_ERR_DATA, "checkpoint: no callback state (written by an older "
@@ -470,7 +494,7 @@ static as_status fit_init(fit_ctx *c, as_history *h, as_error *err) {
                             "train.validation_split: %g of %d rows leaves %d for training and %d "
                             "for validation (both need at least 1)", t->validation_split, n,
                             c->n_train, c->n_val);
-    int shard_max = (t->batch_size + c->P - 1) / c->P;
+    int shard_max = as_fit_max_batch(t->batch_size, c->n_train, c->P); /* rows that exist */
     if (shard_max > c->m->max_batch)
         return as_error_set(err, AS_ERR_INTERNAL, "model built for batch %d but needs %d",
                             c->m->max_batch, shard_max);
@@ -527,10 +551,32 @@ as_status as_fit(as_model *m, const as_dataset *d, const as_train_spec *t,
     return st;
 }
 
+/* The largest shard any rank forwards: a global batch never holds more rows than exist. */
+int as_fit_max_batch(int batch_size, int n_rows, int ranks) {
+    int rows = batch_size < n_rows ? batch_size : n_rows;
+    if (rows < 1) rows = 1;
+    return (rows + ranks - 1) / ranks;
+}
+
+size_t as_fit_bytes(const as_model *m, const as_spec *spec, const as_split *s) {
+    size_t moments = spec->train.optimizer.type == AS_OPT_ADAM ? 2 : 1;
+    size_t row = as_mem_add(as_mem_add(as_split_x_row(s), as_split_y_row(s)), 1);
+    size_t n = as_mem_add(as_mem_mul(m->n_params, moments), as_mem_mul(row, (size_t)m->max_batch));
+    return as_mem_add(as_model_bytes(m), as_mem_add(as_mem_mul(n, sizeof(float)),
+                                                    as_mem_mul((size_t)s->n, sizeof(int))));
+}
+
 as_status as_fit_prepare(as_model *m, const as_spec *spec, const as_dataset *d, int ranks,
                          uint64_t seed, const char *origin, as_error *err) {
-    int max_batch = (spec->train.batch_size + ranks - 1) / ranks;
     const as_split *s = &d->train;
+    int n_train, n_val;
+    as_fit_split_rows(s->n, spec->train.validation_split, &n_train, &n_val);
+    if (n_train < 1 || (spec->train.validation_split > 0 && n_val < 1))
+        return as_error_set(err, AS_ERR_SPEC,
+                            "%s: train.validation_split: %g of %d rows leaves %d for training and "
+                            "%d for validation (both need at least 1)", origin,
+                            spec->train.validation_split, s->n, n_train, n_val);
+    int max_batch = as_fit_max_batch(spec->train.batch_size, s->n, ranks);
     as_spec resolved = *spec; /* "n_classes" / "n_outputs" from the dataset */
     resolved.layers = as_malloc((size_t)(spec->n_layers > 0 ? spec->n_layers : 1) *
                                 sizeof *resolved.layers);
@@ -538,15 +584,19 @@ as_status as_fit_prepare(as_model *m, const as_spec *spec, const as_dataset *d, 
     memcpy(resolved.layers, spec->layers, (size_t)spec->n_layers * sizeof *resolved.layers);
     as_status st = as_spec_resolve(&resolved, d->task == AS_TASK_CLASSIFICATION, d->n_classes,
                                    s->yc, origin, err);
-    if (!st) st = as_model_build(m, &resolved, s->t, s->c, max_batch, origin, err);
+    if (!st) st = as_model_plan(m, &resolved, s->t, s->c, max_batch, origin, err);
     as_free(resolved.layers);
     if (st) return st;
     st = as_model_check_output(m, d->task == AS_TASK_CLASSIFICATION, s->yt, s->yc, d->n_classes,
                                origin, err);
+    char what[300];
+    snprintf(what, sizeof what, "%s: training (model, optimizer and batch %d)", origin, max_batch);
+    if (!st) st = as_mem_check(as_fit_bytes(m, spec, s), what, AS_ERR_SPEC, err);
     if (st) {
         as_model_free(m);
         return st;
     }
+    if ((st = as_model_alloc(m, origin, err))) return st;
     as_model_init(m, seed);
     return AS_OK;
 }
