@@ -454,19 +454,6 @@ as_status as_ucr_write(const as_ucr_options *o, const char *path, FILE *report, 
     if (st != AS_OK) return st;
     as_h5_writer w;
     st = as_h5_writer_open(&w, path, err);
-    if (st == AS_OK && (size_t)k * sizeof(int) > 60000) {
-        /* class_labels beyond HDF5's 64 KiB compact attributes needs dense attribute
-         * storage: the temporary is created again in the HDF5 1.8 file format */
-        hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-        H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18);
-        H5Fclose(w.file);
-        w.file = H5Fcreate(w.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-        H5Pclose(fapl);
-        if (w.file < 0) {
-            st = as_error_set(err, AS_ERR_IO, "%s: cannot create", w.tmp);
-            as_h5_writer_abort(&w);
-        }
-    }
     if (st == AS_OK) {
         st = as_dataset_write_h5(w.file, &d, err);
         if (st == AS_OK) st = as_h5_attr_ints(w.file, "class_labels", classes, (size_t)k, err);
