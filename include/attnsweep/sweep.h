@@ -138,6 +138,7 @@ typedef struct {
     char sweep_sha256[65], data_sha256[65];
     int ranks, ranks_per_variant;
     int override_epochs; /* --epochs, 0 when not given (stored: resume compares it) */
+    int runs_planned;    /* variants x repeats: the report's "13 of 60 runs" */
     const as_dataset *data;
 } as_results_meta;
 

@@ -250,6 +250,7 @@ static as_status prepare_results(const sweep_opts *o, const as_sweep *s, const a
     meta->ranks = P;
     meta->ranks_per_variant = R;
     meta->override_epochs = (int)o->epochs;
+    meta->runs_planned = s->n * s->repeats;
     meta->data = d;
     const char *inputs[] = {o->file, data_path};
     if ((st = as_output_check("-o", o->out, inputs, 2, err))) return st;

@@ -180,6 +180,7 @@ static as_status root_attrs(hid_t f, hid_t old, const as_results_meta *m, double
     if (!st) st = as_h5_attr_int32(f, "override_epochs", m->override_epochs, err);
     if (!st) st = as_h5_attr_int32(f, "ranks", m->ranks, err);
     if (!st) st = as_h5_attr_int32(f, "ranks_per_variant", m->ranks_per_variant, err);
+    if (!st) st = as_h5_attr_int32(f, "runs_planned", m->runs_planned, err);
     if (!st) st = as_h5_attr_string(f, "task", m->data->task == AS_TASK_CLASSIFICATION ?
                                     "classification" : "regression", err);
     if (!st && m->data->task == AS_TASK_CLASSIFICATION)
