@@ -1,5 +1,9 @@
 """Shared by the end-to-end scripts: records checks, prints each failure as it happens
-and, at the end, the closing line "N passed, N failed" that CI reads."""
+and, at the end, the closing line "N passed, N failed" that CI reads; kills whole sessions
+(Open MPI puts every rank in a process group of its own, so a process-group kill misses them)."""
+import os
+import signal
+import time
 
 
 class Checks:
@@ -23,3 +27,33 @@ class Checks:
         """Prints the closing line and returns the exit status (0 when all passed)."""
         print(f"{self.passed} passed, {len(self.failed)} failed", flush=True)
         return 1 if self.failed else 0
+
+
+def session_pids(sid):
+    """The live (non-zombie) processes of session sid."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                if int(fields[3]) == sid and fields[0] != "Z":
+                    pids.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return pids
+
+
+def kill_session(sid):
+    """SIGKILLs every process of session sid until none is left; returns survivors."""
+    for _ in range(200):
+        pids = session_pids(sid)
+        if not pids:
+            return []
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
+    return session_pids(sid)

@@ -19,7 +19,7 @@ BIN = os.environ.get("ATTNSWEEP_BIN", "build/attnsweep")
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
            OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import Checks  # noqa: E402
+from e2e_checks import Checks, kill_session  # noqa: E402
 checks = Checks(verbose=True)
 
 
@@ -40,11 +40,8 @@ def run(args, np_=None, env=None, timeout=600):
                          start_new_session=True)
     try:
         out, err = p.communicate(timeout=timeout)
-    finally:
-        try:
-            os.killpg(p.pid, 9)
-        except ProcessLookupError:
-            pass
+    finally:  # every process of the job's session, ranks included
+        kill_session(p.pid)
     return subprocess.CompletedProcess(cmd, p.returncode, out, err)
 
 

@@ -18,7 +18,7 @@ BIN = os.environ.get("ATTNSWEEP_BIN", "build/attnsweep")
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
            OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import Checks  # noqa: E402
+from e2e_checks import Checks, kill_session, session_pids  # noqa: E402
 check = Checks(verbose=True)
 
 
@@ -43,20 +43,6 @@ def n_rows(f):
     return sum(1 for st in f["summary"]["status"] if st.split(b"\0")[0])
 
 
-def session_pids(sid):
-    pids = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as fh:
-                    fields = fh.read().rsplit(")", 1)[1].split()
-                if int(fields[3]) == sid and fields[0] != "Z":
-                    pids.append(int(d))
-            except (OSError, IndexError, ValueError):
-                pass
-    return pids
-
-
 def wait_stopped_rank(sid, timeout=300):
     """Waits until a process of session sid running attnsweep is stopped (SIGSTOP)."""
     t0 = time.time()
@@ -73,21 +59,6 @@ def wait_stopped_rank(sid, timeout=300):
                 return True
         time.sleep(0.02)
     return False
-
-
-def kill_session(sid):
-    """SIGKILLs every process of session sid until none is left; returns survivors."""
-    for _ in range(200):
-        pids = session_pids(sid)
-        if not pids:
-            return []
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.01)
-    return session_pids(sid)
 
 
 def same(a, b, rtol=0.0):
