@@ -74,7 +74,7 @@ static as_status old_runs(hid_t old, entries *es, as_error *err) {
 
 /* Adds or updates (the journal is newer) every run of the journal folder. */
 static as_status journal_runs(const char *journal, entries *es, as_error *err) {
-    qsort(es->e, es->n, sizeof *es->e, by_key);
+    if (es->n) qsort(es->e, es->n, sizeof *es->e, by_key); /* e is NULL while empty */
     size_t known = es->n;
     DIR *d = opendir(journal);
     if (!d) return AS_OK;
@@ -92,7 +92,7 @@ static as_status journal_runs(const char *journal, entries *es, as_error *err) {
         }
         entry probe;
         probe.row = row;
-        entry *hit = bsearch(&probe, es->e, known, sizeof *es->e, by_key);
+        entry *hit = known ? bsearch(&probe, es->e, known, sizeof *es->e, by_key) : NULL;
         if (!hit && !(hit = push(es, err))) st = AS_ERR_NOMEM;
         else {
             hit->row = row;
@@ -284,7 +284,7 @@ as_status as_store_pack(as_store *st, const as_sweep *s, const as_results_meta *
     if (!rc && old >= 0) rc = old_runs(old, &es, err);
     if (!rc) rc = journal_runs(st->journal, &es, err);
     if (!rc && s) rc = relabel(s, m->data_sha256, &es, err);
-    if (!rc) qsort(es.e, es.n, sizeof *es.e, by_label);
+    if (!rc && es.n) qsort(es.e, es.n, sizeof *es.e, by_label);
     hid_t f = rc ? -1 : as_h5_mem_create(err);
     if (!rc && f < 0) rc = AS_ERR_NOMEM;
     if (!rc) rc = root_attrs(f, old, m, add_wall, ended, err);

@@ -40,8 +40,11 @@ def wait_stopped(pid):
     t0 = time.time()
     while time.time() - t0 < 300:
         with open(f"/proc/{pid}/stat") as fh:
-            if fh.read().rsplit(")", 1)[1].split()[0] == "T":
-                return True
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+        if state == "T":
+            return True
+        if state in "ZX":  # it ended instead of stopping at the hook
+            return False
         time.sleep(0.01)
     return False
 
