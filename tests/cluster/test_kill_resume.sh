@@ -31,7 +31,7 @@ t0=$SECONDS
 for _ in $(seq 300); do kill -0 "$job" 2> /dev/null || break; sleep 0.1; done
 if kill -0 "$job" 2> /dev/null; then
     fail "the job still runs 30 s after kill -9 of rank 1"
-    kill -9 -- -"$job" 2> /dev/null
+    pkill -9 -s "$job" 2> /dev/null # the whole session (setsid): mpirun and every rank
 fi
 wait "$job"
 rc=$?
