@@ -52,7 +52,7 @@ static void on_decide(void *ud, as_decision d, int v, int rung) {
 typedef struct {
     int epochs[NV]; /* highest budget each variant's runs were trained to */
     int tasks, trained, max_running;
-    int stopped_at[NV];
+    int first[NV]; /* the budget of each variant's first task */
 } outcome;
 
 /* Drives a policy to the end with up to `par` tasks in flight, finishing them in an
@@ -87,6 +87,7 @@ static void drive(as_policy *p, int par, uint64_t seed, int dead_v, outcome *o) 
         fly[i] = fly[--nfly];
         int dead = t.v == dead_v;
         if (t.budget > o->epochs[t.v]) o->epochs[t.v] = t.budget;
+        if (!o->first[t.v]) o->first[t.v] = t.budget;
         as_policy_report(p, &t, dead ? (double)NAN : metric_of(t.v, t.r, t.rung), dead);
     }
     ck_abort_msg("policy never finished");
@@ -122,104 +123,135 @@ START_TEST(test_ladder) {
 }
 END_TEST
 
-/* Successive halving: 20 -> 6 -> 2 -> 1 by the repeats' mean, whatever the arrival order
- * and the number of tasks in flight. */
-START_TEST(test_halving_order_independent) {
-    char *first = NULL;
-    for (int trial = 0; trial < 6; trial++) {
-        as_sweep s = make_sweep("{\"type\": \"successive_halving\", \"min_epochs\": 3, \"max_epochs\": 30, "
-                                "\"eta\": 3}", 2);
-        double cost[NV];
-        char *keys[NV];
-        as_policy p;
-        decisions *ds = as_calloc(1, sizeof *ds);
-        setup(&p, &s, cost, keys, ds);
-        outcome o;
-        drive(&p, 1 + trial % 3 * 4, 11 + (uint64_t)trial, -1, &o);
-        /* expected: sort by metric at each rung (mean over repeats = metric + 0.005), key ties */
-        int alive[NV], n = NV;
-        for (int v = 0; v < NV; v++) alive[v] = v;
-        int budgets[] = {3, 9, 27, 30};
-        for (int k = 0; k < 4; k++) {
-            for (int i = 0; i < n; i++) ck_assert_int_ge(o.epochs[alive[i]], budgets[k]);
-            for (int i = 0; i < n; i++) /* insertion sort by (metric, key) */
-                for (int j = i; j > 0 && metric_of(alive[j], 0, k) < metric_of(alive[j - 1], 0, k); j--) {
-                    int t = alive[j];
-                    alive[j] = alive[j - 1];
-                    alive[j - 1] = t;
-                }
-            n = n / 3 > 0 ? n / 3 : 1;
+/* The synchronous rung policies, table-driven: each case drives a policy to the end and
+ * checks it against an independent reference, successive halving computed here by
+ * sorting (mean over repeats of metric_of, ties by run key, a dead variant last and
+ * never promoted) over each bracket. A variant's bracket is read from its first task's
+ * budget (Hyperband's brackets start at different budgets); the bracket sizes are the
+ * case's. Checked: every decision (sorted: whatever the arrival order and the number of
+ * tasks in flight), each variant's highest budget, the epochs trained. */
+typedef struct {
+    int n, budgets[4], size; /* a bracket's rung budgets and how many variants it holds */
+} ladder_case;
+
+typedef struct {
+    const char *search;
+    int eta, repeats, par;
+    uint64_t seed;
+    int dead;                /* -1: none; -2: the best variant at rung 0 diverges there */
+    int nbr;
+    ladder_case br[3];
+    const char *must;        /* decisions that must be among them ("" none) */
+} rung_case;
+
+#define HALVING_3_30 "{\"type\": \"successive_halving\", \"min_epochs\": 3, \"max_epochs\": 30, \"eta\": 3}"
+#define HALVING_LADDER {{4, {3, 9, 27, 30}, NV}}
+#define HYPERBAND_3_30 "{\"type\": \"hyperband\", \"min_epochs\": 3, \"max_epochs\": 30, \"eta\": 3}"
+/* r = 3, R = 30, eta 3: s_max = 2, brackets asking 9, 5 and 3 variants get 12, 5 and 3 of
+ * the 20 (in proportion, the rest to s_max), budgets {3, 10, 30}, {10, 30}, {30} */
+#define HYPERBAND_LADDERS {{3, {3, 10, 30}, 12}, {2, {10, 30}, 5}, {1, {30}, 3}}
+
+static const rung_case k_rung_cases[] = {
+    /* 20 -> 6 -> 2 -> 1; 0 and 1 tie to the last rung, where key00 < key01 goes on */
+    {HALVING_3_30, 3, 2, 1, 11, -1, 1, HALVING_LADDER, "P0@3 S1@2"},
+    {HALVING_3_30, 3, 2, 5, 12, -1, 1, HALVING_LADDER, "P0@3 S1@2"},
+    {HALVING_3_30, 3, 2, 9, 13, -1, 1, HALVING_LADDER, "P0@3 S1@2"},
+    {HALVING_3_30, 3, 2, 1, 14, -1, 1, HALVING_LADDER, "P0@3 S1@2"},
+    {HALVING_3_30, 3, 2, 5, 15, -1, 1, HALVING_LADDER, "P0@3 S1@2"},
+    {HALVING_3_30, 3, 2, 9, 16, -1, 1, HALVING_LADDER, "P0@3 S1@2"},
+    /* a variant whose repeat diverges is stopped at once, even if its other is the best */
+    {"{\"type\": \"successive_halving\", \"min_epochs\": 1, \"max_epochs\": 9, \"eta\": 3}", 3, 2, 3, 5, -2,
+     1, {{3, {1, 3, 9}, NV}}, ""},
+    {HYPERBAND_3_30, 3, 1, 4, 9, -1, 3, HYPERBAND_LADDERS, ""},
+    {HYPERBAND_3_30, 3, 2, 3, 21, -1, 3, HYPERBAND_LADDERS, ""},
+    {HYPERBAND_3_30, 3, 2, 7, 22, 7, 3, HYPERBAND_LADDERS, ""},
+};
+
+static double ref_mean(int v, int repeats, int k, int dead_v) {
+    if (v == dead_v) return (double)INFINITY;
+    double sum = 0;
+    for (int r = 0; r < repeats; r++) sum += metric_of(v, r, k);
+    return sum / repeats;
+}
+
+/* Reference successive halving over one bracket: appends its decisions to ds, sets
+ * epochs[v] (highest budget) and returns the epochs trained. */
+static int ref_halving(const ladder_case *b, const int *members, int eta, int repeats, int dead_v,
+                       decisions *ds, int *epochs) {
+    int alive[NV], n = b->size, trained = 0, from = 0;
+    memcpy(alive, members, (size_t)n * sizeof *alive);
+    for (int k = 0; k < b->n && n > 0; k++) {
+        trained += n * repeats * (b->budgets[k] - from);
+        from = b->budgets[k];
+        for (int i = 0; i < n; i++) epochs[alive[i]] = b->budgets[k];
+        for (int i = 1; i < n; i++) /* insertion sort by (mean, key = index) */
+            for (int j = i; j > 0; j--) {
+                double x = ref_mean(alive[j], repeats, k, dead_v), y = ref_mean(alive[j - 1], repeats, k, dead_v);
+                if (x > y || (x == y && alive[j] > alive[j - 1])) break;
+                int t = alive[j];
+                alive[j] = alive[j - 1];
+                alive[j - 1] = t;
+            }
+        if (k == b->n - 1) { /* the last rung: the living finish, a dead one is stopped */
+            for (int i = 0; i < n; i++)
+                if (alive[i] == dead_v) snprintf(ds->log[ds->n++], sizeof ds->log[0], "S%d@%d", dead_v, k);
+            break;
         }
-        ck_assert_int_eq(o.epochs[alive[0]], 30);
-        int at30 = 0;
-        for (int v = 0; v < NV; v++) at30 += o.epochs[v] == 30;
-        ck_assert_int_eq(at30, 1);
-        ck_assert_int_eq(o.trained, 2 * (20 * 3 + 6 * 6 + 2 * 18 + 1 * 3));
-        /* the decisions, sorted, are the same in every trial */
-        qsort(ds->log, (size_t)ds->n, sizeof ds->log[0], (int (*)(const void *, const void *))strcmp);
-        char *all = as_calloc((size_t)ds->n + 1, sizeof ds->log[0]);
-        for (int i = 0; i < ds->n; i++) strcat(strcat(all, ds->log[i]), " ");
-        if (!first) first = all;
-        else {
-            ck_assert_str_eq(first, all);
-            as_free(all);
+        int keep = n / eta > 0 ? n / eta : 1, kept = 0;
+        for (int i = 0; i < n; i++) {
+            int go = i < keep && alive[i] != dead_v;
+            snprintf(ds->log[ds->n++], sizeof ds->log[0], "%c%d@%d", go ? 'P' : 'S', alive[i], go ? k + 1 : k);
+            if (go) alive[kept++] = alive[i];
         }
-        as_free(ds);
-        teardown(&p, &s, keys);
+        n = kept;
     }
-    /* 0 and 1 tie to the last rung, where one goes on: key00 < key01 */
-    ck_assert_ptr_nonnull(strstr(first, "P0@3 "));
-    ck_assert_ptr_nonnull(strstr(first, "S1@2 "));
-    as_free(first);
+    return trained;
 }
-END_TEST
 
-/* A variant whose repeat diverges is stopped at once and never promoted, even if its
- * other repeat is the best. */
-START_TEST(test_halving_dead_never_promoted) {
-    as_sweep s = make_sweep("{\"type\": \"successive_halving\", \"min_epochs\": 1, \"max_epochs\": 9, "
-                            "\"eta\": 3}", 2);
+/* The sorted decisions, one string. */
+static char *decision_text(decisions *ds) {
+    qsort(ds->log, (size_t)ds->n, sizeof ds->log[0], (int (*)(const void *, const void *))strcmp);
+    char *all = as_calloc((size_t)ds->n + 1, sizeof ds->log[0]);
+    ck_assert_ptr_nonnull(all);
+    for (int i = 0; i < ds->n; i++) strcat(strcat(all, ds->log[i]), " ");
+    return all;
+}
+
+START_TEST(test_rung_policies) {
+    const rung_case *c = &k_rung_cases[_i];
+    as_sweep s = make_sweep(c->search, c->repeats);
     double cost[NV];
     char *keys[NV];
     as_policy p;
-    decisions *ds = as_calloc(1, sizeof *ds);
+    decisions *ds = as_calloc(1, sizeof *ds), *want = as_calloc(1, sizeof *want);
     setup(&p, &s, cost, keys, ds);
+    int dead_v = c->dead;
+    if (dead_v == -2) { /* the variant with the smallest metric at rung 0 */
+        dead_v = 0;
+        for (int v = 1; v < NV; v++)
+            if (metric_of(v, 0, 0) < metric_of(dead_v, 0, 0)) dead_v = v;
+    }
     outcome o;
-    int best = 0; /* the variant with the smallest metric at rung 0 */
-    for (int v = 1; v < NV; v++)
-        if (metric_of(v, 0, 0) < metric_of(best, 0, 0)) best = v;
-    drive(&p, 3, 5, best, &o);
-    ck_assert_int_eq(o.epochs[best], 1);
-    char want[24];
-    snprintf(want, sizeof want, "S%d@0", best);
-    int found = 0;
-    for (int i = 0; i < ds->n; i++) found |= !strcmp(ds->log[i], want);
-    ck_assert(found);
+    drive(&p, c->par, c->seed, dead_v, &o);
+    int epochs[NV], trained = 0;
+    for (int k = 0; k < c->nbr; k++) {
+        int members[NV], n = 0;
+        for (int v = 0; v < NV; v++)
+            if (o.first[v] == c->br[k].budgets[0]) members[n++] = v;
+        ck_assert_int_eq(n, c->br[k].size);
+        trained += ref_halving(&c->br[k], members, c->eta, c->repeats, dead_v, want, epochs);
+    }
+    for (int v = 0; v < NV; v++) ck_assert_int_eq(o.epochs[v], epochs[v]);
+    ck_assert_int_eq(o.trained, trained);
+    char *got = decision_text(ds), *ref = decision_text(want);
+    ck_assert_str_eq(got, ref);
+    char must[64];
+    for (const char *m = c->must; sscanf(m, "%63s", must) == 1; m = strstr(m, must) + strlen(must))
+        ck_assert_msg(strstr(got, must), "%s not among %s", must, got);
+    as_free(got);
+    as_free(ref);
     as_free(ds);
-    teardown(&p, &s, keys);
-}
-END_TEST
-
-/* Hyperband with r = 3, R = 30, eta 3: s_max = 2, brackets asking 9, 5 and 3 variants get
- * 12, 5 and 3 of the 20 (in proportion, the rest to s_max), budgets {3, 10, 30}, {10, 30},
- * {30}; every bracket ends with one variant at 30 epochs. */
-START_TEST(test_hyperband_brackets) {
-    as_sweep s = make_sweep("{\"type\": \"hyperband\", \"min_epochs\": 3, \"max_epochs\": 30, \"eta\": 3}", 1);
-    double cost[NV];
-    char *keys[NV];
-    as_policy p;
-    decisions *ds = as_calloc(1, sizeof *ds);
-    setup(&p, &s, cost, keys, ds);
-    outcome o;
-    drive(&p, 4, 9, -1, &o);
-    int at[31] = {0};
-    for (int v = 0; v < NV; v++) at[o.epochs[v]]++;
-    /* bracket 2: 12 at 3, 4 to 10, 1 to 30; bracket 1: 5 at 10, 1 to 30; bracket 0: 3 at 30 */
-    ck_assert_int_eq(at[3], 8);
-    ck_assert_int_eq(at[10], 3 + 4);
-    ck_assert_int_eq(at[30], 1 + 1 + 3);
-    ck_assert_int_eq(o.trained, 12 * 3 + 4 * 7 + 20 + 5 * 10 + 20 + 3 * 30);
-    as_free(ds);
+    as_free(want);
     teardown(&p, &s, keys);
 }
 END_TEST
@@ -284,9 +316,7 @@ static Suite *policy_suite(void) {
     Suite *s = suite_create("policy");
     TCase *t = tcase_create("policies");
     tcase_add_test(t, test_ladder);
-    tcase_add_test(t, test_halving_order_independent);
-    tcase_add_test(t, test_halving_dead_never_promoted);
-    tcase_add_test(t, test_hyperband_brackets);
+    tcase_add_loop_test(t, test_rung_policies, 0, (int)(sizeof k_rung_cases / sizeof k_rung_cases[0]));
     tcase_add_test(t, test_asha);
     tcase_add_test(t, test_list_policy);
     suite_add_tcase(s, t);
