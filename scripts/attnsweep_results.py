@@ -38,7 +38,7 @@ import h5py
 import numpy as np
 
 __all__ = ["load", "curves", "ResultsError", "open_results", "read_runs", "family_of",
-           "axis_value", "model_summary"]
+           "family_names", "axis_value", "model_summary"]
 
 # /summary fields every results file has ("params" is the old name of "n_params").
 SUMMARY_FIELDS = ("id", "repeat", "name", "status", "n_params", "epochs_run", "best_epoch",
@@ -88,6 +88,41 @@ def family_of(layer_types):
         return "conv"
     kinds = [t for t in dict.fromkeys(layer_types) if t not in ("activation", "dropout")]
     return "+".join(kinds) or "empty"
+
+
+def family_names(runs, axis=None):
+    """({variant id: family label}, basis) for the report's families.
+
+    runs: read_runs() dicts (or any with 'id', 'family' (family_of) and 'params').
+    When the variants' layer types give more than one family, those are the families
+    (basis None). When every variant has the same one (e.g. all attention models that
+    differ by num_heads), one family would say nothing: the families are then named from
+    what differs, the first grid axis (in the order the grid meets them) that takes more
+    than one value, as 'axis=value' ('no axis' for a variant without it); basis is that
+    axis. axis= names the axis to use instead (a ValueError when no variant has it)."""
+    first = {}
+    for r in runs:
+        first.setdefault(r["id"], r)
+    kinds = {r["family"] for r in first.values()}
+    if axis is None:
+        if len(kinds) > 1 or len(first) < 2:
+            return {i: r["family"] for i, r in first.items()}, None
+        for a in axes_of(list(first.values())):
+            if len({_label(r["params"], a) for r in first.values()}) > 1:
+                axis = a
+                break
+        else:
+            return {i: r["family"] for i, r in first.items()}, None
+    elif not any(axis in r["params"] for r in first.values()):
+        raise ValueError("no variant has the grid axis '%s' (axes: %s)"
+                         % (axis, ", ".join(axes_of(list(first.values()))) or "none"))
+    return {i: _label(r["params"], axis) for i, r in first.items()}, axis
+
+
+def _label(params, axis):
+    if axis not in params:
+        return "no " + axis
+    return "%s=%s" % (axis, axis_value(params[axis]))
 
 
 def open_results(path):

@@ -1,13 +1,15 @@
 #!/usr/bin/python3
 """report.py: an HTML report (index.html + PNG figures) from an attnsweep results file.
 
-  scripts/report.py RESULTS.h5 [--data DATA.h5] -o DIR
+  scripts/report.py RESULTS.h5 [--data DATA.h5] [--family-axis AXIS] -o DIR
 
 Reads the results through scripts/attnsweep_results.py and writes one static page that
 opens from disk: the sweep's progress and loss, an index of the notebook's questions, the
 dataset (--data, else the results' data_path when it exists), a sortable leaderboard
 (test metrics when stored), the best and the mean ± std of each model family (from the
-layer types: any self-attention is attention, residual_conv1d is residual), every run,
+layer types: any self-attention is attention, residual_conv1d is residual; named from
+the first grid axis that differs when every variant has the same layer types, or from
+--family-axis), every run,
 a model summary per variant (layers, output shapes, parameters), training and validation
 curves (the best variants highlighted), curves per axis value, parallel coordinates,
 per-axis effects with spread, rungs when runs stopped at different budgets, predictions,
@@ -108,7 +110,8 @@ class Variant:
     def __init__(self, runs, metric, higher_better):
         self.runs = sorted(runs, key=lambda r: r.repeat)
         first = self.runs[0]
-        self.id, self.name, self.family = first.id, first.name, first.family
+        self.id, self.name = first.id, first.name
+        self.kind = self.family = first.family  # from the layer types (Results may rename)
         self.config = first.config
         self.axes = {k: axis_value(v) for k, v in first.grid.items()}
         self.ok = [r for r in self.runs if r.status == "ok"]
@@ -132,13 +135,17 @@ class Variant:
 
 
 class Results:
-    def __init__(self, path):
+    def __init__(self, path, family_axis=None):
         self.path = path
         try:
             self.f = ar.open_results(path)
-            self.runs = [Run(d) for d in ar.read_runs(self.f, path)]
+            runs = ar.read_runs(self.f, path)
+            self.runs = [Run(d) for d in runs]
+            names, self.family_basis = ar.family_names(runs, family_axis)
         except ar.ResultsError as e:
             raise ReportError(str(e)) from None
+        except ValueError as e:  # --family-axis names no axis of the file
+            raise ReportError("%s: --family-axis: %s" % (path, e)) from None
         self.task = text(self.f.attrs["task"])
         self.attrs = {k: self.f.attrs[k] for k in self.f.attrs}
         if not self.runs:
@@ -156,13 +163,18 @@ class Results:
             by_id.setdefault(r.id, []).append(r)
         self.variants = sorted((Variant(v, self.metric, self.higher_better)
                                 for v in by_id.values()), key=lambda v: v.sort_key())
+        for v in self.variants:
+            v.family = names[v.id]
+        self.kinds = family_order({v.kind for v in self.variants})
         self.axes = varying_axes(self.variants)
-        self.families = family_order({v.family for v in self.variants})
+        self.families = family_order({v.family for v in self.variants}, self.family_basis,
+                                     self.variants)
         self.tests = [c for c in ("test_loss", "test_accuracy")
                       if any(math.isfinite(getattr(r, c, math.nan)) for r in self.runs)]
         n_classes = int(self.attrs.get("n_classes", 0))
         self.class_names = [str(k) for k in range(max(n_classes, 1))]
-        self.q_compare = "Q4" if not self.classification else "Q8, Q10"
+        self.q_compare = ("Q4" if not self.classification else
+                          "Q8, Q10" if any("residual" in k for k in self.kinds) else "Q8")
         try:
             sweep = json.loads(text(self.attrs.get("sweep_text", "{}")))
         except ValueError:
@@ -183,8 +195,14 @@ class Results:
         return out
 
 
-def family_order(fams):
-    """conv first, then attention, residual, then the rest."""
+def family_order(fams, basis=None, variants=()):
+    """conv first, then attention, residual, then the rest; families named from the
+    axis basis in the order of its values (numbers ascending)."""
+    if basis is not None:
+        label = {v.family: v.axes.get(basis) for v in variants}
+        vals = sort_values({x for x in label.values() if x is not None})
+        return sorted(fams, key=lambda f: (vals.index(label[f]) if label.get(f) in vals
+                                           else len(vals), f))
     rank = {"conv": 0, "attention": 1, "residual": 2, "attention+residual": 3}
     return sorted(fams, key=lambda f: (rank.get(f, 4), f))
 
@@ -370,7 +388,7 @@ def family_tables(res, best):
                      cell(b.runs[0].n_params)])
     head = ["family", "variants", "ok runs", "%s over all its runs" % res.metric,
             "best variant", "its %s" % res.metric, "n_params"]
-    notes = []
+    notes = [family_basis_note(res)]
     if len(fams) > 1:
         ref = fams[0]
         for fam, vals in fams[1:]:
@@ -378,10 +396,25 @@ def family_tables(res, best):
             better = fam if (b > a) == res.higher_better else ref[0]
             notes.append("<li>%s against %s, mean over runs: <b>%s</b> is better (%s vs %s)</li>"
                          % (ref[0], fam, better, fmt(a), fmt(b)))
-    else:
-        notes.append("<li>Every variant is in the family <b>%s</b> (from its layer types)."
-                     "</li>" % html.escape(fams[0][0] if fams else "?"))
     return table(head, rows, sortable=False) + "<ul>%s</ul>" % "".join(notes), fams
+
+
+def family_basis_note(res):
+    """What the families are made from, as an <li>."""
+    kinds = ", ".join("<b>%s</b>" % html.escape(k) for k in res.kinds)
+    if res.family_basis is None:
+        if len(res.families) == 1:
+            return ("<li>Every variant is in the family %s (from its layer types; no grid "
+                    "axis differs).</li>" % kinds)
+        return ("<li>Families from the layer types: a model with any self_attention layer is "
+                "attention, with residual_conv1d residual, else conv when it has conv1d "
+                "layers.</li>")
+    if len(res.kinds) > 1:
+        return ("<li>Families named from the grid axis <b>%s</b> (--family-axis); by their "
+                "layer types the variants are %s.</li>" % (html.escape(res.family_basis), kinds))
+    return ("<li>Every variant is in the family %s by its layer types, so the families are "
+            "named from what differs: the grid axis <b>%s</b>.</li>"
+            % (kinds, html.escape(res.family_basis)))
 
 
 def model_summaries(res, shape):
@@ -486,13 +519,13 @@ def header(res):
 def questions(res, have):
     """The notebook's questions and where the page answers them (have: anchors/files)."""
     if res.classification:
-        residual = any("residual" in f for f in res.families)
+        residual = any("residual" in f for f in res.kinds)
         qs = [("Q7", "the classification data (Trace in the notebook), train and test merged "
                "and shuffled", "dataset"),
               ("Q8", "conv + self-attention + dense classifiers, 20% validation: accuracy",
                "leaderboard"),
               ("Q8", "their layers, output shapes and parameters", "models"),
-              ("Q8, Q10", "training and validation curves", "curves"),
+              ("Q8, Q10" if residual else "Q8", "training and validation curves", "curves"),
               ("Q8", "which classes the best model confuses", "confusion")]
         if residual:
             qs += [("Q9", "the residual_conv1d layers in the models", "models"),
@@ -717,12 +750,16 @@ def main(argv=None):
     p.add_argument("results", help="results HDF5 written by attnsweep sweep")
     p.add_argument("--data", help="the dataset HDF5 (default: the results' data_path when "
                    "it exists): the dataset figure, class names, input shape")
+    p.add_argument("--family-axis", metavar="AXIS",
+                   help="name the model families from this grid axis (default: from the "
+                   "layer types; from the first axis that differs when every variant has "
+                   "the same layer types)")
     p.add_argument("-o", "--output", required=True, help="output directory")
     args = p.parse_args(argv)
     outdir = os.path.abspath(args.output)
     tmp = None
     try:
-        res = Results(args.results)
+        res = Results(args.results, args.family_axis)
         data_path = args.data or default_data(res)
         data = load_data(data_path) if data_path else None
         parent = os.path.dirname(outdir)

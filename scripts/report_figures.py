@@ -285,7 +285,8 @@ def families(res, fams):
     ax.set_xticklabels([f for f, _ in fams])
     ax.set_xlim(-.6, len(fams) - .1)
     ax.set(title="%s by model family:\nmean ± std over every ok run" % res.metric,
-           xlabel="family (from the layer types)", ylabel=res.metric)
+           xlabel=("family (from the layer types)" if res.family_basis is None else
+                   "family (named from the grid axis %s)" % res.family_basis), ylabel=res.metric)
     ax.grid(alpha=.3)
     fig.tight_layout()
     return fig, "families.png", "Per-family %s, mean ± std over runs (notebook %s)" \

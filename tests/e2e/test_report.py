@@ -368,7 +368,83 @@ def check_bad_inputs(tmp):
           "an existing non-report directory must not be replaced (%s)" % p.stderr)
 
 
+def check_family_names():
+    """attnsweep_results.family_names on both kinds of sweep: layer types that differ give
+    the families; the same layer types everywhere name them from the first axis that
+    differs (not one family, never 'conv' for attention models)."""
+    sys.path.insert(0, os.path.join(SRC, "scripts"))
+    import attnsweep_results as ar
+
+    def runs(specs):
+        out = []
+        for vid, (types, params) in enumerate(specs):
+            for rep in range(2):  # repeats share the variant's family
+                out.append({"id": vid, "repeat": rep, "params": params,
+                            "family": ar.family_of(types)})
+        return out
+    att = ["conv1d", "self_attention", "conv1d", "global_average_pooling1d", "dense"]
+    res = ["conv1d", "residual_conv1d", "self_attention", "global_average_pooling1d", "dense"]
+    conv = ["conv1d", "conv1d", "conv1d"]
+    # layer types differ (toy-conv-vs-attention, trace-residual): the type families
+    mixed = runs([(conv, {"filters": 32, "layer3": {"type": "conv1d"}}),
+                  (att, {"filters": 32, "layer3": {"type": "self_attention"}}),
+                  (res, {"filters": 64, "layer3": {"type": "self_attention"}})])
+    names, basis = ar.family_names(mixed)
+    check(names == {0: "conv", 1: "attention", 2: "attention+residual"} and basis is None,
+          "family_names, mixed layer types: %s (basis %s)" % (names, basis))
+    # the same layer types (trace-attention): named from num_heads, the first that differs
+    heads = runs([(att, {"num_heads": h, "key_dim": k}) for h in (1, 2, 4) for k in (16, 32)])
+    names, basis = ar.family_names(heads)
+    want = {i: "num_heads=%d" % h for i, h in enumerate((1, 1, 2, 2, 4, 4))}
+    check(names == want and basis == "num_heads",
+          "family_names, all attention: %s (basis %s), want %s" % (names, basis, want))
+    # an axis that does not differ is skipped; a conditional axis absent is 'no axis'
+    cond = runs([(conv, {"kernel": 5, "filters": 16}), (conv, {"kernel": 5, "filters": 32}),
+                 (conv, {"kernel": 5})])
+    names, basis = ar.family_names(cond)
+    check(names == {0: "filters=16", 1: "filters=32", 2: "no filters"} and basis == "filters",
+          "family_names, conv stacks differing by filters: %s (basis %s)" % (names, basis))
+    # --family-axis chooses another axis, even when the layer types differ
+    names, basis = ar.family_names(heads, "key_dim")
+    check(set(names.values()) == {"key_dim=16", "key_dim=32"} and basis == "key_dim",
+          "family_names(axis=key_dim): %s" % names)
+    names, basis = ar.family_names(mixed, "filters")
+    check(set(names.values()) == {"filters=32", "filters=64"}, "family_names(axis=filters) "
+          "over mixed types: %s" % names)
+    try:
+        ar.family_names(heads, "nope")
+        check(False, "family_names(axis=nope) should raise ValueError")
+    except ValueError as e:
+        check("nope" in str(e), "family_names(axis=nope): message %s" % e)
+    # nothing differs (one variant, or only repeats): the type family
+    one = runs([(att, {"num_heads": 2})])
+    check(ar.family_names(one) == ({0: "attention"}, None), "family_names, one variant")
+    same = runs([(att, {"num_heads": 2}), (att, {"num_heads": 2})])
+    check(ar.family_names(same) == ({0: "attention", 1: "attention"}, None),
+          "family_names, no axis differs")
+
+
+def check_family_axis_cli(tmp):
+    """report.py --family-axis: an axis of the file renames the families; another exits 2."""
+    res = os.path.join(tmp, "regression.h5")
+    with h5py.File(res, "r") as f:
+        axes = list(json.loads(f["variants/v0000_r0"].attrs["params"]))
+    out = os.path.join(tmp, "report_family_axis")
+    p = run(REPORT, res, "--family-axis", axes[0], "-o", out)
+    check(p.returncode == 0, "--family-axis %s: exit %d %s" % (axes[0], p.returncode, p.stderr))
+    if p.returncode == 0:
+        with open(os.path.join(out, "index.html"), encoding="utf-8") as f:
+            page = f.read()
+        fams = set(leaderboard_families(page).values())
+        check(fams and all(x.startswith(axes[0] + "=") or x == "no " + axes[0] for x in fams),
+              "--family-axis %s: leaderboard families %s" % (axes[0], fams))
+    p = run(REPORT, res, "--family-axis", "no_such_axis", "-o", out + "2")
+    check(p.returncode == 2 and "no_such_axis" in p.stderr and not os.path.exists(out + "2"),
+          "--family-axis no_such_axis: exit %d %s" % (p.returncode, p.stderr))
+
+
 def main():
+    check_family_names()
     for path in (REPORT, FAKE):
         if not os.path.exists(path):
             print("missing", path)
@@ -381,6 +457,7 @@ def main():
         real_report(tmp)
         if out:
             check_sorting(out, tmp)
+            check_family_axis_cli(tmp)
         check_bad_inputs(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

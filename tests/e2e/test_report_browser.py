@@ -3,11 +3,14 @@
 
 A classification sweep (a 4-class data set written as UCR TSV files with labels 1-4 and
 imported with `attnsweep data ucr`: conv, residual and conv + self-attention variants,
-predictions of every validation series) and a regression sweep (the toy task,
-sweeps/quick.json) are run with ATTNSWEEP_BIN, their reports rendered by chromium
+predictions of every validation series), a sweep of attention models only (differing by
+num_heads and key_dim, as sweeps/trace-attention.json) and a regression sweep (the toy
+task, sweeps/quick.json) are run with ATTNSWEEP_BIN, their reports rendered by chromium
 (--dump-dom after the load event, console messages on stderr with --enable-logging):
 no console message, no broken image (a probe script checks every <img> decoded in the
-browser; every PNG also decodes with matplotlib), no attention model labelled conv, the
+browser; every PNG also decodes with matplotlib), the families from the layer types (no
+attention model labelled conv) or, when every variant has the same, named from the axis
+that differs (num_heads=1, num_heads=2), the
 confusion-matrix accuracy equal to the runs table's value for the same run, the
 original class labels used, and a full-page screenshot written (AS_SCREENSHOT_DIR keeps
 them). Skips (exit 77) when chromium or ATTNSWEEP_BIN is absent.
@@ -94,6 +97,33 @@ def classification_sweep(tmp, bin_, data):
     return out if sh([bin_, "sweep", path, "-o", out]) else None
 
 
+def heads_sweep(tmp, bin_, data):
+    """Every variant an attention model, differing by the number of heads and key_dim
+    (as sweeps/trace-attention.json): families must be named from num_heads."""
+    conv = {"type": "conv1d", "filters": 8, "kernel_size": 5, "activation": "relu"}
+    sweep = {"data": data, "prediction_samples": 24,
+             "model": [conv, {"type": "self_attention", "num_heads": "$num_heads",
+                              "key_dim": "$key_dim"}, {"type": "global_average_pooling1d"},
+                       {"type": "dense", "units": 4}],
+             "train": {"epochs": 2, "batch_size": 16, "validation_split": 0.2},
+             "grid": {"num_heads": [1, 2], "key_dim": [4, 8]}, "seed": 0}
+    path = os.path.join(tmp, "heads.json")
+    with open(path, "w") as f:
+        json.dump(sweep, f)
+    out = os.path.join(tmp, "heads.h5")
+    return out if sh([bin_, "sweep", path, "-o", out]) else None
+
+
+def check_heads_page(page, dom):
+    fam = table_with(dom, "best variant")
+    names = [row[0] for row in fam["rows"][1:]] if fam else []
+    check(names == ["num_heads=1", "num_heads=2"], "heads: families table %s, want "
+          "num_heads=1, num_heads=2" % names)
+    check("so the families are named from what differs: the grid axis <b>num_heads</b>"
+          in page, "heads: the page should say the families come from num_heads")
+    check(">conv<" not in page, "heads: an attention model labelled conv")
+
+
 def regression_sweep(tmp, bin_):
     toy = os.path.join(tmp, "toy.h5")
     out = os.path.join(tmp, "reg.h5")
@@ -176,24 +206,47 @@ def check_page(label, res, out, tmp, shots):
             except (OSError, ValueError, SyntaxError):
                 ok = False
         check(ok, "%s: image %s missing or does not decode" % (label, src))
-    with h5py.File(res, "r") as f:
-        configs = {int(g.attrs["id"]): json.loads(g.attrs["config"]) for g in f["variants"].values()}
+    want = expected_families(res)
     board = table_with(dom, "family")
     check(board is not None, "%s: no leaderboard" % label)
     if board:
         ids, fams = board["head"].index("id"), board["head"].index("family")
-        for row in board["rows"][1:]:
-            types = {L["type"] for L in configs[int(row[ids])]["model"]}
-            want = ("attention" if "self_attention" in types else
-                    "residual" if "residual_conv1d" in types else "conv")
-            check(row[fams] == want, "%s: variant %s labelled %s, its layers say %s"
-                  % (label, row[ids], row[fams], want))
+        got = {int(row[ids]): row[fams] for row in board["rows"][1:]}
+        check(got == want, "%s: leaderboard families %s, want %s (from the layer types, or "
+              "from the axis that differs when every variant has the same)" % (label, got, want))
     shot = os.path.join(shots, "%s.png" % label)
     p = chromium(tmp, ["--window-size=1400,9000", "--hide-scrollbars", "--screenshot=" + shot,
                        "file://" + index])
     check(p.returncode == 0 and os.path.getsize(shot) > 50000,
           "%s: screenshot %s not written" % (label, shot))
     return page, dom
+
+
+def expected_families(res):
+    """{variant id: family}, read independently of the report: any self_attention is
+    attention, residual_conv1d residual, else conv; when every variant gets the same,
+    'axis=value' of the first grid axis (in the variants' order) with two values."""
+    import h5py
+    with h5py.File(res, "r") as f:
+        groups = sorted(((int(g.attrs["id"]), json.loads(g.attrs["config"]),
+                          json.loads(g.attrs["params"])) for g in f["variants"].values()),
+                        key=lambda t: t[0])
+    kind, params = {}, {}
+    for vid, config, par in groups:
+        types = {L["type"] for L in config["model"]}
+        kind[vid] = ("attention" if "self_attention" in types else
+                     "residual" if "residual_conv1d" in types else "conv")
+        params[vid] = {a: v["type"] if isinstance(v, dict) else v for a, v in par.items()}
+    if len(set(kind.values())) > 1:
+        return kind
+    order = []
+    for vid in sorted(params):
+        order += [a for a in params[vid] if a not in order]
+    for a in order:
+        if len({json.dumps(params[v].get(a)) for v in params}) > 1:
+            return {v: "%s=%s" % (a, params[v][a]) if a in params[v] else "no " + a
+                    for v in params}
+    return kind
 
 
 def check_confusion(page, dom):
@@ -238,6 +291,11 @@ def main():
                 check_confusion(page, dom)
                 check("classes (the data's original labels): 1, 2, 3, 4" in page,
                       "classification: the original class labels 1-4 should name the classes")
+        res = heads_sweep(tmp, bin_, data) if data else None
+        if res:
+            out = os.path.join(tmp, "heads-report")
+            if sh([PY, REPORT, res, "--data", data, "-o", out]):
+                check_heads_page(*check_page("heads", res, out, tmp, shots))
         res, toy = regression_sweep(tmp, bin_)
         if res:
             out = os.path.join(tmp, "reg-report")
