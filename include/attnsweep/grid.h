@@ -10,7 +10,10 @@
  * - A value may be anything JSON, e.g. a whole layer object; placeholders inside a
  *   chosen value are substituted recursively, so an axis used only inside a value
  *   expands only where that value is chosen (conditional axes). Cycles are errors.
- * - Expansion order is deterministic: a depth-first walk of "model" then "train"
+ * - "data" may be a placeholder too ("data": "$ds", grid "ds": ["a.h5", "b.h5"]): a
+ *   sweep over datasets, each variant training on its own (a relative path is
+ *   resolved against base_dir per variant).
+ * - Expansion order is deterministic: a depth-first walk of "data", "model" and "train"
  *   (object keys in document order, a chosen value walked where it is substituted)
  *   meets the axes; the first axis met is the outermost loop, the last the innermost
  *   (it varies fastest); values in list order. An axis used in several places takes
@@ -81,6 +84,9 @@ typedef struct {
                               met; a layer-object value is recorded as its "type" (with
                               "#k", its 1-based position, when the axis has several
                               objects of that type) */
+    /* Filled by the program that loads the datasets (attnsweep sweep), not by the parser: */
+    int data_index;        /* which of the sweep's distinct datasets it trains on (0 when one) */
+    char data_sha256[65];  /* that dataset's SHA-256 ("" until set; as_run_key uses it) */
 } as_variant;
 
 /* The sweep file's "search" block (sweeps/README.md, "Search"). Policies other than grid

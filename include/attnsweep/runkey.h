@@ -31,7 +31,8 @@
 void as_run_key_of(const char *config_key, int repeat, uint64_t seed, const char *data_sha256,
                    char out[AS_RUN_KEY_HEX]);
 
-/* The key of (variant v, repeat r) of s on the dataset with SHA-256 data_sha256.
+/* The key of (variant v, repeat r) of s on the dataset with SHA-256 data_sha256, or on
+ * the variant's own s->v[v].data_sha256 when that is set (a sweep over datasets).
  * AS_ERR_NOMEM when the canonical config cannot be built. */
 as_status as_run_key(const as_sweep *s, int v, int repeat, const char *data_sha256,
                      char out[AS_RUN_KEY_HEX], as_error *err);

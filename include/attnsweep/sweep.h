@@ -199,7 +199,9 @@ typedef struct {
     int *counts;               /* rank 0, out (may be NULL): int[4], runs stored per as_var_status */
 } as_sched_opts;
 
-/* Runs every (variant, repeat) not yet done across MPI_COMM_WORLD: dynamic scheduling,
+/* Runs every (variant, repeat) not yet done across MPI_COMM_WORLD: variant v trains on
+ * d[s->v[v].data_index] (d holds the sweep's distinct datasets; one for most sweeps),
+ * dynamic scheduling,
  * costliest first, rank 0 training too and writing each result as it arrives.
  * Collective. Returns AS_OK when every run was attempted (failures are recorded). An MPI
  * failure inside a run aborts the job (MPI_Abort): the other ranks could not be told. */

@@ -23,6 +23,7 @@
 #include "cli/cluster.h"
 #include "cli/commands.h"
 #include "cli/runtime.h"
+#include "cli/sweep_data.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -42,7 +43,8 @@ static void usage(FILE *f) {
             "                           per epoch) and exit\n"
             "  --resume                 keep the runs already in RESULTS.h5, train the rest\n"
             "  --force                  with --resume: resume even if the sweep file changed\n"
-            "  --data PATH              override the dataset (relative to the current directory)\n"
+            "  --data PATH              override the dataset (relative to the current directory);\n"
+            "                           refused (exit 2) when the sweep's data is a grid axis\n"
             "  --epochs N               override train.epochs of every variant\n"
             "  --threads N              BLAS threads per rank (default: all cores for a rank\n"
             "                           alone on its node, 1 when several share a node)\n"
@@ -154,29 +156,21 @@ static as_status check_variant(void *ud, const cJSON *spec, const char *origin, 
 static volatile int g_stop = 0; /* the signal that asked the sweep to stop */
 static void on_term(int sig) { g_stop = sig; }
 
-/* The dataset every variant uses (one per sweep). */
-static as_status sweep_data_path(const as_sweep *s, const char **path, as_error *err) {
-    const cJSON *d0 = cJSON_GetObjectItemCaseSensitive(s->v[0].spec, "data");
-    for (int v = 1; v < s->n; v++) {
-        const cJSON *dv = cJSON_GetObjectItemCaseSensitive(s->v[v].spec, "data");
-        if (strcmp(dv->valuestring, d0->valuestring) != 0)
-            return as_error_set(err, AS_ERR_SPEC,
-                                "data: every variant of a sweep must use one dataset (variant 0 uses "
-                                "%s, variant %d uses %s)", d0->valuestring, v, dv->valuestring);
-    }
-    *path = d0->valuestring;
-    return AS_OK;
-}
-
-static void dry_run(const as_sweep *s, const as_dataset *d) {
-    printf("%d variants x %d repeats = %d runs on %s (%d training series of length %d)\n", s->n,
-           s->repeats, s->n * s->repeats, d->path, d->train.n, d->train.t);
+static void dry_run(const as_sweep *s, const as_sweep_data *sd) {
+    const as_dataset *d0 = &sd->d[0];
+    if (sd->n == 1)
+        printf("%d variants x %d repeats = %d runs on %s (%d training series of length %d)\n", s->n,
+               s->repeats, s->n * s->repeats, d0->path, d0->train.n, d0->train.t);
+    else
+        printf("%d variants x %d repeats = %d runs on %d datasets (a data axis)\n", s->n, s->repeats,
+               s->n * s->repeats, sd->n);
     printf("%5s  %-60s %10s %14s %10s\n", "id", "name", "params", "MACs/epoch", "memory");
     for (int v = 0; v < s->n; v++) {
         int64_t params = 0;
         size_t bytes = 0;
         as_error e;
-        double macs = as_sweep_estimate_mem(s, v, d, s->ranks_per_variant, &params, &bytes, &e);
+        double macs = as_sweep_estimate_mem(s, v, &sd->d[s->v[v].data_index], s->ranks_per_variant,
+                                            &params, &bytes, &e);
         char mem[32];
         as_mem_format(bytes, mem, sizeof mem);
         if (macs < 0) printf("%5d  %-60.60s  fails: %s\n", v, s->v[v].name, e.msg);
@@ -196,12 +190,17 @@ static void dry_run(const as_sweep *s, const as_dataset *d) {
     }
 }
 
-/* Per-rank set-up: the expanded sweep, its one dataset, the sweep file's text. */
-static as_status setup(const sweep_opts *o, as_sweep *s, as_dataset *d, char **text,
-                       const char **data_path, as_error *err) {
+/* Per-rank set-up: the expanded sweep, its datasets (one, or a data axis), the sweep
+ * file's text. */
+static as_status setup(const sweep_opts *o, as_sweep *s, as_sweep_data *sd, char **text,
+                       as_error *err) {
     as_status st = as_sweep_load(o->file, check_variant, NULL, s, err);
     if (st) return st;
     if (s->n == 0) return as_error_set(err, AS_ERR_SPEC, "%s: the grid expands to no variant", o->file);
+    if (o->data && as_sweep_data_count(s) > 1)
+        return as_error_set(err, AS_ERR_ARG, "--data: the data of %s is a grid axis (several "
+                            "datasets); --data replaces a single dataset only: edit the axis instead",
+                            o->file);
     int epochs = (int)o->epochs;
     if (s->search.type >= AS_SEARCH_HALVING) { /* every run's identity has max_epochs */
         if (epochs && epochs < s->search.min_epochs)
@@ -211,13 +210,19 @@ static as_status setup(const sweep_opts *o, as_sweep *s, as_dataset *d, char **t
         epochs = s->search.max_epochs;
     }
     if ((o->data || epochs) && (st = as_sweep_override(s, o->data, epochs, err))) return st;
-    if ((st = sweep_data_path(s, data_path, err))) return as_error_prefix(err, "%s", o->file);
-    if ((st = as_dataset_load(*data_path, d, err))) return as_error_prefix(err, "%s: data", o->file);
-    for (int v = 0; v < s->n && !st; v++) /* "n_classes" / "n_outputs" from the dataset */
+    if ((st = as_sweep_data_load(s, o->file, sd, err))) return st;
+    if (sd->n > 1 && s->search.type >= AS_SEARCH_HALVING) /* rungs rank runs against each other */
+        return as_error_set(err, AS_ERR_SPEC, "%s: data: a %s search cannot span a data axis "
+                            "(it ranks runs on one dataset): sweep each dataset on its own", o->file,
+                            as_search_type_name(s->search.type));
+    for (int v = 0; v < s->n && !st; v++) { /* "n_classes" / "n_outputs" from its dataset */
+        const as_dataset *d = &sd->d[s->v[v].data_index];
         st = as_spec_json_resolve(s->v[v].spec, d->task == AS_TASK_CLASSIFICATION, d->n_classes,
                                   d->train.yc, s->v[v].name, err);
+    }
     if (st) return as_error_prefix(err, "%s: variant", o->file);
-    if ((st = as_sweep_check_search(s, d, o->file, err))) return st;
+    for (int k = 0; k < sd->n && !st; k++) st = as_sweep_check_search(s, &sd->d[k], o->file, err);
+    if (st) return st;
     return as_read_text_file(o->file, text, NULL, err);
 }
 
@@ -239,21 +244,25 @@ static as_status mark_shard(const sweep_opts *o, const as_sweep *s, unsigned cha
 
 /* Rank 0: takes the results' lock, checks them against --resume (filling done[]) and
  * packs the results file with a free /summary row for every run of this session. */
-static as_status prepare_results(const sweep_opts *o, const as_sweep *s, const as_dataset *d,
-                                 const char *text, const char *data_path, int P, int R,
-                                 as_results_meta *meta, unsigned char *done, as_store *store,
-                                 as_error *err) {
+static as_status prepare_results(const sweep_opts *o, const as_sweep *s, const as_sweep_data *sd,
+                                 const char *text, int P, int R, as_results_meta *meta,
+                                 unsigned char *done, as_store *store, as_error *err) {
     as_status st;
     meta->sweep_path = o->file;
     meta->sweep_text = text;
-    meta->data_path = data_path;
+    meta->data_path = sd->path_all;
     meta->ranks = P;
     meta->ranks_per_variant = R;
     meta->override_epochs = (int)o->epochs;
     meta->runs_planned = s->n * s->repeats;
-    meta->data = d;
-    const char *inputs[] = {o->file, data_path};
-    if ((st = as_output_check("-o", o->out, inputs, 2, err))) return st;
+    meta->data = &sd->d[0]; /* the task (one for every dataset) */
+    const char **inputs = as_calloc((size_t)sd->n + 1, sizeof *inputs);
+    if (!inputs) return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    inputs[0] = o->file;
+    for (int k = 0; k < sd->n; k++) inputs[k + 1] = sd->path[k];
+    st = as_output_check("-o", o->out, inputs, (size_t)sd->n + 1, err);
+    as_free(inputs);
+    if (st) return st;
     if ((st = as_store_open(store, o->out, err))) return st; /* the lock, for the whole sweep */
     if (o->resume && access(o->out, F_OK) != 0)
         return as_error_set(err, AS_ERR_ARG, "--resume: %s does not exist (run without --resume)", o->out);
@@ -274,34 +283,11 @@ static as_status prepare_results(const sweep_opts *o, const as_sweep *s, const a
     for (size_t i = 0; i < total; i++) todo -= done[i] != 0;
     if ((st = as_store_pack(store, s, meta, 0, todo, 0, err))) return st;
     printf("attnsweep sweep: %s: %d variant%s x %d repeat%s on %s; %d rank%s, %d per variant\n",
-           o->file, s->n, s->n == 1 ? "" : "s", s->repeats, s->repeats == 1 ? "" : "s", data_path, P,
+           o->file, s->n, s->n == 1 ? "" : "s", s->repeats, s->repeats == 1 ? "" : "s", sd->path_all, P,
            P == 1 ? "" : "s", R);
     as_runtime_print(stdout, P);
     fflush(stdout);
     return AS_OK;
-}
-
-/* Every rank hashes the dataset it opened and compares with rank 0's: a host whose file
- * at the same path differs must not train silently on other data. Collective. */
-static as_status same_data(const char *path, int rank, int P, char sha[65], as_error *err) {
-    /* test hook ATTNSWEEP_TEST_RANK_DATA=R:PATH: rank R's file "at the same path" is PATH
-     * (a host whose copy differs; paths are otherwise rank 0's, see cluster.h) */
-    const char *hook = getenv("ATTNSWEEP_TEST_RANK_DATA"), *colon = hook ? strchr(hook, ':') : NULL;
-    if (colon && atoi(hook) == rank) path = colon + 1;
-    as_status st = as_sha256_file(path, sha, err);
-    if (P == 1) return st;
-    char sha0[65];
-    memcpy(sha0, sha, sizeof sha0);
-    if (MPI_Bcast(sha0, (int)sizeof sha0, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS && !st)
-        st = as_error_set(err, AS_ERR_MPI, "broadcast of the dataset hash failed");
-    if (!st && strncmp(sha0, sha, 64) != 0) {
-        char host[256] = "?";
-        gethostname(host, sizeof host - 1);
-        st = as_error_set(err, AS_ERR_DATA, "on host %s: %s holds other data than rank 0's (sha256 "
-                          "%.12s..., rank 0 %.12s...): every rank must train on the same dataset",
-                          host, path, sha, sha0);
-    }
-    return as_runtime_agree(st, rank, P, err);
 }
 
 /* A sweep in which no run finished ok (every one failed or diverged, none stored
@@ -320,18 +306,17 @@ static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
     memset(&store, 0, sizeof store);
     store.lock_fd = store.index_fd = -1;
     as_sweep s;
-    as_dataset d;
+    as_sweep_data sd;
     memset(&s, 0, sizeof s);
-    memset(&d, 0, sizeof d);
+    memset(&sd, 0, sizeof sd);
     char *text = NULL;
     unsigned char *done = NULL;
-    const char *data_path = NULL;
-    as_status st = setup(o, &s, &d, &text, &data_path, err);
+    as_status st = setup(o, &s, &sd, &text, err);
     /* every rank must be ready before the first collective of the sweep */
     if (P > 1) st = as_runtime_agree(st, rank, P, err);
     if (st) goto out;
     if (o->dry) {
-        if (rank == 0) dry_run(&s, &d);
+        if (rank == 0) dry_run(&s, &sd);
         goto out;
     }
     int R = o->rpv ? (int)o->rpv : s.ranks_per_variant;
@@ -342,11 +327,12 @@ static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
     as_results_meta meta;
     memset(&meta, 0, sizeof meta);
     as_sha256_hex(text, strlen(text), meta.sweep_sha256);
-    if ((st = same_data(data_path, rank, P, meta.data_sha256, err))) goto out;
+    if ((st = as_sweep_data_hash(&s, &sd, rank, P, err))) goto out;
+    memcpy(meta.data_sha256, sd.sha_all, sizeof meta.data_sha256);
     if (rank == 0 && !(done = as_calloc((size_t)s.n * (size_t)s.repeats, 1)))
         st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
     if (rank == 0 && !st)
-        st = prepare_results(o, &s, &d, text, data_path, P, R, &meta, done, &store, err);
+        st = prepare_results(o, &s, &sd, text, P, R, &meta, done, &store, err);
     if (P > 1) st = as_runtime_agree(st, rank, P, err);
     if (st) goto out;
     int counts[4] = {0, 0, 0, 0};
@@ -354,7 +340,7 @@ static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
                         .ranks_per_variant = R, .done = done, .stop = &g_stop, .resume = o->resume,
                         .data_sha256 = meta.data_sha256, .store = &store, .counts = counts};
     double t0 = MPI_Wtime();
-    st = as_sweep_schedule(&s, &d, &so, err);
+    st = as_sweep_schedule(&s, sd.d, &so, err);
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) { /* self-contained again, also after a failure (what could be stored is) */
         as_error e2;
@@ -381,7 +367,7 @@ out:
     if (rank == 0) as_store_close(&store);
     as_free(done);
     as_free(text);
-    as_dataset_free(&d);
+    as_sweep_data_free(&sd);
     as_sweep_free(&s);
     return st;
 }

@@ -196,15 +196,21 @@ static as_status read_run(hid_t f, const char *results, const char *key, char **
     return st;
 }
 
-/* Resolves the dataset and checks it is the one the sweep trained on. */
-static as_status check_data(hid_t f, const char *results, const char *want, char **abs,
-                            as_error *err) {
+/* Resolves the dataset and checks it is the one the run trained on (the run's data_sha256;
+ * the sweep's in files written before runs recorded it). */
+static as_status check_data(hid_t f, const char *results, const char *key, const char *want,
+                            char **abs, as_error *err) {
     *abs = resolve_data(results, want);
     if (!*abs)
         return as_error_set(err, AS_ERR_DATA, "%s: the dataset %s does not resolve from here or "
                             "from the results' folder (give it with --data PATH)", results, want);
-    char *sha = NULL, now[65];
-    as_status st = as_h5_read_attr_string(f, "data_sha256", &sha, err);
+    char *sha = NULL, now[65], run[128];
+    snprintf(run, sizeof run, "/variants/%s", key);
+    hid_t g = H5Gopen2(f, run, H5P_DEFAULT);
+    as_status st = g >= 0 && as_h5_has_attr(g, "data_sha256")
+                       ? as_h5_read_attr_string(g, "data_sha256", &sha, err)
+                       : as_h5_read_attr_string(f, "data_sha256", &sha, err);
+    if (g >= 0) H5Gclose(g);
     if (!st) st = as_sha256_file(*abs, now, err);
     if (!st && strcmp(sha, now))
         st = as_error_set(err, AS_ERR_DATA, "%s: is not the dataset %s was trained on (SHA-256 "
@@ -237,7 +243,7 @@ as_status as_export_run(const char *results, const char *out_spec, const as_expo
     const cJSON *d = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "data") : NULL;
     if (!st && !cJSON_IsString(d) && !o->data)
         st = as_error_set(err, AS_ERR_DATA, "%s: run %s: config has no data path", results, key);
-    if (!st) st = check_data(f, results, o->data ? o->data : d->valuestring, &abs, err);
+    if (!st) st = check_data(f, results, key, o->data ? o->data : d->valuestring, &abs, err);
     if (!st) st = rewrite_config(cfg, abs, seed, stopped, err);
     if (!st && !(text = cJSON_Print(cfg))) st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
     if (!st && o->weights) st = copy_weights(f, results, key, o->weights, err);

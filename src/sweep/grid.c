@@ -108,8 +108,9 @@ static cJSON *subst(gstate *s, const cJSON *node, int depth, as_error *err) {
     return out;
 }
 
-/* One variant's spec from the current choices: model and train substituted, data
- * as written, sweep keys dropped. Records the axes used in s->used. */
+/* One variant's spec from the current choices: data, model and train substituted
+ * (data may be an axis: "data": "$ds"), sweep keys dropped. Records the axes used in
+ * s->used. */
 static cJSON *build_spec(gstate *s, as_error *err) {
     for (int i = 0; i < s->nused; i++) s->is_used[s->used[i]] = 0;
     s->nused = 0;
@@ -121,7 +122,8 @@ static cJSON *build_spec(gstate *s, as_error *err) {
     const cJSON *k;
     cJSON_ArrayForEach(k, s->doc->root) {
         if (grid_is_sweep_key(k->string)) continue;
-        int sub = !strcmp(k->string, "model") || !strcmp(k->string, "train");
+        int sub = !strcmp(k->string, "data") || !strcmp(k->string, "model") ||
+                  !strcmp(k->string, "train");
         cJSON *v = sub ? subst(s, k, 0, err) : cJSON_Duplicate(k, 1);
         if (!v || !cJSON_AddItemToObject(spec, k->string, v)) {
             if (v || !sub) nomem(err); /* else subst set err */

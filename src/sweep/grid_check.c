@@ -242,7 +242,7 @@ static as_status read_zip(grid_doc *d, as_error *err) {
 }
 
 /* The placeholder graph: edge a -> b when axis a's values name "$b"; the roots are the
- * axes "model" and "train" name. Edges are collected while scanning (a growable list)
+ * axes "data", "model" and "train" name. Edges are collected while scanning (a growable list)
  * and then laid out by source (CSR), so every check below is linear in the document. */
 typedef struct {
     int *src, *dst;   /* n edges */
@@ -404,13 +404,13 @@ static as_status check_graph(grid_doc *d, ph_graph *g, as_error *err) {
 
 static as_status check_placeholders(grid_doc *d, as_error *err) {
     char path[512];
-    static const char *const parts[] = {"model", "train"};
+    static const char *const parts[] = {"data", "model", "train"}; /* data: a dataset axis */
     ph_graph g;
     memset(&g, 0, sizeof g);
     g.root = as_calloc((size_t)d->naxes + 1, 1);
     if (!g.root) return as_error_set(err, AS_ERR_NOMEM, "out of memory");
     as_status st = AS_OK;
-    for (int p = 0; p < 2 && !st; p++) {
+    for (int p = 0; p < 3 && !st; p++) {
         const cJSON *node = cJSON_GetObjectItemCaseSensitive(d->root, parts[p]);
         snprintf(path, sizeof path, "%s", parts[p]);
         if (node) st = scan(d, node, path, sizeof path, strlen(path), 0, -1, &g, err);

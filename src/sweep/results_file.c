@@ -177,6 +177,9 @@ as_status as_results_write_run(hid_t f, const char *path, const as_sweep *s, con
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
     if (!st) st = as_h5_attr_string(g, "config", config, err);
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(v->spec, "data");
+    if (!st && cJSON_IsString(data)) st = as_h5_attr_string(g, "data", data->valuestring, err);
+    if (!st && v->data_sha256[0]) st = as_h5_attr_string(g, "data_sha256", v->data_sha256, err);
     char *config_key = as_sweep_run_key(s, r->id);
     if (!st && !config_key) st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
     if (!st) st = as_h5_attr_string(g, "canonical", v->canonical, err);

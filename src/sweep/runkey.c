@@ -41,6 +41,7 @@ as_status as_run_key(const as_sweep *s, int v, int repeat, const char *data_sha2
                      char out[AS_RUN_KEY_HEX], as_error *err) {
     char *config = as_sweep_run_key(s, v);
     if (!config) return as_error_set(err, AS_ERR_NOMEM, "out of memory for a run key");
+    if (s->v[v].data_sha256[0]) data_sha256 = s->v[v].data_sha256;
     as_run_key_of(config, repeat, as_variant_seed(s->seed, config, repeat), data_sha256, out);
     as_free(config);
     return AS_OK;

@@ -353,7 +353,8 @@ static as_status train_task(const as_sweep *s, const as_dataset *d, MPI_Comm gro
         ro.save_path = save;
     }
     double t0 = now();
-    as_status st = as_sweep_run_variant(s, t->v, t->r, d, gsize > 1 ? group : MPI_COMM_NULL, &ro,
+    as_status st = as_sweep_run_variant(s, t->v, t->r, &d[s->v[t->v].data_index],
+                                        gsize > 1 ? group : MPI_COMM_NULL, &ro,
                                         res, err);
     res->task_seconds = now() - t0;
     if (st && st != AS_ERR_MPI) {
@@ -528,7 +529,7 @@ static as_status coord_setup(coord *c, as_error *err) {
         return as_error_set(err, AS_ERR_NOMEM, "out of memory for the scheduler");
     for (size_t v = 0; v < n; v++) {
         as_error e;
-        c->cost[v] = as_sweep_estimate(s, (int)v, c->d, NULL, &e);
+        c->cost[v] = as_sweep_estimate(s, (int)v, &c->d[s->v[v].data_index], NULL, &e);
         if (!(c->keys[v] = as_sweep_run_key(s, (int)v)))
             return as_error_set(err, AS_ERR_NOMEM, "out of memory for the run keys");
         snprintf(c->khex[v], sizeof c->khex[v], "%016llx",

@@ -3,7 +3,24 @@ and, at the end, the closing line "N passed, N failed" that CI reads; kills whol
 (Open MPI puts every rank in a process group of its own, so a process-group kill misses them)."""
 import os
 import signal
+import sys
 import time
+
+# The binary under test and an environment for running it (under mpirun too, as root).
+BIN = os.path.abspath(os.environ.get("ATTNSWEEP_BIN", "build/attnsweep"))
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1")
+
+
+def need_h5py():
+    """(h5py, numpy), or a visible skip (exit 77) when python3 lacks them."""
+    try:
+        import h5py
+        import numpy
+    except ImportError as e:  # pragma: no cover
+        print(f"SKIP: python3 lacks numpy/h5py ({e})")
+        sys.exit(77)
+    return h5py, numpy
 
 
 class Checks:
