@@ -130,6 +130,11 @@ typedef struct {
     as_keep keep;                     /* default: last for train, best in sweeps */
     as_val_mode validation_mode;      /* "validation": {"mode"} (default last) */
     uint64_t validation_seed;         /* "validation": {"seed"} (default 0) */
+    int threads;                      /* "threads": the BLAS/kernel threads per rank the run
+                                         is to use (1..1024; 0: unset); `train`, `predict`
+                                         and `evaluate` use it unless --threads is given
+                                         (results are bit-identical only with the same
+                                         count); `export` writes the run's */
 } as_train_spec;
 
 typedef struct {

@@ -57,6 +57,7 @@ typedef struct {
     int kept_epoch;      /* 1-based epoch of the kept weights (dumps, weights, test) */
     int kept_best;       /* 1: the best epoch's weights were kept, 0: the last epoch's */
     int has_test;        /* the dataset has /test */
+    int threads;         /* BLAS/kernel threads per rank it trained with */
     double test_loss, test_accuracy; /* of the kept weights; NaN when none */
     char validation[128]; /* the split, JSON: {"split":0.2,"mode":"stratified","seed":0,...} */
     char error[512];

@@ -113,6 +113,7 @@ typedef struct as_history {
     as_run_status status;
     char message[256]; /* why it diverged / stopped */
     double comm_wait_seconds; /* data parallel: time blocked on allreduce */
+    int threads;           /* BLAS/kernel threads per rank the run used (as_blas_threads) */
 } as_history;
 
 void as_history_free(as_history *h);

@@ -149,6 +149,9 @@ static as_status check_variant(void *ud, const cJSON *spec, const char *origin, 
     (void)ud;
     as_spec s;
     as_status st = as_spec_parse(spec, origin, NULL, NULL, &s, err);
+    if (!st && s.train.threads > 0)
+        st = as_error_set(err, AS_ERR_SPEC, "%s: train.threads: a sweep sets the threads of every "
+                          "run (sweep --threads); remove the key", origin);
     as_spec_free(&s);
     return st;
 }

@@ -36,12 +36,12 @@ static void usage(FILE *f) {
             "options:\n"
             "  --epochs N            override train.epochs\n"
             "  --seed S              override train.seed (initialisation, shuffling, dropout)\n"
-            "  --threads N           BLAS threads per rank (default: all cores for one rank,\n"
-            "                        1 when several ranks share a node)\n"
+            "  --threads N           BLAS threads per rank (default: train.threads, else all cores\n"
+            "                        for one rank, 1 when several share a node)\n"
             "  --init-weights W.h5   start from a weights file\n"
             "  --save-weights W.h5   write the kept weights (train.keep, restore_best_weights)\n"
             "  --history H.h5        write per-epoch loss, val_loss, [val_]accuracy, epoch_seconds,\n"
-            "                        learning_rate; best/stopped/kept epochs, test metrics\n"
+            "                        learning_rate; best/stopped/kept epochs, test metrics, threads\n"
             "  --checkpoint C.h5     save the whole training state after every epoch; when C.h5\n"
             "                        exists, resume from it (same spec file and seed)\n"
             "  --bucket-kb N         data parallel: allreduce bucket size in KiB (default 1024)\n"
@@ -263,6 +263,25 @@ static as_status check_outputs(const train_opts *o, const char *data, as_error *
     return AS_OK;
 }
 
+/* train.threads (e.g. an exported run's thread count) unless --threads overrides it, with a
+ * warning when they differ: a run is bit-identical only with the same count. Collective. */
+static as_status spec_threads(const train_opts *o, const as_spec *spec, int rank, int P,
+                              as_error *err) {
+    int want = spec->train.threads;
+    if (want <= 0) return AS_OK;
+    if (o->threads > 0) {
+        if (rank == 0 && o->threads != want)
+            fprintf(stderr, "attnsweep train: warning: --threads %ld differs from train.threads %d "
+                    "of %s (the thread count of the run it reproduces): the results will not be "
+                    "bit-identical to that run's\n", o->threads, want, o->spec_path);
+        return AS_OK;
+    }
+    if (want == as_blas_threads()) return AS_OK;
+    as_runtime_set_threads(want, P);
+    as_hosts_free(); /* the start-up lines name the threads each rank uses */
+    return as_hosts_gather(MPI_COMM_WORLD, as_blas_threads(), err);
+}
+
 static as_status run(const train_opts *o, int rank, int P, int *diverged, as_error *err) {
     as_spec spec;
     as_dataset data;
@@ -279,6 +298,8 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
     int resuming = 0;
     char spec_sha[65] = "";
     as_status st = as_spec_load(o->spec_path, &spec, err);
+    if (P > 1) st = as_runtime_agree(st, rank, P, err); /* spec_threads is collective */
+    if (!st) st = spec_threads(o, &spec, rank, P, err);
     if (!st && o->checkpoint) st = as_sha256_file(o->spec_path, spec_sha, err);
     if (!st) {
         if (o->epochs > 0) spec.train.epochs = (int)o->epochs;

@@ -42,6 +42,8 @@ int as_infer_cli_load(as_infer_cli *c, const char *cmd) {
     as_error err;
     as_error_clear(&err);
     as_status st = as_spec_load(c->spec_path, &c->spec, &err);
+    if (!st && !c->threads && c->spec.train.threads > 0) /* the run's count: bit-identical dumps */
+        as_runtime_set_threads(c->spec.train.threads, 1);
     const char *data = c->data ? c->data : c->spec.data;
     if (!st && (st = as_dataset_load(data, &c->d, &err))) as_error_prefix(&err, "data");
     if (!st && (st = as_infer_load(&c->m, &c->spec, &c->d, c->weights, &err)))

@@ -109,7 +109,7 @@ static char *resolve_data(const char *results, const char *data) {
 
 /* Sets data, seed, keep (and epochs for a stopped run) in the config. */
 static as_status rewrite_config(cJSON *cfg, const char *data, const char *seed, int stopped_epochs,
-                                as_error *err) {
+                                int threads, as_error *err) {
     cJSON *train = cJSON_GetObjectItemCaseSensitive(cfg, "train");
     if (!train) {
         train = cJSON_AddObjectToObject(cfg, "train");
@@ -129,6 +129,10 @@ static as_status rewrite_config(cJSON *cfg, const char *data, const char *seed, 
     if (ok && stopped_epochs > 0) {
         cJSON_DeleteItemFromObjectCaseSensitive(train, "epochs");
         ok = cJSON_AddNumberToObject(train, "epochs", stopped_epochs) != NULL;
+    }
+    if (ok && threads > 0) { /* the thread count it trained with: bit-identical only with it */
+        cJSON_DeleteItemFromObjectCaseSensitive(train, "threads");
+        ok = cJSON_AddNumberToObject(train, "threads", threads) != NULL;
     }
     return ok ? AS_OK : as_error_set(err, AS_ERR_NOMEM, "out of memory");
 }
@@ -165,9 +169,10 @@ static as_status copy_weights(hid_t f, const char *results, const char *key, con
     return as_h5_writer_commit(&w, err);
 }
 
-/* The run's attributes: config, seed, status; and the epochs it trained. */
+/* The run's attributes: config, seed, status, threads (0 when not recorded); and the epochs
+ * it trained. */
 static as_status read_run(hid_t f, const char *results, const char *key, char **config, char **seed,
-                          int *stopped_epochs, as_error *err) {
+                          int *stopped_epochs, int *threads, as_error *err) {
     char path[128];
     snprintf(path, sizeof path, "/variants/%s", key);
     if (H5Lexists(f, "/variants", H5P_DEFAULT) <= 0 || H5Lexists(f, path, H5P_DEFAULT) <= 0)
@@ -183,6 +188,9 @@ static as_status read_run(hid_t f, const char *results, const char *key, char **
         st = as_error_set(err, AS_ERR_ARG, "%s: run %s has status %s; only ok or stopped runs "
                           "can be reproduced", results, key, status);
     *stopped_epochs = 0;
+    int64_t nt = 0;
+    if (!st && as_h5_has_attr(g, "threads")) st = as_h5_read_attr_int(g, "threads", &nt, err);
+    *threads = nt >= 1 && nt <= 1024 ? (int)nt : 0;
     if (!st && !strcmp(status, "stopped") && H5Lexists(g, "loss", H5P_DEFAULT) > 0) {
         hid_t ds = H5Dopen2(g, "loss", H5P_DEFAULT), sp = H5Dget_space(ds);
         epochs = H5Sget_simple_extent_npoints(sp);
@@ -235,16 +243,16 @@ as_status as_export_run(const char *results, const char *out_spec, const as_expo
         sscanf(o->run, "v%d_r%d%c", &id, &rep, &tail) == 2)
         find_run(f, id, rep, key, cap); /* v<id>_r<repeat> in a layout keyed otherwise */
     char *config = NULL, *seed = NULL, *abs = NULL, *text = NULL;
-    int stopped = 0;
+    int stopped = 0, threads = 0;
     cJSON *cfg = NULL;
-    if (!st) st = read_run(f, results, key, &config, &seed, &stopped, err);
+    if (!st) st = read_run(f, results, key, &config, &seed, &stopped, &threads, err);
     if (!st && !(cfg = cJSON_Parse(config)))
         st = as_error_set(err, AS_ERR_DATA, "%s: run %s: config is not JSON", results, key);
     const cJSON *d = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "data") : NULL;
     if (!st && !cJSON_IsString(d) && !o->data)
         st = as_error_set(err, AS_ERR_DATA, "%s: run %s: config has no data path", results, key);
     if (!st) st = check_data(f, results, key, o->data ? o->data : d->valuestring, &abs, err);
-    if (!st) st = rewrite_config(cfg, abs, seed, stopped, err);
+    if (!st) st = rewrite_config(cfg, abs, seed, stopped, threads, err);
     if (!st && !(text = cJSON_Print(cfg))) st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
     if (!st && o->weights) st = copy_weights(f, results, key, o->weights, err);
     if (!st) st = write_text(out_spec, text, err);

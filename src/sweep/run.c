@@ -141,6 +141,7 @@ static void summarise(const as_history *h, const as_train_spec *t, as_result *ou
     out->stopped_epoch = h->stopped_epoch;
     out->kept_epoch = h->kept_epoch;
     out->kept_best = h->kept_best;
+    out->threads = h->threads;
     out->has_test = h->has_test;
     out->test_loss = h->test_loss;
     out->test_accuracy = h->test_accuracy;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "attnsweep/alloc.h"
+#include "attnsweep/blas.h"
 #include "attnsweep/layers.h"
 #include "attnsweep/memory.h"
 #include "attnsweep/optim.h"
@@ -444,6 +445,7 @@ static as_status run_epoch(fit_ctx *c, int ep, as_history *h, int *stop, as_erro
 
 /* After the last epoch: the kept weights, the best epoch, the test split. */
 static as_status finish(fit_ctx *c, as_history *h, as_error *err) {
+    h->threads = as_blas_threads();
     h->best_epoch = c->cb.es.best_epoch + 1;
     h->monitor = c->track.monitor;
     h->kept_epoch = h->epochs_run;

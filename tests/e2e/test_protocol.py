@@ -44,8 +44,9 @@ def j(name):
     return os.path.join(TMP, name)
 
 
-def run(*args, cwd=TMP):
-    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=600, env=ENV, cwd=cwd)
+def run(*args, cwd=TMP, env=None):
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=600, env=env or ENV,
+                          cwd=cwd)
 
 
 def make_data(path, counts=(14, 10, 6), n_test=24, T=32, seed=0):
@@ -128,20 +129,41 @@ def main():
     check(os.path.isabs(spec["data"]) and os.path.exists(spec["data"]) and
           spec["train"]["seed"] == seeds["v0001_r1"] and spec["train"]["keep"] == "best",
           "the exported spec has an absolute data path that resolves, the run's seed, keep best")
-    r = run("train", j("e11.json"), "--threads", "1", "--quiet", "--history", j("t11_h.h5"),
-            "--save-weights", j("t11_w.h5"), cwd="/")
     g = res["variants"][by_label["v0001_r1"]]
+    check(g.attrs["threads"] == 1 and spec["train"]["threads"] == 1,
+          "the run records the threads it used (sweep --threads 1) and export puts them in the spec")
+    # no --threads: the spec's train.threads decides (over OPENBLAS_NUM_THREADS, set to 3 here)
+    r = run("train", j("e11.json"), "--quiet", "--history", j("t11_h.h5"),
+            "--save-weights", j("t11_w.h5"), cwd="/", env=dict(ENV, OPENBLAS_NUM_THREADS="3"))
     with h5py.File(j("t11_h.h5"), "r") as h:
         a, b = curves(g), curves(h)
         ha = dict(h.attrs)
-    check(r.returncode == 0 and all(np.array_equal(a[k], b[k]) for k in a),
-          "train on the exported spec reproduces the run's curves and learning rates bit for bit")
+    check(r.returncode == 0 and all(np.array_equal(a[k], b[k]) for k in a) and ha["threads"] == 1,
+          "train on the exported spec (its train.threads, no --threads) reproduces the run's curves "
+          "and learning rates bit for bit; the history records threads 1")
     check(ha["test_loss"] == g.attrs["test_loss"] and ha["test_accuracy"] == g.attrs["test_accuracy"] and
           ha["kept_epoch"] == g.attrs["kept_epoch"] and ha["stopped_epoch"] == g.attrs["stopped_epoch"],
           f"and its test metrics, kept epoch {ha['kept_epoch']} and stop {ha['stopped_epoch']}")
     check(same_weights(weights(j("t11_w.h5")), weights(j("e11_w.h5"))) and
           same_weights(weights(j("e11_w.h5")), weights(j("res.h5"), "variants/%s/weights" % by_label["v0001_r1"])),
           "and its kept weights (= export --weights = the sweep's saved weights)")
+
+    # --threads other than the spec's: trained with --threads, and a warning says so
+    r = run("train", "e11.json", "--quiet", "--threads", "2", "--epochs", "1", "--history", "t2_h.h5")
+    check(r.returncode == 0 and "--threads 2 differs from train.threads 1" in r.stderr and
+          h5py.File(j("t2_h.h5"), "r").attrs["threads"] == 2,
+          f"train --threads 2 on a spec with train.threads 1 warns and uses 2 ({r.stderr.strip()[:120]})")
+    sw = dict(SWEEP, train=dict(SWEEP["train"], threads=1))
+    with open(j("swt.json"), "w") as fh:
+        json.dump(sw, fh)
+    r = run("sweep", "swt.json", "-o", "x.h5")
+    check(r.returncode == 2 and "train.threads: a sweep sets the threads" in r.stderr and
+          not os.path.exists(j("x.h5")), "a sweep refuses train.threads (exit 2 naming the key)")
+    bad = dict(spec, train=dict(spec["train"], threads=0))
+    with open(j("badt.json"), "w") as fh:
+        json.dump(bad, fh)
+    r = run("train", "badt.json", "--quiet")
+    check(r.returncode == 2 and "train.threads" in r.stderr, f"train.threads 0: exit 2 ({r.stderr.strip()[:100]})")
 
     # groups named otherwise (run keys): --run v<id>_r<repeat> and --best find them by attributes
     shutil.copy(j("res.h5"), j("renamed.h5"))
