@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of tests/fuzz (clang, -fsanitize=fuzzer,address,undefined)
 # and runs each for a bounded time from seed corpora (sweeps/, tests/fixtures/ucr, the
-# shared UCR data, a few generator inputs), keeping the corpus each run grows in
+# shared UCR data, a few generator inputs, the inputs of past findings in
+# tests/fuzz/seeds/TARGET), keeping the corpus each run grows in
 # BUILD/corpus/TARGET. Fails on any crash, sanitizer report, leak, timeout (> 10 s for
 # one input) or memory beyond 2 GB; the input at fault is left in BUILD/artifacts/.
 # Usage: scripts/fuzz.sh [--time SECONDS] [--build DIR] [TARGET...]
@@ -24,13 +25,17 @@ done
 command -v clang >/dev/null || { echo "fuzz.sh: clang is needed (scripts/install-deps.sh)" >&2; exit 1; }
 
 CC=clang cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTNSWEEP_FUZZ=ON \
-  -DBUILD_TESTING=OFF -DATTNSWEEP_WERROR=OFF >/dev/null
+  -DBUILD_TESTING=OFF -DATTNSWEEP_WERROR=ON >/dev/null
 cmake --build "$build" -j"$(nproc)" --target $(printf 'fuzz_%s ' "${targets[@]}") >/dev/null
 
 # seed corpora, regenerated every run (the grown corpus is kept apart)
 seeds="$build/seeds"
 rm -rf "$seeds"
-for t in spec grid ucr dataset checkpoint; do mkdir -p "$seeds/$t"; done
+for t in spec grid ucr dataset checkpoint; do
+  mkdir -p "$seeds/$t"
+  # the inputs of past findings (tests/fuzz/seeds/TARGET), so every run retries them
+  if [ -d "tests/fuzz/seeds/$t" ]; then cp tests/fuzz/seeds/"$t"/* "$seeds/$t/"; fi
+done
 for f in sweeps/*.json; do
   cp "$f" "$seeds/grid/"
   { printf '\x25\x01\x01\x00'; cat "$f"; } > "$seeds/spec/$(basename "$f")"

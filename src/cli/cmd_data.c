@@ -65,7 +65,7 @@ static int fail(const as_error *e) {
 static int cmd_toy(int argc, char **argv) {
     as_toy_params p = as_toy_defaults();
     const char *out = NULL;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         uint64_t u;
         if (is_help(a)) {
@@ -90,7 +90,6 @@ static int cmd_toy(int argc, char **argv) {
         } else {
             return bad_arg("toy: unknown or incomplete option '%s'", a);
         }
-        i++;
     }
     if (!out) return bad_arg("%s", "toy: -o FILE.h5 is required");
     as_error e;

@@ -414,6 +414,8 @@ as_status as_ucr_import_stats(const as_ucr_options *o, as_dataset *d, int **clas
         d->has_test = 1;
         table_to_split(&te, classes, nk, &d->test);
     }
+    as_ucr_table_free(&tr); /* what the splits did not take: a lenient read's counts, lines */
+    as_ucr_table_free(&te);
     *class_labels = classes;
     *k = nk;
     return AS_OK;

@@ -1,7 +1,9 @@
 /* vec_x86.c: the AVX2 and AVX-512 variants of the element-wise kernels. The kernels are
  * written once (vec_simd.inc) and compiled here twice, each time under a `#pragma GCC
- * target` for its instruction set, so the rest of the project keeps the baseline x86-64
- * flags; vec.c calls a variant only when cpuid says the CPU has it. */
+ * target` (clang: `#pragma clang attribute` giving every function the target attribute,
+ * as clang ignores the GCC pragma) for its instruction set, so the rest of the project
+ * keeps the baseline x86-64 flags; vec.c calls a variant only when cpuid says the CPU
+ * has it. */
 #include <math.h>
 #include <stddef.h>
 
@@ -12,8 +14,12 @@
 #include <immintrin.h>
 
 /* ---------------- AVX2 + FMA: 8 lanes ---------------- */
+#ifdef __clang__
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#endif
 #define VT __m256
 #define VW ((size_t)8)
 #define SFX(name) name##_avx2
@@ -64,11 +70,19 @@ static inline float v_hmax(VT a) {
 #undef VT
 #undef VW
 #undef SFX
+#ifdef __clang__
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 /* ---------------- AVX-512F: 16 lanes ---------------- */
+#ifdef __clang__
+#pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f")
+#endif
 #define VT __m512
 #define VW ((size_t)16)
 #define SFX(name) name##_avx512
@@ -128,6 +142,10 @@ static inline VT v_copysign(VT mag, VT sgn) {
 static inline float v_hsum(VT a) { return _mm512_reduce_add_ps(a); }
 static inline float v_hmax(VT a) { return _mm512_reduce_max_ps(a); }
 #include "layers/vec_simd.inc"
+#ifdef __clang__
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 #endif

@@ -402,9 +402,9 @@ static as_status validate(fit_ctx *c, int ep, as_epoch_stats *es, int *diverged,
 static as_status run_epoch(fit_ctx *c, int ep, as_history *h, int *stop, as_error *err) {
     const as_train_spec *t = c->t;
     double t0 = now_seconds();
-    h->learning_rate[ep] = t->lr_schedule.type
-                               ? as_lr_schedule_at(&t->lr_schedule, t->optimizer.learning_rate, c->opt.t)
-                               : c->cb.lr;
+    h->learning_rate[ep] = (double)(t->lr_schedule.type ? as_lr_schedule_at(&t->lr_schedule,
+                                                             t->optimizer.learning_rate, c->opt.t)
+                                                       : c->cb.lr);
     if (t->shuffle) as_rng_shuffle_int(&c->shuf, c->perm, (size_t)c->n_train);
     double sums[2] = {0, 0};
     int diverged = 0;

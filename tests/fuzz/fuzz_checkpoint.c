@@ -13,12 +13,10 @@
 #include "attnsweep/spec.h"
 #include "attnsweep/train.h"
 #include "attnsweep/weights.h"
+#define FZ_INIT setup
 #include "fuzz_h5gen.h"
 
 #include <cjson/cJSON.h>
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define N_ROWS 6
 #define T_LEN 8
@@ -30,11 +28,8 @@ static as_dataset g_data;
 static as_model g_model;
 static float g_x[N_ROWS * T_LEN], g_y[N_ROWS * T_LEN];
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc;
-    (void)argv;
-    fz_budget();
-    setenv("OPENBLAS_NUM_THREADS", "1", 1);
+/* The spec, dataset and model every input's checkpoint is loaded into. */
+static void setup(void) {
     const char *text =
         "{\"data\": \"x.h5\", \"model\": [{\"type\": \"conv1d\", \"filters\": 2, "
         "\"kernel_size\": 3, \"activation\": \"relu\"}, {\"type\": \"conv1d\", \"filters\": 1, "
@@ -50,7 +45,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     g_data.task = AS_TASK_REGRESSION;
     g_data.train = (as_split){N_ROWS, T_LEN, 1, g_x, T_LEN, 1, g_y, NULL};
     if (as_fit_prepare(&g_model, &g_spec, &g_data, 1, SEED, "fuzz", &e)) abort();
-    return 0;
 }
 
 /* A 1-D dataset of n values (mostly `want`) of type mt from the bytes. */

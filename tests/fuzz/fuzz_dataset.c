@@ -5,16 +5,6 @@
 #include "attnsweep/dataset.h"
 #include "fuzz_h5gen.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc;
-    (void)argv;
-    fz_budget();
-    return 0;
-}
-
 static void split(fz_reader *r, hid_t f, const char *name, int cls) {
     hid_t g = H5Gcreate2(f, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return;

@@ -7,16 +7,6 @@
 #include "attnsweep/spec.h"
 #include "fuzz_util.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc;
-    (void)argv;
-    fz_budget();
-    return 0;
-}
-
 static void plan(const as_spec *spec, int t, int c, int batch) {
     as_model m;
     as_error e;
@@ -32,10 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 4) return 0;
     fz_reader r = {data, 4};
     int t = 1 + (int)(fz_u8(&r) % 255), c = 1 + fz_u8(&r) % 16, batch = 1 + fz_u8(&r) * 64;
-    char *text = malloc(size - 3);
+    char *text = fz_text(data + 4, size - 4);
     if (!text) return 0;
-    memcpy(text, data + 4, size - 4);
-    text[size - 4] = 0;
     cJSON *root = cJSON_Parse(text);
     free(text);
     if (!root) return 0;

@@ -1,8 +1,10 @@
 /* fuzz_util.h: shared by the libFuzzer targets (tests/fuzz/fuzz_*.c): a reader that
  * draws the structured generators' choices from the fuzz bytes, and per-process scratch
- * files. Every target caps the memory budget (ATTNSWEEP_MEMORY_LIMIT=1G) so a legitimate
- * large request is refused rather than allocated, and libFuzzer's -rss_limit_mb catches
- * any allocation that slips past the budget. */
+ * files, a NUL-terminated copy of the bytes, and the entry points' declarations and
+ * common initialisation. Every target caps the memory budget (ATTNSWEEP_MEMORY_LIMIT=1G)
+ * so a legitimate large request is refused rather than allocated, and libFuzzer's
+ * -rss_limit_mb catches any allocation that slips past the budget. Include it in exactly
+ * one file per target (it defines LLVMFuzzerInitialize). */
 #ifndef AS_FUZZ_UTIL_H
 #define AS_FUZZ_UTIL_H
 
@@ -67,12 +69,36 @@ static inline int fz_write(const char *path, const uint8_t *d, size_t n) {
     return fclose(f) == 0 && ok;
 }
 
-/* The memory budget, and the portable element-wise kernels: the fuzz build compiles
- * the SIMD variants with flags for every instruction set (clang ignores their GCC
- * target pragmas), so only the portable ones are safe on any CPU. */
-static inline void fz_budget(void) {
+/* fz_text: a NUL-terminated copy of the fuzz bytes (malloc'ed; NULL if out of memory). */
+static inline char *fz_text(const uint8_t *data, size_t size) {
+    char *t = malloc(size + 1);
+    if (t) {
+        memcpy(t, data, size);
+        t[size] = 0;
+    }
+    return t;
+}
+
+/* libFuzzer's entry points. The one initialisation of every target is here: a memory
+ * budget of 1 GiB (a legitimate large request is refused rather than allocated) and one
+ * BLAS thread; a target that needs more defines FZ_INIT as the name of its own
+ * `static void NAME(void)`, which runs after that. The element-wise kernels are chosen
+ * from cpuid as in the program (vec_x86.c gives each variant its target attribute under
+ * clang too, so no AVX-512 instruction runs on a CPU without it). */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#ifdef FZ_INIT
+static void FZ_INIT(void);
+#endif
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc;
+    (void)argv;
     setenv("ATTNSWEEP_MEMORY_LIMIT", "1G", 1);
-    setenv("ATTNSWEEP_SIMD", "portable", 1);
+    setenv("OPENBLAS_NUM_THREADS", "1", 1);
+#ifdef FZ_INIT
+    FZ_INIT();
+#endif
+    return 0;
 }
 
 #endif

@@ -80,7 +80,7 @@ START_TEST(test_softmax) {
             x[i] = urand(-30.0f, 30.0f);
             g[i] = urand(-2.0f, 2.0f);
         }
-        double mx = -INFINITY, sum = 0, s = 0;
+        double mx = -(double)INFINITY, sum = 0, s = 0;
         for (size_t i = 0; i < n; i++) mx = fmax(mx, (double)x[i]);
         ck_assert(n == 0 || as_vec_max(x, n) == (float)mx);
         for (size_t i = 0; i < n; i++) sum += (ref[i] = exp((double)x[i] - mx));
