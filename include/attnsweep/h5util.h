@@ -48,6 +48,12 @@ void as_h5_crash_point(const char *name);
 
 /* Creates the temporary file. On error w->file is -1 and nothing needs freeing. */
 as_status as_h5_writer_open(as_h5_writer *w, const char *path, as_error *err);
+/* The same for a file whose root group may hold an attribute larger than an object
+ * header message (64 KiB, e.g. 16,370 or more int labels): the root group tracks its
+ * attributes' creation order, which gives it a version-2 object header (the superblock
+ * stays version 0), so HDF5 stores such an attribute densely (fractal heap). HDF5 >= 1.8
+ * and h5py read it as any attribute. */
+as_status as_h5_writer_open_dense(as_h5_writer *w, const char *path, as_error *err);
 /* Closes and renames into place; on failure removes the temporary. Always frees w. */
 as_status as_h5_writer_commit(as_h5_writer *w, as_error *err);
 /* Closes and removes the temporary; frees w. Safe on a failed or committed writer. */

@@ -55,21 +55,29 @@ static void crash_at(const char *tag, const char *point) {
     as_h5_crash_point(name);
 }
 
-hid_t as_h5_mem_create(as_error *err) {
+/* dense: the root group tracks its attributes' creation order, which gives it a
+ * version-2 object header (under the same version-0 superblock), where HDF5 moves an
+ * attribute too large for a header message (64 KiB) to dense storage by itself. */
+static hid_t mem_create(int dense, as_error *err) {
     as_h5_quiet();
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_fapl_core(fapl, 1 << 20, 0); /* in memory only: HDF5 never writes the disk */
     H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
     /* 1.8 object formats (compact groups) under a version-0 superblock */
     H5Pset_libver_bounds(fapl, H5F_LIBVER_EARLIEST, H5F_LIBVER_V18);
+    hid_t fcpl = dense ? H5Pcreate(H5P_FILE_CREATE) : H5P_DEFAULT;
+    if (dense) H5Pset_attr_creation_order(fcpl, H5P_CRT_ORDER_TRACKED);
     static unsigned long serial = 0;
     char name[64];
     snprintf(name, sizeof name, "attnsweep-mem-%ld-%lu", (long)getpid(), serial++);
-    hid_t f = H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    hid_t f = H5Fcreate(name, H5F_ACC_TRUNC, fcpl, fapl);
     H5Pclose(fapl);
+    if (dense) H5Pclose(fcpl);
     if (f < 0) as_error_set(err, AS_ERR_NOMEM, "cannot create an HDF5 file in memory");
     return f;
 }
+
+hid_t as_h5_mem_create(as_error *err) { return mem_create(0, err); }
 
 /* The parent folder of path (for fsync after rename). */
 static void parent_dir(const char *path, char *dir, size_t cap) {
@@ -145,18 +153,26 @@ as_status as_h5_mem_commit(hid_t f, const char *path, const char *crash_tag, int
     return st;
 }
 
-as_status as_h5_writer_open(as_h5_writer *w, const char *path, as_error *err) {
+static as_status writer_open(as_h5_writer *w, const char *path, int dense, as_error *err) {
     w->tmp = NULL;
     w->path = as_strdup(path);
     w->file = -1;
     if (!w->path) return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
-    w->file = as_h5_mem_create(err);
+    w->file = mem_create(dense, err);
     if (w->file < 0) {
         as_free(w->path);
         w->path = NULL;
         return as_error_prefix(err, "%s", path);
     }
     return AS_OK;
+}
+
+as_status as_h5_writer_open(as_h5_writer *w, const char *path, as_error *err) {
+    return writer_open(w, path, 0, err);
+}
+
+as_status as_h5_writer_open_dense(as_h5_writer *w, const char *path, as_error *err) {
+    return writer_open(w, path, 1, err);
 }
 
 as_status as_h5_writer_commit(as_h5_writer *w, as_error *err) {

@@ -432,6 +432,11 @@ static void report_split(FILE *f, const char *name, const as_split *s, const int
     as_free(cnt);
 }
 
+/* Up to this many classes, class_labels (4 bytes each) is stored in the root group's
+ * object header as every other attribute; beyond it densely (as_h5_writer_open_dense),
+ * well before the 64 KiB limit of a header message (16,370 labels). */
+#define UCR_COMPACT_LABELS 4096
+
 static const char *const k_fill_names[] = {"none", "interpolate", "zero"};
 static const char *const k_length_names[] = {"none", "pad", "truncate", "resample"};
 
@@ -454,8 +459,9 @@ as_status as_ucr_write(const as_ucr_options *o, const char *path, FILE *report, 
     as_ucr_fix_stats fs;
     as_status st = as_ucr_import_stats(o, &d, &classes, &k, &fs, err);
     if (st != AS_OK) return st;
-    as_h5_writer w;
-    st = as_h5_writer_open(&w, path, err);
+    as_h5_writer w; /* many classes: class_labels may not fit an object header */
+    st = k > UCR_COMPACT_LABELS ? as_h5_writer_open_dense(&w, path, err)
+                                : as_h5_writer_open(&w, path, err);
     if (st == AS_OK) {
         st = as_dataset_write_h5(w.file, &d, err);
         if (st == AS_OK) st = as_h5_attr_ints(w.file, "class_labels", classes, (size_t)k, err);
