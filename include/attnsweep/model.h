@@ -74,6 +74,7 @@ typedef struct {
     uint64_t step;
     long row0;
     int last_batch; /* batch size of the last forward pass */
+    int borrowed;   /* a workspace (as_model_workspace): params and buffers are another's */
 } as_model;
 
 /* Builds the model for inputs of shape (in_t, in_c) and batches up to max_batch.
@@ -96,7 +97,18 @@ as_status as_model_alloc(as_model *m, const char *origin, as_error *err);
  * activations and their gradients, saved state, scratch (SIZE_MAX when the sum
  * overflows). */
 size_t as_model_bytes(const as_model *m);
+/* Frees what m owns (a workspace's borrowed params and buffers stay with their owner). */
 void as_model_free(as_model *m);
+
+/* A workspace twin of src for batches up to max_batch (<= src->max_batch): the same
+ * layers and offsets, its own gradients, activations, saved state and scratch, and
+ * src's parameters and non-trainable buffers BORROWED (w->params == src->params), so a
+ * forward/backward on w reads the live weights and accumulates into w->grads only. For
+ * splitting one batch over threads (fit.c). src must outlive w; free w with
+ * as_model_free. Errors as as_model_alloc (the budget names origin); on error *w is
+ * empty. */
+as_status as_model_workspace(as_model *w, const as_model *src, int max_batch, const char *origin,
+                             as_error *err);
 
 /* Checks the model's output against the targets: regression (yt, yc) must equal the
  * last layer's (t, c) at rank 3; classification needs a rank-2 output of n_classes. */

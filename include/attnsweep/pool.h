@@ -1,7 +1,9 @@
 /* pool.h: the rank's own threads for loops of independent tasks (attention's (batch,
  * head) pairs). Workers sleep on a condition variable between loops (no spinning: the
  * machine may be shared), are started on first use and live until the process exits.
- * Not reentrant: call as_pool_run from one thread at a time, never from inside a task. */
+ * Call as_pool_run from one thread at a time. A loop started from inside a task runs
+ * inline on that task's thread, as worker 0 (so a task may call code that uses the pool,
+ * e.g. attention inside one thread of a batch split). */
 #ifndef ATTNSWEEP_POOL_H
 #define ATTNSWEEP_POOL_H
 

@@ -120,6 +120,8 @@ typedef enum { AS_VAL_LAST = 0, AS_VAL_SHUFFLED, AS_VAL_STRATIFIED } as_val_mode
 typedef struct {
     int epochs;              /* >= 1 (default 10) */
     int batch_size;          /* >= 1 (default 32) */
+    int batch_split;         /* 1..256 (default 1): parts each rank's rows of a batch are
+                                split into, run on the rank's threads (fit.c) */
     double validation_split; /* [0, 1) (default 0) */
     int shuffle;             /* default 1 */
     uint64_t seed;           /* default 0 */

@@ -16,6 +16,7 @@ static int job_tasks, next_task;
 static as_pool_fn job_fn;
 static const void *job_ctx;
 static unsigned long born[POOL_MAX]; /* gen when each worker was started */
+static __thread int in_task;         /* this thread is running a task: nested loops run inline */
 
 void as_pool_set_threads(int n) {
     pthread_mutex_lock(&mu);
@@ -34,7 +35,9 @@ static void take_tasks(int worker) {
     for (;;) {
         const int t = __atomic_fetch_add(&next_task, 1, __ATOMIC_RELAXED);
         if (t >= job_tasks) return;
+        in_task = 1;
         job_fn(job_ctx, t, worker);
+        in_task = 0;
     }
 }
 
@@ -71,6 +74,10 @@ static int ensure_workers(int n) {
 }
 
 void as_pool_run(int ntasks, int max_threads, as_pool_fn fn, const void *ctx) {
+    if (in_task) { /* a loop inside a task (e.g. attention inside a batch-split replica) */
+        for (int t = 0; t < ntasks; t++) fn(ctx, t, 0);
+        return;
+    }
     pthread_mutex_lock(&mu);
     int n = want < ntasks ? want : ntasks;
     if (max_threads > 0 && n > max_threads) n = max_threads;

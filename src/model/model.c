@@ -41,9 +41,11 @@ static as_status shape_layer(as_layer *L, int index, int B, const char *origin, 
 void as_model_free(as_model *m) {
     if (!m) return;
     as_free(m->layers);
-    as_free(m->params);
+    if (!m->borrowed) {
+        as_free(m->params);
+        as_free(m->buffers);
+    }
     as_free(m->grads);
-    as_free(m->buffers);
     as_free(m->acts);
     as_free(m->dacts);
     as_free(m->state);
@@ -128,7 +130,9 @@ size_t as_model_bytes(const as_model *m) {
     return as_mem_add(as_mem_mul(n, sizeof(float)), as_mem_mul(m->n_dscratch, sizeof(double)));
 }
 
-as_status as_model_alloc(as_model *m, const char *origin, as_error *err) {
+/* Allocates m's buffers; params and buffers are borrowed from share when it is set. */
+static as_status alloc_buffers(as_model *m, const as_model *share, const char *origin,
+                               as_error *err) {
     char what[300];
     snprintf(what, sizeof what, "%s: the model (batch %d)", origin, m->max_batch);
     as_status st = as_mem_check(as_model_bytes(m), what, AS_ERR_SPEC, err);
@@ -138,9 +142,10 @@ as_status as_model_alloc(as_model *m, const char *origin, as_error *err) {
     }
     size_t np = m->n_params, nb = m->n_buffers, na = m->n_acts, ns = m->n_state;
     size_t nscr = m->n_scratch, ndscr = m->n_dscratch;
-    m->params = as_calloc(np ? np : 1, sizeof(float));
+    m->borrowed = share != NULL;
+    m->params = share ? share->params : as_calloc(np ? np : 1, sizeof(float));
     m->grads = as_calloc(np ? np : 1, sizeof(float));
-    m->buffers = as_calloc(nb ? nb : 1, sizeof(float));
+    m->buffers = share ? share->buffers : as_calloc(nb ? nb : 1, sizeof(float));
     m->acts = as_calloc(na, sizeof(float));
     m->dacts = as_calloc(na, sizeof(float));
     m->state = as_calloc(ns ? ns : 1, sizeof(float));
@@ -154,6 +159,34 @@ as_status as_model_alloc(as_model *m, const char *origin, as_error *err) {
                             "%s: out of memory allocating %.1f MiB for the model (batch %d)", origin,
                             (double)total / 1048576.0, B);
     }
+    return AS_OK;
+}
+
+as_status as_model_alloc(as_model *m, const char *origin, as_error *err) {
+    return alloc_buffers(m, NULL, origin, err);
+}
+
+as_status as_model_workspace(as_model *w, const as_model *src, int max_batch, const char *origin,
+                             as_error *err) {
+    memset(w, 0, sizeof *w);
+    if (max_batch < 1 || max_batch > src->max_batch)
+        return as_error_set(err, AS_ERR_INTERNAL, "%s: workspace batch %d outside 1..%d", origin,
+                            max_batch, src->max_batch);
+    as_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.n_layers = src->n_layers;
+    spec.layers = as_malloc((size_t)src->n_layers * sizeof *spec.layers);
+    if (!spec.layers) return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", origin);
+    for (int i = 0; i < src->n_layers; i++) spec.layers[i] = src->layers[i].spec;
+    as_status st = as_model_plan(w, &spec, src->in_t, src->in_c, max_batch, origin, err);
+    as_free(spec.layers);
+    if (st) return st;
+    if (w->n_params != src->n_params || w->n_buffers != src->n_buffers) {
+        as_model_free(w);
+        return as_error_set(err, AS_ERR_INTERNAL, "%s: workspace layout differs", origin);
+    }
+    if ((st = alloc_buffers(w, src, origin, err))) return st;
+    w->dropout_seed = src->dropout_seed;
     return AS_OK;
 }
 

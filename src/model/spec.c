@@ -87,6 +87,7 @@ typedef struct {
 static const train_key k_train_keys[] = {
     {"epochs", K_INT, 1, 1e7, 0, offsetof(as_train_spec, epochs)},
     {"batch_size", K_INT, 1, 1 << 24, 0, offsetof(as_train_spec, batch_size)},
+    {"batch_split", K_INT, 1, 256, 0, offsetof(as_train_spec, batch_split)},
     {"validation_split", K_FLOAT, 0, 1, 1, offsetof(as_train_spec, validation_split)},
     {"shuffle", K_BOOL, 0, 1, 0, offsetof(as_train_spec, shuffle)},
     {"threads", K_INT, 1, 1024, 0, offsetof(as_train_spec, threads)},
@@ -444,6 +445,7 @@ static void train_defaults(as_train_spec *t) {
     memset(t, 0, sizeof *t);
     t->epochs = 10;
     t->batch_size = 32;
+    t->batch_split = 1;
     t->validation_split = 0.0;
     t->shuffle = 1;
     t->seed = 0;
