@@ -1,0 +1,275 @@
+#!/usr/bin/python3
+"""What early stopping could have done on a finished grid: reads a grid sweep's results file
+(every variant trained to its last epoch, any number of repeats) and replays successive
+halving and Hyperband on its own curves, exactly as src/sweep/policy_rungs.c decides (rung
+metric = the repeats' mean of the metric at the rung's epoch, ties by run key; keep
+max(1, floor(n / eta)); Hyperband's brackets and their shares of the variants). A continued
+run is bit-identical to one trained straight through, so these replays are what the
+policies would train and pick (POLICY files, real runs of them, are checked against it).
+
+Prints:
+  - per epoch e: the rank correlation (Spearman) of the variants' mean metric at e with the
+    grid's final ranking (the repeats' mean of each run's best value over all epochs), the
+    place of the grid's best variant at e, and how well the repeats agree with each other;
+  - successive halving for every min_epochs (eta given): epochs as a fraction of the grid's,
+    the pick (best of the variants that reach max_epochs, by the grid's measure), its gap to
+    the grid's best, and the rung at which the grid's best is stopped;
+  - Hyperband: the same for bracket memberships drawn at random (the policy shuffles the
+    variants with the search seed), as the share of draws whose pick is within TOL;
+  - for each POLICY results file (a halving, Hyperband or ASHA run of the same sweep): its
+    epochs, pick and gap, and whether every curve it trained equals the grid's bit for bit.
+
+Usage: scripts/search_analysis.py GRID.h5 [POLICY.h5 ...] [--metric val_loss] [--mode min]
+       [--eta 3] [--min-epochs 3] [--tol 0.05] [--draws 2000]
+"""
+import argparse
+import json
+import math
+import os
+import sys
+
+import h5py
+import numpy as np
+
+
+def load(path, metric):
+    """Curves [variant][repeat] (lists of arrays), run keys, names, epochs run, status."""
+    runs = {}
+    with h5py.File(path, "r") as f:
+        if "variants" not in f:
+            sys.exit(f"{path}: no /variants group: not an attnsweep results file")
+        for g in f["variants"].values():
+            v, r = int(g.attrs["id"]), int(g.attrs["repeat"])
+            st = g.attrs["status"]
+            st = st.decode() if isinstance(st, bytes) else str(st)
+            cur = g[metric][:] if metric in g else np.array([])
+            key = g.attrs["run_key"]
+            runs[(v, r)] = dict(curve=cur, status=st, key=key.decode() if isinstance(key, bytes) else str(key),
+                                name=str(g.attrs["name"]))
+        text = f.attrs.get("sweep_text")
+    return runs, json.loads(text) if text is not None else {}
+
+
+def grid_table(runs, mode):
+    """C [V, R, E] (NaN past a run's end), keys [V], names [V]."""
+    vs = sorted({v for v, _ in runs})
+    reps = sorted({r for _, r in runs})
+    if vs != list(range(len(vs))) or any((v, r) not in runs for v in vs for r in reps):
+        sys.exit("grid file: the variants and repeats do not form a full table")
+    E = max(len(x["curve"]) for x in runs.values())
+    C = np.full((len(vs), len(reps), E), np.nan)
+    for (v, r), x in runs.items():
+        if x["status"] != "ok" or len(x["curve"]) < E:
+            sys.exit(f"grid file: run v{v} r{r} is {x['status']} with {len(x['curve'])} of {E} epochs:"
+                     " a grid to replay needs every run trained to the end")
+        C[v, r] = x["curve"]
+    if mode == "max":
+        C = -C  # smaller is better from here on
+    keys = [runs[(v, 0)]["key"] for v in vs]
+    names = [runs[(v, 0)]["name"] for v in vs]
+    return C, keys, names
+
+
+def ranks(x):
+    r = np.empty(len(x))
+    r[np.argsort(x, kind="stable")] = np.arange(len(x))
+    return r
+
+
+def spearman(a, b):
+    return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
+
+
+def final(C):
+    """The grid's measure: each run's best over its epochs, the repeats' mean."""
+    return C.min(axis=2).mean(axis=1)
+
+
+def ladder(lo, hi, eta):
+    b, x = [], lo
+    while x < hi:
+        b.append(x)
+        x *= eta
+    return b + [hi]
+
+
+def rung_value(C, b, how):
+    """The variants' rung metric at budget b: the repeats' mean of the value at epoch b
+    (how "last", what the policies do) or of the best value up to b ("best")."""
+    return (C[:, :, b - 1] if how == "last" else C[:, :, :b].min(axis=2)).mean(axis=1)
+
+
+def halving(C, keys, members, budgets, eta, how="last"):
+    """policy_rungs.c's synchronous bracket: returns (finishers, epochs trained, stopped
+    rung budget per variant)."""
+    alive, ep, prev, stop = list(members), 0, 0, {}
+    R = C.shape[1]
+    for k, b in enumerate(budgets):
+        ep += len(alive) * R * (b - prev)
+        prev = b
+        at = rung_value(C, b, how)
+        alive.sort(key=lambda v: (at[v], keys[v]))
+        if k == len(budgets) - 1:
+            break
+        n = max(1, len(alive) // eta)
+        for v in alive[n:]:
+            stop[v] = b
+        alive = alive[:n]
+    return alive, ep, stop
+
+
+def hyperband_brackets(lo, hi, eta, n):
+    """policy_rungs.c's hyperband_init: [(budgets, number of variants)] for s = s_max..0."""
+    smax, b = 0, lo * eta
+    while b <= hi:
+        smax, b = smax + 1, b * eta
+    want, ladders = [], []
+    for k in range(smax + 1):
+        sb = smax - k
+        want.append(math.ceil((smax + 1) / (sb + 1) * eta ** sb))
+        lad = []
+        for i in range(sb + 1):
+            e = max(lo, int(math.floor(hi / eta ** (sb - i) + 0.5)))
+            if not lad or e > lad[-1]:
+                lad.append(e)
+        ladders.append(lad)
+    got = [int(math.floor(w * n / sum(want))) for w in want]
+    got[0] += n - sum(got)
+    return list(zip(ladders, got))
+
+
+def pick_of(F, finishers):
+    return min(finishers, key=lambda v: F[v]) if finishers else None
+
+
+def hyperband(C, keys, perm, brackets, eta, how):
+    fin, ep, at = [], 0, 0
+    for lad, cnt in brackets:
+        f, e, _ = halving(C, keys, perm[at:at + cnt], lad, eta, how)
+        fin += f
+        ep += e
+        at += cnt
+    return fin, ep
+
+
+def correlation_table(C, F, names):
+    V, R, E = C.shape
+    best = int(np.argmin(F))
+    print(f"grid: {V} variants x {R} repeats x {E} epochs; best variant {best} ({names[best]}): "
+          f"{F[best]:.4f} (the repeats' mean of each run's best value)")
+    if R > 1:
+        fb = C.min(axis=2)
+        pairs = [spearman(fb[:, i], fb[:, j]) for i in range(R) for j in range(i + 1, R)]
+        per = [int(np.argmin(fb[:, r])) for r in range(R)]
+        print(f"repeats: rank correlation of one repeat's final ranking with another's: "
+              f"{', '.join(f'{p:+.2f}' for p in pairs)}; best variant of each repeat: {per}")
+        gaps = []  # the grid itself, re-run with other seeds: pick on one repeat, judge on the rest
+        for r in range(R):
+            rest = np.delete(fb, r, axis=1).mean(axis=1)
+            gaps.append(rest[int(np.argmin(fb[:, r]))] / rest.min() - 1)
+        print(f"repeats: a grid of one repeat picks a variant whose mean over the other repeats is "
+              f"{', '.join(f'{g:+.1%}' for g in gaps)} from their best")
+        sd = fb.std(axis=1, ddof=1)
+        print(f"repeats: std of a run's best value over repeats, median over variants {np.median(sd):.4f} "
+              f"(best variant {sd[best]:.4f})")
+    print("epoch  rho(mean at e, final)  place of the best (1 = first)")
+    for e in range(1, E + 1):
+        at = C[:, :, e - 1].mean(axis=1)
+        print(f"{e:5d}  {spearman(at, F):+21.2f}  {int(ranks(at)[best]) + 1:4d} of {V}")
+    return best
+
+
+def halving_table(C, keys, F, best, eta, tol, goal, how):
+    V, R, E = C.shape
+    G = V * R * E
+    print(f"successive halving, eta {eta}, max_epochs {E}, rung metric: {how} (goal: <= {goal:.0%} of the grid's epochs and "
+          f"within {tol:.0%}):")
+    print("min_epochs  rungs            epochs  of grid  pick  gap      best stopped at")
+    meets = []
+    for lo in range(1, E + 1):
+        lad = ladder(lo, E, eta)
+        fin, ep, stop = halving(C, keys, range(V), lad, eta, how)
+        p = pick_of(F, fin)
+        gap = F[p] / F[best] - 1
+        ok = ep <= goal * G and gap <= tol
+        if ok:
+            meets.append(lo)
+        print(f"{lo:10d}  {','.join(map(str, lad)):15s} {ep:7d}  {ep / G:7.1%}  {p:4d}  {gap:+7.1%}  "
+              f"{stop.get(best, '-')!s:>6}{'  meets both' if ok else ''}")
+    print(f"successive halving meets both for min_epochs in {meets if meets else 'none'}")
+
+
+def hyperband_table(C, keys, F, best, eta, lo, tol, draws, seed, how):
+    V, R, E = C.shape
+    G = V * R * E
+    br = hyperband_brackets(lo, E, eta, V)
+    rng = np.random.default_rng(seed)
+    hits, eps, gaps = 0, [], []
+    for _ in range(draws):
+        perm = list(rng.permutation(V))
+        fin, ep = hyperband(C, keys, perm, br, eta, how)
+        g = F[pick_of(F, fin)] / F[best] - 1
+        hits += g <= tol
+        eps.append(ep)
+        gaps.append(g)
+    print(f"Hyperband min_epochs {lo}, eta {eta}, rung metric {how}: brackets {br}; {np.mean(eps):.0f} epochs "
+          f"({np.mean(eps) / G:.1%} of the grid's); over {draws} random bracket memberships the pick is "
+          f"within {tol:.0%} in {hits / draws:.1%} (median gap {np.median(gaps):+.1%})")
+    s0 = br[-1][1]
+    print(f"  (the grid's best is within {tol:.0%} when it lands in a bracket that trains it to {E} epochs:"
+          f" the last bracket alone holds {s0} of {V}, {s0 / V:.0%})")
+
+
+def policy_check(path, grid_runs, C, keys, F, best, metric):
+    runs, sweep = load(path, metric)
+    search = sweep.get("search", {})
+    V, R, E = C.shape
+    ep, same, fin = 0, True, {}
+    for (v, r), x in runs.items():
+        if (v, r) in grid_runs and grid_runs[(v, r)]["name"] != x["name"]:
+            sys.exit(f"{path}: variant {v} is {x['name']}, in the grid {grid_runs[(v, r)]['name']}:"
+                     " not the same sweep")
+        n = len(x["curve"])
+        ep += n
+        g = grid_runs.get((v, r))
+        if g is None or not np.array_equal(x["curve"], g["curve"][:n]):
+            same = False
+        fin.setdefault(v, []).append(x["status"] == "ok" and n == E)
+    done = [v for v, f in fin.items() if all(f)]
+    p = pick_of(F, done)
+    gap = F[p] / F[best] - 1 if p is not None else float("nan")
+    print(f"{os.path.basename(path)}: {search.get('type', 'grid')}, {ep} epochs ({ep / (V * R * E):.1%} of the grid's), "
+          f"{len(done)} variants to {E} epochs, pick {p} ({F[p]:.4f}, {gap:+.1%}); every curve equals the "
+          f"grid's (bit for bit): {'yes' if same else 'NO'}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("grid")
+    ap.add_argument("policy", nargs="*")
+    ap.add_argument("--metric", default="val_loss")
+    ap.add_argument("--mode", choices=("min", "max"), default="min")
+    ap.add_argument("--eta", type=int, default=3)
+    ap.add_argument("--min-epochs", type=int, default=3, help="Hyperband's smallest budget")
+    ap.add_argument("--tol", type=float, default=0.05)
+    ap.add_argument("--goal", type=float, default=0.35, help="halving's epoch budget, a fraction of the grid's")
+    ap.add_argument("--draws", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rung-value", choices=("last", "best", "both"), default="last",
+                    help="rank a rung by the value at its epoch (the policies) or the best so far")
+    a = ap.parse_args()
+    if a.eta < 2:
+        sys.exit("--eta must be at least 2")
+    grid_runs, _ = load(a.grid, a.metric)
+    C, keys, names = grid_table(grid_runs, a.mode)
+    F = final(C)
+    best = correlation_table(C, F, names)
+    for how in (("last", "best") if a.rung_value == "both" else (a.rung_value,)):
+        halving_table(C, keys, F, best, a.eta, a.tol, a.goal, how)
+        hyperband_table(C, keys, F, best, a.eta, a.min_epochs, a.tol, a.draws, a.seed, how)
+    for p in a.policy:
+        policy_check(p, grid_runs, -C if a.mode == "max" else C, keys, F, best, a.metric)
+
+
+if __name__ == "__main__":
+    main()
