@@ -179,6 +179,24 @@ def correlation_table(C, F, names):
     return best
 
 
+def oracle(C, F, best, how):
+    """The cheapest early stopping that ranks by the rung metric and keeps the grid's best:
+    after every epoch, cut the survivors to the best's place among them (keeping fewer
+    would drop it; keeping more never helps later, as its place among a superset is no
+    better). Any halving, Hyperband bracket, ASHA or median rule that ranks runs by the
+    metric trains at least this many epochs to end with the best. Returns (epochs, the
+    survivors after each epoch)."""
+    V, R, E = C.shape
+    alive, ep, trace = list(range(V)), 0, []
+    for e in range(1, E + 1):
+        ep += len(alive) * R
+        at = rung_value(C, e, how)
+        alive.sort(key=lambda v: at[v])
+        alive = alive[:alive.index(best) + 1]
+        trace.append(len(alive))
+    return ep, trace
+
+
 def halving_table(C, keys, F, best, eta, tol, goal, how):
     V, R, E = C.shape
     G = V * R * E
@@ -197,12 +215,17 @@ def halving_table(C, keys, F, best, eta, tol, goal, how):
         print(f"{lo:10d}  {','.join(map(str, lad)):15s} {ep:7d}  {ep / G:7.1%}  {p:4d}  {gap:+7.1%}  "
               f"{stop.get(best, '-')!s:>6}{'  meets both' if ok else ''}")
     print(f"successive halving meets both for min_epochs in {meets if meets else 'none'}")
+    ep, trace = oracle(C, F, best, how)
+    print(f"lower bound: ranking by the rung metric, early stopping that keeps the grid's best trains at "
+          f"least {ep} epochs ({ep / G:.1%} of the grid's): it must keep {trace[:E - 1]} variants after "
+          f"epochs 1..{E - 1}")
 
 
-def hyperband_table(C, keys, F, best, eta, lo, tol, draws, seed, how):
-    V, R, E = C.shape
-    G = V * R * E
-    br = hyperband_brackets(lo, E, eta, V)
+def hyperband_draws(C, keys, F, best, eta, lo, tol, draws, seed, how):
+    """Hyperband over random bracket memberships: (brackets, mean epochs, share of draws
+    whose pick is within tol, the gaps)."""
+    V = C.shape[0]
+    br = hyperband_brackets(lo, C.shape[2], eta, V)
     rng = np.random.default_rng(seed)
     hits, eps, gaps = 0, [], []
     for _ in range(draws):
@@ -212,6 +235,19 @@ def hyperband_table(C, keys, F, best, eta, lo, tol, draws, seed, how):
         hits += g <= tol
         eps.append(ep)
         gaps.append(g)
+    return br, float(np.mean(eps)), hits / draws, gaps
+
+
+def hyperband_table(C, keys, F, best, eta, lo, tol, draws, seed, how):
+    V, R, E = C.shape
+    G = V * R * E
+    print(f"Hyperband, eta {eta}, rung metric {how}, for every min_epochs: epochs (mean over bracket "
+          f"memberships), share of {draws // 4} memberships whose pick is within {tol:.0%}")
+    for m in range(1, E + 1):
+        br, ep, hit, _ = hyperband_draws(C, keys, F, best, eta, m, tol, draws // 4, seed, how)
+        print(f"{m:10d}  {len(br)} brackets  {ep:7.0f}  {ep / G:7.1%}  within {tol:.0%}: {hit:6.1%}")
+    br, ep, hit, gaps = hyperband_draws(C, keys, F, best, eta, lo, tol, draws, seed, how)
+    eps, hits = [ep], hit * draws
     print(f"Hyperband min_epochs {lo}, eta {eta}, rung metric {how}: brackets {br}; {np.mean(eps):.0f} epochs "
           f"({np.mean(eps) / G:.1%} of the grid's); over {draws} random bracket memberships the pick is "
           f"within {tol:.0%} in {hits / draws:.1%} (median gap {np.median(gaps):+.1%})")

@@ -175,6 +175,29 @@ def main():
                 check(ok and same(ref[name], load(ko)), f"{name}: killed after journal line {kill}, "
                       "--resume ends bit-identical to the uninterrupted sweep", r.stderr[-300:])
 
+    # scripts/search_analysis.py's replay of halving and Hyperband on the straight grid's
+    # curves trains and picks what the policies' real runs did
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+    import search_analysis as sa  # noqa: E402
+    C, keys, _ = sa.grid_table(sa.load(os.path.join(tmp, "grid.h5"), "val_loss")[0], "min")
+
+    def real(runs):
+        fin = {int(k[1:5]) for k in runs if runs[k]["status"] == "ok" and len(runs[k]["val_loss"]) == 9}
+        return fin, sum(len(x["val_loss"]) for x in runs.values())
+    fin, ep, _ = sa.halving(C, keys, range(C.shape[0]), sa.ladder(1, 9, 2), 2)
+    check((set(fin), ep) == real(ref["sh"]), "search_analysis: halving replayed on the grid's curves "
+          "finishes the same variants with the same epochs as the real run", (fin, ep, real(ref["sh"])))
+    first = {int(k[1:5]): int(x["rungs/epochs"][0]) for k, x in ref["hb"].items()}
+    fin, ep, sizes = [], 0, []
+    for lad, cnt in sa.hyperband_brackets(1, 9, 2, C.shape[0]):
+        members = [v for v in sorted(first) if first[v] == lad[0]]
+        sizes.append(len(members) == cnt)
+        f, e, _ = sa.halving(C, keys, members, lad, 2)
+        fin, ep = fin + f, ep + e
+    check(all(sizes) and (set(fin), ep) == real(ref["hb"]), "search_analysis: Hyperband's brackets "
+          "have the policy's sizes, and replayed they finish the same variants with the same epochs",
+          (sizes, fin, ep, real(ref["hb"])))
+
     # random search over distributions through the CLI
     rnd = dict(sweep, grid={"f": {"randint": [3, 6]},
                             "L": {"choice": sweep["grid"]["L"]},
