@@ -7,10 +7,12 @@ set -euo pipefail
 # openssh-client: Open MPI's launcher wants an rsh agent even on one node; procps: pgrep
 # in the end-to-end tests; iproute2: the simulated hosts of the multi-host tests
 # (tests/cluster, network namespaces); chromium: the report's browser test
-# (tests/e2e/test_report_browser.py); clang, libclang-rt-14-dev: libFuzzer for tests/fuzz.
+# (tests/e2e/test_report_browser.py); clang, libclang-rt-14-dev: libFuzzer for tests/fuzz;
+# python3-pandas: optional for scripts/attnsweep_results.py, installed so its DataFrame
+# path is tested (tests/e2e/test_results_api.py).
 pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin openssh-client libopenblas-dev
       libhdf5-dev hdf5-tools libcjson-dev check python3-h5py python3-numpy python3-matplotlib
-      procps iproute2 chromium clang libclang-rt-14-dev "$@")
+      python3-pandas procps iproute2 chromium clang libclang-rt-14-dev "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -25,6 +25,17 @@ def short(s, n=48):
     return s if len(s) <= n else s[:n - 1] + "…"
 
 
+def plural(n, word):
+    """'1 run', '2 runs'."""
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
+def axes_label(res, v):
+    """A variant by the values of the grid axes that differ (its name when none)."""
+    parts = ["%s=%s" % (a, v.axes[a]) for a, _ in res.axes if a != "family" and a in v.axes]
+    return ",".join(parts) or v.name
+
+
 def colours(n):
     cmap = plt.get_cmap("tab10" if n <= 10 else "viridis")
     return [cmap(i if n <= 10 else i / max(n - 1, 1)) for i in range(n)]
@@ -69,7 +80,7 @@ def dataset(data, class_names, question):
                 continue
             ax.plot(x[i, :, 0], color="0.55", label="input")
             ax.plot(y[i, :, 0], color="C3", label="output")
-            ax.set(title="Training pair %d" % i, xlabel="time step", ylabel="value")
+            ax.set(title="Training pair %d" % (i + 1), xlabel="time step", ylabel="value")
             ax.legend(fontsize=8)
         fig.suptitle("%s: the first %d input/output pairs of /train" % (data["name"], n))
         cap = "The dataset: the first %d training input/output pairs (notebook %s)" % (n, question)
@@ -120,7 +131,8 @@ def curves_top(res):
             ys.append(mean)
             if v.id in col:
                 ax.plot(e, mean, color=col[v.id], lw=2, zorder=3,
-                        label="#%d %s" % (res.variants.index(v) + 1, short(v.name, 44)))
+                        label="#%d %s" % (res.variants.index(v) + 1,
+                                          short(axes_label(res, v), 64)))
             else:
                 ax.plot(e, mean, color="0.6", lw=.8, alpha=.45, zorder=1)
         if m.endswith("loss") and ys:
@@ -132,15 +144,17 @@ def curves_top(res):
     for ax in axs.flat[len(panels):]:
         ax.axis("off")
     rest = len(res.variants) - len(top)
-    handles, labels = axs.flat[0].get_legend_handles_labels()
+    pairs = sorted(zip(*axs.flat[0].get_legend_handles_labels()),
+                   key=lambda hl: int(hl[1][1:].split(" ", 1)[0]))  # by place (#k ...)
+    handles, labels = [h for h, _ in pairs], [lb for _, lb in pairs]
     if rest > 0:
         handles.append(plt.Line2D([], [], color="0.6", lw=.8))
         labels.append("the other %d variants" % rest)
-    fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=8,
-               frameon=False)
+    ncol = max(1, min(2 if max(map(len, labels), default=0) > 44 else 3, len(labels)))
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
     fig.suptitle("Training and validation curves: mean over each variant's ok repeats; the %d "
                  "best by %s in colour (# = leaderboard place)" % (len(top), res.metric))
-    fig.tight_layout(rect=(0, .06 + .02 * ((len(labels) + 2) // 3), 1, 1))
+    fig.tight_layout(rect=(0, .06 + .02 * ((len(labels) + ncol - 1) // ncol), 1, 1))
     return fig, "curves.png", ("Training and validation curves, best %d variants highlighted "
                                "(notebook %s)" % (len(top), res.q_compare))
 
@@ -157,7 +171,7 @@ def curves_axis(res, axis, values):
             continue
         mean, std, cnt = nan_stats(st)
         e = np.arange(1, mean.size + 1)
-        ax.plot(e, mean, color=c, lw=1.8, label="%s=%s (%d runs)" % (axis, val, st.shape[0]))
+        ax.plot(e, mean, color=c, lw=1.8, label="%s=%s (%s)" % (axis, val, plural(st.shape[0], "run")))
         if st.shape[0] > 1:
             ax.fill_between(e, mean - std, mean + std, color=c, alpha=.15, lw=0)
         ys.append(mean)
@@ -262,7 +276,8 @@ def effect(res):
     h = [plt.Line2D([], [], marker="D", color="C3", ls="", label="mean ± std over runs"),
          plt.Line2D([], [], marker="o", color="0.55", ls="", alpha=.6, label="one variant (mean)")]
     axs[0][0].legend(handles=h, fontsize=7)
-    fig.suptitle("Effect of each axis on %s: mean ± std across variants and repeats" % res.metric)
+    fig.suptitle("Effect of each axis on %s:%smean ± std across variants and repeats"
+                 % (res.metric, " " if n > 1 else "\n"))
     fig.tight_layout()
     return fig, "effect.png", "Per-axis effect on %s (mean ± std over every ok run with each value)" \
         % res.metric
@@ -279,7 +294,7 @@ def families(res, fams):
         sd = float(np.std(vals, ddof=1)) if len(vals) > 1 else None
         ax.errorbar([i], [m], yerr=[sd] if sd is not None else None, fmt="D", color=c, ms=8,
                     capsize=6, lw=2)
-        ax.annotate("%.4g%s (%d runs)" % (m, " ± %.2g" % sd if sd is not None else "", len(vals)),
+        ax.annotate("%.4g%s (%s)" % (m, " ± %.2g" % sd if sd else "", plural(len(vals), "run")),
                     (i, m), xytext=(10, 0), textcoords="offset points", fontsize=8)
     ax.set_xticks(range(len(fams)))
     ax.set_xticklabels([f for f, _ in fams])
@@ -317,8 +332,8 @@ def rungs(res):
            % (res.search.get("type", "?"), metric), xlabel="epochs (rung budget)", ylabel=metric)
     ax.grid(alpha=.3)
     fig.tight_layout()
-    return fig, "rungs.png", ("Rungs: %d runs went on to the last rung, %d were stopped"
-                              % (shown["kept"], shown["stopped"]))
+    return fig, "rungs.png", ("Rungs: %s went on to the last rung, %d stopped"
+                              % (plural(shown["kept"], "run"), shown["stopped"]))
 
 
 def predictions(res, picks):
@@ -341,7 +356,7 @@ def predictions(res, picks):
                 ax.set_xticks(range(k))
                 ax.set_xticklabels(res.class_names[:k])
                 ax.set(title="%s #%d: true %s, predicted %s"
-                       % (r.split, i, res.class_names[int(tgt[i])],
+                       % (r.split, i + 1, res.class_names[int(tgt[i])],
                           res.class_names[int(np.argmax(pred[i]))]),
                        xlabel="class", ylabel="probability")
             else:
@@ -349,7 +364,8 @@ def predictions(res, picks):
                     ax.plot(inp[i, :, 0], color="0.75", lw=1, label="input")
                 ax.plot(tgt[i, :, 0], color="k", lw=1.2, label="target")
                 ax.plot(pred[i, :, 0], color="C3", lw=1.2, label="prediction")
-                ax.set(title="%s series %d" % (r.split, i), xlabel="time step", ylabel="value")
+                ax.set(title="%s series %d" % (r.split, i + 1), xlabel="time step",
+                       ylabel="value")
                 ax.legend(fontsize=7)
             ax.title.set_fontsize(9)
     splits = sorted({r.split for _, _, r in picks})
@@ -366,7 +382,7 @@ def attention(v, run, inputs, li, mean_scores, full):
     for i in range(n):
         if inputs is not None:
             axs[0][i].plot(inputs[i, :, 0], color="0.3")
-            axs[0][i].set(title="Input: %s series %d" % (run.split, i), xlabel="time step",
+            axs[0][i].set(title="Input: %s series %d" % (run.split, i + 1), xlabel="time step",
                           ylabel="value")
         else:
             axs[0][i].axis("off")
@@ -389,7 +405,7 @@ def attention(v, run, inputs, li, mean_scores, full):
         for i in range(n):
             im = axs[h][i].imshow(np.asarray(full[i, h]), aspect="auto", cmap="viridis",
                                   origin="upper")
-            axs[h][i].set(title="%s series %d, head %d" % (run.split, i, h + 1),
+            axs[h][i].set(title="%s series %d, head %d" % (run.split, i + 1, h + 1),
                           xlabel="key position", ylabel="query position")
             fig.colorbar(im, ax=axs[h][i], fraction=.046)
     fig.suptitle("Attention probabilities (query × key), layer %d\n%s" % (li + 1, run.model_label),
