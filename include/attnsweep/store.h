@@ -13,6 +13,11 @@
  *   finished are in the journal and in /summary; readers (as_store_rows,
  *   as_store_open_run) take /variants/<key> from the journal until the next pack.
  * - RESULTS.h5.lock: flock'd for the whole session, holding "host pid".
+ * - sweep --journal shared: where every rank sees the journal folder, each group leader
+ *   writes its runs' journal files itself (as_store_put_local) and sends rank 0 only the
+ *   run's key and metrics; rank 0 then only fills its /summary row (as_store_put of a
+ *   result with `journaled` set). A journal file whose row rank 0 never wrote is found
+ *   by the next pack and by --resume like any other: the journal is the source of truth.
  *
  * Errors: AS_ERR_STORE (exit 4) when something cannot be written (the message names the
  * path and strerror), AS_ERR_ARG when another process holds the lock (naming it).
@@ -56,6 +61,15 @@ double as_store_clock(void); /* monotonic seconds */
 double as_store_cpu(void);   /* this process's CPU seconds */
 /* The number of run files in the journal folder. */
 size_t as_store_journal_runs(const as_store *st);
+/* Collective over MPI_COMM_WORLD (--journal shared): does every rank see the folder of
+ * results (and so its journal folder)? Rank 0 writes a probe file holding a fresh token
+ * (RESULTS.h5.tmp.probe-<host>.<pid>: its path in probe[cap], for the caller to remove
+ * once every rank has looked); every other rank reads it back and creates and removes a
+ * file of its own there. AS_OK on a rank that sees rank 0's token and can write;
+ * AS_ERR_ARG ("not on a file system every rank sees", naming the probe) or AS_ERR_STORE
+ * otherwise. The caller agrees the ranks' statuses. */
+as_status as_store_probe_shared(const char *results, int rank, char *probe, size_t cap,
+                                as_error *err);
 /* Releases the lock (removes the lock file) and frees st. Safe on a zeroed store. */
 void as_store_close(as_store *st);
 

@@ -63,6 +63,7 @@ typedef struct {
     char error[512];
     char pred_split[16]; /* "test", "validation" or "train": where dumps come from */
     char key[AS_RUN_KEY_HEX]; /* the run key (runkey.h), set by the scheduler */
+    int journaled;       /* its leader wrote its journal file (--journal shared): no arrays */
     int n_arrays;
     as_array arrays[AS_RESULT_MAX_ARRAYS];
 } as_result;
@@ -157,6 +158,12 @@ as_status as_store_map_slots(as_store *st, size_t first, size_t n_slots, as_erro
  * the next free slot. AS_ERR_STORE naming the path and strerror when the journal file
  * cannot be written; nothing half-written is left. */
 as_status as_store_put(as_store *st, const as_sweep *s, const as_result *r, as_error *err);
+/* --journal shared, on a group leader: writes r's journal file into RESULTS.h5.journal
+ * (results: the results file's path) as as_store_put would (temporary, fsync, rename,
+ * folder fsync; the same crash points, then "worker-journaled"), then frees r's arrays and
+ * sets r->journaled: what is left for rank 0 is the key and the summary row's metrics.
+ * AS_ERR_STORE naming the path on failure (r untouched: rank 0 can still store it). */
+as_status as_store_put_local(const char *results, const as_sweep *s, as_result *r, as_error *err);
 
 /* For --resume: done[v * s->repeats + r] = 1 for each (variant, repeat) of s whose run
  * key (runkey.h, with m->data_sha256) is in the file with status ok or diverged (failed
@@ -198,6 +205,8 @@ typedef struct {
     const char *data_sha256;   /* rank 0: the dataset's content hash (run keys) */
     as_store *store;           /* rank 0: where finished runs go */
     int *counts;               /* rank 0, out (may be NULL): int[4], runs stored per as_var_status */
+    int journal_shared;        /* every rank: leaders write their runs' journal files
+                                  (--journal shared, as_store_put_local); grid and random only */
 } as_sched_opts;
 
 /* Runs every (variant, repeat) not yet done across MPI_COMM_WORLD: variant v trains on

@@ -52,6 +52,11 @@ static void usage(FILE *f) {
             "  --shard I/N              train only shard I (0..N-1) of N: the runs whose run key\n"
             "                           hashes to I (any N; merge the shards' files with\n"
             "                           attnsweep merge)\n"
+            "  --journal MODE           who writes a finished run's journal file: rank0 (the\n"
+            "                           default: rank 0 writes every run), shared (each rank\n"
+            "                           writes its own, rank 0 only indexes them: checked that\n"
+            "                           every rank sees the results folder, exit 2 if not), auto\n"
+            "                           (shared where every rank sees it, else rank0)\n"
             "  --verbose                per-epoch lines\n"
             "\n"
             "SIGTERM (e.g. Slurm's --signal): no new variants start; running ones finish and\n"
@@ -64,6 +69,7 @@ typedef struct {
     long epochs, threads, rpv;
     long shard, n_shards; /* --shard I/N (n_shards 0: the whole sweep) */
     int dry, resume, force, verbose;
+    int journal; /* --journal: 0 rank0, 1 shared, 2 auto */
     int argc; /* the command line, for the resume hint */
     char **argv;
 } sweep_opts;
@@ -119,6 +125,13 @@ static int parse(int argc, char **argv, sweep_opts *o) {
             o->force = 1;
         } else if (!strcmp(a, "--verbose")) {
             o->verbose = 1;
+        } else if (!strcmp(a, "--journal")) {
+            if (!(v = as_arg_value(cmd, argc, argv, &i))) return 2;
+            o->journal = !strcmp(v, "rank0") ? 0 : !strcmp(v, "shared") ? 1 : !strcmp(v, "auto") ? 2 : -1;
+            if (o->journal < 0) {
+                fprintf(stderr, "attnsweep sweep: --journal: expected rank0, shared or auto, got '%s'\n", v);
+                return 2;
+            }
         } else if (a[0] == '-') {
             fprintf(stderr, "attnsweep sweep: unknown option '%s' (see --help)\n", a);
             return 2;
@@ -293,6 +306,39 @@ static as_status prepare_results(const sweep_opts *o, const as_sweep *s, const a
     return AS_OK;
 }
 
+/* --journal shared|auto (collective): leaders write their own journal files when every
+ * rank sees the results folder (as_store_probe_shared), checked before anything is
+ * written there; shared refuses otherwise (exit 2 naming the first rank that does not),
+ * auto falls back to rank 0 writing every run, with a message. */
+static as_status choose_journal(const sweep_opts *o, const as_sweep *s, int rank, int P,
+                                int *shared, as_error *err) {
+    *shared = 0;
+    if (o->journal == 0 || P == 1) return AS_OK;
+    if (s->search.type >= AS_SEARCH_HALVING) {
+        if (rank == 0 && o->journal == 1)
+            printf("--journal shared: a %s search stores its runs through rank 0 (when it ends "
+                   "them)\n", as_search_type_name(s->search.type));
+        return AS_OK;
+    }
+    char probe[4600];
+    as_error e;
+    as_status st = as_store_probe_shared(o->out, rank, probe, sizeof probe, &e);
+    as_status all = as_runtime_agree(st, rank, P, &e);
+    if (rank == 0) unlink(probe);
+    if (!all) {
+        *shared = 1;
+        if (rank == 0) printf("--journal %s: every rank writes its own runs into %s.journal; "
+                              "rank 0 indexes them\n", o->journal == 1 ? "shared" : "auto", o->out);
+        return AS_OK;
+    }
+    if (o->journal == 1) {
+        *err = e;
+        return as_error_prefix(err, "--journal shared");
+    }
+    if (rank == 0) printf("--journal auto: %s; rank 0 writes every run\n", e.msg);
+    return AS_OK;
+}
+
 /* A sweep in which no run finished ok (every one failed or diverged, none stored
  * before) is an error (exit 3). */
 static as_status all_failed(const as_sched_opts *so, size_t n_runs, as_error *err) {
@@ -332,6 +378,8 @@ static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
     as_sha256_hex(text, strlen(text), meta.sweep_sha256);
     if ((st = as_sweep_data_hash(&s, &sd, rank, P, err))) goto out;
     memcpy(meta.data_sha256, sd.sha_all, sizeof meta.data_sha256);
+    int shared = 0;
+    if ((st = choose_journal(o, &s, rank, P, &shared, err))) goto out;
     if (rank == 0 && !(done = as_calloc((size_t)s.n * (size_t)s.repeats, 1)))
         st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
     if (rank == 0 && !st)
@@ -341,7 +389,8 @@ static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
     int counts[4] = {0, 0, 0, 0};
     as_sched_opts so = {.sweep_path = o->file, .out_path = o->out, .verbose = o->verbose,
                         .ranks_per_variant = R, .done = done, .stop = &g_stop, .resume = o->resume,
-                        .data_sha256 = meta.data_sha256, .store = &store, .counts = counts};
+                        .data_sha256 = meta.data_sha256, .store = &store, .counts = counts,
+                        .journal_shared = shared};
     double t0 = MPI_Wtime();
     st = as_sweep_schedule(&s, sd.d, &so, err);
     MPI_Barrier(MPI_COMM_WORLD);

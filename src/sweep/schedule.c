@@ -405,6 +405,18 @@ static as_status coordinator(coord *c, MPI_Comm group, int gsize, as_error *err)
     return AS_OK;
 }
 
+/* --journal shared: the leader writes its run's journal file itself and sends rank 0 only
+ * the key and the metrics. When it cannot, the whole result goes to rank 0, which stores
+ * it (or stops the sweep with the store's error). */
+static void journal_own(const as_sweep *s, const as_sched_opts *o, as_result *res) {
+    as_error e;
+    if (as_run_key(s, res->id, res->repeat, o->data_sha256, res->key, &e) == AS_OK &&
+        as_store_put_local(o->out_path, s, res, &e) == AS_OK)
+        return;
+    fprintf(stderr, "attnsweep sweep: cannot write the journal file of v%04d_r%d here: %s; "
+            "rank 0 stores it\n", res->id, res->repeat, e.msg);
+}
+
 static as_status worker(const as_sweep *s, const as_dataset *d, const as_sched_opts *o,
                         MPI_Comm group, int gsize, int grank, as_error *err) {
     char *msg = NULL;
@@ -424,6 +436,8 @@ static as_status worker(const as_sweep *s, const as_dataset *d, const as_sched_o
         as_result res;
         as_status st = train_task(s, d, group, gsize, &t, o, NULL, NULL, &res, err);
         if (st) abort_job(err);
+        if (grank == 0 && o->journal_shared && s->search.type < AS_SEARCH_HALVING)
+            journal_own(s, o, &res);
         if (grank == 0 && (as_result_pack(&res, &msg, &n, err) != AS_OK || n > (size_t)INT_MAX)) {
             if (n > (size_t)INT_MAX) { /* one MPI message counts its bytes in an int */
                 as_free(msg);

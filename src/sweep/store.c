@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <mpi.h>
+
 #include "attnsweep/alloc.h"
 #include "attnsweep/h5util.h"
 #include "attnsweep/sweep.h"
@@ -297,38 +299,50 @@ void as_store_log(const char *what, size_t count, double seconds, double cpu) {
     fclose(f);
 }
 
-static as_status store_run(as_store *st, const as_sweep *s, const as_result *r, as_error *err) {
+/* Builds run r's journal file (group /run and dataset /summary_row) in memory and writes
+ * it to journal/<key>.h5: temporary, then rename; fsynced at once when sync (else the
+ * caller batches it: *file, when given, receives the path). */
+static as_status write_journal(const char *journal, const as_sweep *s, const as_result *r,
+                               const as_summary_row *row, int sync, char **file_out, as_error *err) {
     hid_t f = as_h5_mem_create(err);
     if (f < 0) return AS_ERR_NOMEM;
-    as_summary_row row;
-    as_results_fill_row(&row, s, r);
     as_status rc = as_results_write_run(f, "/run", s, r, err);
     if (!rc) {
         hsize_t one = 1;
         hid_t t = as_summary_type(), sp = H5Screate_simple(1, &one, NULL);
         hid_t ds = H5Dcreate2(f, "summary_row", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        if (ds < 0 || H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &row) < 0)
+        if (ds < 0 || H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, row) < 0)
             rc = as_error_set(err, AS_ERR_NOMEM, "/summary_row: cannot build it in memory");
         if (ds >= 0) H5Dclose(ds);
         H5Sclose(sp);
         H5Tclose(t);
     }
+    char *file = rc ? NULL : as_store_journal_file(journal, r->key);
+    if (!rc && !file) rc = as_error_set(err, AS_ERR_NOMEM, "out of memory");
     if (rc) {
         H5Fclose(f);
         return rc;
     }
-    char *file = as_store_journal_file(st->journal, r->key);
-    if (!file) {
-        H5Fclose(f);
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
-    }
-    rc = as_h5_mem_commit(f, file, "journal", 0, err); /* fsynced in batches: as_store_sync */
-    if (!rc && st->n_pending < AS_STORE_PENDING) st->pending[st->n_pending++] = file;
+    rc = as_h5_mem_commit(f, file, "journal", sync, err);
+    if (!rc && file_out) *file_out = file;
     else as_free(file);
-    if (rc) return rc;
-    if (st->n_pending == AS_STORE_PENDING || as_store_clock() - st->synced >= 1.0)
-        rc = as_store_sync(st, err);
-    if (rc) return rc;
+    return rc;
+}
+
+static as_status store_run(as_store *st, const as_sweep *s, const as_result *r, as_error *err) {
+    as_summary_row row;
+    as_results_fill_row(&row, s, r);
+    as_status rc = AS_OK;
+    if (!r->journaled) { /* else its leader wrote and fsynced the file (--journal shared) */
+        char *file = NULL;
+        rc = write_journal(st->journal, s, r, &row, 0, &file, err); /* fsynced in batches */
+        if (rc) return rc;
+        if (st->n_pending < AS_STORE_PENDING) st->pending[st->n_pending++] = file;
+        else as_free(file);
+        if (st->n_pending == AS_STORE_PENDING || as_store_clock() - st->synced >= 1.0)
+            rc = as_store_sync(st, err);
+        if (rc) return rc;
+    }
     as_h5_crash_point("index-update");
     if (st->index_fd >= 0 && st->next_slot < st->end_slot) {
         size_t k = st->next_slot, per = AS_SUMMARY_CHUNK_ROWS;
@@ -337,6 +351,77 @@ static as_status store_run(as_store *st, const as_sweep *s, const as_result *r, 
             return store_error(err, st->path, "cannot write the /summary row (the run is in the journal)");
         st->next_slot++;
     }
+    return AS_OK;
+}
+
+as_status as_store_put_local(const char *results, const as_sweep *s, as_result *r, as_error *err) {
+    double t0 = as_store_clock(), c0 = as_store_cpu();
+    as_summary_row row;
+    as_results_fill_row(&row, s, r);
+    char *journal = joined(results, ".journal");
+    as_status rc = journal ? write_journal(journal, s, r, &row, 1, NULL, err)
+                           : as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    as_free(journal);
+    if (rc) return rc;
+    static size_t stored;
+    as_store_log("wput", ++stored, as_store_clock() - t0, as_store_cpu() - c0);
+    as_h5_crash_point("worker-journaled"); /* in the journal; rank 0 not told yet */
+    as_result_free(r);
+    r->journaled = 1;
+    return AS_OK;
+}
+
+/* ---- --journal shared: does every rank see the results folder? ----------------- */
+
+/* RESULTS.h5.tmp.probe-<host>.<pid>: named like a temporary, so one a killed job left is
+ * removed by the next lock holder. */
+static void probe_name(const char *results, char *buf, size_t cap) {
+    char host[256] = "host";
+    gethostname(host, sizeof host - 1);
+    snprintf(buf, cap, "%s.tmp.probe-%.200s.%ld", results, host, (long)getpid());
+}
+
+as_status as_store_probe_shared(const char *results, int rank, char *probe, size_t cap,
+                                as_error *err) {
+    char token[64] = "";
+    probe_name(results, probe, cap);
+    as_status st = AS_OK;
+    if (rank == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        snprintf(token, sizeof token, "%ld.%09ld.%ld", (long)ts.tv_sec, ts.tv_nsec, (long)getpid());
+        FILE *f = fopen(probe, "w");
+        if (!f || fputs(token, f) < 0 || fclose(f) != 0)
+            st = store_error(err, probe, "cannot write the probe file");
+    }
+    int n = (int)strlen(probe) + 1;
+    char *theirs = rank == 0 ? NULL : as_malloc(cap);
+    if ((rank && !theirs) || MPI_Bcast(&n, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+        n < 1 || (size_t)n > cap ||
+        MPI_Bcast(rank ? theirs : probe, n, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+        MPI_Bcast(token, (int)sizeof token, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS) {
+        as_free(theirs);
+        return as_error_set(err, AS_ERR_MPI, "broadcast of the results folder's probe failed");
+    }
+    if (rank == 0) return st;
+    char seen[64] = "";
+    FILE *f = fopen(theirs, "r");
+    size_t k = f ? fread(seen, 1, sizeof seen - 1, f) : 0;
+    seen[k] = '\0';
+    if (f) fclose(f);
+    if (!f || strcmp(seen, token) != 0) {
+        st = as_error_set(err, AS_ERR_ARG, "the folder of %s is not on a file system every rank "
+                          "sees: rank 0's probe file %s is %s here", results, theirs,
+                          f ? "another file" : "missing");
+        as_free(theirs);
+        return st;
+    }
+    as_free(theirs);
+    /* this rank must create files there too (its journal files) */
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return store_error(err, probe, "cannot create a file beside the results");
+    close(fd);
+    unlink(probe);
     return AS_OK;
 }
 
