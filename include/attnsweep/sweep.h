@@ -44,6 +44,10 @@ typedef struct {
     void *data; /* owned (as_malloc) */
 } as_array;
 
+/* Writes a as dataset a->name under loc (little-endian, its type), chunked with shuffle
+ * and deflate when compress and it holds 16 KiB or more (as_h5_write). AS_ERR_IO. */
+as_status as_array_write(hid_t loc, const as_array *a, int compress, as_error *err);
+
 typedef struct {
     int id, repeat;
     as_var_status status;

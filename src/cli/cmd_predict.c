@@ -40,11 +40,7 @@ static as_status write_arrays(const char *path, const as_result *r, const int *r
     as_h5_writer w;
     as_status st = as_h5_writer_open(&w, path, err);
     if (st) return st;
-    for (int i = 0; i < r->n_arrays && !st; i++) {
-        const as_array *a = &r->arrays[i];
-        if (a->type == AS_ARR_I32) st = as_h5_write_int(w.file, a->name, a->rank, a->dims, a->data, err);
-        else st = as_h5_write_float(w.file, a->name, a->rank, a->dims, a->data, err);
-    }
+    for (int i = 0; i < r->n_arrays && !st; i++) st = as_array_write(w.file, &r->arrays[i], 0, err);
     hsize_t dn[1] = {(hsize_t)n};
     if (!st) st = as_h5_write_int(w.file, "rows", 1, dn, rows, err);
     if (!st) st = as_h5_attr_string(w.file, "split", split, err);

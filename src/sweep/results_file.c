@@ -119,15 +119,14 @@ as_status as_summary_read(hid_t f, as_summary_row **rows, size_t *n, as_error *e
     return st;
 }
 
-/* Dumps and curves: chunked, shuffled and deflated when larger than 2 KiB. */
-static as_status write_array(hid_t g, const as_array *a, as_error *err) {
+as_status as_array_write(hid_t loc, const as_array *a, int compress, as_error *err) {
     switch (a->type) {
     case AS_ARR_F32:
-        return as_h5_write(g, a->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, a->rank, a->dims, a->data, 1, err);
+        return as_h5_write(loc, a->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, a->rank, a->dims, a->data, compress, err);
     case AS_ARR_I32:
-        return as_h5_write(g, a->name, H5T_STD_I32LE, H5T_NATIVE_INT, a->rank, a->dims, a->data, 1, err);
+        return as_h5_write(loc, a->name, H5T_STD_I32LE, H5T_NATIVE_INT, a->rank, a->dims, a->data, compress, err);
     case AS_ARR_F64:
-        return as_h5_write(g, a->name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, a->rank, a->dims, a->data, 1, err);
+        return as_h5_write(loc, a->name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, a->rank, a->dims, a->data, compress, err);
     }
     return as_error_set(err, AS_ERR_INTERNAL, "%s: unknown array type", a->name);
 }
@@ -204,7 +203,7 @@ as_status as_results_write_run(hid_t f, const char *path, const as_sweep *s, con
             snprintf(wpath, sizeof wpath, "%s/weights", path);
             st = write_weights(f, wpath, s, r, a, err);
         } else {
-            st = write_array(g, a, err);
+            st = as_array_write(g, a, 1, err); /* dumps and curves: compressed from 16 KiB */
         }
     }
     if (config) cJSON_free(config);
