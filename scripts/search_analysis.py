@@ -142,6 +142,12 @@ def pick_of(F, finishers):
     return min(finishers, key=lambda v: F[v]) if finishers else None
 
 
+def gap(F, p, best):
+    """How much worse than the grid's best the pick is, relative (0: the best; NaN: no pick).
+    F is in minimising form (negated for mode max), so the gap is never negative."""
+    return (F[p] - F[best]) / abs(F[best]) if p is not None else float("nan")
+
+
 def hyperband(C, keys, perm, brackets, eta, how):
     fin, ep, at = [], 0, 0
     for lad, cnt in brackets:
@@ -152,11 +158,11 @@ def hyperband(C, keys, perm, brackets, eta, how):
     return fin, ep
 
 
-def correlation_table(C, F, names):
+def correlation_table(C, F, names, sign):
     V, R, E = C.shape
     best = int(np.argmin(F))
     print(f"grid: {V} variants x {R} repeats x {E} epochs; best variant {best} ({names[best]}): "
-          f"{F[best]:.4f} (the repeats' mean of each run's best value)")
+          f"{sign * F[best]:.4f} (the repeats' mean of each run's best value)")
     if R > 1:
         fb = C.min(axis=2)
         pairs = [spearman(fb[:, i], fb[:, j]) for i in range(R) for j in range(i + 1, R)]
@@ -166,7 +172,7 @@ def correlation_table(C, F, names):
         gaps = []  # the grid itself, re-run with other seeds: pick on one repeat, judge on the rest
         for r in range(R):
             rest = np.delete(fb, r, axis=1).mean(axis=1)
-            gaps.append(rest[int(np.argmin(fb[:, r]))] / rest.min() - 1)
+            gaps.append((rest[int(np.argmin(fb[:, r]))] - rest.min()) / abs(rest.min()))
         print(f"repeats: a grid of one repeat picks a variant whose mean over the other repeats is "
               f"{', '.join(f'{g:+.1%}' for g in gaps)} from their best")
         sd = fb.std(axis=1, ddof=1)
@@ -208,11 +214,11 @@ def halving_table(C, keys, F, best, eta, tol, goal, how):
         lad = ladder(lo, E, eta)
         fin, ep, stop = halving(C, keys, range(V), lad, eta, how)
         p = pick_of(F, fin)
-        gap = F[p] / F[best] - 1
-        ok = ep <= goal * G and gap <= tol
+        g = gap(F, p, best)
+        ok = ep <= goal * G and g <= tol
         if ok:
             meets.append(lo)
-        print(f"{lo:10d}  {','.join(map(str, lad)):15s} {ep:7d}  {ep / G:7.1%}  {p:4d}  {gap:+7.1%}  "
+        print(f"{lo:10d}  {','.join(map(str, lad)):15s} {ep:7d}  {ep / G:7.1%}  {p:4d}  {g:+7.1%}  "
               f"{stop.get(best, '-')!s:>6}{'  meets both' if ok else ''}")
     print(f"successive halving meets both for min_epochs in {meets if meets else 'none'}")
     ep, trace = oracle(C, F, best, how)
@@ -231,7 +237,7 @@ def hyperband_draws(C, keys, F, best, eta, lo, tol, draws, seed, how):
     for _ in range(draws):
         perm = list(rng.permutation(V))
         fin, ep = hyperband(C, keys, perm, br, eta, how)
-        g = F[pick_of(F, fin)] / F[best] - 1
+        g = gap(F, pick_of(F, fin), best)
         hits += g <= tol
         eps.append(ep)
         gaps.append(g)
@@ -256,10 +262,10 @@ def hyperband_table(C, keys, F, best, eta, lo, tol, draws, seed, how):
           f" the last bracket alone holds {s0} of {V}, {s0 / V:.0%})")
 
 
-def policy_check(path, grid_runs, C, keys, F, best, metric):
+def policy_check(path, grid_runs, shape, F, best, metric, sign):
     runs, sweep = load(path, metric)
     search = sweep.get("search", {})
-    V, R, E = C.shape
+    V, R, E = shape
     ep, same, fin = 0, True, {}
     for (v, r), x in runs.items():
         if (v, r) in grid_runs and grid_runs[(v, r)]["name"] != x["name"]:
@@ -273,10 +279,10 @@ def policy_check(path, grid_runs, C, keys, F, best, metric):
         fin.setdefault(v, []).append(x["status"] == "ok" and n == E)
     done = [v for v, f in fin.items() if all(f)]
     p = pick_of(F, done)
-    gap = F[p] / F[best] - 1 if p is not None else float("nan")
-    print(f"{os.path.basename(path)}: {search.get('type', 'grid')}, {ep} epochs ({ep / (V * R * E):.1%} of the grid's), "
-          f"{len(done)} variants to {E} epochs, pick {p} ({F[p]:.4f}, {gap:+.1%}); every curve equals the "
-          f"grid's (bit for bit): {'yes' if same else 'NO'}")
+    pick = f"pick {p} ({sign * F[p]:.4f}, {gap(F, p, best):+.1%})" if p is not None else "no pick"
+    print(f"{os.path.basename(path)}: {search.get('type', 'grid')}, {ep} epochs ({ep / (V * R * E):.1%} of the "
+          f"grid's), {len(done)} variants to {E} epochs, {pick}; every curve equals the grid's (bit for bit): "
+          f"{'yes' if same else 'NO'}")
 
 
 def main():
@@ -299,12 +305,13 @@ def main():
     grid_runs, _ = load(a.grid, a.metric)
     C, keys, names = grid_table(grid_runs, a.mode)
     F = final(C)
-    best = correlation_table(C, F, names)
+    sign = -1 if a.mode == "max" else 1
+    best = correlation_table(C, F, names, sign)
     for how in (("last", "best") if a.rung_value == "both" else (a.rung_value,)):
         halving_table(C, keys, F, best, a.eta, a.tol, a.goal, how)
         hyperband_table(C, keys, F, best, a.eta, a.min_epochs, a.tol, a.draws, a.seed, how)
     for p in a.policy:
-        policy_check(p, grid_runs, -C if a.mode == "max" else C, keys, F, best, a.metric)
+        policy_check(p, grid_runs, C.shape, F, best, a.metric, sign)
 
 
 if __name__ == "__main__":
