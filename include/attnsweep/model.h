@@ -109,6 +109,9 @@ void as_model_free(as_model *m);
  * empty. */
 as_status as_model_workspace(as_model *w, const as_model *src, int max_batch, const char *origin,
                              as_error *err);
+/* Bytes such a workspace allocates (its borrowed weights not counted; SIZE_MAX when it
+ * cannot be planned). */
+size_t as_model_workspace_bytes(const as_model *src, int max_batch);
 
 /* Checks the model's output against the targets: regression (yt, yc) must equal the
  * last layer's (t, c) at rank 3; classification needs a rank-2 output of n_classes. */

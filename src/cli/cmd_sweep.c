@@ -174,12 +174,12 @@ static void on_term(int sig) { g_stop = sig; }
 
 static void dry_run(const as_sweep *s, const as_sweep_data *sd) {
     const as_dataset *d0 = &sd->d[0];
+    printf("%d variant%s x %d repeat%s = %d run%s on ", s->n, s->n == 1 ? "" : "s", s->repeats,
+           s->repeats == 1 ? "" : "s", s->n * s->repeats, s->n * s->repeats == 1 ? "" : "s");
     if (sd->n == 1)
-        printf("%d variants x %d repeats = %d runs on %s (%d training series of length %d)\n", s->n,
-               s->repeats, s->n * s->repeats, d0->path, d0->train.n, d0->train.t);
+        printf("%s (%d training series of length %d)\n", d0->path, d0->train.n, d0->train.t);
     else
-        printf("%d variants x %d repeats = %d runs on %d datasets (a data axis)\n", s->n, s->repeats,
-               s->n * s->repeats, sd->n);
+        printf("%d datasets (a data axis)\n", sd->n);
     printf("%5s  %-60s %10s %14s %10s\n", "id", "name", "params", "MACs/epoch", "memory");
     for (int v = 0; v < s->n; v++) {
         int64_t params = 0;

@@ -166,12 +166,9 @@ as_status as_model_alloc(as_model *m, const char *origin, as_error *err) {
     return alloc_buffers(m, NULL, origin, err);
 }
 
-as_status as_model_workspace(as_model *w, const as_model *src, int max_batch, const char *origin,
-                             as_error *err) {
-    memset(w, 0, sizeof *w);
-    if (max_batch < 1 || max_batch > src->max_batch)
-        return as_error_set(err, AS_ERR_INTERNAL, "%s: workspace batch %d outside 1..%d", origin,
-                            max_batch, src->max_batch);
+/* Plans (no buffers) a model of src's layers for max_batch rows into w. */
+static as_status plan_twin(as_model *w, const as_model *src, int max_batch, const char *origin,
+                           as_error *err) {
     as_spec spec;
     memset(&spec, 0, sizeof spec);
     spec.n_layers = src->n_layers;
@@ -180,6 +177,24 @@ as_status as_model_workspace(as_model *w, const as_model *src, int max_batch, co
     for (int i = 0; i < src->n_layers; i++) spec.layers[i] = src->layers[i].spec;
     as_status st = as_model_plan(w, &spec, src->in_t, src->in_c, max_batch, origin, err);
     as_free(spec.layers);
+    return st;
+}
+
+size_t as_model_workspace_bytes(const as_model *src, int max_batch) {
+    as_model w;
+    if (plan_twin(&w, src, max_batch, "workspace", NULL)) return SIZE_MAX;
+    size_t n = as_model_bytes(&w) - as_mem_mul(w.n_params + w.n_buffers, sizeof(float));
+    as_model_free(&w);
+    return n;
+}
+
+as_status as_model_workspace(as_model *w, const as_model *src, int max_batch, const char *origin,
+                             as_error *err) {
+    memset(w, 0, sizeof *w);
+    if (max_batch < 1 || max_batch > src->max_batch)
+        return as_error_set(err, AS_ERR_INTERNAL, "%s: workspace batch %d outside 1..%d", origin,
+                            max_batch, src->max_batch);
+    as_status st = plan_twin(w, src, max_batch, origin, err);
     if (st) return st;
     if (w->n_params != src->n_params || w->n_buffers != src->n_buffers) {
         as_model_free(w);

@@ -717,8 +717,14 @@ size_t as_fit_bytes(const as_model *m, const as_spec *spec, const as_split *s) {
     size_t moments = spec->train.optimizer.type == AS_OPT_ADAM ? 2 : 1;
     size_t row = as_mem_add(as_mem_add(as_split_x_row(s), as_split_y_row(s)), 1);
     size_t n = as_mem_add(as_mem_mul(m->n_params, moments), as_mem_mul(row, (size_t)m->max_batch));
-    return as_mem_add(as_model_bytes(m), as_mem_add(as_mem_mul(n, sizeof(float)),
-                                                    as_mem_mul((size_t)s->n, sizeof(int))));
+    size_t total = as_mem_add(as_model_bytes(m), as_mem_add(as_mem_mul(n, sizeof(float)),
+                                                            as_mem_mul((size_t)s->n, sizeof(int))));
+    /* train.batch_split: parts - 1 workspaces of ceil(max_batch / parts) rows */
+    const int B = m->max_batch, parts = spec->train.batch_split < B ? spec->train.batch_split : B;
+    if (parts > 1)
+        total = as_mem_add(total, as_mem_mul((size_t)(parts - 1),
+                                             as_model_workspace_bytes(m, (B + parts - 1) / parts)));
+    return total;
 }
 
 as_status as_fit_prepare(as_model *m, const as_spec *spec, const as_dataset *d, int ranks,

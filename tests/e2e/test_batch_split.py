@@ -9,6 +9,7 @@ threads, gradients summed in part order; src/train/fit.c).
   shards summed in the same order: bit for bit), val_loss within 1e-6;
 - it equals batch_split 1 within 1e-5 relative per epoch (regression and
   classification, an uneven last batch, more parts than rows in a batch);
+- `sweep --dry-run` counts the parts' workspaces in a variant's memory;
 - bad values (0, 257, a string) and a model with batch_normalization exit 2 naming
   train.batch_split.
 Skips (77) without h5py/numpy; the mpirun case is skipped visibly without mpirun."""
@@ -131,6 +132,21 @@ if MPIRUN:
         check(e <= 1e-6, f"split 2 vs 2 ranks: val_loss rel {e:.1e}")
 else:
     print("SKIP (visible): no mpirun, batch_split vs data-parallel ranks not checked")
+
+# ---- sweep --dry-run counts the parts' workspaces in a variant's memory
+sw = {"data": "cls.h5", "model": CLS, "grid": {"parts": [1, 4]},
+      "train": {"epochs": 1, "batch_size": 16, "batch_split": "$parts"}}
+with open(path("sw.json"), "w") as f:
+    json.dump(sw, f)
+r = run(["sweep", path("sw.json"), "--dry-run"])
+mem = {}
+for line in r.stdout.splitlines():
+    parts_ = line.split()
+    unit = {"bytes": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}
+    if len(parts_) >= 6 and parts_[1].startswith("parts=") and parts_[-1] in unit:
+        mem[parts_[1]] = float(parts_[-2]) * unit[parts_[-1]]
+check(r.returncode == 0 and len(mem) == 2 and mem["parts=4"] > mem["parts=1"],
+      f"dry-run memory with 4 parts above 1 part: {mem} ({r.stdout!r} {r.stderr!r})")
 
 # ---- bad values name the key, exit 2, write nothing
 BN = [{"type": "conv1d", "filters": 4, "kernel_size": 3}, {"type": "batch_normalization"},
