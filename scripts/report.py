@@ -116,22 +116,31 @@ class Variant:
         self.axes = {k: axis_value(v) for k, v in first.grid.items()}
         self.ok = [r for r in self.runs if r.status == "ok"]
         self.mean, self.std, self.n = mean_std([getattr(r, metric) for r in self.ok])
+        # ties of the accuracy (often 1.0 on small validation sets) go to the lower loss
+        self.tie = mean_std([r.best_val_loss for r in self.ok])[0] if higher_better else 0.
         self.higher_better = higher_better
         self.metric = metric
 
     def best_run(self):
-        """The ok repeat with the best metric, ties to the lowest repeat (None when none)."""
+        """The ok repeat with the best metric, ties to the lower best_val_loss (accuracy
+        metrics), then the lowest repeat (None when none)."""
         cands = [r for r in self.ok if math.isfinite(getattr(r, self.metric))]
         if not cands:
             return None
         sign = -1 if self.higher_better else 1
-        return min(cands, key=lambda r: (sign * getattr(r, self.metric), r.repeat))
+        return min(cands, key=lambda r: (sign * getattr(r, self.metric),
+                                         loss_tie(r.best_val_loss) if self.higher_better
+                                         else 0., r.repeat))
 
     def sort_key(self):
-        """Best first; ties by variant id."""
+        """Best first; ties by best_val_loss (accuracy metrics), then variant id."""
         if not math.isfinite(self.mean):
-            return (math.inf, self.id)
-        return (-self.mean if self.higher_better else self.mean, self.id)
+            return (math.inf, math.inf, self.id)
+        return (-self.mean if self.higher_better else self.mean, loss_tie(self.tie), self.id)
+
+
+def loss_tie(x):
+    return x if math.isfinite(x) else math.inf
 
 
 class Results:
@@ -667,7 +676,8 @@ def build(res, data, outdir):
     fam_html, fams = family_tables(res, best)
     page.section("leaderboard", "Leaderboard (click a header to sort)",
                  "<p>Variants sorted by %s, mean ± std over their ok repeats (a single repeat "
-                 "shows its value). # is the place.</p>" % res.metric
+                 "shows its value)%s. # is the place.</p>"
+                 % (res.metric, ", ties by the lower best val_loss" if res.higher_better else "")
                  + leaderboard(res, best) + runs_table(res))
     have.add("leaderboard")
     body = fam_html

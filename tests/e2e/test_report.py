@@ -83,32 +83,35 @@ def expected_from_file(path):
             key = group_of(row)
             g = f[key]
             status = row["status"].split(b"\0")[0].decode()
-            d = per.setdefault(int(row["id"]), {"vals": [], "fam": fam[key],
+            d = per.setdefault(int(row["id"]), {"vals": [], "fam": fam[key], "loss": [],
                                                 "name": row["name"].split(b"\0")[0].decode(),
                                                 "bad": []})
             if status == "ok":
                 d["vals"].append(float(row[metric]))
+                d["loss"].append(float(row["best_val_loss"]))
             else:
                 d["bad"].append((key.split("/")[1], status, g.attrs["error"]))
             for a, v in json.loads(g.attrs["params"]).items():
                 axes.setdefault(a, set()).add(json.dumps(v.get("type") if isinstance(v, dict)
                                                          else v))
-        best = {}
+        best = {}  # family -> (signed mean metric, name, id, tie: mean best_val_loss)
         for vid, d in per.items():
             if d["vals"]:
                 m = sign * np.mean(d["vals"])
-                if d["fam"] not in best or (m, vid) < (best[d["fam"]][0], best[d["fam"]][2]):
-                    best[d["fam"]] = (m, d["name"], vid)
+                tie = float(np.mean(d["loss"])) if sign < 0 else 0.
+                b = best.get(d["fam"])
+                if b is None or (m, tie, vid) < (b[0], b[3], b[2]):
+                    best[d["fam"]] = (m, d["name"], vid, tie)
         bad = [b for d in per.values() for b in d["bad"]]
         attn_layers = sorted({k for v in f["variants"].values() if "attention" in v
                               for k in v["attention"] if not k.endswith("_mean")})
         acc = None
         if task == "classification":
             # best variant (ties: lowest id), its best ok repeat (ties: lowest repeat)
-            overall = min(best.values(), key=lambda b: (b[0], b[2]))
-            r = sorted((row for row in s if row["id"] == overall[2]
-                        and row["status"].startswith(b"ok")), key=lambda row: row["repeat"])
-            r = max(r, key=lambda row: row[metric])
+            overall = min(best.values(), key=lambda b: (b[0], b[3], b[2]))
+            r = min((row for row in s if row["id"] == overall[2]
+                     and row["status"].startswith(b"ok")),
+                    key=lambda row: (-row[metric], row["best_val_loss"], row["repeat"]))
             g = f[group_of(r)]
             acc = float(np.mean(np.argmax(g["predictions"][()], 1) == g["pred_targets"][()]))
     varying = sorted(a for a, vals in axes.items() if len(vals) > 1)
@@ -217,7 +220,7 @@ def check_report(task, res, data, out):
     pngs = {n for n in have if n.endswith(".png")}
     check(pngs == set(parser.refs), "%s: PNGs %s vs referenced %s" % (task, pngs, parser.refs))
     text = "".join(parser.text)
-    for fam, (_, name, _) in best.items():
+    for fam, (_, name, _, _) in best.items():
         m = re.search(re.escape(name) + r' <span class="badge">best ([^<]+)</span>', page)
         check(m is not None and m.group(1) == fam,
               "%s: the best %s variant should be %s" % (task, fam, name))
@@ -424,6 +427,33 @@ def check_family_names():
           "family_names, no axis differs")
 
 
+def check_accuracy_ties(tmp):
+    """Every run at best_val_accuracy 1.0 (as on Trace): the leaderboard goes by the mean
+    best_val_loss, and the confusion matrix shows the best variant by that order."""
+    res = os.path.join(tmp, "ties.h5")
+    shutil.copy(os.path.join(tmp, "classification.h5"), res)
+    with h5py.File(res, "a") as f:
+        s = f["summary"][()]
+        s["best_val_accuracy"] = np.where(np.isfinite(s["best_val_accuracy"]), 1.0, np.nan)
+        f["summary"][...] = s
+    out = os.path.join(tmp, "report_ties")
+    p = run(REPORT, res, "-o", out)
+    check(p.returncode == 0, "ties: report exit %d %s" % (p.returncode, p.stderr))
+    if p.returncode != 0:
+        return
+    with open(os.path.join(out, "index.html"), encoding="utf-8") as f:
+        page = f.read()
+    got = [int(i) for i in re.findall(r'<tr[^>]*><td data-v="\d+">\d+</td><td data-v="(\d+)">',
+                                      page)]
+    loss = {}
+    for row in s:
+        if row["status"].startswith(b"ok"):
+            loss.setdefault(int(row["id"]), []).append(float(row["best_val_loss"]))
+    want = sorted(loss, key=lambda i: (np.mean(loss[i]), i))
+    check(got[:len(want)] == want, "ties: leaderboard order %s, want by mean best_val_loss %s"
+          % (got[:len(want)], want))
+
+
 def check_family_axis_cli(tmp):
     """report.py --family-axis: an axis of the file renames the families; another exits 2."""
     res = os.path.join(tmp, "regression.h5")
@@ -458,6 +488,7 @@ def main():
         if out:
             check_sorting(out, tmp)
             check_family_axis_cli(tmp)
+            check_accuracy_ties(tmp)
         check_bad_inputs(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
