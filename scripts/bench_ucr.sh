@@ -7,13 +7,15 @@
 # val_loss), its mean ± std test accuracy over the repeats next to the published FCN,
 # ResNet and 1-NN DTW test accuracies of UCR_DIR/README.md, the sweep's wall time and
 # the CPU time of the mpirun job (user + system of every rank: the machine is shared).
-# Usage: [UCR_DIR=..] [SETS="Trace GunPoint"] [NP=2] scripts/bench_ucr.sh [BIN] [OUTDIR]
+# SWEEP (default sweeps/ucr-classifier.json) is the sweep file.
+# Usage: [UCR_DIR=..] [SETS="Trace GunPoint"] [NP=2] [SWEEP=..] scripts/bench_ucr.sh [BIN] [OUTDIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-build/attnsweep}
 out=${2:-$(mktemp -d)}
 ucr=${UCR_DIR:-../shared/data/ucr}
 np=${NP:-2}
+sweep=${SWEEP:-sweeps/ucr-classifier.json}
 if [ ! -d "$ucr" ]; then echo "bench_ucr: no UCR data at $ucr (set UCR_DIR)" >&2; exit 2; fi
 if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 export OMPI_MCA_rmaps_base_oversubscribe=1 OPENBLAS_NUM_THREADS=1
@@ -31,7 +33,7 @@ t0=$(date +%s)
 for s in $sets; do
   rm -f "$out/$s.results.h5"
   /usr/bin/time -f "%e %U %S" -o "$out/$s.time" \
-    mpirun --bind-to none -np "$np" "$bin" sweep sweeps/ucr-classifier.json --data "$out/$s.h5" \
+    mpirun --bind-to none -np "$np" "$bin" sweep "$sweep" --data "$out/$s.h5" \
            -o "$out/$s.results.h5" --threads 1 > "$out/$s.sweep.log"
 done
 echo "total wall $(( $(date +%s) - t0 )) s for: $sets (results in $out)"
@@ -58,6 +60,7 @@ def family(config):
 print("| dataset | chosen variant | val acc | test acc (mean ± std, 3 seeds) | FCN | ResNet "
       "| 1-NN DTW | >= ResNet | sweep wall s | CPU s |")
 print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+cpu_total = 0.0
 for s in sets:
     f = h5py.File(f"{out}/{s}.results.h5", "r")
     rows = f["summary"][:]
@@ -69,11 +72,14 @@ for s in sets:
         if best is None or key < best[0]:
             best = (key, v, r)
     _, v, r = best
-    name = family(f["variants"][f"v{v:04d}_r0"].attrs["config"])
+    group = next(g for g in f["variants"].values() if g.attrs["id"] == v)  # groups: run keys
+    name = family(group.attrs["config"])
     test = r["test_accuracy"]
     wall, user, sys_ = (float(x) for x in open(f"{out}/{s}.time").read().split()[-3:])
+    cpu_total += user + sys_
     fcn, resnet, dtw = published.get(s, (float("nan"),) * 3)
     meets = "yes" if np.mean(test) >= resnet else ("no" if resnet == resnet else "–")
     print(f"| {s} | {name} (v{v}) | {-best[0][0]:.3f} | {np.mean(test):.3f} ± {np.std(test):.3f} "
           f"| {fcn:.3f} | {resnet:.3f} | {dtw:.3f} | {meets} | {wall:.0f} | {user + sys_:.0f} |")
+print(f"total CPU {cpu_total:.0f} s (user + system of the sweeps' ranks)")
 PY

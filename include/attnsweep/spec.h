@@ -132,6 +132,11 @@ typedef struct {
     as_keep keep;                     /* default: last for train, best in sweeps */
     as_val_mode validation_mode;      /* "validation": {"mode"} (default last) */
     uint64_t validation_seed;         /* "validation": {"seed"} (default 0) */
+    int refit;                        /* "refit" (default false): after training, a fresh
+                                         model (same seed) is trained on every training row
+                                         (validation rows too) for the kept epoch's count at
+                                         the same learning rates (as_fit_refit); it is the
+                                         model tested, dumped and saved */
     int threads;                      /* "threads": the BLAS/kernel threads per rank the run
                                          is to use (1..1024; 0: unset); `train`, `predict`
                                          and `evaluate` use it unless --threads is given

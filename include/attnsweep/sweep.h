@@ -62,6 +62,7 @@ typedef struct {
     int kept_best;       /* 1: the best epoch's weights were kept, 0: the last epoch's */
     int has_test;        /* the dataset has /test */
     int threads;         /* BLAS/kernel threads per rank it trained with */
+    int refit_epochs;    /* train.refit: epochs of the refit on every training row; 0: none */
     double test_loss, test_accuracy; /* of the kept weights; NaN when none */
     char validation[128]; /* the split, JSON: {"split":0.2,"mode":"stratified","seed":0,...} */
     char error[512];

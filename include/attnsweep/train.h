@@ -91,6 +91,9 @@ typedef struct {
     /* Called after every completed epoch, before on_epoch's stop decision, with the
      * state to save and the curves so far; non-zero stops training with AS_ERR_IO. */
     int (*on_checkpoint)(void *ud, const as_fit_state *st, const struct as_history *h);
+    /* Non-NULL: epoch e trains at learning rate lr_replay[e] instead of the optimizer's
+     * rate or reduce_lr_on_plateau's (as_fit_refit; not used with an lr_schedule). */
+    const double *lr_replay;
 } as_fit_opts;
 
 typedef enum { AS_RUN_OK = 0, AS_RUN_DIVERGED, AS_RUN_STOPPED } as_run_status;
@@ -114,6 +117,8 @@ typedef struct as_history {
     char message[256]; /* why it diverged / stopped */
     double comm_wait_seconds; /* data parallel: time blocked on allreduce */
     int threads;           /* BLAS/kernel threads per rank the run used (as_blas_threads) */
+    int refit_epochs;      /* train.refit: the epochs of the refit whose test metrics these
+                              are (set by the caller of as_fit_refit); 0: no refit */
 } as_history;
 
 void as_history_free(as_history *h);
@@ -143,6 +148,19 @@ as_status as_fit_split(const as_dataset *d, const as_train_spec *t, int *train_r
  * AS_ERR_NOMEM, AS_ERR_MPI. */
 as_status as_fit(as_model *m, const as_dataset *d, const as_train_spec *t,
                  const as_fit_opts *opts, as_history *h, as_error *err);
+
+/* train.refit (Keras Tuner's and scikit-learn's refit): m is re-initialised with t->seed
+ * and trained again on every row of d's training split (no validation split, no early
+ * stopping, keep last) for sel->kept_epoch epochs (the epoch count the validation chose),
+ * epoch e at sel->learning_rate[e] when t uses reduce_lr_on_plateau (an lr_schedule runs
+ * again by step); then tested like any fit (out->test_*), and, unless the refit diverged,
+ * sel->test_* and sel->refit_epochs become the refit's (so sel describes the model m
+ * now holds). Only opts' comm, overlap, bucket_kb, on_batch and ud are used (no
+ * checkpoints, no on_epoch). Collective over opts->comm. Errors as as_fit's; AS_ERR_ARG
+ * when sel kept no epoch. */
+as_status as_fit_refit(as_model *m, const as_dataset *d, const as_train_spec *t,
+                       struct as_history *sel, const as_fit_opts *opts,
+                       struct as_history *out, as_error *err);
 
 /* Checks that every rank of comm holds the same parameters: a 64-bit hash of m's
  * parameter bytes, its minimum and maximum reduced over comm (collective: every rank

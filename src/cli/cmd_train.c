@@ -282,6 +282,29 @@ static as_status spec_threads(const train_opts *o, const as_spec *spec, int rank
     return as_hosts_gather(MPI_COMM_WORLD, as_blas_threads(), err);
 }
 
+/* train.refit: the model retrained on every training row for the kept epoch's count; its
+ * test metrics go into hist (refit_epochs says so). Collective. */
+static as_status refit(as_model *m, const as_dataset *d, const as_spec *spec, const as_fit_opts *fo,
+                       int rank, int quiet, as_history *hist, int *diverged, as_error *err) {
+    as_history hr;
+    as_status st = as_fit_refit(m, d, &spec->train, hist, fo, &hr, err);
+    if (st) return st;
+    if (hr.status == AS_RUN_DIVERGED) {
+        *diverged = 1;
+        if (rank == 0) fprintf(stderr, "attnsweep train: refit diverged: %s\n", hr.message);
+    } else if (rank == 0 && !quiet) {
+        printf("refit: %d epochs on all %d training rows (validation rows too), final loss %.6g\n",
+               hr.epochs_run, hr.n_train, hr.epochs_run ? hr.loss[hr.epochs_run - 1] : (double)NAN);
+        if (hr.has_test) {
+            printf("test (refit model): loss %.6g", hr.test_loss);
+            if (hr.classification) printf("  accuracy %.4f", hr.test_accuracy);
+            printf("\n");
+        }
+    }
+    as_history_free(&hr);
+    return AS_OK;
+}
+
 static as_status run(const train_opts *o, int rank, int P, int *diverged, as_error *err) {
     as_spec spec;
     as_dataset data;
@@ -362,6 +385,9 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
     } else if (rank == 0 && !o->quiet) {
         print_outcome(&hist);
     }
+    if (!*diverged && spec.train.refit &&
+        (st = refit(&model, &data, &spec, &fo, rank, o->quiet, &hist, diverged, err)))
+        goto done;
     if (rank == 0 && P > 1 && !o->quiet)
         printf("data parallel: %d ranks, %.3f s waiting on gradient allreduce (rank 0)\n", P,
                hist.comm_wait_seconds);

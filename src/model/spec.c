@@ -91,6 +91,7 @@ static const train_key k_train_keys[] = {
     {"validation_split", K_FLOAT, 0, 1, 1, offsetof(as_train_spec, validation_split)},
     {"shuffle", K_BOOL, 0, 1, 0, offsetof(as_train_spec, shuffle)},
     {"threads", K_INT, 1, 1024, 0, offsetof(as_train_spec, threads)},
+    {"refit", K_BOOL, 0, 1, 0, offsetof(as_train_spec, refit)},
 };
 #define N_TRAIN_KEYS (sizeof k_train_keys / sizeof k_train_keys[0])
 

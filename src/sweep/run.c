@@ -142,6 +142,7 @@ static void summarise(const as_history *h, const as_train_spec *t, as_result *ou
     out->kept_epoch = h->kept_epoch;
     out->kept_best = h->kept_best;
     out->threads = h->threads;
+    out->refit_epochs = h->refit_epochs;
     out->has_test = h->has_test;
     out->test_loss = h->test_loss;
     out->test_accuracy = h->test_accuracy;
@@ -191,6 +192,25 @@ static as_status fit_rung(as_model *m, const as_dataset *d, as_spec *spec, const
         fo->resume_history = rh;
     }
     return as_fit(m, d, &spec->train, fo, h, e);
+}
+
+/* train.refit: m retrained on every training row for the kept epoch's count (as_fit_refit:
+ * h's test metrics become the refit's); its loss curve is "refit_loss". A diverged refit
+ * makes the run diverged. Collective over fo->comm. */
+static as_status refit_run(as_model *m, const as_dataset *d, const as_spec *spec, as_history *h,
+                           const as_fit_opts *fo, as_result *out, as_error *e) {
+    as_history hr;
+    as_status st = as_fit_refit(m, d, &spec->train, h, fo, &hr, e);
+    if (st) return st;
+    hsize_t n[1] = {(hsize_t)hr.epochs_run};
+    st = as_result_add(out, "refit_loss", AS_ARR_F64, 1, n, hr.loss, e);
+    if (!st && hr.status == AS_RUN_DIVERGED) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "refit: %s", hr.message);
+        fail(out, AS_VAR_DIVERGED, msg);
+    }
+    as_history_free(&hr);
+    return st;
 }
 
 /* The weights to save: "__params" holds the parameters, then the non-trainable buffers
@@ -288,8 +308,20 @@ as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset
         st = AS_OK;
         goto done;
     }
+    if (h.status == AS_RUN_OK && spec.train.refit && !o->metrics_only &&
+        (st = refit_run(&m, d, &spec, &h, &fo, out, &e))) {
+        if (st == AS_ERR_MPI) {
+            as_error_set(err, st, "%s: %s", origin, e.msg);
+            goto done;
+        }
+        fail(out, AS_VAR_FAILED, e.msg);
+        st = AS_OK;
+        goto done;
+    }
+    as_var_status refit_status = out->status; /* a diverged refit */
     summarise(&h, &spec.train, out);
     if ((st = add_curves(&h, out, err))) goto done;
+    if (refit_status == AS_VAR_DIVERGED) goto done;
     if (h.status == AS_RUN_DIVERGED) {
         fail(out, AS_VAR_DIVERGED, h.message);
     } else if (h.status == AS_RUN_STOPPED) {

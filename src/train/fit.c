@@ -552,6 +552,7 @@ static as_status validate(fit_ctx *c, int ep, as_epoch_stats *es, int *diverged,
 static as_status run_epoch(fit_ctx *c, int ep, as_history *h, int *stop, as_error *err) {
     const as_train_spec *t = c->t;
     double t0 = now_seconds();
+    if (c->o && c->o->lr_replay) c->cb.lr = (float)c->o->lr_replay[ep];
     h->learning_rate[ep] = (double)(t->lr_schedule.type ? as_lr_schedule_at(&t->lr_schedule,
                                                              t->optimizer.learning_rate, c->opt.t)
                                                        : c->cb.lr);
@@ -703,6 +704,40 @@ as_status as_fit(as_model *m, const as_dataset *d, const as_train_spec *t,
     h->comm_wait_seconds = c.dp.wait_seconds;
     fit_free(&c);
     if (st) as_history_free(h);
+    return st;
+}
+
+as_status as_fit_refit(as_model *m, const as_dataset *d, const as_train_spec *t,
+                       as_history *sel, const as_fit_opts *opts, as_history *out,
+                       as_error *err) {
+    memset(out, 0, sizeof *out);
+    if (sel->kept_epoch < 1 || sel->kept_epoch > sel->epochs_run)
+        return as_error_set(err, AS_ERR_ARG, "train.refit: no kept epoch to refit for");
+    as_train_spec r = *t;
+    r.epochs = sel->kept_epoch;
+    r.validation_split = 0;
+    r.validation_mode = AS_VAL_LAST;
+    r.early_stopping.enabled = 0;
+    r.reduce_lr.enabled = 0;
+    r.keep = AS_KEEP_LAST;
+    r.refit = 0;
+    as_fit_opts o;
+    memset(&o, 0, sizeof o);
+    o.comm = opts ? opts->comm : MPI_COMM_NULL;
+    if (opts) {
+        o.overlap = opts->overlap;
+        o.bucket_kb = opts->bucket_kb;
+        o.on_batch = opts->on_batch;
+        o.ud = opts->ud;
+    }
+    if (t->reduce_lr.enabled && !t->lr_schedule.type) o.lr_replay = sel->learning_rate;
+    as_model_init(m, t->seed);
+    as_status st = as_fit(m, d, &r, &o, out, err);
+    if (!st && out->status == AS_RUN_OK) {
+        sel->refit_epochs = out->epochs_run;
+        sel->test_loss = out->test_loss;
+        sel->test_accuracy = out->test_accuracy;
+    }
     return st;
 }
 

@@ -12,6 +12,13 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
            OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1")
 
 
+def temp_dir(prefix):
+    """A fresh temporary folder and a function naming a file in it."""
+    import tempfile
+    d = tempfile.mkdtemp(prefix=prefix)
+    return d, lambda name: os.path.join(d, name)
+
+
 def need_h5py():
     """(h5py, numpy), or a visible skip (exit 77) when python3 lacks them."""
     try:

@@ -18,18 +18,13 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import BIN, ENV, Checks, need_h5py  # noqa: E402
+from e2e_checks import BIN, ENV, Checks, need_h5py, temp_dir  # noqa: E402
 
 h5py, np = need_h5py()
 check = Checks(verbose=True)
-TMP = tempfile.mkdtemp(prefix="attnsweep-data-axis-")
-
-
-def j(name):
-    return os.path.join(TMP, name)
+TMP, j = temp_dir("attnsweep-data-axis-")
 
 
 def run(*args, np_=0, env=None):

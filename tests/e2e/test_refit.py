@@ -1,0 +1,135 @@
+#!/usr/bin/python3
+"""e2e: train.refit (retrain on every training row for the kept epoch's count).
+
+On a small 3-class set with a test split, `train` with a stratified validation split,
+early stopping (restore best) and reduce_lr_on_plateau, and "refit": true:
+- the history records refit_epochs = kept_epoch; the saved weights and test metrics equal,
+  bit for bit, an independent `train` of a spec with no validation split and no callbacks,
+  the same seed, kept_epoch epochs and the selection run's learning rates written out as a
+  piecewise_constant_decay schedule (built here from the history's learning_rate curve);
+- a sweep with refit stores refit_epochs, a refit_loss curve of that length and the refit
+  model's test metrics (equal to train's on the exported spec);
+- "refit" must be a boolean (exit 2 naming train.refit).
+Skips (exit 77) without numpy/h5py."""
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_checks import BIN, ENV, Checks, need_h5py, temp_dir  # noqa: E402
+
+h5py, np = need_h5py()
+check = Checks(verbose=True)
+TMP, j = temp_dir("attnsweep-refit-")
+
+
+def run(*args):
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=600, env=ENV, cwd=TMP)
+
+
+def make_data(path, n=60, n_test=30, T=24, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, T)
+    base = np.stack([np.sin(2 * np.pi * (c + 1) * t) for c in range(k)])
+    y, ty = np.sort(np.arange(n) % k), rng.integers(0, k, n_test)
+    with h5py.File(path, "w") as f:
+        f.attrs["task"] = "classification"
+        f.attrs["n_classes"] = np.int32(k)
+        f["train/x"] = (base[y] + 0.9 * rng.standard_normal((n, T)))[:, :, None].astype(np.float32)
+        f["train/y"] = y.astype(np.int32)
+        f["test/x"] = (base[ty] + 0.9 * rng.standard_normal((n_test, T)))[:, :, None].astype(np.float32)
+        f["test/y"] = ty.astype(np.int32)
+
+
+SPEC = {
+    "data": "cls.h5",
+    "model": [{"type": "conv1d", "filters": 6, "kernel_size": 5},
+              {"type": "batch_normalization", "momentum": 0.9},
+              {"type": "activation", "activation": "relu"},
+              {"type": "global_average_pooling1d"}, {"type": "dense", "units": "n_classes"}],
+    "train": {"epochs": 40, "batch_size": 8, "seed": 5,
+              "validation": {"split": 0.25, "mode": "stratified", "seed": 1},
+              "optimizer": {"type": "adam", "learning_rate": 0.02},
+              "early_stopping": {"patience": 6, "restore_best_weights": True},
+              "reduce_lr_on_plateau": {"patience": 1, "factor": 0.5, "min_lr": 1e-4},
+              "refit": True},
+}
+
+
+def write(name, doc):
+    with open(j(name), "w") as fh:
+        json.dump(doc, fh)
+
+
+def weights(path, group="weights"):
+    out = {}
+    with h5py.File(path, "r") as f:
+        f[group].visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+    return out
+
+
+def main():
+    make_data(j("cls.h5"))
+    write("refit.json", SPEC)
+    r = run("train", "refit.json", "--threads", "1", "--history", "h.h5", "--save-weights", "w.h5")
+    check(r.returncode == 0 and "refit:" in r.stdout, f"train with refit exits 0 {r.stderr[-200:]}")
+    with h5py.File(j("h.h5"), "r") as h:
+        a = dict(h.attrs)
+        lr = h["learning_rate"][()]
+    kept = int(a["kept_epoch"])
+    check(a["refit_epochs"] == kept and 1 <= kept < 40, f"refit_epochs = kept_epoch = {kept}")
+    # the reference: all 60 rows, kept epochs, the recorded rates as a step schedule
+    spe = -(-60 // 8)  # steps per epoch on every row
+    changes = [e for e in range(1, kept) if lr[e] != lr[e - 1]]
+    check(len(changes) >= 1, f"the selection run reduced its rate before epoch {kept} ({changes})")
+    ref = json.loads(json.dumps(SPEC))
+    t = ref["train"]
+    for k in ("validation", "early_stopping", "reduce_lr_on_plateau", "refit"):
+        t.pop(k)
+    t["epochs"] = kept
+    t["lr_schedule"] = {"type": "piecewise_constant_decay",
+                        "boundaries": [e * spe - 1 for e in changes],
+                        "values": [float(lr[0])] + [float(lr[e]) for e in changes]}
+    write("ref.json", ref)
+    r = run("train", "ref.json", "--threads", "1", "--history", "rh.h5", "--save-weights", "rw.h5")
+    with h5py.File(j("rh.h5"), "r") as h:
+        b = dict(h.attrs)
+        rlr = h["learning_rate"][()]
+    wa, wb = weights(j("w.h5")), weights(j("rw.h5"))
+    check(r.returncode == 0 and np.array_equal(rlr, lr[:kept]), "the reference trains at the same rates")
+    check(wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa),
+          "the refit's weights = an independent train on every row for kept_epoch epochs (bit for bit)")
+    check(a["test_loss"] == b["test_loss"] and a["test_accuracy"] == b["test_accuracy"],
+          f"and its test metrics (accuracy {a['test_accuracy']:.3f})")
+
+    sw = dict(SPEC, train=dict(SPEC["train"], optimizer={"type": "adam", "learning_rate": "$lr"}),
+              grid={"lr": [0.02, 0.01]}, save_weights=True)
+    sw["train"].pop("seed")
+    write("sw.json", sw)
+    r = run("sweep", "sw.json", "-o", "res.h5", "--threads", "1")
+    ok = r.returncode == 0
+    with h5py.File(j("res.h5"), "r") as f:
+        key = next(k for k, g in f["variants"].items() if g.attrs["id"] == 1)
+        g = f["variants"][key]
+        ga = dict(g.attrs)
+        n_refit = len(g["refit_loss"])
+    check(ok and ga["refit_epochs"] == ga["kept_epoch"] == n_refit,
+          f"a sweep run stores refit_epochs and a refit_loss curve ({n_refit} epochs)")
+    r = run("export", "res.h5", "--run", key, "-o", "e.json")
+    r2 = run("train", "e.json", "--history", "eh.h5", "--save-weights", "ew.h5", "--quiet")
+    with h5py.File(j("eh.h5"), "r") as h:
+        ea = dict(h.attrs)
+    we, ws = weights(j("ew.h5")), weights(j("res.h5"), f"variants/{key}/weights")
+    check(r.returncode == 0 and r2.returncode == 0 and ea["test_accuracy"] == ga["test_accuracy"] and
+          ea["test_loss"] == ga["test_loss"] and all(np.array_equal(we[k], ws[k]) for k in we),
+          "train on the exported run reproduces the sweep's refit model (test metrics, weights)")
+
+    write("bad.json", dict(SPEC, train=dict(SPEC["train"], refit=1)))
+    r = run("train", "bad.json")
+    check(r.returncode == 2 and "train.refit" in r.stderr, f"refit 1: exit 2 ({r.stderr.strip()[:100]})")
+    return check.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
