@@ -6,9 +6,11 @@ tables of (name, how to make the input, command, what the message must say)."""
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import h5py
@@ -25,34 +27,51 @@ check = Checks(verbose=True)
 TMP = tempfile.mkdtemp(prefix="attnsweep-hostile-")
 MAX_RSS_KB = 2 * 1024 * 1024
 MAX_SECONDS = 10.0
+TRAIN_SECONDS = 300.0
 
 
 def j(*names):
     return os.path.join(TMP, *names)
 
 
-def run(args, env=None):
-    """Runs the CLI; returns (exit status, stdout, stderr, seconds, max RSS in KB)."""
+def run(args, env=None, trains=False):
+    """Runs the CLI; returns (exit status, stdout, stderr, seconds, max RSS in KB). A
+    command that does not train must end within MAX_SECONDS using at most MAX_RSS_KB
+    (the goal: no input makes a command use more before it trains or exits 2): it is
+    killed at the deadline (its whole session: a hang fails the test, it does not stall
+    it) and the bounds are checked here, for every such call. A training command gets a
+    deadline of TRAIN_SECONDS and no bound."""
     t0 = time.monotonic()
     out, err = j("out.txt"), j("err.txt")
+    deadline = TRAIN_SECONDS if trains else MAX_SECONDS
     with open(out, "w") as fo, open(err, "w") as fe:
-        p = subprocess.Popen([BIN] + args, env=env or ENV, stdout=fo, stderr=fe)
+        p = subprocess.Popen([BIN] + args, env=env or ENV, stdout=fo, stderr=fe,
+                             start_new_session=True)
+        timer = threading.Timer(deadline, os.killpg, (p.pid, signal.SIGKILL))
+        timer.start()
         _, status, ru = os.wait4(p.pid, 0)
+        timer.cancel()
     secs = time.monotonic() - t0
     code = os.waitstatus_to_exitcode(status)
     p.returncode = code
+    what = " ".join(os.path.basename(a) for a in args)[:120]
+    if secs >= deadline:
+        check(False, f"{what}: killed at the {deadline:.0f} s deadline")
+    elif not trains:
+        check(secs < MAX_SECONDS and ru.ru_maxrss < MAX_RSS_KB,
+              f"{what}: {secs:.2f} s, {ru.ru_maxrss // 1024} MiB (bounds {MAX_SECONDS:.0f} s, "
+              f"{MAX_RSS_KB // 1024} MiB)")
     with open(out) as fo, open(err) as fe:
         return code, fo.read(), fe.read(), secs, ru.ru_maxrss
 
 
 def expect_refusal(name, args, must, env=None, absent=()):
-    """Exit 2, every string of must in stderr, within the time and memory bounds, and no
-    file of absent created."""
+    """Exit 2, every string of must in stderr, within the time and memory bounds (run),
+    and no file of absent created."""
     code, out, err, secs, rss = run(args, env)
     msg = err.strip().splitlines()[-1] if err.strip() else "(no message)"
     check(code == 2 and all(m in err for m in must),
           f"{name}: exit {code}, message names {must}: {msg[:300]}")
-    check(secs < MAX_SECONDS and rss < MAX_RSS_KB, f"{name}: {secs:.2f} s, {rss // 1024} MiB")
     for a in absent:
         check(not os.path.exists(a), f"{name}: nothing written at {os.path.basename(a)}")
     return err
@@ -159,7 +178,8 @@ def checkpoint_cases():
     regression_file(data, n=40)
     spec = write_spec("ck_spec.json", small_spec(data, epochs=2))
     ck = j("ck.h5")
-    code, _, err, _, _ = run(["train", spec, "--epochs", "1", "--checkpoint", ck, "--quiet"])
+    code, _, err, _, _ = run(["train", spec, "--epochs", "1", "--checkpoint", ck, "--quiet"],
+                               trains=True)
     check(code == 0 and os.path.exists(ck), f"a 1-epoch checkpoint ({err.strip()[:200]})")
 
     def perm_set(v):
@@ -223,6 +243,10 @@ def model_cases():
     flat_dense = [{"type": "flatten"}, {"type": "dense", "units": 1 << 24}]
     dense_flat = [{"type": "dense", "units": 1 << 24}, {"type": "flatten"}]
     huge_wrong = [{"type": "conv1d", "filters": 1 << 16, "kernel_size": 1}]
+    # the issue's case: dense after flatten, 6400 x 300000 weights (7.7 GB, 31 GB with
+    # gradients and Adam's moments), an output that does not match the targets
+    huge_dense = [{"type": "conv1d", "filters": 64, "kernel_size": 1}, {"type": "flatten"},
+                  {"type": "dense", "units": 300000}]
     lim = dict(ENV, ATTNSWEEP_MEMORY_LIMIT="64M")
     wide = [{"type": "conv1d", "filters": 4096, "kernel_size": 1},
             {"type": "conv1d", "filters": 1, "kernel_size": 1}]
@@ -233,6 +257,8 @@ def model_cases():
          ["model[0] (dense)", "exceed"], ENV),
         ("an invalid 1.6 GB model: its output is checked first", spec_with("s3.json", huge_wrong),
          ["model[0] (conv1d)", "outputs (batch, 100, 65536)"], ENV),
+        ("an invalid 31 GB model (dense after flatten): its output is checked first",
+         spec_with("s3b.json", huge_dense), ["model[2] (dense)", "outputs (batch, 1, 300000)"], ENV),
         ("a model beyond the memory budget", spec_with("s4.json", wide, batch_size=64),
          ["needs", "MiB, 64.0 MiB available"], lim),
         ("validation_split 0.999", spec_with("s5.json", None, validation_split=0.999),
@@ -260,7 +286,7 @@ def model_cases():
                    env=dict(ENV, ATTNSWEEP_MEMORY_LIMIT="8G"), absent=[j("big_toy.h5")])
     # batch_size 100000 on 200 rows: buffers for the rows that exist, and it trains
     spec = spec_with("s8.json", None, batch_size=100000)
-    code, out, err, secs, rss = run(["train", spec, "--quiet"])
+    code, out, err, secs, rss = run(["train", spec, "--quiet"], trains=True)
     check(code == 0 and rss < 512 * 1024,
           f"batch_size 100000 on 200 rows trains in {rss // 1024} MiB (exit {code}) {err[:200]}")
 
@@ -337,7 +363,7 @@ def many_labels_cases():
                   {"type": "global_average_pooling1d"}, {"type": "dense", "units": "n_classes"}],
         "train": {"epochs": 1, "batch_size": 256, "seed": 1}})
     hist = j("labels_history.h5")
-    code, _, err, secs, _ = run(["train", spec, "--history", hist])
+    code, _, err, secs, _ = run(["train", spec, "--history", hist], trains=True)
     ok = code == 0 and os.path.exists(hist)
     if ok:
         with h5py.File(hist, "r") as f:
@@ -364,7 +390,7 @@ def grid_cases():
     path = sweep("chain.json", chain)
     check(os.path.getsize(path) < 1 << 20, f"chain sweep is {os.path.getsize(path)} bytes")
     code, out, err, secs, rss = run(["sweep", "--dry-run", path])
-    check(code == 0 and "1 variants" in out and secs < MAX_SECONDS,
+    check(code == 0 and out.startswith("1 variant x 1 repeat") and secs < MAX_SECONDS,
           f"sweep --dry-run: a 5,000-axis chain in reverse order: exit {code} in {secs:.2f} s "
           f"{err.strip()[:200]}")
     many = {f"a{i}": [0] for i in range(60000)}
@@ -394,6 +420,17 @@ def grid_cases():
         f.write(json.dumps(s).replace('"INCLUDE"', '[{"a0": 4, "a0": 16}]'))
     expect_refusal("sweep: a duplicate key inside an include entry", ["sweep", "--dry-run", path],
                    [path, "include[0].a0: key given twice"])
+    # --dry-run on a sweep with the invalid 31 GB variant: planned, not built
+    s = small_spec(toy)
+    s["model"] = [{"type": "conv1d", "filters": 64, "kernel_size": 1}, {"type": "flatten"},
+                  {"type": "dense", "units": "$a0"}]
+    s["grid"] = {"a0": [100, 300000]}
+    path = write_spec("huge_dry.json", s)
+    code, out, err, secs, rss = run(["sweep", "--dry-run", path])
+    check(code == 0 and "fails: variant 1 (a0=300000)" in out and
+          "outputs (batch, 1, 300000)" in out and rss < 256 * 1024,
+          f"sweep --dry-run: an invalid 31 GB variant is reported, not built ({rss // 1024} MiB)"
+          f" {(out + err).strip()[-200:]}")
     # --dry-run prints each variant's memory from the plan, allocating nothing
     path = sweep("mem.json", {"a0": [4, 1 << 17]})
     code, out, err, secs, rss = run(["sweep", "--dry-run", path])
