@@ -276,7 +276,8 @@ static as_status spec_threads(const train_opts *o, const as_spec *spec, int rank
                     "bit-identical to that run's\n", o->threads, want, o->spec_path);
         return AS_OK;
     }
-    if (want == as_blas_threads()) return AS_OK;
+    /* every rank takes this branch (the same spec and flags), so the collective calls
+     * below are reached by all, whatever thread count each rank had by default */
     as_runtime_set_threads(want, P);
     as_hosts_free(); /* the start-up lines name the threads each rank uses */
     return as_hosts_gather(MPI_COMM_WORLD, as_blas_threads(), err);

@@ -183,7 +183,9 @@ static as_status plan_twin(as_model *w, const as_model *src, int max_batch, cons
 size_t as_model_workspace_bytes(const as_model *src, int max_batch) {
     as_model w;
     if (plan_twin(&w, src, max_batch, "workspace", NULL)) return SIZE_MAX;
-    size_t n = as_model_bytes(&w) - as_mem_mul(w.n_params + w.n_buffers, sizeof(float));
+    const size_t all = as_model_bytes(&w), borrowed = as_mem_mul(as_mem_add(w.n_params, w.n_buffers),
+                                                                 sizeof(float));
+    const size_t n = all == SIZE_MAX || borrowed == SIZE_MAX ? SIZE_MAX : all - borrowed;
     as_model_free(&w);
     return n;
 }

@@ -11,12 +11,10 @@
 #include "attnsweep/blas.h"
 #include "attnsweep/layers.h"
 #include "attnsweep/memory.h"
-#include "attnsweep/blas.h"
 #include "attnsweep/optim.h"
-#include "attnsweep/pool.h"
 #include "attnsweep/rng.h"
-#include "attnsweep/vec.h"
 #include "train/dp.h"
+#include "train/fit_split.h"
 
 void as_history_free(as_history *h) {
     if (!h) return;
@@ -42,11 +40,8 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Per-process batch buffers, allocated once per fit. */
-typedef struct {
-    float *x, *y;
-    int *labels;
-} batch_buf;
+/* Per-process batch buffers (fit_split.h), allocated once per fit. */
+typedef as_batch batch_buf;
 
 static void batch_free(batch_buf *b) {
     as_free(b->x);
@@ -81,16 +76,6 @@ static void gather(batch_buf *b, const as_split *s, const int *idx, int row0, in
     }
 }
 
-/* Loss of the last forward on b's n rows: returns the summed per-sample loss, writes
- * the output gradient scaled by `scale` when grad is set, counts argmax hits. */
-static double batch_loss(as_model *m, const float *out, const batch_buf *b, int n, float scale,
-                         int grad, long *correct) {
-    int m_out = (int)as_model_out_size(m);
-    float *d = grad ? as_model_dout(m) : NULL;
-    if (b->labels) return as_loss_sce(d, out, b->labels, n, m_out, scale, correct);
-    return as_loss_mse(d, out, b->y, n, m_out, scale); /* d NULL: evaluation, no gradient */
-}
-
 /* The model's statistics reduction (synchronised batch norm) over the fit's ranks. */
 static int reduce_stats(void *ud, double *buf, int n) {
     return MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, *(MPI_Comm *)ud) != MPI_SUCCESS;
@@ -108,64 +93,10 @@ static int comm_rank(MPI_Comm c) {
     return r;
 }
 
-/* train.batch_split = n > 1: the rank's rows of each training batch are split into n
- * contiguous parts, part r forward and backward in its own workspace (part 0: the model
- * itself) on the pool's threads (serially with one thread: the same arithmetic), and
- * the gradients are summed in part order -- the arithmetic of n data-parallel ranks of
- * one thread each, whatever the number of threads. */
-typedef struct {
-    int n;        /* parts (1: off) */
-    as_model *w;  /* n - 1 workspaces for parts 1..n-1 */
-    double *part; /* per part: loss sum, correct count, rows */
-    int blas_was; /* BLAS threads before the fit, restored after */
-} replicas;
-
-/* Rows [a, b) of the gathered batch buffer as a batch of its own. */
-static batch_buf batch_view(const batch_buf *b, const as_split *s, int a) {
-    batch_buf v = {b->x + (size_t)a * as_split_x_row(s),
-                   b->y ? b->y + (size_t)a * as_split_y_row(s) : NULL,
-                   b->labels ? b->labels + a : NULL};
-    return v;
-}
-
-typedef struct {
-    as_model *m;
-    replicas *rep;
-    const batch_buf *b;
-    const as_split *s;
-    int k;
-} eval_job;
-
-static void eval_part(const void *ctx, int r, int worker) {
-    (void)worker;
-    const eval_job *j = ctx;
-    const int n = j->rep->n, a = (int)((long)j->k * r / n), e = (int)((long)j->k * (r + 1) / n);
-    double *out = j->rep->part + 3 * r;
-    out[0] = out[1] = 0;
-    if (e <= a) return;
-    as_model *m = r == 0 ? j->m : &j->rep->w[r - 1];
-    const batch_buf v = batch_view(j->b, j->s, a);
-    long correct = 0;
-    out[0] = batch_loss(m, as_model_forward(m, v.x, e - a, 0), &v, e - a, 1.0f, 0, &correct);
-    out[1] = (double)correct;
-}
-
-/* Adds the loss and correct count of the k gathered rows, forwarded in the batch
- * split's parts, to sums (part order). */
-static void eval_split(as_model *m, replicas *rep, const batch_buf *b, const as_split *s, int k,
-                       double *sums) {
-    const eval_job j = {m, rep, b, s, k};
-    as_pool_run(rep->n, rep->n, eval_part, &j);
-    for (int r = 0; r < rep->n; r++) {
-        sums[0] += rep->part[3 * r];
-        sums[1] += rep->part[3 * r + 1];
-    }
-}
-
 /* Evaluates rows [row0, row0+n) of s: this rank takes its contiguous shard. Returns the
  * mean loss; *mpi_failed is set when the reduction failed. */
 static double evaluate(as_model *m, const as_split *s, const int *idx, int row0, int n, int batch,
-                       MPI_Comm comm, batch_buf *b, replicas *rep, double *acc, int *mpi_failed) {
+                       MPI_Comm comm, batch_buf *b, as_parts *rep, double *acc, int *mpi_failed) {
     int P = comm_size(comm), r = comm_rank(comm);
     int lo = (int)((long)n * r / P), hi = (int)((long)n * (r + 1) / P);
     if (batch > m->max_batch) batch = m->max_batch;
@@ -174,12 +105,12 @@ static double evaluate(as_model *m, const as_split *s, const int *idx, int row0,
         int k = hi - start < batch ? hi - start : batch;
         gather(b, s, idx ? idx + start : NULL, row0 + start, k);
         if (rep && rep->n > 1) {
-            eval_split(m, rep, b, s, k, sums);
+            as_parts_eval(rep, m, b, s, k, sums);
             continue;
         }
         const float *out = as_model_forward(m, b->x, k, 0);
         long correct = 0;
-        sums[0] += batch_loss(m, out, b, k, 1.0f, 0, &correct);
+        sums[0] += as_batch_loss(m, out, b, k, 1.0f, 0, &correct);
         sums[1] += (double)correct;
     }
     *mpi_failed = P > 1 && MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, comm) !=
@@ -266,92 +197,8 @@ typedef struct {
     int can_stop, need_best, sync;
     float *best; /* the best epoch's weights when need_best: params, then buffers */
     as_cb_state cb;
-    replicas rep;
+    as_parts rep;
 } fit_ctx;
-
-typedef struct {
-    fit_ctx *c;
-    int k, lo, bsz; /* this rank's rows of the batch, their first global row, batch size */
-} part_job;
-
-static void part_task(const void *ctx, int r, int worker) {
-    (void)worker;
-    const part_job *j = ctx;
-    fit_ctx *c = j->c;
-    const int a = (int)((long)j->k * r / c->rep.n), b = (int)((long)j->k * (r + 1) / c->rep.n);
-    double *out = c->rep.part + 3 * r;
-    out[0] = out[1] = 0;
-    out[2] = b - a;
-    if (b <= a) return;
-    as_model *m = r == 0 ? c->m : &c->rep.w[r - 1];
-    if (r > 0) as_model_zero_grad(m); /* part 0 is the model, zeroed by the caller */
-    m->dropout_seed = c->m->dropout_seed;
-    m->step = (uint64_t)c->opt.t;
-    m->row0 = j->lo + a;
-    const batch_buf v = batch_view(&c->b, c->s, a);
-    const float *y = as_model_forward(m, v.x, b - a, 1);
-    long correct = 0;
-    out[0] = batch_loss(m, y, &v, b - a, 1.0f / (float)j->bsz, 1, &correct);
-    out[1] = (double)correct;
-    as_model_backward(m, v.x, NULL, NULL);
-}
-
-/* Forward and backward of the k gathered rows split over the parts; the model's grads
- * receive the sum, local[0..1] the loss sum and correct count (both in part order). */
-static void split_step(fit_ctx *c, int k, int lo, int bsz, double *local) {
-    const part_job j = {c, k, lo, bsz};
-    as_pool_run(c->rep.n, c->rep.n, part_task, &j);
-    float *g = c->m->grads;
-    local[0] = c->rep.part[0];
-    local[1] = c->rep.part[1];
-    for (int r = 1; r < c->rep.n; r++) {
-        if (c->rep.part[3 * r + 2] <= 0) continue;
-        as_vec_add(g, g, c->rep.w[r - 1].grads, c->m->n_params);
-        local[0] += c->rep.part[3 * r];
-        local[1] += c->rep.part[3 * r + 1];
-    }
-}
-
-static void replicas_free(replicas *r) {
-    for (int i = 0; i < r->n - 1 && r->w; i++) as_model_free(&r->w[i]);
-    as_free(r->w);
-    as_free(r->part);
-    if (r->blas_was > 0) as_blas_set_threads(r->blas_was);
-    memset(r, 0, sizeof *r);
-    r->n = 1;
-}
-
-/* n parts for batches of up to shard rows per rank: n - 1 workspaces of ceil(shard / n)
- * rows; BLAS runs one thread per part. Batch statistics (batch_normalization) are over
- * the whole batch: such a model with n > 1 is a spec error. */
-static as_status replicas_init(replicas *r, as_model *m, int n, int shard, as_error *err) {
-    memset(r, 0, sizeof *r);
-    r->n = 1;
-    if (n > 1 && as_model_collective(m))
-        return as_error_set(err, AS_ERR_SPEC, "train.batch_split: %d parts, but the model's "
-                            "batch_normalization needs statistics over the whole batch (use 1)", n);
-    if (n > shard) n = shard;
-    if (n < 2) return AS_OK;
-    r->w = as_calloc((size_t)(n - 1), sizeof *r->w);
-    r->part = as_calloc((size_t)n * 3, sizeof(double));
-    if (!r->w || !r->part) {
-        replicas_free(r);
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory for the batch split");
-    }
-    const int rows = (shard + n - 1) / n;
-    for (int i = 0; i < n - 1; i++) {
-        as_status st = as_model_workspace(&r->w[i], m, rows, "batch split over threads", err);
-        if (st) {
-            r->n = i + 1; /* the ones built so far */
-            replicas_free(r);
-            return st;
-        }
-    }
-    r->n = n;
-    r->blas_was = as_blas_threads();
-    as_blas_set_threads(1);
-    return AS_OK;
-}
 
 /* A monitor the run cannot provide is a spec error naming the key. */
 static as_status check_monitor(const fit_ctx *c, as_monitor mon, const char *key, as_error *err) {
@@ -470,14 +317,14 @@ static as_status train_epoch(fit_ctx *c, int ep, double *sums, int *diverged, as
         as_model_zero_grad(m);
         if (k > 0 && c->rep.n > 1) {
             gather(&c->b, c->s, c->perm + start + lo, 0, k);
-            split_step(c, k, lo, bsz, local);
+            as_parts_train(&c->rep, m, &c->b, c->s, k, lo, bsz, (uint64_t)c->opt.t, local);
         } else if (k > 0) {
             gather(&c->b, c->s, c->perm + start + lo, 0, k);
             m->step = (uint64_t)c->opt.t; /* dropout masks: global step and global rows */
             m->row0 = lo;
             const float *out = as_model_forward(m, c->b.x, k, 1);
             long correct = 0;
-            local[0] = batch_loss(m, out, &c->b, k, 1.0f / (float)bsz, 1, &correct);
+            local[0] = as_batch_loss(m, out, &c->b, k, 1.0f / (float)bsz, 1, &correct);
             local[1] = (double)correct;
         } else if (c->sync) { /* batch statistics are global: take part with 0 rows */
             as_model_forward(m, c->b.x, 0, 1);
@@ -596,7 +443,7 @@ static as_status run_epoch(fit_ctx *c, int ep, as_history *h, int *stop, as_erro
 
 /* After the last epoch: the kept weights, the best epoch, the test split. */
 static as_status finish(fit_ctx *c, as_history *h, as_error *err) {
-    h->threads = as_blas_threads();
+    h->threads = c->rep.blas_was > 0 ? c->rep.blas_was : as_blas_threads(); /* before a split */
     h->best_epoch = c->cb.es.best_epoch + 1;
     h->monitor = c->track.monitor;
     h->kept_epoch = h->epochs_run;
@@ -628,7 +475,7 @@ static void fit_free(fit_ctx *c) {
     c->m->reduce = NULL;
     c->m->reduce_ud = NULL;
     if (c->P > 1) as_dp_free(&c->dp);
-    replicas_free(&c->rep);
+    as_parts_free(&c->rep);
     as_optim_free(&c->opt);
     batch_free(&c->b);
     as_free(c->perm);
@@ -668,7 +515,7 @@ static as_status fit_init(fit_ctx *c, as_history *h, as_error *err) {
         c->sync = as_model_collective(c->m);
     }
     as_rng_seed(&c->shuf, as_rng_derive(t->seed, AS_STREAM_SHUFFLE));
-    return replicas_init(&c->rep, c->m, t->batch_split, shard_max, err);
+    return as_parts_init(&c->rep, c->m, t->batch_split, err);
 }
 
 as_status as_fit(as_model *m, const as_dataset *d, const as_train_spec *t,

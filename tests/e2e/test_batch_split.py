@@ -10,6 +10,8 @@ threads, gradients summed in part order; src/train/fit.c).
 - it equals batch_split 1 within 1e-5 relative per epoch (regression and
   classification, an uneven last batch, more parts than rows in a batch);
 - `sweep --dry-run` counts the parts' workspaces in a variant's memory;
+- evaluation batches larger than a training shard (validation and test splits) equal
+  batch_split 1's within 1e-5, and a run records the thread count it was given;
 - bad values (0, 257, a string) and a model with batch_normalization exit 2 naming
   train.batch_split.
 Skips (77) without h5py/numpy; the mpirun case is skipped visibly without mpirun."""
@@ -63,6 +65,7 @@ def train(sp, threads, np_=0):
         return None
     with h5py.File(h, "r") as f:
         hist = {k: f[k][()] for k in f.keys()}
+        hist.update({f"@{k}": v for k, v in f.attrs.items()})
     wts = {}
     with h5py.File(w, "r") as f:
         f.visititems(lambda n, o: wts.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
@@ -119,6 +122,22 @@ for name, data, model, kw in [("reg", "toy.h5", REG, {}),
         check(all(np.array_equal(one[1][k], two[1][k]) for k in one[1]),
               f"{name} split {parts}: weights differ between 1 and 2 threads")
         check(ref[0]["loss"][-1] < ref[0]["loss"][0], f"{name}: the loss does not decrease")
+
+# ---- evaluation batches larger than a training shard (batch 32 > 10 training rows; the
+# test split evaluated in batches of 20) and the recorded thread count
+r = run(["data", "toy", "--samples", "20", "--test-samples", "30", "-o", path("toyt.h5")])
+check(r.returncode == 0, f"data toy with a test split: {r.stderr}")
+REG_T = [REG[0], REG[2], REG[3]]
+ref = train(spec("t_1.json", "toyt.h5", REG_T, batch_size=32, validation_split=0.5), 2)
+sp = spec("t_2.json", "toyt.h5", REG_T, batch_size=32, validation_split=0.5, batch_split=2)
+one, two = train(sp, 1), train(sp, 2)
+if ref and one and two:
+    for k in ("val_loss", "@test_loss"):
+        check(np.array_equal(one[0][k], two[0][k]), f"test split: {k} differs between 1 and 2 threads")
+        e = rel(two[0][k], ref[0][k])
+        check(e <= 1e-5, f"test split: {k} {two[0][k]} vs split 1 {ref[0][k]} (rel {e:.1e})")
+    check(two[0]["@threads"] == 2 and one[0]["@threads"] == 1,
+          f"recorded threads: {one[0]['@threads']} and {two[0]['@threads']} (want 1 and 2)")
 
 # ---- batch_split 2 on one rank is the arithmetic of two data-parallel ranks
 if MPIRUN:

@@ -2,6 +2,7 @@
  * many loops in a row, the cap) and the CPU limits read from cgroup files (v1 and v2,
  * nested quotas, none, missing files) in fake /proc/self/cgroup and /sys/fs/cgroup trees. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,52 @@ START_TEST(test_pool_runs_each_task_once) {
     }
     as_pool_set_threads(0);
     ck_assert_int_eq(as_pool_threads(), 1);
+}
+END_TEST
+
+/* A loop started inside a task runs inline on that task's thread, as worker 0, every
+ * inner task once (the pool.h contract the batch split relies on: attention's pool loop
+ * inside one part). */
+#define OUTER 4
+#define INNER 50
+typedef struct {
+    pthread_t outer_thread[OUTER];
+    int inner_hits[OUTER][INNER], inner_wrong_thread, inner_worker_nonzero;
+} nest_ctx;
+typedef struct {
+    nest_ctx *n;
+    int outer;
+} inner_ctx;
+
+static void inner_task(const void *ctx, int task, int worker) {
+    const inner_ctx *ic = ctx;
+    nest_ctx *n = ic->n;
+    n->inner_hits[ic->outer][task]++; /* only this outer task's thread writes its row */
+    if (!pthread_equal(pthread_self(), n->outer_thread[ic->outer]))
+        __atomic_fetch_add(&n->inner_wrong_thread, 1, __ATOMIC_RELAXED);
+    if (worker != 0) __atomic_fetch_add(&n->inner_worker_nonzero, 1, __ATOMIC_RELAXED);
+}
+
+static void outer_task(const void *ctx, int task, int worker) {
+    (void)worker;
+    nest_ctx *n = (nest_ctx *)(uintptr_t)ctx;
+    n->outer_thread[task] = pthread_self();
+    const inner_ctx ic = {n, task};
+    as_pool_run(INNER, 0, inner_task, &ic);
+}
+
+START_TEST(test_pool_nested_loop_runs_inline) {
+    as_pool_set_threads(2);
+    for (int loop = 0; loop < 100; loop++) {
+        nest_ctx n;
+        memset(&n, 0, sizeof n);
+        as_pool_run(OUTER, 2, outer_task, &n);
+        for (int o = 0; o < OUTER; o++)
+            for (int t = 0; t < INNER; t++) ck_assert_int_eq(n.inner_hits[o][t], 1);
+        ck_assert_int_eq(n.inner_wrong_thread, 0);
+        ck_assert_int_eq(n.inner_worker_nonzero, 0);
+    }
+    as_pool_set_threads(1);
 }
 END_TEST
 
@@ -120,6 +167,7 @@ int main(void) {
     TCase *tc = tcase_create("threads");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_pool_runs_each_task_once);
+    tcase_add_test(tc, test_pool_nested_loop_runs_inline);
     tcase_add_test(tc, test_cgroup_quota);
     tcase_add_test(tc, test_cpus_detect);
     suite_add_tcase(s, tc);
