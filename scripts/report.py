@@ -343,8 +343,9 @@ def leaderboard(res, best):
         badge = (' <span class="badge">best %s</span>' % html.escape(best_ids[v.id])
                  if v.id in best_ids else "")
         tds = [cell(pos), cell(v.id),
-               '<td data-v="%s">%s%s</td>' % (html.escape(v.name, quote=True),
-                                              html.escape(v.name), badge), cell(v.family)]
+               '<td class="name" data-v="%s">%s%s</td>' % (
+                   html.escape(v.name, quote=True),
+                   html.escape(v.name).replace(",", ",<wbr>"), badge), cell(v.family)]
         tds += [cell(v.axes.get(a, "–")) for a, _ in res.axes if a != "family"]
         n_stop = sum(r.status == "stopped" for r in rs)
         tds += [cell(len(v.ok), "%d/%d%s" % (len(v.ok), len(rs), " (%d stopped)" % n_stop
@@ -467,6 +468,7 @@ tr.best{background:#efe} tr.failed{background:#fee} tr.diverged{background:#ffe}
 .warn{background:#fec;padding:2px 6px;border-radius:3px}
 figure{margin:1em 0} img{max-width:100%;border:1px solid #ddd}
 figcaption{color:#555;font-size:13px} details{margin:.3em 0}
+td.name{max-width:17em;font-size:12px}
 div.scroll{overflow-x:auto;max-width:100%}"""
 
 SCRIPT = """document.querySelectorAll("table.sortable").forEach(function (t) {

@@ -212,7 +212,7 @@ def check_report(task, res, data, out):
             check(w >= 300 and h >= 200, "%s/%s: tiny image %dx%d" % (task, name, w, h))
     parser = Refs()
     with open(os.path.join(out, "index.html"), encoding="utf-8") as f:
-        page = f.read()
+        page = f.read().replace("<wbr>", "")  # line-break hints in the names
     parser.feed(page)
     for ref in parser.refs:
         check(os.path.exists(os.path.join(out, ref)), "%s: index.html references missing %s"
@@ -236,7 +236,7 @@ def check_report(task, res, data, out):
 def leaderboard_families(page):
     """{variant id: family} from the leaderboard rows of index.html."""
     rows = re.findall(r'<tr[^>]*><td data-v="\d+">\d+</td><td data-v="(\d+)">\d+</td>'
-                      r'<td data-v="[^"]*">.*?</td><td data-v="([^"]*)">', page)
+                      r'<td[^>]*data-v="[^"]*">.*?</td><td data-v="([^"]*)">', page)
     return {int(i): f for i, f in rows}
 
 
