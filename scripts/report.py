@@ -91,6 +91,11 @@ class Run:
                  "final" if self.weights_epoch == self.epochs_run else "kept")
         self.model_label = "%s, repeat %d, weights of epoch %d (%s)" % (
             self.name, self.repeat, self.weights_epoch, which)
+        refit = self.group.attrs.get("refit_epochs", 0)  # train.refit: the dumps' model
+        self.refit_epochs = int(refit) if np.ndim(refit) == 0 and int(refit) > 0 else 0
+        if self.refit_epochs:
+            self.model_label = ("%s, repeat %d, refit on every training row for %d epochs"
+                                % (self.name, self.repeat, self.refit_epochs))
 
     def series(self, name):
         """A 1-D dataset of the group as float64, or None when absent."""
@@ -633,6 +638,13 @@ def section_confusion(page, res, v, r):
     else:
         other, what = r.at_weights("val_accuracy"), "val_accuracy at epoch %d" % r.weights_epoch
     same = math.isfinite(other) and abs(other - acc) < 5e-4
+    if r.refit_epochs and what != "test_accuracy":
+        body += ("<p>Run <b>%s</b> (%s): accuracy %.3f on its %d stored %s series. The refit "
+                 "model was trained on these rows too, so this is not a validation score; "
+                 "the selection run's %s is %s (runs table).</p>"
+                 % (html.escape(r.key), html.escape(r.model_label), acc, m, r.split, what,
+                    fmt(other)))
+        return body
     body += ("<p>Run <b>%s</b> (%s): accuracy %.3f on its %d stored %s series. %s</p>"
              % (html.escape(r.key), html.escape(r.model_label), acc, m, r.split,
                 ("It equals the run's %s in the runs table (%.3f)." % (what, other)) if same else

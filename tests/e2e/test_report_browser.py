@@ -99,13 +99,14 @@ def classification_sweep(tmp, bin_, data):
 
 def heads_sweep(tmp, bin_, data):
     """Every variant an attention model, differing by the number of heads and key_dim
-    (as sweeps/trace-attention.json): families must be named from num_heads."""
+    (as sweeps/trace-attention.json; train.refit, so the figures show the refit model):
+    families must be named from num_heads."""
     conv = {"type": "conv1d", "filters": 8, "kernel_size": 5, "activation": "relu"}
     sweep = {"data": data, "prediction_samples": 24,
              "model": [conv, {"type": "self_attention", "num_heads": "$num_heads",
                               "key_dim": "$key_dim"}, {"type": "global_average_pooling1d"},
                        {"type": "dense", "units": 4}],
-             "train": {"epochs": 2, "batch_size": 16, "validation_split": 0.2},
+             "train": {"epochs": 2, "batch_size": 16, "validation_split": 0.2, "refit": True},
              "grid": {"num_heads": [1, 2], "key_dim": [4, 8]}, "seed": 0}
     path = os.path.join(tmp, "heads.json")
     with open(path, "w") as f:
@@ -122,6 +123,11 @@ def check_heads_page(page, dom):
     check("so the families are named from what differs: the grid axis <b>num_heads</b>"
           in page, "heads: the page should say the families come from num_heads")
     check(">conv<" not in page, "heads: an attention model labelled conv")
+    # train.refit: the dumps come from the model refit on every row, validation rows too
+    check(re.search(r"refit on every training row for \d+ epochs\): accuracy [0-9.]+ on "
+                    r"its \d+ stored validation series\. The refit model was trained on these "
+                    r"rows too", page) is not None,
+          "heads (refit): the confusion matrix must say its model saw the validation rows")
 
 
 def regression_sweep(tmp, bin_):
