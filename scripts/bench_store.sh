@@ -1,18 +1,22 @@
 #!/bin/bash
 # bench_store.sh: the cost of storing sweep results (README, "The results store").
 #
-#   scripts/bench_store.sh [BIN] [RANKS]      (defaults: build/attnsweep, 2)
+#   scripts/bench_store.sh [BIN] [RANKS] [JOURNAL]   (defaults: build/attnsweep, 2, rank0)
+#
+# JOURNAL is the sweep's --journal mode: rank0 (rank 0 writes every run) or shared (each
+# rank writes its own runs' journal files, rank 0 only indexes them).
 #
 # A sweep of 500 tiny attention variants (conv1d f -> self_attention key_dim k -> conv1d 1
 # on 64 toy series; f in 1..50, k in 1..10), 1 epoch each, default dumps (3 attention
 # samples, 6 predictions), over RANKS ranks. The store's benchmark hook
 # (ATTNSWEEP_STORE_LOG) records the seconds of every store (journal file + /summary row)
-# and every pack; the script prints the 10th and 500th store times (and the medians of
+# and every pack (and, with --journal shared, every worker's own store); the script prints the 10th and 500th store times (and the medians of
 # stores 6-15 and 491-500), the share of the wall time spent storing, the file's size
 # against the data it holds (h5stat), and the cost extrapolated to 10,000 runs.
 set -eu
 BIN=${1:-build/attnsweep}
 NP=${2:-2}
+JOURNAL=${3:-rank0}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 export OPENBLAS_NUM_THREADS=1
 TMP=$(mktemp -d /tmp/attnsweep-bench-store.XXXXXX)
@@ -31,17 +35,20 @@ JSON
 BIND=$(mpirun --help 2>&1 | grep -q -- --bind-to && echo "--bind-to none" || true)
 t0=$(date +%s.%N)
 ATTNSWEEP_STORE_LOG="$TMP/store.log" mpirun $BIND -np "$NP" "$BIN" sweep "$TMP/sweep.json" \
-    -o "$TMP/r.h5" --threads 1 > "$TMP/sweep.out"
+    -o "$TMP/r.h5" --threads 1 --journal "$JOURNAL" > "$TMP/sweep.out"
 t1=$(date +%s.%N)
 h5stat -S "$TMP/r.h5" > "$TMP/h5stat.txt"
+grep -m1 -- '^--journal' "$TMP/sweep.out" || true
 /usr/bin/python3 - "$TMP" "$t0" "$t1" "$NP" <<'PY'
 import os, re, statistics, sys
 tmp, t0, t1, np_ = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-puts, packs, proc_cpu = [], [], 0.0
+puts, packs, wputs, cpu_of, proc_cpu = [], [], [], {}, 0.0
 for line in open(os.path.join(tmp, "store.log")):
-    what, n, s, c, pc = line.split()
-    (puts if what == "put" else packs).append((int(n), float(s), float(c)))
-    proc_cpu = max(proc_cpu, float(pc))
+    what, n, s, c, pc, pid = line.split()
+    {"put": puts, "pack": packs, "wput": wputs}[what].append((int(n), float(s), float(c)))
+    cpu_of[pid] = max(cpu_of.get(pid, 0.0), float(pc))
+    if what != "wput":
+        proc_cpu = max(proc_cpu, float(pc))
 puts.sort()
 wall = t1 - t0
 put_s = [s for _, s, _ in puts]
@@ -67,6 +74,13 @@ print(f"packs: " + ", ".join(f"{n} runs {s*1e3:.1f} ms ({c*1e3:.1f} ms CPU)" for
 print(f"storing (wall): {sum(put_s):.2f} s of stores + {sum(s for _, s, _ in packs):.2f} s of packs = "
       f"{100*store/wall:.1f}% of the wall time")
 print(f"storing (CPU): {store_cpu:.2f} s of rank 0's {proc_cpu:.2f} CPU-s = {100*store_cpu/proc_cpu:.1f}%")
+own = [c for _, _, c in wputs]
+if own:
+    all_cpu = sum(cpu_of.values())
+    print(f"workers' own stores: {len(own)} runs, median {statistics.median(own)*1e3:.2f} ms CPU each; "
+          f"rank 0 per stored run: median {statistics.median(put_c)*1e3:.3f} ms CPU")
+    print(f"storing (CPU, every rank): {store_cpu + sum(own):.2f} s of {all_cpu:.2f} CPU-s "
+          f"(each process up to its last store) = {100*(store_cpu + sum(own))/all_cpu:.1f}%")
 print(f"file: {total} bytes, raw data {raw} bytes, metadata {meta} bytes: {total/raw:.3f}x the data")
 per_put = statistics.median(put_s)
 last_pack = packs[-1][1] / max(1, packs[-1][0])

@@ -55,7 +55,9 @@ as_status as_store_open(as_store *st, const char *path, as_error *err);
  * then trains again (a row whose journal file is gone is dropped by the next pack). */
 as_status as_store_sync(as_store *st, as_error *err);
 /* Benchmark hook: with ATTNSWEEP_STORE_LOG=FILE set, appends "WHAT COUNT WALL CPU
- * PROCESS_CPU" (seconds of this store or pack, then the process's CPU seconds so far). */
+ * PROCESS_CPU PID" (WHAT: put, rank 0 storing a run; wput, a worker writing its own run's
+ * journal file, --journal shared; pack. Seconds of this store or pack, then the
+ * process's CPU seconds so far and its pid). */
 void as_store_log(const char *what, size_t count, double seconds, double cpu);
 double as_store_clock(void); /* monotonic seconds */
 double as_store_cpu(void);   /* this process's CPU seconds */

@@ -281,7 +281,7 @@ as_status as_store_sync(as_store *st, as_error *err) {
 }
 
 /* Benchmark hook (scripts/bench_store.sh): with ATTNSWEEP_STORE_LOG=FILE, each store and
- * pack appends "put|pack COUNT SECONDS" to FILE. */
+ * pack appends "put|wput|pack COUNT SECONDS CPU PROCESS_CPU PID" to FILE. */
 static double clock_of(clockid_t id) {
     struct timespec ts;
     clock_gettime(id, &ts);
@@ -295,7 +295,7 @@ void as_store_log(const char *what, size_t count, double seconds, double cpu) {
     const char *path = getenv("ATTNSWEEP_STORE_LOG");
     FILE *f = path && path[0] ? fopen(path, "a") : NULL;
     if (!f) return;
-    fprintf(f, "%s %zu %.9f %.9f %.6f\n", what, count, seconds, cpu, as_store_cpu());
+    fprintf(f, "%s %zu %.9f %.9f %.6f %ld\n", what, count, seconds, cpu, as_store_cpu(), (long)getpid());
     fclose(f);
 }
 
