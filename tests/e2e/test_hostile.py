@@ -6,6 +6,7 @@ tables of (name, how to make the input, command, what the message must say)."""
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -441,12 +442,15 @@ def grid_cases():
 
 
 def main():
-    dataset_cases()
-    checkpoint_cases()
-    model_cases()
-    ucr_cases()
-    many_labels_cases()
-    grid_cases()
+    try:
+        dataset_cases()
+        checkpoint_cases()
+        model_cases()
+        ucr_cases()
+        many_labels_cases()
+        grid_cases()
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)
     return check.summary()
 
 
