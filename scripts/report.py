@@ -513,8 +513,19 @@ def header(res):
         flags.append("no end time: the sweep is still running or was stopped before it "
                      "finished")
     else:
-        items.append("<li>end_time: %s, wall %s s</li>" % (html.escape(end),
-                                                            fmt(float(a.get("wall_seconds", 0)))))
+        wall = float(a.get("wall_seconds", 0))
+        note = ""
+        try:
+            import datetime
+            span = (datetime.datetime.fromisoformat(end.replace("Z", "+00:00"))
+                    - datetime.datetime.fromisoformat(text(a.get("start_time", "")).replace(
+                        "Z", "+00:00"))).total_seconds()
+            if span > wall + 60:
+                note = (" (the last session's: the sweep was resumed; %s s from start_time "
+                        "to end_time)" % fmt(span))
+        except ValueError:
+            pass
+        items.append("<li>end_time: %s, wall %s s%s</li>" % (html.escape(end), fmt(wall), note))
     loss = text(res.runs[0].config.get("train", {}).get("loss", "")) or LOSS_NAMES[res.task]
     stopped = sum(r.status == "stopped" for r in res.runs)
     if stopped:
