@@ -177,6 +177,37 @@ def real_report(tmp):
         check(p.returncode == 0, "attnsweep sweep %s: %s" % (sweep_file, p.stderr[-500:]))
         if p.returncode == 0:
             check_report("real " + task, res, data, os.path.join(tmp, "real_report_" + task))
+    check_halving_report(bin_, toy, tmp)
+
+
+def check_halving_report(bin_, toy, tmp):
+    """The ready halving sweep (its grid cut to 5 variants, rungs 1, 3, 9): the report
+    draws the rungs and says how many runs stopped at one."""
+    with open(os.path.join(SRC, "sweeps", "toy-conv-vs-attention-halving.json")) as f:
+        sweep = json.load(f)
+    sweep["grid"].update(filters=[8], num_heads=[1, 2], key_dim=[4, 8])
+    sweep.update(data=toy, repeats=1)
+    sweep["train"]["epochs"] = 9
+    sweep["search"].update(min_epochs=1, max_epochs=9)
+    path, res = os.path.join(tmp, "halving.json"), os.path.join(tmp, "halving.h5")
+    with open(path, "w") as f:
+        json.dump(sweep, f)
+    p = subprocess.run([bin_, "sweep", path, "-o", res], capture_output=True, text=True,
+                       timeout=600)
+    if not check(p.returncode == 0, "halving sweep: %s" % p.stderr[-500:]):
+        return
+    out = os.path.join(tmp, "halving_report")
+    p = subprocess.run([sys.executable, REPORT, res, "-o", out], capture_output=True, text=True,
+                       timeout=600)
+    if not check(p.returncode == 0, "report.py on the halving sweep: %s" % p.stderr[-500:]):
+        return
+    page = open(os.path.join(out, "index.html")).read()
+    imgs = re.findall(r'<img[^>]*src="([^"]+)"', page)
+    check(imgs and all(os.path.exists(os.path.join(out, i)) for i in imgs),
+          "halving report: every image on the page exists (%s)" % imgs)
+    check(os.path.exists(os.path.join(out, "rungs.png")) and 'src="rungs.png"' in page,
+          "halving report: the rungs figure is drawn and on the page")
+    check("stopped at a rung" in page, "halving report: says how many runs stopped at a rung")
 
 
 def check_report(task, res, data, out):
