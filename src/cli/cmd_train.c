@@ -306,6 +306,38 @@ static as_status refit(as_model *m, const as_dataset *d, const as_spec *spec, co
     return AS_OK;
 }
 
+/* The start-up lines (rank 0): the run, the runtime, the start weights, a resume
+ * (resume_epoch < 0: none). */
+static void print_start(const train_opts *o, const as_spec *spec, const as_dataset *data,
+                        const as_model *model, int P, uint64_t checksum, int resume_epoch) {
+    int n_train, n_val;
+    as_fit_split_rows(data->train.n, spec->train.validation_split, &n_train, &n_val);
+    printf("attnsweep train: %s: %d layers, %zu parameters; %d training and %d validation "
+           "series of length %d (%s validation rows); %s; %s test split\n", o->spec_path,
+           model->n_layers, model->n_params, n_train, n_val, data->train.t,
+           as_val_mode_name(spec->train.validation_mode),
+           data->task == AS_TASK_CLASSIFICATION ? "classification" : "regression",
+           data->has_test ? "a" : "no");
+    as_runtime_print(stdout, P);
+    if (P > 1)
+        printf("start weights: checksum %016llx identical on %d ranks\n",
+               (unsigned long long)checksum, P);
+    if (resume_epoch >= 0)
+        printf("resuming from %s after epoch %d of %d\n", o->checkpoint, resume_epoch,
+               spec->train.epochs);
+}
+
+/* A stop by signal (rank 0): where the state is and the command that resumes it. */
+static void print_stopped(const train_opts *o, const as_history *hist, int epochs, int P) {
+    printf("stopped by SIGTERM after epoch %d of %d", hist->epochs_run, epochs);
+    if (o->checkpoint) {
+        printf("; state saved in %s; resume with:\n", o->checkpoint);
+        as_runtime_print_command(stdout, P, o->argc, o->argv, NULL);
+    } else {
+        printf(" (no --checkpoint: nothing to resume from)\n");
+    }
+}
+
 static as_status run(const train_opts *o, int rank, int P, int *diverged, as_error *err) {
     as_spec spec;
     as_dataset data;
@@ -342,22 +374,8 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
                                         err)))
         goto done;
     int classification = data.task == AS_TASK_CLASSIFICATION;
-    if (rank == 0 && !o->quiet) {
-        int n_train, n_val;
-        as_fit_split_rows(data.train.n, spec.train.validation_split, &n_train, &n_val);
-        printf("attnsweep train: %s: %d layers, %zu parameters; %d training and %d validation "
-               "series of length %d (%s validation rows); %s; %s test split\n", o->spec_path,
-               model.n_layers, model.n_params, n_train, n_val, data.train.t,
-               as_val_mode_name(spec.train.validation_mode),
-               classification ? "classification" : "regression", data.has_test ? "a" : "no");
-        as_runtime_print(stdout, P);
-        if (P > 1)
-            printf("start weights: checksum %016llx identical on %d ranks\n",
-                   (unsigned long long)checksum, P);
-        if (resuming)
-            printf("resuming from %s after epoch %d of %d\n", o->checkpoint, resume.epoch,
-                   spec.train.epochs);
-    }
+    if (rank == 0 && !o->quiet)
+        print_start(o, &spec, &data, &model, P, checksum, resuming ? resume.epoch : -1);
     epoch_ctx ctx = {rank, o->quiet, classification, o->checkpoint, spec_sha, spec.train.seed, &model};
     as_fit_opts fo = {.comm = P > 1 ? MPI_COMM_WORLD : MPI_COMM_NULL, .overlap = o->overlap,
                       .bucket_kb = (int)o->bucket_kb, .on_epoch = print_epoch, .ud = &ctx,
@@ -369,15 +387,7 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
         goto done;
     }
     if (hist.status == AS_RUN_STOPPED) {
-        if (rank == 0) {
-            printf("stopped by SIGTERM after epoch %d of %d", hist.epochs_run, spec.train.epochs);
-            if (o->checkpoint) {
-                printf("; state saved in %s; resume with:\n", o->checkpoint);
-                as_runtime_print_command(stdout, P, o->argc, o->argv, NULL);
-            } else {
-                printf(" (no --checkpoint: nothing to resume from)\n");
-            }
-        }
+        if (rank == 0) print_stopped(o, &hist, spec.train.epochs, P);
         goto done; /* no final weights or history for an unfinished run */
     }
     if (hist.status == AS_RUN_DIVERGED) {

@@ -229,6 +229,37 @@ static as_status add_weights(const as_model *m, as_result *out, as_error *err) {
     return st;
 }
 
+/* After a fit that ran: the refit, the summary and curves, the dumps and weights (group
+ * leader) into out. A run's own failure goes into out (AS_OK); AS_ERR_MPI (err names
+ * origin) or an allocation failure stops the sweep. */
+static as_status finish_run(const as_sweep *s, as_model *m, const as_dataset *d, as_spec *spec,
+                            as_history *h, const as_fit_opts *fo, const as_run_opts *o, int me,
+                            const char *origin, as_result *out, as_error *err) {
+    as_status st = AS_OK;
+    as_error e;
+    as_error_clear(&e);
+    if (h->status == AS_RUN_OK && spec->train.refit && !o->metrics_only &&
+        (st = refit_run(m, d, spec, h, fo, out, &e))) {
+        if (st == AS_ERR_MPI) return as_error_set(err, st, "%s: %s", origin, e.msg);
+        fail(out, AS_VAR_FAILED, e.msg);
+        return AS_OK;
+    }
+    as_var_status refit_status = out->status; /* a diverged refit */
+    summarise(h, &spec->train, out);
+    if ((st = add_curves(h, out, err))) return st;
+    if (refit_status == AS_VAR_DIVERGED) return AS_OK;
+    if (h->status == AS_RUN_DIVERGED) {
+        fail(out, AS_VAR_DIVERGED, h->message);
+    } else if (h->status == AS_RUN_STOPPED) {
+        fail(out, AS_VAR_FAILED, "interrupted (SIGTERM) before the last epoch; rerun with --resume");
+    } else if (me == 0 && !o->metrics_only) {
+        if ((st = collect_dumps(m, d, spec, s->attention_samples, s->prediction_samples, out, err)))
+            return st;
+        if (s->save_weights) st = add_weights(m, out, err);
+    }
+    return st;
+}
+
 as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset *d,
                                MPI_Comm comm, const as_run_opts *o, as_result *out,
                                as_error *err) {
@@ -308,29 +339,7 @@ as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset
         st = AS_OK;
         goto done;
     }
-    if (h.status == AS_RUN_OK && spec.train.refit && !o->metrics_only &&
-        (st = refit_run(&m, d, &spec, &h, &fo, out, &e))) {
-        if (st == AS_ERR_MPI) {
-            as_error_set(err, st, "%s: %s", origin, e.msg);
-            goto done;
-        }
-        fail(out, AS_VAR_FAILED, e.msg);
-        st = AS_OK;
-        goto done;
-    }
-    as_var_status refit_status = out->status; /* a diverged refit */
-    summarise(&h, &spec.train, out);
-    if ((st = add_curves(&h, out, err))) goto done;
-    if (refit_status == AS_VAR_DIVERGED) goto done;
-    if (h.status == AS_RUN_DIVERGED) {
-        fail(out, AS_VAR_DIVERGED, h.message);
-    } else if (h.status == AS_RUN_STOPPED) {
-        fail(out, AS_VAR_FAILED, "interrupted (SIGTERM) before the last epoch; rerun with --resume");
-    } else if (me == 0 && !o->metrics_only) {
-        if ((st = collect_dumps(&m, d, &spec, s->attention_samples, s->prediction_samples, out, err)))
-            goto done;
-        if (s->save_weights) st = add_weights(&m, out, err);
-    }
+    st = finish_run(s, &m, d, &spec, &h, &fo, o, me, origin, out, err);
 done:
     as_history_free(&h);
     as_model_free(&m);
