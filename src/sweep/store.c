@@ -391,8 +391,12 @@ as_status as_store_probe_shared(const char *results, int rank, char *probe, size
         clock_gettime(CLOCK_REALTIME, &ts);
         snprintf(token, sizeof token, "%ld.%09ld.%ld", (long)ts.tv_sec, ts.tv_nsec, (long)getpid());
         FILE *f = fopen(probe, "w");
-        if (!f || fputs(token, f) < 0 || fclose(f) != 0)
+        const int wrote = f && fputs(token, f) >= 0;
+        if (f && fclose(f) != 0) f = NULL;
+        if (!f || !wrote) {
             st = store_error(err, probe, "cannot write the probe file");
+            token[0] = '\0'; /* tells the other ranks */
+        }
     }
     int n = (int)strlen(probe) + 1;
     char *theirs = rank == 0 ? NULL : as_malloc(cap);
@@ -404,6 +408,11 @@ as_status as_store_probe_shared(const char *results, int rank, char *probe, size
         return as_error_set(err, AS_ERR_MPI, "broadcast of the results folder's probe failed");
     }
     if (rank == 0) return st;
+    if (!token[0]) { /* rank 0 could not write it: its own error says why */
+        as_free(theirs);
+        return as_error_set(err, AS_ERR_ARG, "rank 0 could not write its probe file %s beside "
+                            "the results", probe);
+    }
     char seen[64] = "";
     FILE *f = fopen(theirs, "r");
     size_t k = f ? fread(seen, 1, sizeof seen - 1, f) : 0;

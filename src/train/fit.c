@@ -41,15 +41,13 @@ static double now_seconds(void) {
 }
 
 /* Per-process batch buffers (fit_split.h), allocated once per fit. */
-typedef as_batch batch_buf;
-
-static void batch_free(batch_buf *b) {
+static void batch_free(as_batch *b) {
     as_free(b->x);
     as_free(b->y);
     as_free(b->labels);
 }
 
-static as_status batch_alloc(batch_buf *b, const as_split *s, int rows, as_error *err) {
+static as_status batch_alloc(as_batch *b, const as_split *s, int rows, as_error *err) {
     memset(b, 0, sizeof *b);
     size_t nx, ny;
     if (!as_size_mul((size_t)rows, as_split_x_row(s), &nx) ||
@@ -66,7 +64,7 @@ static as_status batch_alloc(batch_buf *b, const as_split *s, int rows, as_error
 }
 
 /* Gathers rows idx[0..n) (or row0.. when idx is NULL) of s into b. */
-static void gather(batch_buf *b, const as_split *s, const int *idx, int row0, int n) {
+static void gather(as_batch *b, const as_split *s, const int *idx, int row0, int n) {
     size_t xr = as_split_x_row(s), yr = as_split_y_row(s);
     for (int i = 0; i < n; i++) {
         size_t r = (size_t)(idx ? idx[i] : row0 + i);
@@ -96,7 +94,7 @@ static int comm_rank(MPI_Comm c) {
 /* Evaluates rows [row0, row0+n) of s: this rank takes its contiguous shard. Returns the
  * mean loss; *mpi_failed is set when the reduction failed. */
 static double evaluate(as_model *m, const as_split *s, const int *idx, int row0, int n, int batch,
-                       MPI_Comm comm, batch_buf *b, as_parts *rep, double *acc, int *mpi_failed) {
+                       MPI_Comm comm, as_batch *b, as_parts *rep, double *acc, int *mpi_failed) {
     int P = comm_size(comm), r = comm_rank(comm);
     int lo = (int)((long)n * r / P), hi = (int)((long)n * (r + 1) / P);
     if (batch > m->max_batch) batch = m->max_batch;
@@ -121,7 +119,7 @@ static double evaluate(as_model *m, const as_split *s, const int *idx, int row0,
 
 static double evaluate_once(as_model *m, const as_split *s, const int *idx, int row0, int n,
                             int batch, MPI_Comm comm, double *acc) {
-    batch_buf b;
+    as_batch b;
     int rows = batch < m->max_batch ? batch : m->max_batch;
     if (batch_alloc(&b, s, rows, NULL)) {
         if (acc) *acc = (double)NAN;
@@ -189,7 +187,7 @@ typedef struct {
     MPI_Comm comm;
     int P, rank, classification;
     int *perm, *val, n_train, n_val; /* training order (row indices), validation rows */
-    batch_buf b;
+    as_batch b;
     as_optim opt;
     as_dp dp;
     as_rng shuf;

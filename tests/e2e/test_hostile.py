@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import Checks  # noqa: E402
+from e2e_checks import Checks, kill_session  # noqa: E402
 
 BIN = os.environ.get("ATTNSWEEP_BIN", "build/attnsweep")
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
@@ -48,7 +47,7 @@ def run(args, env=None, trains=False):
     with open(out, "w") as fo, open(err, "w") as fe:
         p = subprocess.Popen([BIN] + args, env=env or ENV, stdout=fo, stderr=fe,
                              start_new_session=True)
-        timer = threading.Timer(deadline, os.killpg, (p.pid, signal.SIGKILL))
+        timer = threading.Timer(deadline, kill_session, (p.pid,))  # its session, not its group
         timer.start()
         _, status, ru = os.wait4(p.pid, 0)
         timer.cancel()
