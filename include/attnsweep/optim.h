@@ -5,6 +5,9 @@
  * SGD follows Keras: with momentum mu, v = mu v - lr g; w += v (nesterov:
  * w += mu v - lr g); without, w -= lr g.
  * The moment buffers m (and v for Adam) have the parameter buffer's layout.
+ * use_ema (Keras 3's optimizer EMA): after each update, ema = w on the first step, else
+ * ema = mom ema + (1 - mom) w (mom = ema_momentum, float32), in the same layout. The
+ * average never feeds back into w (Keras's ema_overwrite_frequency = None).
  */
 #ifndef ATTNSWEEP_OPTIM_H
 #define ATTNSWEEP_OPTIM_H
@@ -20,12 +23,14 @@ typedef struct {
     long t;   /* steps taken */
     float *m; /* first moment / SGD velocity */
     float *v; /* second moment (Adam) */
+    float *ema; /* the weights' moving average (use_ema), else NULL */
 } as_optim;
 
-/* Allocates zeroed moments for n parameters. AS_ERR_NOMEM on failure. */
+/* Allocates zeroed moments (and the average, with use_ema) for n parameters.
+ * AS_ERR_NOMEM on failure. */
 as_status as_optim_init(as_optim *o, const as_optimizer_spec *spec, size_t n, as_error *err);
 void as_optim_free(as_optim *o);
-/* One update of w from g (both n floats). */
+/* One update of w from g (both n floats), then of the average (use_ema). */
 void as_optim_step(as_optim *o, float *w, const float *g);
 
 #endif

@@ -67,6 +67,8 @@ typedef struct {
     float beta_1, beta_2, epsilon; /* adam: 0.9, 0.999, 1e-7 */
     float momentum;      /* sgd: 0 */
     int nesterov;        /* sgd: 0 */
+    int use_ema;         /* Keras use_ema: keep a moving average of the weights (0) */
+    float ema_momentum;  /* Keras ema_momentum (0.99): avg = mom avg + (1 - mom) w */
 } as_optimizer_spec;
 
 /* Callbacks (Keras names and defaults; semantics in callbacks.h). */

@@ -69,6 +69,7 @@ typedef struct {
     int has_cb;
     float *best;     /* the best epoch's weights when cb.has_best, else NULL: n floats, then
                         the model's n_buffers non-trainable buffers (moving statistics) */
+    float *ema;      /* the optimizer's weight average (use_ema), n floats, else NULL */
 } as_fit_state;
 
 struct as_history;

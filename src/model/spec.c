@@ -109,6 +109,7 @@ static const opt_key k_opt_keys[] = {
     {"beta_2", 0, 1, 1, 0, offsetof(as_optimizer_spec, beta_2), 1},
     {"epsilon", 0, 1, 0, 1, offsetof(as_optimizer_spec, epsilon), 1},
     {"momentum", 0, 1, 1, 0, offsetof(as_optimizer_spec, momentum), 2},
+    {"ema_momentum", 0, 1, 0, 0, offsetof(as_optimizer_spec, ema_momentum), 3},
 };
 #define N_OPT_KEYS (sizeof k_opt_keys / sizeof k_opt_keys[0])
 
@@ -353,10 +354,11 @@ static as_status parse_optimizer(const cJSON *v, const char *origin, as_optimize
         snprintf(kpath, sizeof kpath, "%s.%s", path, it->string);
         if ((st = check_duplicate(it, origin, kpath, err))) return st;
         if (!strcmp(it->string, "type")) continue;
-        if (!strcmp(it->string, "nesterov") && t == AS_OPT_SGD) {
+        int is_ema = !strcmp(it->string, "use_ema");
+        if (is_ema || (!strcmp(it->string, "nesterov") && t == AS_OPT_SGD)) {
             if (!cJSON_IsBool(it))
                 return as_error_set(err, AS_ERR_SPEC, "%s: %s: must be true or false", origin, kpath);
-            o->nesterov = cJSON_IsTrue(it);
+            *(is_ema ? &o->use_ema : &o->nesterov) = cJSON_IsTrue(it);
             continue;
         }
         const opt_key *k = NULL;
@@ -455,6 +457,7 @@ static void train_defaults(as_train_spec *t) {
     t->optimizer.beta_1 = 0.9f;
     t->optimizer.beta_2 = 0.999f;
     t->optimizer.epsilon = 1e-7f;
+    t->optimizer.ema_momentum = 0.99f;
     as_train_spec_defaults(t);
 }
 

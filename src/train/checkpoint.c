@@ -45,6 +45,7 @@ as_status as_checkpoint_save(const char *path, const as_model *m, const as_fit_s
     if (!s) s = as_weights_write_group(f, "/weights", m, err);
     if (!s) s = as_h5_write_float(f, "optimizer/m", 1, n, st->m, err);
     if (!s && st->v) s = as_h5_write_float(f, "optimizer/v", 1, n, st->v, err);
+    if (!s && st->ema) s = as_h5_write_float(f, "optimizer/ema", 1, n, st->ema, err);
     if (!s) s = as_h5_write_int(f, "perm", 1, np, st->perm, err);
     if (!s) s = write_callbacks(f, m, st, err);
     if (!s) {
@@ -72,6 +73,7 @@ void as_checkpoint_state_free(as_fit_state *st) {
     as_free(st->m);
     as_free(st->v);
     as_free(st->best);
+    as_free(st->ema);
     memset(st, 0, sizeof *st);
 }
 
@@ -161,6 +163,8 @@ static as_status check_moments(const char *path, const as_fit_state *st, as_erro
         if (st->v && !(isfinite(st->v[i]) && st->v[i] >= 0.0f))
             return as_error_set(err, AS_ERR_DATA, "%s: optimizer/v[%zu] = %g: must be finite and "
                                 ">= 0", path, i, (double)st->v[i]);
+        if (st->ema && !isfinite(st->ema[i]))
+            return as_error_set(err, AS_ERR_DATA, "%s: optimizer/ema[%zu] is not finite", path, i);
     }
     const uint64_t *q = st->shuffle.s;
     if (!(q[0] | q[1] | q[2] | q[3]))
@@ -223,6 +227,7 @@ as_status as_checkpoint_load(const char *path, as_model *m, as_fit_state *st, as
     as_free(sha);
     as_free(seed_txt);
     int has_v = !s && H5Lexists(f, "optimizer/v", H5P_DEFAULT) > 0;
+    int has_ema = !s && H5Lexists(f, "optimizer/ema", H5P_DEFAULT) > 0;
     int n_perm = 0;
     if (!s) {
         hid_t ds = H5Lexists(f, "perm", H5P_DEFAULT) > 0 ? H5Dopen2(f, "perm", H5P_DEFAULT) : -1;
@@ -244,12 +249,16 @@ as_status as_checkpoint_load(const char *path, as_model *m, as_fit_state *st, as
         st->perm = as_malloc((size_t)n_perm * sizeof(int));
         st->m = as_malloc((m->n_params ? m->n_params : 1) * sizeof(float));
         st->v = has_v ? as_malloc((m->n_params ? m->n_params : 1) * sizeof(float)) : NULL;
-        if (!st->perm || !st->m || (has_v && !st->v)) s = as_error_set(err, AS_ERR_NOMEM, "out of memory");
+        st->ema = has_ema ? as_malloc((m->n_params ? m->n_params : 1) * sizeof(float)) : NULL;
+        if (!st->perm || !st->m || (has_v && !st->v) || (has_ema && !st->ema))
+            s = as_error_set(err, AS_ERR_NOMEM, "out of memory");
     }
     if (!s) s = read_1d(f, path, "perm", H5T_NATIVE_INT, (size_t)n_perm, st->perm, err);
     if (!s) s = check_perm(path, st->perm, n_perm, err);
     if (!s) s = read_1d(f, path, "optimizer/m", H5T_NATIVE_FLOAT, m->n_params, st->m, err);
     if (!s && has_v) s = read_1d(f, path, "optimizer/v", H5T_NATIVE_FLOAT, m->n_params, st->v, err);
+    if (!s && has_ema)
+        s = read_1d(f, path, "optimizer/ema", H5T_NATIVE_FLOAT, m->n_params, st->ema, err);
     if (!s) s = read_1d(f, path, "shuffle", H5T_NATIVE_UINT64, 4, st->shuffle.s, err);
     if (!s) s = check_moments(path, st, err);
     if (!s) s = read_callbacks(f, path, m->n_params, m->n_buffers, st, err);

@@ -278,11 +278,16 @@ static as_status restore(fit_ctx *c, as_history *h, as_error *err) {
     if (uses_cb && !r->has_cb)
         return as_error_set(err, AS_ERR_DATA, "checkpoint: no callback state (written by an older "
                             "attnsweep); remove it to start over");
+    if ((opt->ema != NULL) != (r->ema != NULL))
+        return as_error_set(err, AS_ERR_DATA, "checkpoint: %s a weight average (optimizer/ema) but "
+                            "this run %s train.optimizer.use_ema", r->ema ? "holds" : "has no",
+                            opt->ema ? "sets" : "does not set");
     if (r->has_cb && r->cb.has_best && (!c->need_best || !r->best))
         return as_error_set(err, AS_ERR_DATA, "checkpoint: holds best weights this run does not keep");
     opt->t = r->step;
     memcpy(opt->m, r->m, r->n * sizeof(float));
     if (r->v) memcpy(opt->v, r->v, r->n * sizeof(float));
+    if (r->ema) memcpy(opt->ema, r->ema, r->n * sizeof(float));
     c->shuf = r->shuffle;
     memcpy(c->perm, r->perm, (size_t)c->n_train * sizeof(int));
     if (r->has_cb) c->cb = r->cb;
@@ -362,8 +367,8 @@ static int epoch_callbacks(fit_ctx *c, int ep, const as_epoch_stats *es) {
     double cur = as_monitor_value(c->track.monitor, es->loss, es->accuracy, es->val_loss,
                                   es->val_accuracy);
     int r = as_es_update(&c->cb.es, &c->track, ep, cur);
-    if ((r & AS_ES_SNAPSHOT) && c->need_best) {
-        memcpy(c->best, c->m->params, c->m->n_params * sizeof(float));
+    if ((r & AS_ES_SNAPSHOT) && c->need_best) { /* the weights validation saw */
+        memcpy(c->best, c->opt.ema ? c->opt.ema : c->m->params, c->m->n_params * sizeof(float));
         memcpy(c->best + c->m->n_params, c->m->buffers, c->m->n_buffers * sizeof(float));
         c->cb.has_best = 1;
     }
@@ -375,6 +380,17 @@ static int epoch_callbacks(fit_ctx *c, int ep, const as_epoch_stats *es) {
     return c->can_stop && (r & AS_ES_STOP);
 }
 
+/* use_ema: exchanges the model's weights with the optimizer's average (twice: back). */
+static void swap_ema(fit_ctx *c) {
+    float *w = c->m->params, *a = c->opt.ema;
+    if (!a) return;
+    for (size_t i = 0; i < c->m->n_params; i++) {
+        float x = w[i];
+        w[i] = a[i];
+        a[i] = x;
+    }
+}
+
 /* The epoch's validation; *diverged on a non-finite val_loss. */
 static as_status validate(fit_ctx *c, int ep, as_epoch_stats *es, int *diverged, as_history *h,
                           as_error *err) {
@@ -382,8 +398,10 @@ static as_status validate(fit_ctx *c, int ep, as_epoch_stats *es, int *diverged,
     if (c->n_val == 0 || *diverged) return AS_OK;
     double acc;
     int failed;
+    swap_ema(c); /* use_ema: validation judges the averaged weights, the ones that are kept */
     es->val_loss = evaluate(c->m, c->s, c->val, 0, c->n_val, c->t->batch_size, c->comm, &c->b,
                             &c->rep, &acc, &failed);
+    swap_ema(c);
     if (failed) return as_error_set(err, AS_ERR_MPI, "validation allreduce failed at epoch %d", ep + 1);
     es->val_accuracy = c->classification ? acc : (double)NAN;
     if (!isfinite(es->val_loss)) {
@@ -424,7 +442,8 @@ static as_status run_epoch(fit_ctx *c, int ep, as_history *h, int *stop, as_erro
     const as_fit_opts *o = c->o;
     if (!diverged && o && o->on_checkpoint) {
         as_fit_state cs = {ep + 1, c->opt.t, c->shuf, c->perm, c->n_train, c->opt.m, c->opt.v,
-                           c->m->n_params, c->cb, 1, c->cb.has_best ? c->best : NULL};
+                           c->m->n_params, c->cb, 1, c->cb.has_best ? c->best : NULL,
+                           c->opt.ema};
         if (o->on_checkpoint(o->ud, &cs, h))
             return as_error_set(err, AS_ERR_STORE, "writing the checkpoint after epoch %d failed", ep + 1);
     }
@@ -455,6 +474,8 @@ static as_status finish(fit_ctx *c, as_history *h, as_error *err) {
         memcpy(c->m->buffers, c->best + c->m->n_params, c->m->n_buffers * sizeof(float));
         h->kept_best = 1;
         h->kept_epoch = h->best_epoch;
+    } else if (c->opt.ema) { /* Keras's finalize_variable_values */
+        memcpy(c->m->params, c->opt.ema, c->m->n_params * sizeof(float));
     }
     const as_dataset *d = c->d;
     if (!d->has_test || d->test.n < 1) return AS_OK;
@@ -594,7 +615,8 @@ int as_fit_max_batch(int batch_size, int n_rows, int ranks) {
 }
 
 size_t as_fit_bytes(const as_model *m, const as_spec *spec, const as_split *s) {
-    size_t moments = spec->train.optimizer.type == AS_OPT_ADAM ? 2 : 1;
+    size_t moments = (spec->train.optimizer.type == AS_OPT_ADAM ? 2 : 1) +
+                     (spec->train.optimizer.use_ema ? 1 : 0); /* and the weight average */
     size_t row = as_mem_add(as_mem_add(as_split_x_row(s), as_split_y_row(s)), 1);
     size_t n = as_mem_add(as_mem_mul(m->n_params, moments), as_mem_mul(row, (size_t)m->max_batch));
     size_t total = as_mem_add(as_model_bytes(m), as_mem_add(as_mem_mul(n, sizeof(float)),

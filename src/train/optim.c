@@ -12,7 +12,8 @@ as_status as_optim_init(as_optim *o, const as_optimizer_spec *spec, size_t n, as
     o->n = n;
     o->m = as_calloc(n ? n : 1, sizeof(float));
     if (spec->type == AS_OPT_ADAM) o->v = as_calloc(n ? n : 1, sizeof(float));
-    if (!o->m || (spec->type == AS_OPT_ADAM && !o->v)) {
+    if (spec->use_ema) o->ema = as_calloc(n ? n : 1, sizeof(float));
+    if (!o->m || (spec->type == AS_OPT_ADAM && !o->v) || (spec->use_ema && !o->ema)) {
         as_optim_free(o);
         return as_error_set(err, AS_ERR_NOMEM, "out of memory for the optimizer state (%zu parameters)",
                             n);
@@ -24,12 +25,19 @@ void as_optim_free(as_optim *o) {
     if (!o) return;
     as_free(o->m);
     as_free(o->v);
-    o->m = o->v = NULL;
+    as_free(o->ema);
+    o->m = o->v = o->ema = NULL;
 }
 
-void as_optim_step(as_optim *o, float *w, const float *g) {
+/* Keras's _update_model_variables_moving_average: momentum 0 on the first step. */
+static void update_ema(as_optim *o, const float *w) {
+    float mom = o->t > 1 ? o->spec.ema_momentum : 0.0f, rest = 1.0f - mom;
+    float *a = o->ema;
+    for (size_t i = 0; i < o->n; i++) a[i] = mom * a[i] + rest * w[i];
+}
+
+static void update_weights(as_optim *o, float *w, const float *g) {
     const as_optimizer_spec *s = &o->spec;
-    o->t++;
     if (s->type == AS_OPT_ADAM) {
         /* Keras computes the bias corrections in float32 from the step count. */
         float t = (float)o->t;
@@ -55,4 +63,10 @@ void as_optim_step(as_optim *o, float *w, const float *g) {
         v[i] = mu * v[i] - lr * g[i];
         w[i] += s->nesterov ? mu * v[i] - lr * g[i] : v[i];
     }
+}
+
+void as_optim_step(as_optim *o, float *w, const float *g) {
+    o->t++;
+    update_weights(o, w, g);
+    if (o->ema) update_ema(o, w);
 }

@@ -30,6 +30,32 @@ def need_h5py():
     return h5py, numpy
 
 
+def train_json(spec, path, *flags):
+    """Writes spec (a dict) to path and runs `attnsweep train path --threads 1 flags`."""
+    import json
+    import subprocess
+    with open(path, "w") as fh:
+        json.dump(spec, fh)
+    return subprocess.run([BIN, "train", path, "--threads", "1", *flags], capture_output=True,
+                          text=True, timeout=600)
+
+
+def h5_weights(path, group="weights"):
+    """Every dataset under group of an HDF5 file (a weights file), keyed by its path there."""
+    import h5py
+    out = {}
+    with h5py.File(path, "r") as f:
+        f[group].visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+    return out
+
+
+def h5_history(path):
+    """(datasets, attributes) of a `train --history` file."""
+    import h5py
+    with h5py.File(path, "r") as f:
+        return {k: f[k][()] for k in f.keys()}, dict(f.attrs)
+
+
 class Checks:
     def __init__(self, verbose=False):
         self.passed = 0

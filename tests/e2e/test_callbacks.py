@@ -13,22 +13,16 @@
   the uninterrupted run bit for bit (callback state and best weights survive);
 - bad monitors for the data (exit 2 naming the key, nothing written).
 Skips (exit 77) without numpy/h5py."""
-import json
 import math
 import os
 import subprocess
 import sys
 import tempfile
 
-try:
-    import h5py
-    import numpy as np
-except ImportError as e:  # pragma: no cover
-    print(f"SKIP: python3 lacks numpy/h5py ({e})")
-    sys.exit(77)
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import Checks  # noqa: E402
+from e2e_checks import Checks, h5_history as hist, h5_weights as weights, need_h5py, train_json  # noqa: E402
+
+_, np = need_h5py()
 
 BIN = os.environ.get("ATTNSWEEP_BIN", "build/attnsweep")
 check = Checks(verbose=True)
@@ -40,23 +34,7 @@ def j(name):
 
 
 def train(spec, name, *flags):
-    path = j(name + ".json")
-    with open(path, "w") as fh:
-        json.dump(spec, fh)
-    return subprocess.run([BIN, "train", path, "--threads", "1", *flags], capture_output=True,
-                          text=True, timeout=600)
-
-
-def hist(path):
-    with h5py.File(path, "r") as f:
-        return {k: f[k][()] for k in f.keys()}, dict(f.attrs)
-
-
-def weights(path):
-    out = {}
-    with h5py.File(path, "r") as f:
-        f["weights"].visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
-    return out
+    return train_json(spec, j(name + ".json"), *flags)
 
 
 def same_weights(a, b):

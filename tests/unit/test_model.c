@@ -320,7 +320,7 @@ START_TEST(test_alloc_failures) {
     }
     /* the optimizer's moments */
     as_optim o;
-    as_optimizer_spec os = {AS_OPT_ADAM, 0.001f, 0.9f, 0.999f, 1e-7f, 0.0f, 0};
+    as_optimizer_spec os = {AS_OPT_ADAM, 0.001f, 0.9f, 0.999f, 1e-7f, 0.0f, 0, 0, 0.0f};
     for (long n = 1; n <= 2; n++) {
         g_live = 0;
         g_fail_at = n;
@@ -374,7 +374,7 @@ static void run_optim(const as_optimizer_spec *os, double *ref_w, float *w) {
 }
 
 START_TEST(test_adam) {
-    as_optimizer_spec os = {AS_OPT_ADAM, 0.01f, 0.9f, 0.999f, 1e-7f, 0.0f, 0};
+    as_optimizer_spec os = {AS_OPT_ADAM, 0.01f, 0.9f, 0.999f, 1e-7f, 0.0f, 0, 0, 0.0f};
     double ref[NW];
     float w[NW];
     run_optim(&os, ref, w);
@@ -395,14 +395,54 @@ END_TEST
 START_TEST(test_sgd) {
     double ref[NW];
     float w[NW];
-    as_optimizer_spec plain = {AS_OPT_SGD, 0.05f, 0, 0, 0, 0.0f, 0};
+    as_optimizer_spec plain = {AS_OPT_SGD, 0.05f, 0, 0, 0, 0.0f, 0, 0, 0.0f};
     run_optim(&plain, ref, w);
-    as_optimizer_spec mom = {AS_OPT_SGD, 0.05f, 0, 0, 0, 0.9f, 0};
+    as_optimizer_spec mom = {AS_OPT_SGD, 0.05f, 0, 0, 0, 0.9f, 0, 0, 0.0f};
     run_optim(&mom, ref, w);
     double w_mom = ref[3];
-    as_optimizer_spec nest = {AS_OPT_SGD, 0.05f, 0, 0, 0, 0.9f, 1};
+    as_optimizer_spec nest = {AS_OPT_SGD, 0.05f, 0, 0, 0, 0.9f, 1, 0, 0.0f};
     run_optim(&nest, ref, w);
     ck_assert_msg(fabs(ref[3] - w_mom) > 1e-3, "nesterov and momentum paths coincide");
+}
+END_TEST
+
+/* use_ema: Keras's average (the first step copies w, then mom avg + (1 - mom) w), by
+ * hand for a constant gradient and in double precision for Adam; w is unaffected. */
+START_TEST(test_ema) {
+    as_optimizer_spec sgd = {AS_OPT_SGD, 0.1f, 0, 0, 0, 0.0f, 0, 1, 0.5f};
+    as_optim o;
+    as_error err;
+    ck_assert_int_eq(as_optim_init(&o, &sgd, 1, &err), AS_OK);
+    float w = 1.0f, g = 1.0f;
+    const double want_w[3] = {0.9, 0.8, 0.7}, want_avg[3] = {0.9, 0.85, 0.775};
+    for (int t = 0; t < 3; t++) {
+        as_optim_step(&o, &w, &g);
+        ck_assert_double_eq_tol((double)w, want_w[t], 1e-6);
+        ck_assert_double_eq_tol((double)o.ema[0], want_avg[t], 1e-6);
+    }
+    as_optim_free(&o);
+    ck_assert_ptr_null(o.ema);
+    as_optimizer_spec adam = {AS_OPT_ADAM, 0.01f, 0.9f, 0.999f, 1e-7f, 0.0f, 0, 1, 0.9f};
+    as_optimizer_spec plain = adam;
+    plain.use_ema = 0;
+    double ref[NW], avg[NW];
+    float we[NW], wp[NW];
+    run_optim(&plain, ref, wp);
+    ck_assert_int_eq(as_optim_init(&o, &adam, NW, &err), AS_OK);
+    for (int i = 0; i < NW; i++) we[i] = 0.5f - 0.25f * (float)i;
+    for (int t = 1; t <= STEPS; t++) {
+        float gt[NW];
+        for (int i = 0; i < NW; i++) gt[i] = (float)grad_at(t, i);
+        as_optim_step(&o, we, gt);
+        for (int i = 0; i < NW; i++) {
+            avg[i] = t == 1 ? (double)we[i] : 0.9 * avg[i] + 0.1 * (double)we[i];
+            ck_assert_msg(fabs((double)o.ema[i] - avg[i]) < 1e-6 * (1 + fabs(avg[i])),
+                          "step %d ema[%d] = %.9g, Keras %.9g", t, i, (double)o.ema[i], avg[i]);
+        }
+    }
+    for (int i = 0; i < NW; i++) ck_assert(we[i] == wp[i]); /* the average never feeds back */
+    ck_assert(fabs((double)o.ema[1] - (double)we[1]) > 1e-5); /* and lags behind w */
+    as_optim_free(&o);
 }
 END_TEST
 
@@ -470,6 +510,7 @@ int main(void) {
     tcase_add_test(tc, test_alloc_failures);
     tcase_add_test(tc, test_adam);
     tcase_add_test(tc, test_sgd);
+    tcase_add_test(tc, test_ema);
     tcase_add_test(tc, test_fit_learns);
     suite_add_tcase(s, tc);
     return as_test_run(s);

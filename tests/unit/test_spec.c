@@ -81,6 +81,17 @@ static const bad_case k_bad[] = {
     {"{\"data\":\"d.h5\",\"data\":\"e.h5\",\"model\":[" CONV "]}", "data: key given twice"},
     {"{\"data\":\"d.h5\",\"model\":[" CONV "],\"train\":{\"optimizer\":{\"type\":\"adam\","
      "\"type\":\"sgd\"}}}", "train.optimizer.type: key given twice"},
+    {"{\"data\":\"d.h5\",\"model\":[" CONV "],\"train\":{\"optimizer\":{\"type\":\"adam\","
+     "\"use_ema\":1}}}", "train.optimizer.use_ema: must be true or false"},
+    {"{\"data\":\"d.h5\",\"model\":[" CONV "],\"train\":{\"optimizer\":{\"type\":\"sgd\","
+     "\"ema_momentum\":1.5}}}", "train.optimizer.ema_momentum: must be a number in [0, 1]"},
+    {"{\"data\":\"d.h5\",\"model\":[" CONV "],\"train\":{\"optimizer\":{\"type\":\"adam\","
+     "\"ema_momentum\":-0.1}}}", "train.optimizer.ema_momentum: must be a number in [0, 1]"},
+    {"{\"data\":\"d.h5\",\"model\":[" CONV "],\"train\":{\"optimizer\":{\"type\":\"adam\","
+     "\"ema_momentum\":\"0.9\"}}}", "train.optimizer.ema_momentum: must be a number"},
+    {"{\"data\":\"d.h5\",\"model\":[" CONV "],\"train\":{\"optimizer\":{\"type\":\"adam\","
+     "\"ema_overwrite_frequency\":10}}}",
+     "train.optimizer.ema_overwrite_frequency: unknown key for the adam optimizer"},
 };
 
 START_TEST(test_bad_specs) {
@@ -142,6 +153,14 @@ START_TEST(test_defaults_and_values) {
     ck_assert(s.train.optimizer.type == AS_OPT_ADAM && s.train.optimizer.learning_rate == 0.001f &&
               s.train.optimizer.beta_1 == 0.9f && s.train.optimizer.beta_2 == 0.999f &&
               s.train.optimizer.epsilon == 1e-7f);
+    ck_assert(!s.train.optimizer.use_ema && s.train.optimizer.ema_momentum == 0.99f);
+    as_spec_free(&s);
+
+    root = cJSON_Parse("{\"data\":\"/abs/d.h5\",\"model\":[" CONV "],\"train\":{\"optimizer\":"
+                       "{\"type\":\"sgd\",\"use_ema\":true,\"ema_momentum\":0.9}}}");
+    ck_assert_int_eq(as_spec_parse(root, "ok.json", "/base", NULL, &s, &e), AS_OK);
+    cJSON_Delete(root);
+    ck_assert(s.train.optimizer.use_ema && s.train.optimizer.ema_momentum == 0.9f);
     as_spec_free(&s);
 }
 END_TEST

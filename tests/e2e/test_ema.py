@@ -1,0 +1,132 @@
+#!/usr/bin/python3
+"""e2e: `train.optimizer.use_ema` / `ema_momentum` (Keras 3's optimizer weight average).
+
+- the trajectory: full-batch runs (one optimizer step per epoch) of 1..E epochs without
+  the average give the weights after every step; Keras's average of them (the first
+  step copies the weights, then m a + (1 - m) w, float32) computed here in numpy equals
+  the weights an E-epoch use_ema run ends with;
+- validation and test judge the average: with ema_momentum 1 the average stays the
+  first step's weights, so every epoch's val_loss, and the test loss, equal the 1-epoch
+  run's; `evaluate` of the saved weights gives the history's test metrics;
+- ema_momentum 0 is the plain run bit for bit; keep best with use_ema keeps the average
+  of the best epoch;
+- --checkpoint: stopped and resumed equals the uninterrupted run bit for bit (the
+  average is saved as /optimizer/ema);
+- bad values exit 2 naming the key, nothing written.
+Skips (exit 77) without numpy/h5py."""
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_checks import BIN, Checks, h5_history as hist, h5_weights as weights, need_h5py, temp_dir, train_json  # noqa: E402
+
+h5py, np = need_h5py()
+check = Checks(verbose=True)
+TMP, j = temp_dir("attnsweep-ema-")
+MODEL = [{"type": "conv1d", "filters": 6, "kernel_size": 5, "activation": "relu"},
+         {"type": "conv1d", "filters": 1, "kernel_size": 3}]
+E = 5
+
+
+def train(spec, name, *flags):
+    return train_json(spec, j(name + ".json"), *flags)
+
+
+def spec(epochs, batch=128, **opt):
+    o = {"type": "adam", "learning_rate": 0.01}
+    o.update(opt)
+    return {"data": "toy.h5", "model": MODEL,
+            "train": {"epochs": epochs, "batch_size": batch, "validation_split": 0.25, "seed": 2,
+                      "optimizer": o}}
+
+
+def run(sp, name):
+    r = train(sp, name, "--history", j(name + "_h.h5"), "--save-weights", j(name + "_w.h5"))
+    check(r.returncode == 0, f"{name}: exit 0 ({r.stderr.strip()[-120:]})")
+    return (*hist(j(name + "_h.h5")), weights(j(name + "_w.h5"))) if r.returncode == 0 else ({}, {}, {})
+
+
+def main():
+    subprocess.run([BIN, "data", "toy", "--samples", "96", "--test-samples", "24", "-o", j("toy.h5")],
+                   check=True, capture_output=True)
+    # 72 training rows, batch 128: one optimizer step per epoch
+    plain = [run(spec(e), f"plain{e}") for e in range(1, E + 1)]
+    mom = 0.8
+    h, a, w = run(spec(E, use_ema=True, ema_momentum=mom), "ema")
+    m32 = np.float32(mom)
+    ok = bool(w)
+    for k in w:
+        avg = plain[0][2][k].astype(np.float32)
+        for e in range(1, E):
+            avg = m32 * avg + (np.float32(1) - m32) * plain[e][2][k]
+        ok = ok and np.allclose(w[k], avg, rtol=1e-6, atol=1e-7)
+    check(ok, f"use_ema, {E} steps: the saved weights are Keras's average (momentum {mom}) of the "
+          "plain runs' weights after each step")
+    check(ok and any(not np.array_equal(w[k], plain[-1][2][k]) for k in w),
+          "and differ from the last step's weights")
+    check(np.array_equal(h["loss"], plain[-1][0]["loss"]),
+          "the training loss (raw weights, as Keras) is the plain run's")
+
+    h1, a1, w1 = run(spec(E, use_ema=True, ema_momentum=1.0), "ema1")
+    check(bool(w1) and all(np.array_equal(w1[k], plain[0][2][k]) for k in w1),
+          "ema_momentum 1: the kept weights are the first step's")
+    check(bool(h1) and np.all(h1["val_loss"] == plain[0][0]["val_loss"][0]) and
+          a1["test_loss"] == plain[0][1]["test_loss"],
+          "and every epoch's val_loss and the test loss are the 1-epoch run's: validation and "
+          "test judge the average")
+    ev = subprocess.run([BIN, "evaluate", j("ema1.json"), "--weights", j("ema1_w.h5"), "--threads", "1"],
+                        capture_output=True, text=True, timeout=600)
+    line = [x for x in ev.stdout.splitlines() if x.startswith("test:")]
+    got = float(line[0].split()[2]) if line else float("nan")
+    check(ev.returncode == 0 and abs(got - a1["test_loss"]) <= 1e-6 * abs(a1["test_loss"]),
+          f"evaluate of the saved weights gives the history's test loss ({line[:1]})")
+
+    h0, a0, w0 = run(spec(E, use_ema=True, ema_momentum=0.0), "ema0")
+    check(bool(w0) and all(np.array_equal(w0[k], plain[-1][2][k]) for k in w0) and
+          np.array_equal(h0["val_loss"], plain[-1][0]["val_loss"]),
+          "ema_momentum 0: weights and curves are the plain run's bit for bit")
+
+    # keep best: the kept weights are the best epoch's average
+    sb = spec(E, use_ema=True, ema_momentum=mom)
+    sb["train"]["keep"] = "best"
+    hb, ab, wb = run(sb, "best")
+    best = int(np.argmin(hb["val_loss"])) + 1 if hb else 0
+    ok = bool(wb) and ab["kept_epoch"] == best
+    for k in wb:
+        avg = plain[0][2][k].astype(np.float32)
+        for e in range(1, best):
+            avg = m32 * avg + (np.float32(1) - m32) * plain[e][2][k]
+        ok = ok and np.allclose(wb[k], avg, rtol=1e-6, atol=1e-7)
+    check(ok, f"keep best: epoch {best} = argmin val_loss, its average is kept")
+
+    # checkpoint: several steps per epoch, stopped and resumed
+    sc = spec(6, batch=16, use_ema=True)
+    hf, _, wf = run(sc, "ck_full")
+    r1 = train(sc, "ck_full", "--epochs", "2", "--checkpoint", j("ck.h5"))
+    with h5py.File(j("ck.h5"), "r") as f:
+        has = "optimizer/ema" in f and f["optimizer/ema"].shape == f["optimizer/m"].shape
+    r2 = train(sc, "ck_full", "--checkpoint", j("ck.h5"), "--history", j("ck_h.h5"),
+               "--save-weights", j("ck_w.h5"))
+    hc = hist(j("ck_h.h5"))[0] if r2.returncode == 0 else {}
+    wc = weights(j("ck_w.h5")) if r2.returncode == 0 else {}
+    check(r1.returncode == 0 and r2.returncode == 0 and has and "resuming from" in r2.stdout and
+          all(np.array_equal(hc[x], hf[x]) for x in ("loss", "val_loss")) and
+          wc.keys() == wf.keys() and all(np.array_equal(wc[k], wf[k]) for k in wf),
+          "checkpoint holds /optimizer/ema; stopped at 2 and resumed equals the uninterrupted run")
+
+    table = [({"use_ema": "yes"}, "train.optimizer.use_ema"),
+             ({"use_ema": True, "ema_momentum": 1.5}, "train.optimizer.ema_momentum"),
+             ({"ema_momentum": -0.01}, "train.optimizer.ema_momentum"),
+             ({"ema_momentum": "0.9"}, "train.optimizer.ema_momentum"),
+             ({"use_ema": True, "ema_overwrite_frequency": 4}, "train.optimizer.ema_overwrite_frequency")]
+    for i, (opt, key) in enumerate(table):
+        out = j(f"bad{i}_h.h5")
+        r = train(spec(2, **opt), f"bad{i}", "--history", out)
+        check(r.returncode == 2 and key in r.stderr and f"bad{i}.json" in r.stderr and not os.path.exists(out),
+              f"{key}: exit 2 naming it ({r.stderr.strip()[-80:]})")
+    return check.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
