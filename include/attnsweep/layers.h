@@ -7,7 +7,8 @@
  * (the model's first layer). Callers zero gradients once per step. No function here
  * allocates: scratch space is passed in, sized by the *_scratch functions.
  *
- * BLAS: all matrix products are cblas_sgemm on OpenBLAS.
+ * BLAS: the matrix products are cblas_sgemm on OpenBLAS, except conv1d's direct kernel
+ * (below).
  */
 #ifndef ATTNSWEEP_LAYERS_H
 #define ATTNSWEEP_LAYERS_H
@@ -26,12 +27,16 @@ void as_act_backward(float *d, const float *y, size_t n, as_act a);
  * inp (B, T, C), out (B, To, F); w [K, C, F] (Keras kernel), b [F].
  * Same padding: To = T, pad_left = (dil*(K-1))/2 zeros on the left, the rest right.
  * Valid: To = T - dil*(K-1) (> 0), pad_left = 0.
- * cols: scratch of as_conv1d_scratch(B, To, C, K) floats (im2col rows and staging).
+ * cols: scratch of as_conv1d_scratch(B, To, C, F, K) floats (im2col rows and staging, or
+ * the direct kernel's packed weights).
  * out = act(conv(inp) + b). Backward takes dout, which it overwrites with
- * dout * act'(out) (so it may not be reused), and out (post-activation). Backward
- * rebuilds the im2col matrix from inp, so cols need not survive from the forward pass
- * (layers may share one scratch buffer). With K == 1 cols is not touched. */
-size_t as_conv1d_scratch(int B, int To, int C, int K);
+ * dout * act'(out) (so it may not be reused), and out (post-activation). cols need not
+ * survive from the forward pass (layers may share one scratch buffer).
+ * Two paths, equal within rounding: on AVX2 + FMA CPUs (and ATTNSWEEP_SIMD not portable)
+ * a direct convolution kernel for the output and the input gradient (src/layers/
+ * conv_direct.c); otherwise, and for the kernel gradient, the tap GEMMs on OpenBLAS
+ * (src/layers/conv1d.c). Neither depends on the thread count. */
+size_t as_conv1d_scratch(int B, int To, int C, int F, int K);
 void as_conv1d_forward(float *out, const float *inp, const float *w, const float *b,
                        float *cols, int B, int T, int C, int F, int K, int dil, int pad_left,
                        int To, as_act act);

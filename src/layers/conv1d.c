@@ -20,10 +20,14 @@
 
 #include "attnsweep/layers.h"
 #include "attnsweep/vec.h"
+#include "layers/conv_internal.h"
 #include "layers/layers_internal.h"
 
-size_t as_conv1d_scratch(int B, int To, int C, int K) {
-    return (size_t)B * (size_t)To * (size_t)C * (size_t)K;
+size_t as_conv1d_scratch(int B, int To, int C, int F, int K) {
+    const size_t cols = (size_t)B * (size_t)To * (size_t)C * (size_t)K;
+    const size_t fwd = as_conv_direct_scratch(K, C, F), bwd = as_conv_direct_scratch(K, F, C);
+    const size_t direct = fwd > bwd ? fwd : bwd;
+    return cols > direct ? cols : direct;
 }
 
 /* Writes the im2col row of output position t of one sequence xb (T rows) to row. */
@@ -92,7 +96,7 @@ static int conv_plan(conv_geo *g, int B, int T, int C, int F, int K, int dil, in
     g->staged = To != T;
     g->stage_n = g->staged ? (size_t)B * (size_t)T * (size_t)F : 0;
     const size_t need = g->stage_n + (size_t)B * (size_t)g->nb * ((size_t)K * (size_t)C + (size_t)F);
-    return need <= as_conv1d_scratch(B, To, C, K);
+    return need <= as_conv1d_scratch(B, To, C, F, K);
 }
 
 /* cb (B*nb, K*C) = the im2col rows of the boundary positions. */
@@ -222,11 +226,32 @@ static void im2col(float *cols, const float *inp, int B, int T, int C, int K, in
                        inp + (size_t)b * (size_t)T * (size_t)C, t, T, C, K, dil, pad_left);
 }
 
+static as_conv_path path_forced;
+
+void as_conv1d_use_path(as_conv_path p) { path_forced = p; }
+
+/* Whether a convolution Cin -> Cout runs on the direct kernel (conv_internal.h). */
+static int use_direct(size_t scratch_n, int K, int Cin, int Cout) {
+    static int supported = -1;
+    if (path_forced == AS_CONV_TAPS) return 0;
+    if (path_forced == AS_CONV_AUTO && as_vec_current() == AS_VEC_PORTABLE) return 0;
+    if (supported < 0) supported = as_conv_direct_supported();
+    return supported && as_conv_direct_scratch(K, Cin, Cout) <= scratch_n;
+}
+
 void as_conv1d_forward(float *out, const float *inp, const float *w, const float *b,
                        float *cols, int B, int T, int C, int F, int K, int dil, int pad_left,
                        int To, as_act act) {
     const int M = B * To, KC = K * C;
     conv_geo g;
+    if (use_direct(as_conv1d_scratch(B, To, C, F, K), K, C, F)) {
+        const as_conv_direct_args a = {.y = out, .x = inp, .w = w, .bias = b, .B = B, .Tin = T,
+                                       .Cin = C, .Tout = To, .Cout = F, .K = K, .dil = dil,
+                                       .off = -pad_left, .relu = act == AS_ACT_RELU};
+        as_conv_direct(&a, cols);
+        if (act != AS_ACT_RELU) as_layers_bias_act(out, NULL, (size_t)M, F, act);
+        return;
+    }
     if (conv_plan(&g, B, T, C, F, K, dil, pad_left, To)) {
         forward_taps(out, inp, w, cols, &g);
     } else {
@@ -241,12 +266,13 @@ void as_conv1d_forward(float *out, const float *inp, const float *w, const float
     as_layers_bias_act(out, b, (size_t)M, F, act);
 }
 
-void as_conv1d_backward(float *dinp, float *dw, float *db, float *dout, const float *out,
-                        const float *inp, const float *w, float *cols, int B, int T, int C,
-                        int F, int K, int dil, int pad_left, int To, as_act act) {
+/* dw += the kernel gradient and, with dinp, dinp += the input gradient, on the tap GEMMs
+ * or the im2col product; dout holds dY. */
+static void backward_gemm(float *dinp, float *dw, float *dout, const float *inp,
+                          const float *w, float *cols, int B, int T, int C, int F, int K,
+                          int dil, int pad_left, int To) {
     const int M = B * To, KC = K * C;
     const int direct = (K == 1 && pad_left == 0); /* im2col(inp) == inp */
-    as_layers_act_grad_bias(dout, out, db, (size_t)M, F, act);
     conv_geo g;
     if (conv_plan(&g, B, T, C, F, K, dil, pad_left, To)) {
         backward_taps(dinp, dw, dout, inp, w, cols, &g);
@@ -275,6 +301,24 @@ void as_conv1d_backward(float *dinp, float *dw, float *db, float *dout, const fl
             col2im_row_add(dinp + (size_t)bb * (size_t)T * (size_t)C,
                            cols + ((size_t)bb * (size_t)To + (size_t)t) * kc, t, T, C, K, dil,
                            pad_left);
+}
+
+void as_conv1d_backward(float *dinp, float *dw, float *db, float *dout, const float *out,
+                        const float *inp, const float *w, float *cols, int B, int T, int C,
+                        int F, int K, int dil, int pad_left, int To, as_act act) {
+    as_layers_act_grad_bias(dout, out, db, (size_t)B * (size_t)To, F, act);
+    if (dinp && use_direct(as_conv1d_scratch(B, To, C, F, K), K, F, C)) {
+        /* dW on the tap GEMMs (inner dimension B*To), then dX: the convolution of dY
+         * with the flipped, transposed kernel, added into dinp (cols is free again) */
+        backward_gemm(NULL, dw, dout, inp, w, cols, B, T, C, F, K, dil, pad_left, To);
+        const as_conv_direct_args a = {.y = dinp, .x = dout, .w = w, .B = B, .Tin = To,
+                                       .Cin = F, .Tout = T, .Cout = C, .K = K, .dil = dil,
+                                       .off = pad_left - dil * (K - 1), .flip = 1,
+                                       .accumulate = 1};
+        as_conv_direct(&a, cols);
+        return;
+    }
+    backward_gemm(dinp, dw, dout, inp, w, cols, B, T, C, F, K, dil, pad_left, To);
 }
 
 void as_resconv1d_forward(float *out, float *branch, const float *inp, const float *w,

@@ -21,7 +21,7 @@ static as_status conv_shape(as_layer *L, int B, as_layer_sizes *sz, const char *
         L->out_t = L->in_t - span;
     }
     /* the im2col rows are rebuilt in backward: one scratch serves every layer */
-    sz->scratch = as_conv1d_scratch(B, L->out_t, L->in_c, s->kernel_size);
+    sz->scratch = as_conv1d_scratch(B, L->out_t, L->in_c, L->out_c, s->kernel_size);
     return AS_OK;
 }
 
@@ -33,7 +33,7 @@ static as_status residual_shape(as_layer *L, int B, as_layer_sizes *sz, const ch
         return as_error_set(err, AS_ERR_SPEC,
                             "%s: filters (%d) must equal the input channels (%d) for x + conv(x)",
                             where, F, L->in_c);
-    sz->scratch = as_conv1d_scratch(B, L->out_t, L->in_c, s->kernel_size);
+    sz->scratch = as_conv1d_scratch(B, L->out_t, L->in_c, F, s->kernel_size);
     sz->state = (size_t)B * (size_t)L->in_t * (size_t)L->in_c; /* the branch act(conv(x)) */
     return AS_OK;
 }

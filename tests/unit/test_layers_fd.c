@@ -223,7 +223,7 @@ static void check_conv(int B, int T, int C, int F, int K, int dil, int same, as_
     new_tensor(&c, "w", (size_t)K * C * F, 0.5f);
     new_tensor(&c, "b", (size_t)F, 0.3f);
     set_output(&c, (size_t)B * c.To * F);
-    c.cols = fbuf(&c, as_conv1d_scratch(B, c.To, C, K));
+    c.cols = fbuf(&c, as_conv1d_scratch(B, c.To, C, F, K));
     c.fwd = conv_fwd;
     c.bwd = conv_bwd;
     if (act == AS_ACT_RELU) c.kink = c.out, c.nkink = c.nout;
@@ -269,7 +269,7 @@ START_TEST(test_resconv1d_fd) {
         new_tensor(&c, "b", (size_t)c.C, 0.3f);
         set_output(&c, n);
         c.aux1 = fbuf(&c, n);
-        c.cols = fbuf(&c, as_conv1d_scratch(c.B, c.T, c.C, c.K));
+        c.cols = fbuf(&c, as_conv1d_scratch(c.B, c.T, c.C, c.C, c.K));
         c.fwd = res_fwd;
         c.bwd = res_bwd;
         if (c.act == AS_ACT_RELU) c.kink = c.aux1, c.nkink = n;
@@ -288,7 +288,7 @@ START_TEST(test_conv1d_benchmark_size) {
     fd_case c = {0};
     float *x = rbuf(&c, (size_t)B * T * C, 1.0f), *w = rbuf(&c, (size_t)K * C * F, 0.1f);
     float *b = rbuf(&c, (size_t)F, 0.1f), *out = fbuf(&c, (size_t)B * T * F);
-    float *cols = fbuf(&c, as_conv1d_scratch(B, T, C, K));
+    float *cols = fbuf(&c, as_conv1d_scratch(B, T, C, F, K));
     as_conv1d_forward(out, x, w, b, cols, B, T, C, F, K, 1, pad, T, AS_ACT_RELU);
     for (int s = 0; s < 300; s++) {
         const int bb = (int)((urand() + 1.0f) * 0.5f * B) % B;

@@ -135,7 +135,7 @@ START_TEST(test_conv1d_torch) {
             const float *x = rd(&c, "inp", ni), *w = rd(&c, "w", nw), *b = rd(&c, "b", F);
             float *dout = copy_of(&c, rd(&c, "R", no), no);
             float *out = zeros(&c, no), *branch = zeros(&c, no);
-            float *cols = zeros(&c, as_conv1d_scratch(B, To, C, K));
+            float *cols = zeros(&c, as_conv1d_scratch(B, To, C, F, K));
             float *dx = zeros(&c, ni), *dw = zeros(&c, nw), *db = zeros(&c, F);
             if (res) {
                 as_resconv1d_forward(out, branch, x, w, b, cols, B, T, C, K, dil, act);
