@@ -5,8 +5,9 @@
  *   build/bench_conv [REPEATS [THREADS [FILTER]]]   (default 7 repeats, 1 thread; FILTER:
  *                                                    only the shapes whose name has it)
  *
- * Per shape: forward (relu, as the models) and backward (dW + dX, plus db) GFLOP/s, where
- * a forward is 2 B To K C F flops and a backward twice that, and the largest difference
+ * Per shape, GFLOP/s of the forward pass (relu, as the models; 2 B To K C F flops), the
+ * kernel gradient alone (backward without dinp, as the first layer; the same flops) and
+ * the whole backward (dW + dX, twice that), and the largest difference
  * between the two paths' outputs relative to the largest magnitude. */
 #include <math.h>
 #include <stdio.h>
@@ -24,9 +25,9 @@ typedef struct {
 } shape;
 
 static const shape shapes[] = {
-    {"toy conv 1->64", 32, 100, 1, 64, 5},   {"toy conv 64->64", 32, 100, 64, 64, 5},
-    {"toy conv 64->1", 32, 100, 64, 1, 5},   {"Trace conv 1->32", 32, 275, 1, 32, 5},
-    {"Trace res 32->32", 32, 275, 32, 32, 5}, {"T=2000 conv 64->64", 32, 2000, 64, 64, 5},
+    {"toy 1->64", 32, 100, 1, 64, 5},   {"toy 64->64", 32, 100, 64, 64, 5},
+    {"toy 64->1", 32, 100, 64, 1, 5},   {"Trace 1->32", 32, 275, 1, 32, 5},
+    {"Trace res 32->32", 32, 275, 32, 32, 5}, {"T=2000 64->64", 32, 2000, 64, 64, 5},
 };
 
 static double cpu_now(void) {
@@ -72,14 +73,15 @@ typedef struct {
     size_t nx, ny, nw;
 } bufs;
 
-/* Seconds of CPU per call of forward (bwd 0) or backward (bwd 1) on the given path. */
+/* Seconds of CPU per call of forward (bwd 0), the kernel and bias gradients (bwd 1:
+ * backward without dinp) or the whole backward (bwd 2) on the given path. */
 static double time_path(const shape *s, bufs *u, as_conv_path p, int bwd, int calls) {
     const int pad = (s->K - 1) / 2;
     as_conv1d_use_path(p);
     const double t0 = cpu_now();
     for (int i = 0; i < calls; i++) {
         if (bwd)
-            as_conv1d_backward(u->dx, u->dw, u->db, u->dy, u->y, u->x, u->w, u->cols, s->B, s->T,
+            as_conv1d_backward(bwd == 2 ? u->dx : NULL, u->dw, u->db, u->dy, u->y, u->x, u->w, u->cols, s->B, s->T,
                                s->C, s->F, s->K, 1, pad, s->T, AS_ACT_LINEAR);
         else
             as_conv1d_forward(u->y, u->x, u->w, u->b, u->cols, s->B, s->T, s->C, s->F, s->K, 1,
@@ -97,7 +99,7 @@ static double compare(const shape *s, bufs *u) {
         memset(u->dx, 0, u->nx * sizeof(float));
         memset(u->dw, 0, u->nw * sizeof(float));
         time_path(s, u, path ? AS_CONV_DIRECT : AS_CONV_TAPS, 0, 1);
-        time_path(s, u, path ? AS_CONV_DIRECT : AS_CONV_TAPS, 1, 1);
+        time_path(s, u, path ? AS_CONV_DIRECT : AS_CONV_TAPS, 2, 1);
         float *now[3] = {u->y, u->dx, u->dw};
         for (int k = 0; k < 3; k++) {
             if (!path) {
@@ -124,21 +126,22 @@ static void bench(const shape *s, int reps) {
     const double flops = 2.0 * s->B * s->T * s->K * s->C * s->F;
     const double diff = compare(s, &u);
     int calls = (int)(2e8 / flops) + 1; /* about 0.1 s of work per timing */
-    double t[2][2][64];
+    double t[2][3][64];
     if (reps > 64) reps = 64;
     for (int r = 0; r < reps; r++)
         for (int q = 0; q < 2; q++) {
             const int path = (r + q) % 2; /* interleaved: T D, D T, ... */
-            for (int bwd = 0; bwd < 2; bwd++)
+            for (int bwd = 0; bwd < 3; bwd++)
                 t[path][bwd][r] =
                     time_path(s, &u, path ? AS_CONV_DIRECT : AS_CONV_TAPS, bwd, calls);
         }
-    double g[2][2];
+    double g[2][3];
     for (int p = 0; p < 2; p++)
-        for (int b = 0; b < 2; b++) g[p][b] = flops * (b ? 2.0 : 1.0) / median(t[p][b], reps) * 1e-9;
-    printf("%-20s %3d %4d %3d %3d %2d | %6.1f %6.1f %5.2fx | %6.1f %6.1f %5.2fx | %.1e\n",
-           s->name, s->B, s->T, s->C, s->F, s->K, g[0][0], g[1][0], g[1][0] / g[0][0], g[0][1],
-           g[1][1], g[1][1] / g[0][1], diff);
+        for (int b = 0; b < 3; b++)
+            g[p][b] = flops * (b == 2 ? 2.0 : 1.0) / median(t[p][b], reps) * 1e-9;
+    printf("%-18s %3d %4d %3d %3d %2d |", s->name, s->B, s->T, s->C, s->F, s->K);
+    for (int b = 0; b < 3; b++) printf(" %5.1f %5.1f %4.2fx |", g[0][b], g[1][b], g[1][b] / g[0][b]);
+    printf(" %.1e\n", diff);
     as_conv1d_use_path(AS_CONV_AUTO);
     free(u.x), free(u.w), free(u.b), free(u.y), free(u.dy), free(u.dx), free(u.dw), free(u.db);
     free(u.cols);
@@ -157,8 +160,11 @@ int main(int argc, char **argv) {
     as_pool_set_threads(threads);
     printf("GFLOP/s, medians of %d interleaved repeats, %d thread(s) (OpenBLAS as "
            "OPENBLAS_NUM_THREADS says); same padding, stride 1\n", reps, threads);
-    printf("%-20s %3s %4s %3s %3s %2s | %6s %6s %6s | %6s %6s %6s | %s\n", "shape", "B", "T",
-           "C", "F", "K", "fwd:taps", "direct", "", "bwd:taps", "direct", "", "max rel diff");
+    printf("%-18s %3s %4s %3s %3s %2s | %-17s | %-17s | %-17s | %s\n", "shape", "B", "T", "C",
+           "F", "K", "forward", "dW + db", "dW + db + dX", "max rel diff");
+    printf("%-18s %3s %4s %3s %3s %2s |", "", "", "", "", "", "");
+    for (int b = 0; b < 3; b++) printf(" %5s %5s %5s |", "taps", "direct", "");
+    printf("\n");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         if (argc < 4 || strstr(shapes[i].name, argv[3])) bench(&shapes[i], reps);
     return 0;

@@ -303,14 +303,41 @@ static void backward_gemm(float *dinp, float *dw, float *dout, const float *inp,
                            pad_left);
 }
 
+/* dw += the kernel gradient on the direct kernel: the interior rows read from inp, the
+ * boundary rows (or every row, when there is no interior) as im2col rows in cols. */
+static void weight_grad_direct(float *dw, float *dout, const float *inp, float *cols, int B,
+                               int T, int C, int F, int K, int dil, int pad_left, int To) {
+    as_conv_dw_args a = {.dw = dw, .x = inp, .dy = dout, .B = B, .Tin = T, .To = To, .C = C,
+                         .F = F, .K = K, .dil = dil, .off = -pad_left};
+    conv_geo g;
+    if (conv_plan(&g, B, T, C, F, K, dil, pad_left, To)) {
+        const int MB = B * g.nb;
+        a.i0 = g.i0, a.i1 = g.i1, a.ncols = MB;
+        a.cols = cols, a.dycols = cols + (size_t)MB * (size_t)K * (size_t)C;
+        if (MB > 0) {
+            im2col_boundary(cols, inp, &g);
+            boundary_rows(dout, cols + (size_t)MB * (size_t)K * (size_t)C, &g, 1);
+        }
+    } else {
+        im2col(cols, inp, B, T, C, K, dil, pad_left, To);
+        a.cols = cols, a.dycols = dout, a.ncols = B * To;
+    }
+    as_conv_direct_dw(&a);
+}
+
 void as_conv1d_backward(float *dinp, float *dw, float *db, float *dout, const float *out,
                         const float *inp, const float *w, float *cols, int B, int T, int C,
                         int F, int K, int dil, int pad_left, int To, as_act act) {
     as_layers_act_grad_bias(dout, out, db, (size_t)B * (size_t)To, F, act);
-    if (dinp && use_direct(as_conv1d_scratch(B, To, C, F, K), K, F, C)) {
-        /* dW on the tap GEMMs (inner dimension B*To), then dX: the convolution of dY
-         * with the flipped, transposed kernel, added into dinp (cols is free again) */
-        backward_gemm(NULL, dw, dout, inp, w, cols, B, T, C, F, K, dil, pad_left, To);
+    if (use_direct(as_conv1d_scratch(B, To, C, F, K), K, F, C)) {
+        /* dW (on the tap GEMMs for F < 8, where the direct kernel's 8-lane vectors are
+         * mostly empty: measured slower, scripts/bench_conv.c), then dX: the convolution
+         * of dY with the flipped, transposed kernel, added into dinp (cols is free again) */
+        if (F >= 8)
+            weight_grad_direct(dw, dout, inp, cols, B, T, C, F, K, dil, pad_left, To);
+        else
+            backward_gemm(NULL, dw, dout, inp, w, cols, B, T, C, F, K, dil, pad_left, To);
+        if (!dinp) return;
         const as_conv_direct_args a = {.y = dinp, .x = dout, .w = w, .B = B, .Tin = To,
                                        .Cin = F, .Tout = T, .Cout = C, .K = K, .dil = dil,
                                        .off = pad_left - dil * (K - 1), .flip = 1,

@@ -141,21 +141,40 @@ INLINE void store8(float *y, __m256 v, const float *bias, int n, const as_conv_d
         _mm256_maskstore_ps(y, m, v);
 }
 
-#define ROW_FMA(i)                                                                          \
+/* The 12 accumulators of a tile (6 rows x NV <= 2 vectors) are named variables: an indexed
+ * array makes gcc store them at every step. FMA_6ROWS: one reduction step, the rows'
+ * values broadcast from P0[IDX] .. P5[IDX] against the vectors w0, w1. */
+#define ACC_ZERO                                                                            \
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00; \
+    __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00
+#define ACC_OUT(acc)                                                                        \
     do {                                                                                    \
-        const __m256 x = _mm256_broadcast_ss(p##i + c);                                     \
+        acc[0][0] = a00, acc[0][1] = a01, acc[1][0] = a10, acc[1][1] = a11;                 \
+        acc[2][0] = a20, acc[2][1] = a21, acc[3][0] = a30, acc[3][1] = a31;                 \
+        acc[4][0] = a40, acc[4][1] = a41, acc[5][0] = a50, acc[5][1] = a51;                 \
+    } while (0)
+#define ROW_FMA(i, P, IDX)                                                                  \
+    do {                                                                                    \
+        const __m256 x = _mm256_broadcast_ss(P##i + (IDX));                                 \
         a##i##0 = _mm256_fmadd_ps(x, w0, a##i##0);                                          \
         if (NV == 2) a##i##1 = _mm256_fmadd_ps(x, w1, a##i##1);                             \
     } while (0)
+#define FMA_6ROWS(P, IDX)                                                                   \
+    do {                                                                                    \
+        ROW_FMA(0, P, IDX);                                                                 \
+        ROW_FMA(1, P, IDX);                                                                 \
+        ROW_FMA(2, P, IDX);                                                                 \
+        ROW_FMA(3, P, IDX);                                                                 \
+        ROW_FMA(4, P, IDX);                                                                 \
+        ROW_FMA(5, P, IDX);                                                                 \
+    } while (0)
 
 /* The tile's sums over every tap k and input channel c: acc[i][v] = sum_{k,c}
- * x_row(i, k)[c] * panel[(k*Ci + c)*NV*8 + v*8 ..] for the 6 rows i and NV vectors v. The
- * accumulators are named variables (an indexed array makes gcc store them every step). */
+ * x_row(i, k)[c] * panel[(k*Ci + c)*NV*8 + v*8 ..] for the 6 rows i and NV vectors v. */
 INLINE void reduce(__m256 acc[MR][2], const conv_job *j, const tile_pos *tp, const float *wk,
                    const int NV, const int interior) {
     const int K = j->a->K, Ci = j->a->Cin;
-    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
-    __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+    ACC_ZERO;
     for (int k = 0; k < K; k++) {
         const float *p[MR];
         tap_rows(p, j, tp, k, interior);
@@ -163,19 +182,11 @@ INLINE void reduce(__m256 acc[MR][2], const conv_job *j, const tile_pos *tp, con
         for (int c = 0; c < Ci; c++, wk += NV * 8) {
             const __m256 w0 = _mm256_loadu_ps(wk);
             const __m256 w1 = NV == 2 ? _mm256_loadu_ps(wk + 8) : w0;
-            ROW_FMA(0);
-            ROW_FMA(1);
-            ROW_FMA(2);
-            ROW_FMA(3);
-            ROW_FMA(4);
-            ROW_FMA(5);
+            FMA_6ROWS(p, c);
         }
     }
-    acc[0][0] = a00, acc[0][1] = a01, acc[1][0] = a10, acc[1][1] = a11;
-    acc[2][0] = a20, acc[2][1] = a21, acc[3][0] = a30, acc[3][1] = a31;
-    acc[4][0] = a40, acc[4][1] = a41, acc[5][0] = a50, acc[5][1] = a51;
+    ACC_OUT(acc);
 }
-#undef ROW_FMA
 
 /* One tile: rows r0.. (those < rows), output channels o0 .. o0 + NV*8 (those < Cout). */
 INLINE void tile(const conv_job *j, const float *panel, const tile_pos *tp, int r0, int o0,
@@ -229,6 +240,130 @@ static void chunk_task(const void *ctx, int task, int worker) {
     }
 }
 
+/* ---------------- the kernel gradient ---------------- */
+#define DW_CHUNK 256 /* rows per pass over the tiles (their x and dy rows stay in L1) */
+
+/* One segment of rows: row r's im2col element j at x[r*xs + off(j)], its dy row at
+ * dy + r*ys. */
+typedef struct {
+    const float *x, *dy;
+    size_t xs, ys;
+    int rows, cols; /* cols: off(j) = j (im2col rows), else off(j) = (j/C)*dil*C + j%C */
+} dw_seg;
+
+typedef struct {
+    const as_conv_dw_args *a;
+    int KC, jtiles, ntasks;
+} dw_job;
+
+/* acc[i][v] = sum_r q[i][r*xs] * dy[r*ys + v*8 ..] over the rows (lanes past n masked). */
+INLINE void dw_reduce(__m256 acc[MR][2], const float *const *q, size_t xs, const float *dy,
+                      size_t ys, int rows, int n, const int NV, const int MASK) {
+    const __m256i m0 = lane_mask(n), m1 = lane_mask(n - 8);
+    const float *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3], *q4 = q[4], *q5 = q[5];
+    ACC_ZERO;
+    size_t rx = 0;
+    for (int r = 0; r < rows; r++, rx += xs, dy += ys) {
+        const __m256 w0 = MASK && NV == 1 ? _mm256_maskload_ps(dy, m0) : _mm256_loadu_ps(dy);
+        const __m256 w1 =
+            NV == 2 ? (MASK ? _mm256_maskload_ps(dy + 8, m1) : _mm256_loadu_ps(dy + 8)) : w0;
+        FMA_6ROWS(q, rx);
+    }
+    ACC_OUT(acc);
+}
+
+/* dw rows j0.. (those < KC), columns o0.. (NV vectors, those < F) += the segment's rows. */
+INLINE void dw_tile(const dw_job *jb, const dw_seg *sg, int j0, int o0, const int NV,
+                    const int MASK) {
+    const as_conv_dw_args *a = jb->a;
+    const int n = a->F - o0;
+    const __m256i m0 = lane_mask(n), m1 = lane_mask(n - 8);
+    __m256 acc[MR][2];
+    const float *q[MR];
+    int k = j0 / a->C, c = j0 - k * a->C; /* j = k*C + c */
+    for (int i = 0; i < MR; i++) {
+        if (j0 + i < jb->KC) /* past KC the last row is read, not stored */
+            q[i] = sg->x + (sg->cols ? (size_t)(j0 + i)
+                                     : (size_t)k * (size_t)a->dil * (size_t)a->C + (size_t)c);
+        else
+            q[i] = q[i - 1];
+        if (++c == a->C) c = 0, k++;
+    }
+    /* the chunk's sum, then added to dw: two-level summation (rounding error grows with
+     * DW_CHUNK + rows/DW_CHUNK, not with the row count) */
+    dw_reduce(acc, q, sg->xs, sg->dy + o0, sg->ys, sg->rows, n, NV, MASK);
+    for (int i = 0; i < MR && j0 + i < jb->KC; i++) {
+        float *d = a->dw + (size_t)(j0 + i) * (size_t)a->F + (size_t)o0;
+        if (MASK && NV == 1) {
+            _mm256_maskstore_ps(d, m0, _mm256_add_ps(_mm256_maskload_ps(d, m0), acc[i][0]));
+            continue;
+        }
+        _mm256_storeu_ps(d, _mm256_add_ps(_mm256_loadu_ps(d), acc[i][0]));
+        if (NV == 2) {
+            if (MASK)
+                _mm256_maskstore_ps(d + 8, m1, _mm256_add_ps(_mm256_maskload_ps(d + 8, m1), acc[i][1]));
+            else
+                _mm256_storeu_ps(d + 8, _mm256_add_ps(_mm256_loadu_ps(d + 8), acc[i][1]));
+        }
+    }
+}
+
+static void dw_tile_16(const dw_job *jb, const dw_seg *sg, int j0, int o0) {
+    dw_tile(jb, sg, j0, o0, 2, 0);
+}
+static void dw_tile_16m(const dw_job *jb, const dw_seg *sg, int j0, int o0) {
+    dw_tile(jb, sg, j0, o0, 2, 1);
+}
+static void dw_tile_8(const dw_job *jb, const dw_seg *sg, int j0, int o0) {
+    dw_tile(jb, sg, j0, o0, 1, 0);
+}
+static void dw_tile_8m(const dw_job *jb, const dw_seg *sg, int j0, int o0) {
+    dw_tile(jb, sg, j0, o0, 1, 1);
+}
+
+/* The tiles j-tiles [jt0, jt1) x every panel, over one segment, DW_CHUNK rows at a time. */
+static void dw_segment(const dw_job *jb, dw_seg sg, int jt0, int jt1) {
+    const int F = jb->a->F;
+    for (int r0 = 0; r0 < sg.rows; r0 += DW_CHUNK) {
+        dw_seg ch = sg;
+        ch.x = sg.x + (size_t)r0 * sg.xs, ch.dy = sg.dy + (size_t)r0 * sg.ys;
+        ch.rows = sg.rows - r0 < DW_CHUNK ? sg.rows - r0 : DW_CHUNK;
+        for (int jt = jt0; jt < jt1; jt++)
+            for (int o0 = 0; o0 < F; o0 += NR) {
+                const int n = F - o0;
+                if (n >= NR) dw_tile_16(jb, &ch, jt * MR, o0);
+                else if (n > 8) dw_tile_16m(jb, &ch, jt * MR, o0);
+                else if (n == 8) dw_tile_8(jb, &ch, jt * MR, o0);
+                else dw_tile_8m(jb, &ch, jt * MR, o0);
+            }
+    }
+}
+
+static void dw_task(const void *ctx, int task, int worker) {
+    (void)worker;
+    const dw_job *jb = ctx;
+    const as_conv_dw_args *a = jb->a;
+    const int jt0 = (int)((long)jb->jtiles * task / jb->ntasks);
+    const int jt1 = (int)((long)jb->jtiles * (task + 1) / jb->ntasks);
+    if (a->i1 > a->i0)
+        for (int b = 0; b < a->B; b++) {
+            const dw_seg sg = {
+                a->x + ((size_t)b * (size_t)a->Tin + (size_t)(a->i0 + a->off)) * (size_t)a->C,
+                a->dy + ((size_t)b * (size_t)a->To + (size_t)a->i0) * (size_t)a->F,
+                (size_t)a->C, (size_t)a->F, a->i1 - a->i0, 0};
+            dw_segment(jb, sg, jt0, jt1);
+        }
+    if (a->ncols > 0) {
+        const dw_seg sg = {a->cols, a->dycols, (size_t)jb->KC, (size_t)a->F, a->ncols, 1};
+        dw_segment(jb, sg, jt0, jt1);
+    }
+}
+
+#undef ACC_ZERO
+#undef ACC_OUT
+#undef ROW_FMA
+#undef FMA_6ROWS
+
 #ifdef __clang__
 #pragma clang attribute pop
 #else
@@ -244,10 +379,20 @@ void as_conv_direct(const as_conv_direct_args *a, float *scratch) {
     as_pool_run((j.tiles + CHUNK_TILES - 1) / CHUNK_TILES, 0, chunk_task, &j);
 }
 
+void as_conv_direct_dw(const as_conv_dw_args *a) {
+    dw_job jb = {a, a->K * a->C, 0, 0};
+    jb.jtiles = (jb.KC + MR - 1) / MR;
+    const int nt = as_pool_threads();
+    jb.ntasks = nt < jb.jtiles ? nt : jb.jtiles;
+    if (jb.ntasks < 1) jb.ntasks = 1;
+    as_pool_run(jb.ntasks, 0, dw_task, &jb);
+}
+
 #else /* not x86-64 with gcc/clang: never supported, conv1d.c keeps the tap GEMMs */
 int as_conv_direct_supported(void) { return 0; }
 void as_conv_direct(const as_conv_direct_args *a, float *scratch) {
     (void)a;
     (void)scratch;
 }
+void as_conv_direct_dw(const as_conv_dw_args *a) { (void)a; }
 #endif

@@ -29,6 +29,22 @@ size_t as_conv_direct_scratch(int K, int Cin, int Cout);
  * Only when as_conv_direct_supported(). */
 void as_conv_direct(const as_conv_direct_args *a, float *scratch);
 
+/* The kernel gradient of a convolution with kernel w [K, C, F]: dw [K*C, F] +=
+ * sum over output rows r of x_r^T dy_r, x_r the r-th im2col row, in fixed order:
+ *  - the interior rows t in [i0, i1) of each sequence b (every tap inside it): dy row
+ *    b*To + t, and x_r read from the input, element (k, c) at
+ *    x[(b*Tin + t + off + k*dil)*C + c];
+ *  - then ncols more rows given as im2col rows cols[r*K*C + k*C + c] with their dy rows
+ *    dycols[r*F + f] (the boundary rows, or every row when there is no interior). */
+typedef struct {
+    float *dw;
+    const float *x, *dy, *cols, *dycols;
+    int B, Tin, To, C, F, K, dil, off, i0, i1, ncols;
+} as_conv_dw_args;
+/* Runs on the pool's threads (output tiles split; each element summed by one thread in
+ * the order above). Only when as_conv_direct_supported(). */
+void as_conv_direct_dw(const as_conv_dw_args *a);
+
 /* Which path conv1d.c takes: AUTO (the direct kernel when the CPU runs it, the vector
  * variant (vec.h) is not portable and its scratch fits; else the tap GEMMs), or one
  * forced (DIRECT still needs the CPU and the scratch). Not thread-safe against running
