@@ -96,6 +96,12 @@ float as_drop_u(const as_drop_key *key, int b, uint64_t e);
 #ifndef AS_ATTN_BLOCK
 #define AS_ATTN_BLOCK 256 /* the largest query or key block (-DAS_ATTN_BLOCK=n to try others) */
 #endif
+#ifndef AS_ATTN_FAST_BR
+#define AS_ATTN_FAST_BR 64 /* the AVX2 kernels' largest query block */
+#endif
+#ifndef AS_ATTN_FAST_BC
+#define AS_ATTN_FAST_BC 256 /* and key block */
+#endif
 #define AS_ATTN_SLOTS 8   /* per-thread block buffers: the most threads attention uses */
 #define AS_ATTN_BIAS_MAX 256
 typedef struct {
@@ -128,6 +134,10 @@ void as_attn_probs(float *P, const as_attn_state *st, const as_attn_dims *d, int
 /* The dropout scales the last forward used, M (B, H, T, T): 0 or 1/(1-rate), all 1 when it
  * drew none. Returns whether it drew masks. */
 int as_attn_mask(float *M, const as_attn_state *st, const as_attn_dims *d);
+/* on != 0: attention's block products run on cblas_sgemm even where the AVX2 kernels
+ * could (benchmarks, tests); 0 (the default): the AVX2 kernels where the CPU has AVX2 and
+ * FMA and ATTNSWEEP_SIMD is not portable. Not thread-safe against running layers. */
+void as_attn_use_sgemm(int on);
 
 /* ---- dense on the last axis: inp (N, C) -> out (N, U), N = B*T or B ----
  * w [C, U], b [U]; out = act(inp w + b). dout overwritten. */

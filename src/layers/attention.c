@@ -16,12 +16,14 @@
  * buffer per thread. */
 #include <cblas.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "attnsweep/blas.h"
 #include "attnsweep/layers.h"
 #include "attnsweep/pool.h"
 #include "attnsweep/vec.h"
+#include "layers/attn_gemm.h"
 #include "layers/layers_internal.h"
 
 /* Offsets of the parameters in the flat buffer. */
@@ -66,21 +68,64 @@ size_t as_attn_param_count(const as_attn_dims *d) {
 
 /* ---- geometry: blocks and per-thread buffers ---- */
 
-/* Blocks split T evenly into ceil(T / AS_ATTN_BLOCK) parts. */
-static int attn_block(int T) {
-    const int nb = (T + AS_ATTN_BLOCK - 1) / AS_ATTN_BLOCK;
-    return (T + nb - 1) / nb;
+/* Blocks split n evenly into ceil(n / max) parts. */
+static int even_block(int n, int max) {
+    const int nb = (n + max - 1) / max;
+    return (n + nb - 1) / nb;
+}
+
+/* Panels of AS_AG_PANEL columns that n columns take. */
+static size_t panels(int n) { return ((size_t)n + AS_AG_PANEL - 1) / AS_AG_PANEL; }
+
+/* The block sizes: the sgemm path uses square blocks of at most AS_ATTN_BLOCK, the
+ * AVX2 kernels (attn_gemm.h) query blocks of at most AS_ATTN_FAST_BR rows against key
+ * blocks of at most AS_ATTN_FAST_BC (their score blocks stay in L1/L2). */
+typedef struct {
+    int br, bc;
+} attn_blocks;
+
+static attn_blocks blocks_of(int T, int fast) {
+    attn_blocks b;
+    if (fast) { /* key blocks start on B panels (attn_gemm.h) */
+        b.br = even_block(T, AS_ATTN_FAST_BR);
+        b.bc = (int)panels(even_block(T, AS_ATTN_FAST_BC)) * AS_AG_PANEL;
+    } else
+        b.br = b.bc = even_block(T, AS_ATTN_BLOCK);
+    return b;
 }
 
 /* One thread's buffers. Forward: a block of scores, one mask row, the running maximum
- * and sum of each query row. Backward: three blocks (P, dP, mask) and D (T floats). */
+ * and sum of each query row and the block's, and (AVX2 path) the pair's K^T and V as B
+ * panels (attn_gemm.h). Backward: three blocks (P, dP, mask), D (T floats) and (AVX2
+ * path) the panels of K^T, K, V^T, q and dctx. Sized for the larger of the two paths (the
+ * path may change between the shape and the call: ATTNSWEEP_SIMD, as_vec_use); the
+ * panels start 32-byte aligned (PAD floats of slack). */
+#define PAD 8
+static float *align32(float *p) {
+    return (float *)(((uintptr_t)p + 31) & ~(uintptr_t)31);
+}
+static size_t pack_t_size(int T, int D) { return panels(T) * AS_AG_PANEL * (size_t)D; }
+static size_t pack_size(int T, int D) { return panels(D) * AS_AG_PANEL * (size_t)T; }
+static size_t fwd_slot_of(const as_attn_dims *d, int fast) {
+    const attn_blocks b = blocks_of(d->T, fast);
+    const size_t t = fast ? PAD + pack_t_size(d->T, d->Dk) + pack_size(d->T, d->Dv) : 0;
+    return (size_t)b.br * (size_t)b.bc + (size_t)b.bc + 4 * (size_t)b.br + t;
+}
+static size_t bwd_slot_of(const as_attn_dims *d, int fast) {
+    const attn_blocks b = blocks_of(d->T, fast);
+    const int T = d->T, Dk = d->Dk, Dv = d->Dv;
+    const size_t t = fast ? PAD + pack_t_size(T, Dk) + 2 * pack_size(T, Dk) + pack_t_size(T, Dv) +
+                                pack_size(T, Dv)
+                          : 0;
+    return 3 * (size_t)b.br * (size_t)b.bc + (size_t)T + t;
+}
 static size_t fwd_slot(const as_attn_dims *d) {
-    const size_t bl = (size_t)attn_block(d->T);
-    return bl * bl + 3 * bl;
+    const size_t a = fwd_slot_of(d, 0), b = fwd_slot_of(d, 1);
+    return a > b ? a : b;
 }
 static size_t bwd_slot(const as_attn_dims *d) {
-    const size_t bl = (size_t)attn_block(d->T);
-    return 3 * bl * bl + (size_t)d->T;
+    const size_t a = bwd_slot_of(d, 0), b = bwd_slot_of(d, 1);
+    return a > b ? a : b;
 }
 
 /* What the forward records for backward: the dropout key and whether masks were drawn. */
@@ -138,28 +183,33 @@ static void project(float *y, const float *x, const float *w, const float *b, in
 
 /* ---- one (batch, head) pair ---- */
 
-/* Views of one (batch, head) pair: rows of q, k (stride hk) and v, ctx (stride hv). */
+/* Views of one (batch, head) pair: rows of q, k (stride hk) and v, ctx (stride hv); on the
+ * AVX2 path (fast) also B panels (attn_gemm.h) in the thread's buffer: of K^T (ktp, one
+ * panel per 16 keys, panel stride 16 Dk), V (vp, forward), K (kp), V^T (vtp), q (qp) and
+ * dctx (dop) (backward); the panels of K, V, q and dctx are 16 T apart. */
 typedef struct {
-    const float *q, *k, *v;
+    const float *q, *k, *v, *ktp, *vp, *kp, *vtp, *qp, *dop;
     float *ctx, *lse;
-    int T, Dk, Dv, hk, hv, H, h, bl;
+    int T, Dk, Dv, hk, hv, H, h, br, bc, fast;
     uint64_t kb;   /* the sample's dropout key */
     float rate, keep;
     int drop;
 } attn_view;
 
 static attn_view view_of(const as_attn_state *st, const as_attn_dims *d, int b, int h,
-                         const attn_record *rec) {
+                         const attn_record *rec, int fast) {
     attn_view v;
     const size_t hk = (size_t)d->H * (size_t)d->Dk, hv = (size_t)d->H * (size_t)d->Dv;
     const size_t r0 = (size_t)b * (size_t)d->T;
     v.q = st->q + r0 * hk + (size_t)h * (size_t)d->Dk;
     v.k = st->k + r0 * hk + (size_t)h * (size_t)d->Dk;
     v.v = st->v + r0 * hv + (size_t)h * (size_t)d->Dv;
+    v.ktp = v.vp = v.kp = v.vtp = v.qp = v.dop = NULL;
     v.ctx = st->ctx + r0 * hv + (size_t)h * (size_t)d->Dv;
     v.lse = st->lse + ((size_t)b * (size_t)d->H + (size_t)h) * (size_t)d->T;
     v.T = d->T, v.Dk = d->Dk, v.Dv = d->Dv, v.hk = (int)hk, v.hv = (int)hv, v.H = d->H, v.h = h;
-    v.bl = attn_block(d->T);
+    const attn_blocks bl = blocks_of(d->T, fast);
+    v.br = bl.br, v.bc = bl.bc, v.fast = fast;
     v.drop = rec && rec->drew;
     v.rate = d->rate;
     v.keep = d->rate < 1.0f ? 1.0f / (1.0f - d->rate) : 0.0f;
@@ -175,43 +225,138 @@ static void mask_row(float *m, const attn_view *v, int i, int j0, int n) {
         m[j] = as_rng_counter_at(v->kb, e0 + (uint64_t)j) < v->rate ? 0.0f : v->keep;
 }
 
-/* S (br x bc) = q[i0..] k[j0..]^T */
-static void scores(float *S, const attn_view *v, int i0, int br, int j0, int bc) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, v->Dk, 1.0f,
-                v->q + (size_t)i0 * (size_t)v->hk, v->hk, v->k + (size_t)j0 * (size_t)v->hk, v->hk,
-                0.0f, S, bc);
+/* ---- the block products, on the AVX2 kernels (v->fast) or cblas_sgemm ---- */
+
+/* K^T's panels from key j0 (a multiple of AS_AG_PANEL) on, and their stride */
+static const float *ktp(const attn_view *v, int j0) {
+    return v->ktp + (size_t)j0 / AS_AG_PANEL * AS_AG_PANEL * (size_t)v->Dk;
+}
+static size_t kts(const attn_view *v) { return AS_AG_PANEL * (size_t)v->Dk; }
+/* the panel stride of the panels over T rows (V, K, q, dctx) */
+static size_t rows_ps(const attn_view *v) { return AS_AG_PANEL * (size_t)v->T; }
+
+static as_ag_epi epi(as_ag_mode mode, float alpha) {
+    const as_ag_epi e = {mode, alpha, NULL, NULL, 0};
+    return e;
 }
 
-/* Query rows [i0, i0 + br) against every key block: ctx rows and lse. */
+/* S (br x bc) = q[i0..] k[j0..]^T */
+static void scores(float *S, const attn_view *v, int i0, int br, int j0, int bc) {
+    const float *q = v->q + (size_t)i0 * (size_t)v->hk;
+    if (v->fast) {
+        const as_ag_epi e = epi(AS_AG_STORE, 1.0f);
+        as_attn_gemm(0, br, bc, v->Dk, q, v->hk, ktp(v, j0), kts(v), S, bc, &e);
+    } else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, v->Dk, 1.0f, q, v->hk,
+                    v->k + (size_t)j0 * (size_t)v->hk, v->hk, 0.0f, S, bc);
+}
+
+/* P (br x bc) = exp(q[i0..] k[j0..]^T - lse): the forward's probabilities */
+static void probs(float *P, const attn_view *v, int i0, int br, int j0, int bc) {
+    if (v->fast) {
+        as_ag_epi e = epi(AS_AG_EXP, 1.0f);
+        e.r = v->lse + i0;
+        as_attn_gemm(0, br, bc, v->Dk, v->q + (size_t)i0 * (size_t)v->hk, v->hk, ktp(v, j0),
+                        kts(v), P, bc, &e);
+        return;
+    }
+    scores(P, v, i0, br, j0, bc);
+    for (int r = 0; r < br; r++)
+        (void)as_vec_exp_sum(P + (size_t)r * bc, P + (size_t)r * bc, (size_t)bc, v->lse[i0 + r]);
+}
+
+/* ctx (br x Dv) = P (br x bc) v[j0..], or += when add */
+static void context(float *ctx, const float *P, const attn_view *v, int br, int j0, int bc,
+                    int add) {
+    const float *vr = v->v + (size_t)j0 * (size_t)v->hv;
+    if (v->fast) {
+        const as_ag_epi e = epi(add ? AS_AG_ADD : AS_AG_STORE, 1.0f);
+        as_attn_gemm(0, br, v->Dv, bc, P, bc, v->vp + (size_t)j0 * AS_AG_PANEL, rows_ps(v), ctx,
+                        v->hv, &e);
+    } else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, v->Dv, bc, 1.0f, P, bc, vr,
+                    v->hv, add ? 1.0f : 0.0f, ctx, v->hv);
+}
+
+/* dP (br x bc) = dO v[j0..]^T; with P given, dS = P o (dP - D) instead (D: the rows') */
+static void dprobs(float *dP, const float *dO, const attn_view *v, int br, int j0, int bc,
+                   const float *P, const float *D) {
+    if (v->fast) {
+        as_ag_epi e = epi(P ? AS_AG_DS : AS_AG_STORE, 1.0f);
+        e.r = D, e.E = P, e.lde = bc;
+        as_attn_gemm(0, br, bc, v->Dv, dO, v->hv,
+                        v->vtp + (size_t)j0 / AS_AG_PANEL * AS_AG_PANEL * (size_t)v->Dv,
+                        AS_AG_PANEL * (size_t)v->Dv, dP, bc, &e);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, v->Dv, 1.0f, dO, v->hv,
+                v->v + (size_t)j0 * (size_t)v->hv, v->hv, 0.0f, dP, bc);
+    if (P)
+        for (int r = 0; r < br; r++)
+            as_vec_mul_sub(dP + (size_t)r * bc, P + (size_t)r * bc, (size_t)bc, D[r]);
+}
+
+/* g += s op(A) x with A (br x bc): op(A) = A^T for tn (g bc x n, x br x n: dv += Pd^T
+ * dctx, dk += dS^T q), else A (g br x n, x bc x n: dq += dS k); g's rows ldg apart. x is
+ * read as rows (stride ldx) by sgemm, as panels xp (from x's first row, panel stride
+ * xps) by the AVX2 kernel. */
+static void add_prod(float *g, int ldg, const float *A, int br, int bc, int n, float s, int tn,
+                     const float *x, int ldx, const float *xp, size_t xps, int fast) {
+    const int m = tn ? bc : br, k = tn ? br : bc;
+    if (fast) {
+        const as_ag_epi e = epi(AS_AG_ADD, s);
+        as_attn_gemm(tn, m, n, k, A, bc, xp, xps, g, ldg, &e);
+    } else
+        cblas_sgemm(CblasRowMajor, tn ? CblasTrans : CblasNoTrans, CblasNoTrans, m, n, k, s, A,
+                    bc, x, ldx, 1.0f, g, ldg);
+}
+
+/* S rows (br x bc) = exp(S - shift), sums[r] = the row sums */
+static void exp_rows(float *S, const attn_view *v, int br, int bc, const float *shift,
+                     float *sums) {
+    if (v->fast) as_attn_exp_rows(S, br, bc, bc, shift, sums);
+    else
+        for (int r = 0; r < br; r++) {
+            float *sr = S + (size_t)r * (size_t)bc;
+            sums[r] = as_vec_exp_sum(sr, sr, (size_t)bc, shift[r]);
+        }
+}
+
+/* Query rows [i0, i0 + br) against every key block: ctx rows and lse. The buffer: the
+ * score block, a mask row, and per row the running maximum and sum, the block's maximum
+ * and the block's sum. */
 static void forward_rows(const attn_view *v, float *buf, int i0, int br) {
-    const int bl = v->bl, T = v->T, Dv = v->Dv;
-    float *S = buf, *mk = buf + (size_t)bl * (size_t)bl, *mx = mk + bl, *l = mx + bl;
+    const int T = v->T, Dv = v->Dv;
+    float *S = buf, *mk = buf + (size_t)v->br * (size_t)v->bc, *mx = mk + v->bc, *l = mx + v->br;
+    float *nm = l + v->br, *sum = nm + v->br;
     for (int r = 0; r < br; r++) {
         mx[r] = -INFINITY;
         l[r] = 0.0f;
     }
     float *ctx = v->ctx + (size_t)i0 * (size_t)v->hv;
-    for (int j0 = 0; j0 < T; j0 += bl) {
-        const int bc = T - j0 < bl ? T - j0 : bl;
+    for (int j0 = 0; j0 < T; j0 += v->bc) {
+        const int bc = T - j0 < v->bc ? T - j0 : v->bc;
         scores(S, v, i0, br, j0, bc);
         for (int r = 0; r < br; r++) {
-            float *sr = S + (size_t)r * (size_t)bc;
-            const float bm = as_vec_max(sr, (size_t)bc), m = bm > mx[r] ? bm : mx[r];
-            const float sum = as_vec_exp_sum(sr, sr, (size_t)bc, m);
+            const float bm = as_vec_max(S + (size_t)r * (size_t)bc, (size_t)bc);
+            nm[r] = bm > mx[r] ? bm : mx[r];
+        }
+        exp_rows(S, v, br, bc, nm, sum);
+        for (int r = 0; r < br; r++) {
             if (j0 > 0) { /* the maximum grew: rescale what the earlier blocks summed */
-                const float corr = as_vec_expf(mx[r] - m);
+                const float corr = as_vec_expf(mx[r] - nm[r]);
                 l[r] *= corr;
                 as_vec_scale(ctx + (size_t)r * (size_t)v->hv, (size_t)Dv, corr);
             }
-            l[r] += sum;
-            mx[r] = m;
+            l[r] += sum[r];
+            mx[r] = nm[r];
             if (v->drop) {
+                float *sr = S + (size_t)r * (size_t)bc;
                 mask_row(mk, v, i0 + r, j0, bc);
                 for (int j = 0; j < bc; j++) sr[j] *= mk[j];
             }
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, Dv, bc, 1.0f, S, bc,
-                    v->v + (size_t)j0 * (size_t)v->hv, v->hv, j0 > 0 ? 1.0f : 0.0f, ctx, v->hv);
+        context(ctx, S, v, br, j0, bc, j0 > 0);
     }
     for (int r = 0; r < br; r++) {
         as_vec_scale(ctx + (size_t)r * (size_t)v->hv, (size_t)Dv, 1.0f / l[r]);
@@ -252,17 +397,30 @@ static void for_pairs(const as_attn_dims *d, float *work, size_t slot, pair_fn f
     if (blas > 1) as_blas_set_threads(blas);
 }
 
+/* Whether this call runs the AVX2 kernels (attn_gemm.h) or cblas_sgemm. */
+static int sgemm_forced;
+void as_attn_use_sgemm(int on) { sgemm_forced = on != 0; }
+static int use_fast(void) { return !sgemm_forced && as_attn_gemm_active(); }
+
 typedef struct {
     const as_attn_state *st;
     const as_attn_dims *d;
     const attn_record *rec;
+    int fast;
 } fwd_ctx;
 
 static void forward_pair(const void *ctx, int b, int h, float *buf) {
     const fwd_ctx *c = ctx;
-    const attn_view v = view_of(c->st, c->d, b, h, c->rec);
-    for (int i0 = 0; i0 < v.T; i0 += v.bl)
-        forward_rows(&v, buf, i0, v.T - i0 < v.bl ? v.T - i0 : v.bl);
+    attn_view v = view_of(c->st, c->d, b, h, c->rec, c->fast);
+    if (v.fast) { /* after forward_rows' buffers */
+        float *kp = align32(buf + (size_t)v.br * (size_t)v.bc + (size_t)v.bc + 4 * (size_t)v.br);
+        as_attn_pack_t(kp, kts(&v), v.k, v.T, v.Dk, v.hk);
+        float *vp = kp + pack_t_size(v.T, v.Dk);
+        as_attn_pack(vp, rows_ps(&v), v.v, v.T, v.Dv, v.hv);
+        v.ktp = kp, v.vp = vp;
+    }
+    for (int i0 = 0; i0 < v.T; i0 += v.br)
+        forward_rows(&v, buf, i0, v.T - i0 < v.br ? v.T - i0 : v.br);
 }
 
 void as_attn_forward(float *out, as_attn_state *st, const float *inp, const float *params,
@@ -276,10 +434,12 @@ void as_attn_forward(float *out, as_attn_state *st, const float *inp, const floa
     attn_record rec = {{0, 0, 0, 0}, training && d->rate > 0.0f};
     if (rec.drew) rec.key = *key;
     memcpy(st->rec, &rec, sizeof rec);
-    const fwd_ctx fc = {st, d, &rec};
+    const fwd_ctx fc = {st, d, &rec, use_fast()};
     for_pairs(d, st->work, fwd_slot(d), forward_pair, &fc);
     project(out, st->ctx, p.wo, p.bo, N, hv, O, 1.0f);
 }
+
+/* ---- backward ---- */
 
 /* Gradients of y = x w + b given dy (N, D): dw += x^T dy, db += colsum dy,
  * dx += dy w^T (dx may be NULL). */
@@ -302,17 +462,13 @@ typedef struct {
 /* One block pair of backward: query rows [i0, i0+br) against keys [j0, j0+bc). */
 static void backward_block(const attn_view *v, const attn_gview *g, float *buf, const float *D,
                            int i0, int br, int j0, int bc) {
-    const size_t bb = (size_t)v->bl * (size_t)v->bl;
+    const size_t bb = (size_t)v->br * (size_t)v->bc;
     float *P = buf, *dP = buf + bb, *M = buf + 2 * bb;
     const float *dO = g->dctx + (size_t)i0 * (size_t)v->hv;
-    scores(P, v, i0, br, j0, bc);
-    for (int r = 0; r < br; r++) /* P = exp(S - lse): the forward's probabilities */
-        (void)as_vec_exp_sum(P + (size_t)r * bc, P + (size_t)r * bc, (size_t)bc, v->lse[i0 + r]);
-    /* dP = dctx v^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, v->Dv, 1.0f, dO, v->hv,
-                v->v + (size_t)j0 * (size_t)v->hv, v->hv, 0.0f, dP, bc);
+    probs(P, v, i0, br, j0, bc);
     const float *Pd = P; /* the probabilities the context used */
     if (v->drop) {
+        dprobs(dP, dO, v, br, j0, bc, NULL, NULL);
         for (int r = 0; r < br; r++) {
             float *m = M + (size_t)r * bc, *dp = dP + (size_t)r * bc;
             const float *pr = P + (size_t)r * bc;
@@ -321,40 +477,53 @@ static void backward_block(const attn_view *v, const attn_gview *g, float *buf, 
                 dp[j] *= m[j];
                 m[j] *= pr[j];
             }
+            as_vec_mul_sub(dp, pr, (size_t)bc, D[i0 + r]); /* dS = P o (dP - D) */
         }
         Pd = M;
-    }
-    /* dv += Pd^T dctx */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, v->Dv, br, 1.0f, Pd, bc, dO, v->hv,
-                1.0f, g->dv + (size_t)j0 * (size_t)v->hv, v->hv);
-    for (int r = 0; r < br; r++) /* dS = P o (dP - D) */
-        as_vec_mul_sub(dP + (size_t)r * bc, P + (size_t)r * bc, (size_t)bc, D[i0 + r]);
+    } else /* dS = P o (dP - D) as dP is made */
+        dprobs(dP, dO, v, br, j0, bc, P, D + i0);
+    const int hk = v->hk, hv = v->hv, f = v->fast;
+    const size_t ps = rows_ps(v), pi = (size_t)i0 * AS_AG_PANEL, pj = (size_t)j0 * AS_AG_PANEL;
+    add_prod(g->dv + (size_t)j0 * hv, hv, Pd, br, bc, v->Dv, 1.0f, 1, dO, hv,
+             f ? v->dop + pi : NULL, ps, f);
     /* q' = q_scaled: dq' = dS k, dk = dS^T q'; dq = dq' / sqrt(Dk) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, v->Dk, bc, g->scale, dP, bc,
-                v->k + (size_t)j0 * (size_t)v->hk, v->hk, 1.0f, g->dq + (size_t)i0 * (size_t)v->hk,
-                v->hk);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, v->Dk, br, 1.0f, dP, bc,
-                v->q + (size_t)i0 * (size_t)v->hk, v->hk, 1.0f, g->dk + (size_t)j0 * (size_t)v->hk,
-                v->hk);
+    add_prod(g->dq + (size_t)i0 * hk, hk, dP, br, bc, v->Dk, g->scale, 0, v->k + (size_t)j0 * hk,
+             hk, f ? v->kp + pj : NULL, ps, f);
+    add_prod(g->dk + (size_t)j0 * hk, hk, dP, br, bc, v->Dk, 1.0f, 1, v->q + (size_t)i0 * hk, hk,
+             f ? v->qp + pi : NULL, ps, f);
 }
 
 static void zero_rows(float *x, int rows, int n, int ld) {
     for (int r = 0; r < rows; r++) memset(x + (size_t)r * (size_t)ld, 0, (size_t)n * sizeof(float));
 }
 
-static void backward_pair(const attn_view *v, const attn_gview *g, float *buf) {
-    const int T = v->T, bl = v->bl;
-    float *D = buf + 3 * (size_t)bl * (size_t)bl;
+static void backward_pair(attn_view *v, const attn_gview *g, float *buf) {
+    const int T = v->T, br = v->br, bc = v->bc;
+    float *D = buf + 3 * (size_t)br * (size_t)bc;
+    if (v->fast) { /* after D */
+        float *p = align32(D + T);
+        const size_t ps = rows_ps(v);
+        as_attn_pack_t(p, kts(v), v->k, T, v->Dk, v->hk);
+        v->ktp = p, p += pack_t_size(T, v->Dk);
+        as_attn_pack(p, ps, v->k, T, v->Dk, v->hk);
+        v->kp = p, p += pack_size(T, v->Dk);
+        as_attn_pack_t(p, AS_AG_PANEL * (size_t)v->Dv, v->v, T, v->Dv, v->hv);
+        v->vtp = p, p += pack_t_size(T, v->Dv);
+        as_attn_pack(p, ps, v->q, T, v->Dk, v->hk);
+        v->qp = p, p += pack_size(T, v->Dk);
+        as_attn_pack(p, ps, g->dctx, T, v->Dv, v->hv);
+        v->dop = p;
+    }
     for (int i = 0; i < T; i++) /* D_i = dctx_i . ctx_i = rowsum(dP o P) */
         D[i] = as_vec_dot(g->dctx + (size_t)i * (size_t)v->hv, v->ctx + (size_t)i * (size_t)v->hv,
                           (size_t)v->Dv);
     zero_rows(g->dq, T, v->Dk, v->hk);
     zero_rows(g->dk, T, v->Dk, v->hk);
     zero_rows(g->dv, T, v->Dv, v->hv);
-    for (int i0 = 0; i0 < T; i0 += bl)
-        for (int j0 = 0; j0 < T; j0 += bl)
-            backward_block(v, g, buf, D, i0, T - i0 < bl ? T - i0 : bl, j0,
-                           T - j0 < bl ? T - j0 : bl);
+    for (int i0 = 0; i0 < T; i0 += br)
+        for (int j0 = 0; j0 < T; j0 += bc)
+            backward_block(v, g, buf, D, i0, T - i0 < br ? T - i0 : br, j0,
+                           T - j0 < bc ? T - j0 : bc);
 }
 
 typedef struct {
@@ -363,12 +532,13 @@ typedef struct {
     const attn_record *rec;
     const float *dctx;
     float *dq, *dk, *dv;
+    int fast;
 } bwd_ctx;
 
 static void backward_pair_cb(const void *ctx, int b, int h, float *buf) {
     const bwd_ctx *c = ctx;
     const as_attn_dims *d = c->d;
-    const attn_view v = view_of(c->st, d, b, h, c->rec);
+    attn_view v = view_of(c->st, d, b, h, c->rec, c->fast);
     const size_t hk = (size_t)d->H * (size_t)d->Dk, hv = (size_t)d->H * (size_t)d->Dv;
     const size_t ok = (size_t)b * (size_t)d->T * hk + (size_t)h * (size_t)d->Dk;
     const size_t ov = (size_t)b * (size_t)d->T * hv + (size_t)h * (size_t)d->Dv;
@@ -393,7 +563,7 @@ void as_attn_backward(float *dinp, float *dparams, const float *dout, const as_a
     project_backward(NULL, g.wo, g.bo, dout, st->ctx, p.wo, N, hv, O);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, hv, O, 1.0f, dout, O, p.wo, O, 0.0f,
                 dctx, hv);
-    const bwd_ctx bc = {st, d, &rec, dctx, dq, dk, dv};
+    const bwd_ctx bc = {st, d, &rec, dctx, dq, dk, dv, use_fast()};
     for_pairs(d, work, bwd_slot(d), backward_pair_cb, &bc);
     project_backward(dinp, g.wq, g.bq, dq, inp, p.wq, N, C, hk);
     project_backward(dinp, g.wk, g.bk, dk, inp, p.wk, N, C, hk);
@@ -406,7 +576,7 @@ void as_attn_probs(float *P, const as_attn_state *st, const as_attn_dims *d, int
     const int T = d->T, H = d->H;
     for (int b = b0; b < b0 + nb; b++)
         for (int h = 0; h < H; h++) {
-            const attn_view v = view_of(st, d, b, h, NULL);
+            const attn_view v = view_of(st, d, b, h, NULL, 0);
             float *Pb = P + ((size_t)(b - b0) * (size_t)H + (size_t)h) * (size_t)T * (size_t)T;
             scores(Pb, &v, 0, T, 0, T);
             for (int i = 0; i < T; i++)
@@ -421,7 +591,7 @@ int as_attn_mask(float *M, const as_attn_state *st, const as_attn_dims *d) {
     const size_t tt = (size_t)T * (size_t)T;
     for (int b = 0; b < d->B; b++)
         for (int h = 0; h < H; h++) {
-            const attn_view v = view_of(st, d, b, h, &rec);
+            const attn_view v = view_of(st, d, b, h, &rec, 0);
             float *Mb = M + ((size_t)b * (size_t)H + (size_t)h) * tt;
             for (int i = 0; i < T; i++) {
                 if (rec.drew) mask_row(Mb + (size_t)i * T, &v, i, 0, T);

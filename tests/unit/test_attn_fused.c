@@ -2,8 +2,11 @@
  * it replaced -- softmax over materialised T x T scores, probabilities and masks stored --
  * kept here as the reference (scalar expf, as it was): outputs, probabilities, input and
  * every parameter gradient within 1e-5 relative (to the tensor's largest magnitude), with
- * and without dropout on the probabilities, 1 and 4 heads, T = 1, odd sizes and sizes
- * spanning several query and key blocks; and the same results on 1 and 2 threads. */
+ * and without dropout on the probabilities, 1 and 4 heads, T = 1, odd sizes, key and
+ * value dimensions that are not multiples of 8 or 16, and sizes spanning several query
+ * and key blocks; and the same results on 1 and 2 threads. Every path runs: the AVX2 block
+ * kernels (attn_gemm.h, when the CPU has them), cblas_sgemm with the AVX2 element-wise
+ * kernels, and the portable variant (ATTNSWEEP_SIMD=portable's choice: sgemm). */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -11,6 +14,8 @@
 
 #include "attnsweep/layers.h"
 #include "attnsweep/pool.h"
+#include "attnsweep/vec.h"
+#include "layers/attn_gemm.h"
 #include "testutil.h"
 
 /* ---------------- the reference: the replaced kernel ---------------- */
@@ -207,6 +212,21 @@ static float *compare(as_attn_dims d, float *dinp_out, float *dpar_out) {
     return out;
 }
 
+/* Selects path i: 0 the AVX2 block kernels, 1 sgemm with the AVX2 element-wise kernels,
+ * 2 the portable variant. Returns 0 (and says so) when the CPU cannot run it. */
+static int use_path(int i) {
+    as_error err;
+    const as_vec_level lv = i == 2 ? AS_VEC_PORTABLE : AS_VEC_AVX2;
+    if (!as_vec_supported(lv)) {
+        printf("test_attn_fused: SKIPPED path %d: no AVX2 and FMA on this CPU\n", i);
+        return 0;
+    }
+    ck_assert_int_eq(as_vec_use(lv, &err), AS_OK);
+    as_attn_use_sgemm(i == 1);
+    ck_assert_int_eq(as_attn_gemm_active(), i != 2); /* the AVX2 kernels' condition */
+    return 1;
+}
+
 START_TEST(test_fused_equals_reference) {
     static const as_attn_dims cases[] = {
         {2, 1, 4, 1, 3, 3, 4, 0.0f},     /* T = 1 */
@@ -216,12 +236,17 @@ START_TEST(test_fused_equals_reference) {
         {1, 257, 8, 1, 16, 16, 8, 0.0f}, /* two blocks of 129/128 */
         {2, 300, 6, 4, 8, 4, 5, 0.25f},  /* two blocks, 4 heads, dropout */
         {1, 601, 4, 2, 5, 7, 3, 0.1f},   /* three blocks, odd */
+        {2, 70, 9, 2, 24, 20, 7, 0.0f},  /* a full and a partial panel of 16 */
+        {1, 133, 7, 3, 17, 33, 4, 0.15f}, /* panels of 16 + 1 and 32 + 1, dropout */
     };
+    if (!use_path(_i)) return;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) free(compare(cases[i], NULL, NULL));
+    as_attn_use_sgemm(0);
 }
 END_TEST
 
 START_TEST(test_threads_agree) {
+    if (!use_path(_i)) return;
     const as_attn_dims d = {3, 70, 6, 4, 5, 6, 7, 0.2f};
     const size_t ni = (size_t)d.B * d.T * d.C, no = (size_t)d.B * d.T * d.O;
     const size_t np = as_attn_param_count(&d);
@@ -237,6 +262,7 @@ START_TEST(test_threads_agree) {
     ck_assert(memcmp(dp1, dp2, np * 4) == 0);
     free(o1), free(o2), free(dx1), free(dx2), free(dp1), free(dp2);
     as_pool_set_threads(1);
+    as_attn_use_sgemm(0);
 }
 END_TEST
 
@@ -244,8 +270,8 @@ int main(void) {
     Suite *s = suite_create("attn_fused");
     TCase *tc = tcase_create("fused");
     tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, test_fused_equals_reference);
-    tcase_add_test(tc, test_threads_agree);
+    tcase_add_loop_test(tc, test_fused_equals_reference, 0, 3);
+    tcase_add_loop_test(tc, test_threads_agree, 0, 3);
     suite_add_tcase(s, tc);
     return as_test_run(s);
 }
