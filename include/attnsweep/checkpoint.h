@@ -4,7 +4,8 @@
  * Layout: root attributes format = "attnsweep-checkpoint", spec_sha256 (of the spec
  * file's text), seed (decimal string), epoch, step; /weights (the weights layout of
  * weights.h); /optimizer/m and /optimizer/v float32 [n_params] (v only for Adam);
- * /optimizer/ema float32 [n_params] (the weight average, only with use_ema);
+ * /optimizer/ema float32 [n_params] (the weight average, only with use_ema) and
+ * /optimizer/ema_buffers float32 [n_buffers] (the buffers' average, with ema_buffers);
  * /shuffle uint64 [4] (the shuffle stream's xoshiro256** state); /perm int32 [n_train]
  * (the training order); /history (the curves so far, as as_history_write).
  */

@@ -24,6 +24,8 @@ typedef struct {
     float *m; /* first moment / SGD velocity */
     float *v; /* second moment (Adam) */
     float *ema; /* the weights' moving average (use_ema), else NULL */
+    float *ema_buf; /* ema_buffers: the same average of nb non-trainable buffers, else NULL */
+    size_t nb;
 } as_optim;
 
 /* Allocates zeroed moments (and the average, with use_ema) for n parameters.
@@ -32,5 +34,9 @@ as_status as_optim_init(as_optim *o, const as_optimizer_spec *spec, size_t n, as
 void as_optim_free(as_optim *o);
 /* One update of w from g (both n floats), then of the average (use_ema). */
 void as_optim_step(as_optim *o, float *w, const float *g);
+/* use_ema with ema_buffers: allocates the average of nb buffers (nothing otherwise). */
+as_status as_optim_track_buffers(as_optim *o, size_t nb, as_error *err);
+/* After as_optim_step: the buffers' average takes buf (nb floats) by the same rule. */
+void as_optim_average_buffers(as_optim *o, const float *buf);
 
 #endif

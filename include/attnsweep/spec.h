@@ -69,6 +69,8 @@ typedef struct {
     int nesterov;        /* sgd: 0 */
     int use_ema;         /* Keras use_ema: keep a moving average of the weights (0) */
     float ema_momentum;  /* Keras ema_momentum (0.99): avg = mom avg + (1 - mom) w */
+    int ema_buffers;     /* use_ema: average the non-trainable buffers too (0; PyTorch's
+                            AveragedModel use_buffers) */
 } as_optimizer_spec;
 
 /* Callbacks (Keras names and defaults; semantics in callbacks.h). */

@@ -70,6 +70,7 @@ typedef struct {
     float *best;     /* the best epoch's weights when cb.has_best, else NULL: n floats, then
                         the model's n_buffers non-trainable buffers (moving statistics) */
     float *ema;      /* the optimizer's weight average (use_ema), n floats, else NULL */
+    float *ema_buf;  /* the buffers' average (ema_buffers), the model's n_buffers floats */
 } as_fit_state;
 
 struct as_history;

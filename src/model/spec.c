@@ -354,11 +354,14 @@ static as_status parse_optimizer(const cJSON *v, const char *origin, as_optimize
         snprintf(kpath, sizeof kpath, "%s.%s", path, it->string);
         if ((st = check_duplicate(it, origin, kpath, err))) return st;
         if (!strcmp(it->string, "type")) continue;
-        int is_ema = !strcmp(it->string, "use_ema");
-        if (is_ema || (!strcmp(it->string, "nesterov") && t == AS_OPT_SGD)) {
+        int *flag = !strcmp(it->string, "use_ema")       ? &o->use_ema
+                    : !strcmp(it->string, "ema_buffers") ? &o->ema_buffers
+                    : !strcmp(it->string, "nesterov") && t == AS_OPT_SGD ? &o->nesterov
+                                                                         : NULL;
+        if (flag) {
             if (!cJSON_IsBool(it))
                 return as_error_set(err, AS_ERR_SPEC, "%s: %s: must be true or false", origin, kpath);
-            *(is_ema ? &o->use_ema : &o->nesterov) = cJSON_IsTrue(it);
+            *flag = cJSON_IsTrue(it);
             continue;
         }
         const opt_key *k = NULL;

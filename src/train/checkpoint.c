@@ -46,6 +46,8 @@ as_status as_checkpoint_save(const char *path, const as_model *m, const as_fit_s
     if (!s) s = as_h5_write_float(f, "optimizer/m", 1, n, st->m, err);
     if (!s && st->v) s = as_h5_write_float(f, "optimizer/v", 1, n, st->v, err);
     if (!s && st->ema) s = as_h5_write_float(f, "optimizer/ema", 1, n, st->ema, err);
+    hsize_t nb[1] = {(hsize_t)m->n_buffers};
+    if (!s && st->ema_buf) s = as_h5_write_float(f, "optimizer/ema_buffers", 1, nb, st->ema_buf, err);
     if (!s) s = as_h5_write_int(f, "perm", 1, np, st->perm, err);
     if (!s) s = write_callbacks(f, m, st, err);
     if (!s) {
@@ -74,6 +76,7 @@ void as_checkpoint_state_free(as_fit_state *st) {
     as_free(st->v);
     as_free(st->best);
     as_free(st->ema);
+    as_free(st->ema_buf);
     memset(st, 0, sizeof *st);
 }
 
@@ -111,6 +114,25 @@ static as_status read_callbacks(hid_t f, const char *path, size_t n, size_t nb,
     s = read_1d(f, path, "best_weights", H5T_NATIVE_FLOAT, n, st->best, err);
     if (!s && nb) s = read_1d(f, path, "best_buffers", H5T_NATIVE_FLOAT, nb, st->best + n, err);
     return s;
+}
+
+/* One optional average (use_ema: optimizer/ema; ema_buffers: optimizer/ema_buffers) of n
+ * finite floats into *out (NULL when absent). */
+static as_status read_average(hid_t f, const char *path, const char *name, size_t n, float **out,
+                              as_error *err) {
+    if (n == 0 || H5Lexists(f, name, H5P_DEFAULT) <= 0) return AS_OK;
+    if (!(*out = as_malloc(n * sizeof(float)))) return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    as_status s = read_1d(f, path, name, H5T_NATIVE_FLOAT, n, *out, err);
+    for (size_t i = 0; !s && i < n; i++)
+        if (!isfinite((*out)[i]))
+            s = as_error_set(err, AS_ERR_DATA, "%s: %s[%zu] is not finite", path, name, i);
+    return s;
+}
+
+static as_status read_averages(hid_t f, const char *path, const as_model *m, as_fit_state *st,
+                               as_error *err) {
+    as_status s = read_average(f, path, "optimizer/ema", m->n_params, &st->ema, err);
+    return s ? s : read_average(f, path, "optimizer/ema_buffers", m->n_buffers, &st->ema_buf, err);
 }
 
 /* A checkpoint's epoch and step: counts, so never negative; epochs at most the spec's
@@ -163,8 +185,6 @@ static as_status check_moments(const char *path, const as_fit_state *st, as_erro
         if (st->v && !(isfinite(st->v[i]) && st->v[i] >= 0.0f))
             return as_error_set(err, AS_ERR_DATA, "%s: optimizer/v[%zu] = %g: must be finite and "
                                 ">= 0", path, i, (double)st->v[i]);
-        if (st->ema && !isfinite(st->ema[i]))
-            return as_error_set(err, AS_ERR_DATA, "%s: optimizer/ema[%zu] is not finite", path, i);
     }
     const uint64_t *q = st->shuffle.s;
     if (!(q[0] | q[1] | q[2] | q[3]))
@@ -227,7 +247,6 @@ as_status as_checkpoint_load(const char *path, as_model *m, as_fit_state *st, as
     as_free(sha);
     as_free(seed_txt);
     int has_v = !s && H5Lexists(f, "optimizer/v", H5P_DEFAULT) > 0;
-    int has_ema = !s && H5Lexists(f, "optimizer/ema", H5P_DEFAULT) > 0;
     int n_perm = 0;
     if (!s) {
         hid_t ds = H5Lexists(f, "perm", H5P_DEFAULT) > 0 ? H5Dopen2(f, "perm", H5P_DEFAULT) : -1;
@@ -249,16 +268,13 @@ as_status as_checkpoint_load(const char *path, as_model *m, as_fit_state *st, as
         st->perm = as_malloc((size_t)n_perm * sizeof(int));
         st->m = as_malloc((m->n_params ? m->n_params : 1) * sizeof(float));
         st->v = has_v ? as_malloc((m->n_params ? m->n_params : 1) * sizeof(float)) : NULL;
-        st->ema = has_ema ? as_malloc((m->n_params ? m->n_params : 1) * sizeof(float)) : NULL;
-        if (!st->perm || !st->m || (has_v && !st->v) || (has_ema && !st->ema))
-            s = as_error_set(err, AS_ERR_NOMEM, "out of memory");
+        if (!st->perm || !st->m || (has_v && !st->v)) s = as_error_set(err, AS_ERR_NOMEM, "out of memory");
     }
     if (!s) s = read_1d(f, path, "perm", H5T_NATIVE_INT, (size_t)n_perm, st->perm, err);
     if (!s) s = check_perm(path, st->perm, n_perm, err);
     if (!s) s = read_1d(f, path, "optimizer/m", H5T_NATIVE_FLOAT, m->n_params, st->m, err);
     if (!s && has_v) s = read_1d(f, path, "optimizer/v", H5T_NATIVE_FLOAT, m->n_params, st->v, err);
-    if (!s && has_ema)
-        s = read_1d(f, path, "optimizer/ema", H5T_NATIVE_FLOAT, m->n_params, st->ema, err);
+    if (!s) s = read_averages(f, path, m, st, err);
     if (!s) s = read_1d(f, path, "shuffle", H5T_NATIVE_UINT64, 4, st->shuffle.s, err);
     if (!s) s = check_moments(path, st, err);
     if (!s) s = read_callbacks(f, path, m->n_params, m->n_buffers, st, err);

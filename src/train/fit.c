@@ -278,16 +278,17 @@ static as_status restore(fit_ctx *c, as_history *h, as_error *err) {
     if (uses_cb && !r->has_cb)
         return as_error_set(err, AS_ERR_DATA, "checkpoint: no callback state (written by an older "
                             "attnsweep); remove it to start over");
-    if ((opt->ema != NULL) != (r->ema != NULL))
-        return as_error_set(err, AS_ERR_DATA, "checkpoint: %s a weight average (optimizer/ema) but "
-                            "this run %s train.optimizer.use_ema", r->ema ? "holds" : "has no",
-                            opt->ema ? "sets" : "does not set");
+    if ((opt->ema != NULL) != (r->ema != NULL) || (opt->ema_buf != NULL) != (r->ema_buf != NULL))
+        return as_error_set(err, AS_ERR_DATA, "checkpoint: its weight averages (optimizer/ema, "
+                            "optimizer/ema_buffers) do not match this run's train.optimizer.use_ema "
+                            "and ema_buffers");
     if (r->has_cb && r->cb.has_best && (!c->need_best || !r->best))
         return as_error_set(err, AS_ERR_DATA, "checkpoint: holds best weights this run does not keep");
     opt->t = r->step;
     memcpy(opt->m, r->m, r->n * sizeof(float));
     if (r->v) memcpy(opt->v, r->v, r->n * sizeof(float));
     if (r->ema) memcpy(opt->ema, r->ema, r->n * sizeof(float));
+    if (r->ema_buf) memcpy(opt->ema_buf, r->ema_buf, opt->nb * sizeof(float));
     c->shuf = r->shuffle;
     memcpy(c->perm, r->perm, (size_t)c->n_train * sizeof(int));
     if (r->has_cb) c->cb = r->cb;
@@ -353,6 +354,7 @@ static as_status train_epoch(fit_ctx *c, int ep, double *sums, int *diverged, as
             t->lr_schedule.type ? as_lr_schedule_at(&t->lr_schedule, t->optimizer.learning_rate, c->opt.t)
                                 : c->cb.lr;
         as_optim_step(&c->opt, m->params, m->grads);
+        as_optim_average_buffers(&c->opt, m->buffers);
         if (c->o && c->o->on_batch) c->o->on_batch(c->o->ud);
         sums[0] += local[0];
         sums[1] += local[1];
@@ -369,7 +371,8 @@ static int epoch_callbacks(fit_ctx *c, int ep, const as_epoch_stats *es) {
     int r = as_es_update(&c->cb.es, &c->track, ep, cur);
     if ((r & AS_ES_SNAPSHOT) && c->need_best) { /* the weights validation saw */
         memcpy(c->best, c->opt.ema ? c->opt.ema : c->m->params, c->m->n_params * sizeof(float));
-        memcpy(c->best + c->m->n_params, c->m->buffers, c->m->n_buffers * sizeof(float));
+        memcpy(c->best + c->m->n_params, c->opt.ema_buf ? c->opt.ema_buf : c->m->buffers,
+               c->m->n_buffers * sizeof(float));
         c->cb.has_best = 1;
     }
     if (t->reduce_lr.enabled) {
@@ -380,15 +383,19 @@ static int epoch_callbacks(fit_ctx *c, int ep, const as_epoch_stats *es) {
     return c->can_stop && (r & AS_ES_STOP);
 }
 
-/* use_ema: exchanges the model's weights with the optimizer's average (twice: back). */
-static void swap_ema(fit_ctx *c) {
-    float *w = c->m->params, *a = c->opt.ema;
-    if (!a) return;
-    for (size_t i = 0; i < c->m->n_params; i++) {
-        float x = w[i];
-        w[i] = a[i];
-        a[i] = x;
+static void swap_floats(float *a, float *b, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float x = a[i];
+        a[i] = b[i];
+        b[i] = x;
     }
+}
+
+/* use_ema: exchanges the model's weights (and, with ema_buffers, its buffers) with the
+ * optimizer's averages; twice puts them back. */
+static void swap_ema(fit_ctx *c) {
+    if (c->opt.ema) swap_floats(c->m->params, c->opt.ema, c->m->n_params);
+    if (c->opt.ema_buf) swap_floats(c->m->buffers, c->opt.ema_buf, c->m->n_buffers);
 }
 
 /* The epoch's validation; *diverged on a non-finite val_loss. */
@@ -443,7 +450,7 @@ static as_status run_epoch(fit_ctx *c, int ep, as_history *h, int *stop, as_erro
     if (!diverged && o && o->on_checkpoint) {
         as_fit_state cs = {ep + 1, c->opt.t, c->shuf, c->perm, c->n_train, c->opt.m, c->opt.v,
                            c->m->n_params, c->cb, 1, c->cb.has_best ? c->best : NULL,
-                           c->opt.ema};
+                           c->opt.ema, c->opt.ema_buf};
         if (o->on_checkpoint(o->ud, &cs, h))
             return as_error_set(err, AS_ERR_STORE, "writing the checkpoint after epoch %d failed", ep + 1);
     }
@@ -476,6 +483,7 @@ static as_status finish(fit_ctx *c, as_history *h, as_error *err) {
         h->kept_epoch = h->best_epoch;
     } else if (c->opt.ema) { /* Keras's finalize_variable_values */
         memcpy(c->m->params, c->opt.ema, c->m->n_params * sizeof(float));
+        if (c->opt.ema_buf) memcpy(c->m->buffers, c->opt.ema_buf, c->m->n_buffers * sizeof(float));
     }
     const as_dataset *d = c->d;
     if (!d->has_test || d->test.n < 1) return AS_OK;
@@ -525,6 +533,7 @@ static as_status fit_init(fit_ctx *c, as_history *h, as_error *err) {
     h->n_val = c->n_val;
     if ((st = batch_alloc(&c->b, c->s, c->m->max_batch, err))) return st;
     if ((st = as_optim_init(&c->opt, &t->optimizer, c->m->n_params, err))) return st;
+    if ((st = as_optim_track_buffers(&c->opt, c->m->n_buffers, err))) return st;
     if (c->P > 1 && (st = as_dp_init(&c->dp, c->comm, c->m, c->o->bucket_kb, c->o->overlap, err)))
         return st;
     if (c->P > 1) { /* batch normalization: statistics over the global batch */
@@ -619,6 +628,8 @@ size_t as_fit_bytes(const as_model *m, const as_spec *spec, const as_split *s) {
                      (spec->train.optimizer.use_ema ? 1 : 0); /* and the weight average */
     size_t row = as_mem_add(as_mem_add(as_split_x_row(s), as_split_y_row(s)), 1);
     size_t n = as_mem_add(as_mem_mul(m->n_params, moments), as_mem_mul(row, (size_t)m->max_batch));
+    if (spec->train.optimizer.use_ema && spec->train.optimizer.ema_buffers)
+        n = as_mem_add(n, m->n_buffers);
     size_t total = as_mem_add(as_model_bytes(m), as_mem_add(as_mem_mul(n, sizeof(float)),
                                                             as_mem_mul((size_t)s->n, sizeof(int))));
     /* train.batch_split: parts - 1 workspaces of ceil(max_batch / parts) rows */

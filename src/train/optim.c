@@ -26,14 +26,26 @@ void as_optim_free(as_optim *o) {
     as_free(o->m);
     as_free(o->v);
     as_free(o->ema);
-    o->m = o->v = o->ema = NULL;
+    as_free(o->ema_buf);
+    o->m = o->v = o->ema = o->ema_buf = NULL;
 }
 
 /* Keras's _update_model_variables_moving_average: momentum 0 on the first step. */
-static void update_ema(as_optim *o, const float *w) {
+static void update_ema(const as_optim *o, float *a, const float *w, size_t n) {
     float mom = o->t > 1 ? o->spec.ema_momentum : 0.0f, rest = 1.0f - mom;
-    float *a = o->ema;
-    for (size_t i = 0; i < o->n; i++) a[i] = mom * a[i] + rest * w[i];
+    for (size_t i = 0; i < n; i++) a[i] = mom * a[i] + rest * w[i];
+}
+
+as_status as_optim_track_buffers(as_optim *o, size_t nb, as_error *err) {
+    if (!o->spec.use_ema || !o->spec.ema_buffers || nb == 0) return AS_OK;
+    if (!(o->ema_buf = as_calloc(nb, sizeof(float))))
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory for the buffers' average (%zu)", nb);
+    o->nb = nb;
+    return AS_OK;
+}
+
+void as_optim_average_buffers(as_optim *o, const float *buf) {
+    if (o->ema_buf) update_ema(o, o->ema_buf, buf, o->nb);
 }
 
 static void update_weights(as_optim *o, float *w, const float *g) {
@@ -68,5 +80,5 @@ static void update_weights(as_optim *o, float *w, const float *g) {
 void as_optim_step(as_optim *o, float *w, const float *g) {
     o->t++;
     update_weights(o, w, g);
-    if (o->ema) update_ema(o, w);
+    if (o->ema) update_ema(o, o->ema, w, o->n);
 }

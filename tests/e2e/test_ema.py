@@ -33,10 +33,10 @@ def train(spec, name, *flags):
     return train_json(spec, j(name + ".json"), *flags)
 
 
-def spec(epochs, batch=128, **opt):
+def spec(epochs, batch=128, model=MODEL, **opt):
     o = {"type": "adam", "learning_rate": 0.01}
     o.update(opt)
-    return {"data": "toy.h5", "model": MODEL,
+    return {"data": "toy.h5", "model": model,
             "train": {"epochs": epochs, "batch_size": batch, "validation_split": 0.25, "seed": 2,
                       "optimizer": o}}
 
@@ -47,6 +47,31 @@ def run(sp, name):
     return (*hist(j(name + "_h.h5")), weights(j(name + "_w.h5"))) if r.returncode == 0 else ({}, {}, {})
 
 
+def average(plain, k, steps, mom):
+    """Keras's average of tensor k over the first `steps` plain runs' weights, in float32."""
+    m32 = np.float32(mom)
+    avg = plain[0][2][k].astype(np.float32)
+    for e in range(1, steps):
+        avg = m32 * avg + (np.float32(1) - m32) * plain[e][2][k]
+    return avg
+
+
+def check_buffers():
+    """Batch norm: moving statistics not averaged (Keras), or averaged with ema_buffers."""
+    model = [MODEL[0], {"type": "batch_normalization", "momentum": 0.5}, MODEL[1]]
+    plain = [run(spec(e, model=model), f"bn{e}") for e in range(1, E + 1)]
+    _, _, w = run(spec(E, model=model, use_ema=True, ema_momentum=0.7), "bn_ema")
+    _, _, wb = run(spec(E, model=model, use_ema=True, ema_momentum=0.7, ema_buffers=True), "bn_emab")
+    stats = [k for k in w if k.endswith(("moving_mean", "moving_variance"))]
+    close = lambda a, b: np.allclose(a, b, rtol=1e-6, atol=1e-7)  # noqa: E731
+    check(len(stats) == 2 and all(close(w[k], average(plain, k, E, 0.7)) for k in w if k not in stats)
+          and all(np.array_equal(w[k], plain[-1][2][k]) for k in stats),
+          "batch norm, use_ema: trainable weights averaged, moving statistics the last step's (Keras)")
+    check(bool(wb) and all(close(wb[k], average(plain, k, E, 0.7)) for k in wb) and
+          any(not np.allclose(wb[k], w[k]) for k in stats),
+          "ema_buffers: the moving statistics are averaged by the same rule too")
+
+
 def main():
     subprocess.run([BIN, "data", "toy", "--samples", "96", "--test-samples", "24", "-o", j("toy.h5")],
                    check=True, capture_output=True)
@@ -54,13 +79,7 @@ def main():
     plain = [run(spec(e), f"plain{e}") for e in range(1, E + 1)]
     mom = 0.8
     h, a, w = run(spec(E, use_ema=True, ema_momentum=mom), "ema")
-    m32 = np.float32(mom)
-    ok = bool(w)
-    for k in w:
-        avg = plain[0][2][k].astype(np.float32)
-        for e in range(1, E):
-            avg = m32 * avg + (np.float32(1) - m32) * plain[e][2][k]
-        ok = ok and np.allclose(w[k], avg, rtol=1e-6, atol=1e-7)
+    ok = bool(w) and all(np.allclose(w[k], average(plain, k, E, mom), rtol=1e-6, atol=1e-7) for k in w)
     check(ok, f"use_ema, {E} steps: the saved weights are Keras's average (momentum {mom}) of the "
           "plain runs' weights after each step")
     check(ok and any(not np.array_equal(w[k], plain[-1][2][k]) for k in w),
@@ -92,20 +111,20 @@ def main():
     sb["train"]["keep"] = "best"
     hb, ab, wb = run(sb, "best")
     best = int(np.argmin(hb["val_loss"])) + 1 if hb else 0
-    ok = bool(wb) and ab["kept_epoch"] == best
-    for k in wb:
-        avg = plain[0][2][k].astype(np.float32)
-        for e in range(1, best):
-            avg = m32 * avg + (np.float32(1) - m32) * plain[e][2][k]
-        ok = ok and np.allclose(wb[k], avg, rtol=1e-6, atol=1e-7)
+    ok = bool(wb) and ab["kept_epoch"] == best and \
+        all(np.allclose(wb[k], average(plain, k, best, mom), rtol=1e-6, atol=1e-7) for k in wb)
     check(ok, f"keep best: epoch {best} = argmin val_loss, its average is kept")
 
-    # checkpoint: several steps per epoch, stopped and resumed
-    sc = spec(6, batch=16, use_ema=True)
+    check_buffers()
+
+    # checkpoint: several steps per epoch, stopped and resumed (batch norm, ema_buffers)
+    bn = [MODEL[0], {"type": "batch_normalization"}, MODEL[1]]
+    sc = spec(6, batch=16, model=bn, use_ema=True, ema_buffers=True)
     hf, _, wf = run(sc, "ck_full")
     r1 = train(sc, "ck_full", "--epochs", "2", "--checkpoint", j("ck.h5"))
     with h5py.File(j("ck.h5"), "r") as f:
-        has = "optimizer/ema" in f and f["optimizer/ema"].shape == f["optimizer/m"].shape
+        has = "optimizer/ema" in f and f["optimizer/ema"].shape == f["optimizer/m"].shape and \
+            "optimizer/ema_buffers" in f
     r2 = train(sc, "ck_full", "--checkpoint", j("ck.h5"), "--history", j("ck_h.h5"),
                "--save-weights", j("ck_w.h5"))
     hc = hist(j("ck_h.h5"))[0] if r2.returncode == 0 else {}
@@ -113,12 +132,14 @@ def main():
     check(r1.returncode == 0 and r2.returncode == 0 and has and "resuming from" in r2.stdout and
           all(np.array_equal(hc[x], hf[x]) for x in ("loss", "val_loss")) and
           wc.keys() == wf.keys() and all(np.array_equal(wc[k], wf[k]) for k in wf),
-          "checkpoint holds /optimizer/ema; stopped at 2 and resumed equals the uninterrupted run")
+          "checkpoint holds /optimizer/ema and ema_buffers; stopped at 2 and resumed equals the "
+          "uninterrupted run")
 
     table = [({"use_ema": "yes"}, "train.optimizer.use_ema"),
              ({"use_ema": True, "ema_momentum": 1.5}, "train.optimizer.ema_momentum"),
              ({"ema_momentum": -0.01}, "train.optimizer.ema_momentum"),
              ({"ema_momentum": "0.9"}, "train.optimizer.ema_momentum"),
+             ({"use_ema": True, "ema_buffers": 1}, "train.optimizer.ema_buffers"),
              ({"use_ema": True, "ema_overwrite_frequency": 4}, "train.optimizer.ema_overwrite_frequency")]
     for i, (opt, key) in enumerate(table):
         out = j(f"bad{i}_h.h5")

@@ -320,7 +320,7 @@ START_TEST(test_alloc_failures) {
     }
     /* the optimizer's moments */
     as_optim o;
-    as_optimizer_spec os = {AS_OPT_ADAM, 0.001f, 0.9f, 0.999f, 1e-7f, 0.0f, 0, 0, 0.0f};
+    as_optimizer_spec os = {AS_OPT_ADAM, 0.001f, 0.9f, 0.999f, 1e-7f, 0.0f, 0, 0, 0.0f, 0};
     for (long n = 1; n <= 2; n++) {
         g_live = 0;
         g_fail_at = n;
@@ -374,7 +374,7 @@ static void run_optim(const as_optimizer_spec *os, double *ref_w, float *w) {
 }
 
 START_TEST(test_adam) {
-    as_optimizer_spec os = {AS_OPT_ADAM, 0.01f, 0.9f, 0.999f, 1e-7f, 0.0f, 0, 0, 0.0f};
+    as_optimizer_spec os = {AS_OPT_ADAM, 0.01f, 0.9f, 0.999f, 1e-7f, 0.0f, 0, 0, 0.0f, 0};
     double ref[NW];
     float w[NW];
     run_optim(&os, ref, w);
@@ -395,12 +395,12 @@ END_TEST
 START_TEST(test_sgd) {
     double ref[NW];
     float w[NW];
-    as_optimizer_spec plain = {AS_OPT_SGD, 0.05f, 0, 0, 0, 0.0f, 0, 0, 0.0f};
+    as_optimizer_spec plain = {AS_OPT_SGD, 0.05f, 0, 0, 0, 0.0f, 0, 0, 0.0f, 0};
     run_optim(&plain, ref, w);
-    as_optimizer_spec mom = {AS_OPT_SGD, 0.05f, 0, 0, 0, 0.9f, 0, 0, 0.0f};
+    as_optimizer_spec mom = {AS_OPT_SGD, 0.05f, 0, 0, 0, 0.9f, 0, 0, 0.0f, 0};
     run_optim(&mom, ref, w);
     double w_mom = ref[3];
-    as_optimizer_spec nest = {AS_OPT_SGD, 0.05f, 0, 0, 0, 0.9f, 1, 0, 0.0f};
+    as_optimizer_spec nest = {AS_OPT_SGD, 0.05f, 0, 0, 0, 0.9f, 1, 0, 0.0f, 0};
     run_optim(&nest, ref, w);
     ck_assert_msg(fabs(ref[3] - w_mom) > 1e-3, "nesterov and momentum paths coincide");
 }
@@ -409,7 +409,7 @@ END_TEST
 /* use_ema: Keras's average (the first step copies w, then mom avg + (1 - mom) w), by
  * hand for a constant gradient and in double precision for Adam; w is unaffected. */
 START_TEST(test_ema) {
-    as_optimizer_spec sgd = {AS_OPT_SGD, 0.1f, 0, 0, 0, 0.0f, 0, 1, 0.5f};
+    as_optimizer_spec sgd = {AS_OPT_SGD, 0.1f, 0, 0, 0, 0.0f, 0, 1, 0.5f, 0};
     as_optim o;
     as_error err;
     ck_assert_int_eq(as_optim_init(&o, &sgd, 1, &err), AS_OK);
@@ -422,7 +422,24 @@ START_TEST(test_ema) {
     }
     as_optim_free(&o);
     ck_assert_ptr_null(o.ema);
-    as_optimizer_spec adam = {AS_OPT_ADAM, 0.01f, 0.9f, 0.999f, 1e-7f, 0.0f, 0, 1, 0.9f};
+    /* ema_buffers: the buffers' average follows the same rule (first step copies) */
+    sgd.ema_buffers = 1;
+    ck_assert_int_eq(as_optim_init(&o, &sgd, 1, &err), AS_OK);
+    ck_assert_int_eq(as_optim_track_buffers(&o, 2, &err), AS_OK);
+    const float bufs[3][2] = {{2, -1}, {4, 0}, {0, 8}};
+    const double want_buf[3][2] = {{2, -1}, {3, -0.5}, {1.5, 3.75}};
+    for (int t = 0; t < 3; t++) {
+        as_optim_step(&o, &w, &g);
+        as_optim_average_buffers(&o, bufs[t]);
+        for (int i = 0; i < 2; i++) ck_assert_double_eq_tol((double)o.ema_buf[i], want_buf[t][i], 1e-6);
+    }
+    as_optim_free(&o);
+    sgd.use_ema = 0; /* without use_ema nothing is tracked */
+    ck_assert_int_eq(as_optim_init(&o, &sgd, 1, &err), AS_OK);
+    ck_assert_int_eq(as_optim_track_buffers(&o, 2, &err), AS_OK);
+    ck_assert_ptr_null(o.ema_buf);
+    as_optim_free(&o);
+    as_optimizer_spec adam = {AS_OPT_ADAM, 0.01f, 0.9f, 0.999f, 1e-7f, 0.0f, 0, 1, 0.9f, 0};
     as_optimizer_spec plain = adam;
     plain.use_ema = 0;
     double ref[NW], avg[NW];

@@ -92,6 +92,8 @@ static const bad_case k_bad[] = {
     {"{\"data\":\"d.h5\",\"model\":[" CONV "],\"train\":{\"optimizer\":{\"type\":\"adam\","
      "\"ema_overwrite_frequency\":10}}}",
      "train.optimizer.ema_overwrite_frequency: unknown key for the adam optimizer"},
+    {"{\"data\":\"d.h5\",\"model\":[" CONV "],\"train\":{\"optimizer\":{\"type\":\"sgd\","
+     "\"ema_buffers\":\"true\"}}}", "train.optimizer.ema_buffers: must be true or false"},
 };
 
 START_TEST(test_bad_specs) {
@@ -153,14 +155,17 @@ START_TEST(test_defaults_and_values) {
     ck_assert(s.train.optimizer.type == AS_OPT_ADAM && s.train.optimizer.learning_rate == 0.001f &&
               s.train.optimizer.beta_1 == 0.9f && s.train.optimizer.beta_2 == 0.999f &&
               s.train.optimizer.epsilon == 1e-7f);
-    ck_assert(!s.train.optimizer.use_ema && s.train.optimizer.ema_momentum == 0.99f);
+    ck_assert(!s.train.optimizer.use_ema && s.train.optimizer.ema_momentum == 0.99f &&
+              !s.train.optimizer.ema_buffers);
     as_spec_free(&s);
 
     root = cJSON_Parse("{\"data\":\"/abs/d.h5\",\"model\":[" CONV "],\"train\":{\"optimizer\":"
-                       "{\"type\":\"sgd\",\"use_ema\":true,\"ema_momentum\":0.9}}}");
+                       "{\"type\":\"sgd\",\"use_ema\":true,\"ema_momentum\":0.9,"
+                       "\"ema_buffers\":true}}}");
     ck_assert_int_eq(as_spec_parse(root, "ok.json", "/base", NULL, &s, &e), AS_OK);
     cJSON_Delete(root);
-    ck_assert(s.train.optimizer.use_ema && s.train.optimizer.ema_momentum == 0.9f);
+    ck_assert(s.train.optimizer.use_ema && s.train.optimizer.ema_momentum == 0.9f &&
+              s.train.optimizer.ema_buffers);
     as_spec_free(&s);
 }
 END_TEST
