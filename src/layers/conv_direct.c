@@ -282,11 +282,11 @@ INLINE void dw_tile(const dw_job *jb, const dw_seg *sg, int j0, int o0, const in
     const float *q[MR];
     int k = j0 / a->C, c = j0 - k * a->C; /* j = k*C + c */
     for (int i = 0; i < MR; i++) {
-        if (j0 + i < jb->KC) /* past KC the last row is read, not stored */
-            q[i] = sg->x + (sg->cols ? (size_t)(j0 + i)
-                                     : (size_t)k * (size_t)a->dil * (size_t)a->C + (size_t)c);
-        else
-            q[i] = q[i - 1];
+        int jj = j0 + i;
+        if (jj >= jb->KC) /* past KC the last row is read, not stored */
+            jj = jb->KC - 1, k = jj / a->C, c = jj - k * a->C;
+        q[i] = sg->x + (sg->cols ? (size_t)jj
+                                 : (size_t)k * (size_t)a->dil * (size_t)a->C + (size_t)c);
         if (++c == a->C) c = 0, k++;
     }
     /* the chunk's sum, then added to dw: two-level summation (rounding error grows with

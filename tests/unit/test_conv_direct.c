@@ -4,7 +4,8 @@
  * input gradient (accumulated onto what dinp held), the kernel and bias gradients, within
  * 1e-5 of the tensor's largest magnitude, for odd sizes (C and F not multiples of 8 or
  * 16, C = 1, F = 1, K = 1, T shorter than the kernel span, T = 1, dilation 2 and 3,
- * same, valid and causal padding), residual_conv1d, and the benchmark's toy size; the
+ * same, valid and causal padding, sequences longer than the kernel gradient's row
+ * chunk), residual_conv1d, and the benchmark's toy size; the
  * direct kernel on 1 and 2 threads bit-identical; the automatic choice (direct unless
  * ATTNSWEEP_SIMD=portable). On a CPU without AVX2 + FMA both paths are the tap GEMMs. */
 #include <math.h>
@@ -38,6 +39,7 @@ static const conv_case cases[] = {
     {1, 1, 3, 2, 1, 1, PAD_SAME, AS_ACT_SIGMOID},     /* T = 1, B*To < 6 */
     {2, 31, 1, 24, 7, 1, PAD_CAUSAL, AS_ACT_RELU},    /* C = 1, a 16 + 8 panel split */
     {5, 40, 32, 32, 5, 1, PAD_SAME, AS_ACT_RELU},     /* the Trace model's width */
+    {2, 600, 8, 16, 3, 2, PAD_SAME, AS_ACT_LINEAR},   /* sequences longer than a dW chunk */
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
