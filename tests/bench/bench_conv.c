@@ -1,9 +1,9 @@
 /* bench_conv.c: the convolution kernels on the benchmark models' shapes, the direct
  * kernel (src/layers/conv_direct.c) against the tap-GEMM path (OpenBLAS), one thread,
- * interleaved repeats, medians of CPU time. Built as build/bench_conv.
+ * interleaved repeats, medians of CPU time. Built as build/tests/bench_conv.
  *
- *   build/bench_conv [REPEATS [THREADS [FILTER]]]   (default 7 repeats, 1 thread; FILTER:
- *                                                    only the shapes whose name has it)
+ *   build/tests/bench_conv [REPEATS [THREADS [FILTER]]]
+ *   (default 7 repeats, 1 thread; FILTER: only the shapes whose name contains it)
  *
  * Per shape, GFLOP/s of the forward pass (relu, as the models; 2 B To K C F flops), the
  * kernel gradient alone (backward without dinp, as the first layer; the same flops) and
