@@ -128,6 +128,33 @@ static size_t bwd_slot(const as_attn_dims *d) {
     return a > b ? a : b;
 }
 
+/* The projections on the AVX2 path (as_attn_gemm) sum dW over chunks of KC rows and take
+ * their B panels from the work area (the pairs' slots, unused then): forward the weights
+ * w, backward w^T and one chunk of dy. */
+#define KC 256
+static size_t max3(size_t a, size_t b, size_t c) {
+    const size_t m = a > b ? a : b;
+    return m > c ? m : c;
+}
+static size_t proj_fwd_size(const as_attn_dims *d) {
+    const int hk = d->H * d->Dk, hv = d->H * d->Dv;
+    return max3(pack_size(d->C, hk), pack_size(d->C, hv), pack_size(hv, d->O));
+}
+static size_t proj_bwd_size(const as_attn_dims *d) {
+    const int hk = d->H * d->Dk, hv = d->H * d->Dv;
+    const size_t wt = max3(pack_t_size(d->C, hk), pack_t_size(d->C, hv), pack_t_size(hv, d->O));
+    return max3(wt, pack_size(KC, hk > hv ? hk : hv), pack_size(KC, d->O));
+}
+/* The work areas: the pairs' slots or the projections' panels, whichever is larger. */
+static size_t fwd_work(const as_attn_dims *d) {
+    const size_t a = AS_ATTN_SLOTS * fwd_slot(d), b = PAD + proj_fwd_size(d);
+    return a > b ? a : b;
+}
+static size_t bwd_work(const as_attn_dims *d) {
+    const size_t a = AS_ATTN_SLOTS * bwd_slot(d), b = PAD + proj_bwd_size(d);
+    return a > b ? a : b;
+}
+
 /* What the forward records for backward: the dropout key and whether masks were drawn. */
 typedef struct {
     as_drop_key key;
@@ -141,15 +168,14 @@ size_t as_attn_state_size(const as_attn_dims *d) {
     const size_t n = attn_rows(d), hk = (size_t)d->H * (size_t)d->Dk;
     const size_t hv = (size_t)d->H * (size_t)d->Dv;
     /* q, k, v, ctx, lse (B, H, T), the forward's blocks, the record */
-    return n * hk * 2 + n * hv * 2 + n * (size_t)d->H + AS_ATTN_SLOTS * fwd_slot(d) +
-           REC_FLOATS;
+    return n * hk * 2 + n * hv * 2 + n * (size_t)d->H + fwd_work(d) + REC_FLOATS;
 }
 
 size_t as_attn_scratch(const as_attn_dims *d) {
     const size_t n = attn_rows(d), hk = (size_t)d->H * (size_t)d->Dk;
     const size_t hv = (size_t)d->H * (size_t)d->Dv;
     /* dq, dk, dv, dctx for all rows, the backward's blocks */
-    return n * hk * 2 + n * hv * 2 + AS_ATTN_SLOTS * bwd_slot(d);
+    return n * hk * 2 + n * hv * 2 + bwd_work(d);
 }
 
 void as_attn_state_bind(as_attn_state *st, float *buf, const as_attn_dims *d) {
@@ -161,14 +187,21 @@ void as_attn_state_bind(as_attn_state *st, float *buf, const as_attn_dims *d) {
     st->ctx = st->v + n * hv;
     st->lse = st->ctx + n * hv;
     st->work = st->lse + n * (size_t)d->H;
-    st->rec = st->work + AS_ATTN_SLOTS * fwd_slot(d);
+    st->rec = st->work + fwd_work(d);
 }
 
 static float attn_scale(const as_attn_dims *d) { return (float)(1.0 / sqrt((double)d->Dk)); }
 
-/* y (N, D) = s * (x (N, C) w (C, D) + b) */
+/* y (N, D) = s * (x (N, C) w (C, D) + b); on the AVX2 kernel when wp (room for w's
+ * panels, 32-byte aligned) is given. */
 static void project(float *y, const float *x, const float *w, const float *b, int N, int C, int D,
-                    float s) {
+                    float s, float *wp) {
+    if (wp) {
+        as_attn_pack(wp, AS_AG_PANEL * (size_t)C, w, C, D, D);
+        as_ag_epi e = {AS_AG_STORE, s, NULL, NULL, 0, b};
+        as_attn_gemm(0, N, D, C, x, C, wp, AS_AG_PANEL * (size_t)C, y, D, &e);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, C, s, x, C, w, D, 0.0f, y, D);
     float sb[AS_ATTN_BIAS_MAX];
     for (int i0 = 0; i0 < D; i0 += AS_ATTN_BIAS_MAX) {
@@ -236,7 +269,7 @@ static size_t kts(const attn_view *v) { return AS_AG_PANEL * (size_t)v->Dk; }
 static size_t rows_ps(const attn_view *v) { return AS_AG_PANEL * (size_t)v->T; }
 
 static as_ag_epi epi(as_ag_mode mode, float alpha) {
-    const as_ag_epi e = {mode, alpha, NULL, NULL, 0};
+    const as_ag_epi e = {mode, alpha, NULL, NULL, 0, NULL};
     return e;
 }
 
@@ -428,28 +461,57 @@ void as_attn_forward(float *out, as_attn_state *st, const float *inp, const floa
     const int B = d->B, T = d->T, C = d->C, H = d->H, Dk = d->Dk, Dv = d->Dv, O = d->O;
     const int N = B * T, hk = H * Dk, hv = H * Dv;
     const attn_params p = attn_split(params, d);
-    project(st->q, inp, p.wq, p.bq, N, C, hk, attn_scale(d));
-    project(st->k, inp, p.wk, p.bk, N, C, hk, 1.0f);
-    project(st->v, inp, p.wv, p.bv, N, C, hv, 1.0f);
+    const int fast = use_fast();
+    float *wp = fast ? align32(st->work) : NULL;
+    project(st->q, inp, p.wq, p.bq, N, C, hk, attn_scale(d), wp);
+    project(st->k, inp, p.wk, p.bk, N, C, hk, 1.0f, wp);
+    project(st->v, inp, p.wv, p.bv, N, C, hv, 1.0f, wp);
     attn_record rec = {{0, 0, 0, 0}, training && d->rate > 0.0f};
     if (rec.drew) rec.key = *key;
     memcpy(st->rec, &rec, sizeof rec);
-    const fwd_ctx fc = {st, d, &rec, use_fast()};
+    const fwd_ctx fc = {st, d, &rec, fast};
     for_pairs(d, st->work, fwd_slot(d), forward_pair, &fc);
-    project(out, st->ctx, p.wo, p.bo, N, hv, O, 1.0f);
+    project(out, st->ctx, p.wo, p.bo, N, hv, O, 1.0f, wp);
 }
 
 /* ---- backward ---- */
 
 /* Gradients of y = x w + b given dy (N, D): dw += x^T dy, db += colsum dy,
- * dx += dy w^T (dx may be NULL). */
+ * dx += dy w^T (dx may be NULL); on the AVX2 kernel when buf (room for the panels,
+ * 32-byte aligned) is given, dw summed over chunks of KC rows. */
 static void project_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
-                             const float *w, int N, int C, int D) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, D, N, 1.0f, x, C, dy, D, 1.0f, dw, D);
+                             const float *w, int N, int C, int D, float *buf) {
     as_layers_colsum_add(db, dy, (size_t)N, D, D);
+    if (buf) {
+        const as_ag_epi add = epi(AS_AG_ADD, 1.0f);
+        for (int n0 = 0; n0 < N; n0 += KC) {
+            const int kc = N - n0 < KC ? N - n0 : KC;
+            as_attn_pack(buf, AS_AG_PANEL * (size_t)KC, dy + (size_t)n0 * D, kc, D, D);
+            as_attn_gemm(1, C, D, kc, x + (size_t)n0 * C, C, buf, AS_AG_PANEL * (size_t)KC, dw, D,
+                         &add);
+        }
+        if (dx) {
+            as_attn_pack_t(buf, AS_AG_PANEL * (size_t)D, w, C, D, D);
+            as_attn_gemm(0, N, C, D, dy, D, buf, AS_AG_PANEL * (size_t)D, dx, C, &add);
+        }
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, D, N, 1.0f, x, C, dy, D, 1.0f, dw, D);
     if (dx)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, C, D, 1.0f, dy, D, w, D, 1.0f, dx,
                     C);
+}
+
+/* dctx (N, hv) = dout (N, O) wo^T, overwritten; on the AVX2 kernel when buf is given. */
+static void output_grad(float *dctx, const float *dout, const float *wo, int N, int hv, int O,
+                        float *buf) {
+    if (buf) {
+        const as_ag_epi e = epi(AS_AG_STORE, 1.0f);
+        as_attn_pack_t(buf, AS_AG_PANEL * (size_t)O, wo, hv, O, O);
+        as_attn_gemm(0, N, hv, O, dout, O, buf, AS_AG_PANEL * (size_t)O, dctx, hv, &e);
+    } else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, hv, O, 1.0f, dout, O, wo, O, 0.0f,
+                    dctx, hv);
 }
 
 /* Gradient views of one pair: dctx (read), dq, dk, dv (written), strides as the state's. */
@@ -559,15 +621,16 @@ void as_attn_backward(float *dinp, float *dparams, const float *dout, const as_a
     attn_record rec;
     memcpy(&rec, st->rec, sizeof rec);
 
+    const int fast = use_fast();
+    float *buf = fast ? align32(work) : NULL;
     /* output projection: dWo += ctx^T dout, dbo, dctx = dout Wo^T (overwritten) */
-    project_backward(NULL, g.wo, g.bo, dout, st->ctx, p.wo, N, hv, O);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, hv, O, 1.0f, dout, O, p.wo, O, 0.0f,
-                dctx, hv);
-    const bwd_ctx bc = {st, d, &rec, dctx, dq, dk, dv, use_fast()};
+    project_backward(NULL, g.wo, g.bo, dout, st->ctx, p.wo, N, hv, O, buf);
+    output_grad(dctx, dout, p.wo, N, hv, O, buf);
+    const bwd_ctx bc = {st, d, &rec, dctx, dq, dk, dv, fast};
     for_pairs(d, work, bwd_slot(d), backward_pair_cb, &bc);
-    project_backward(dinp, g.wq, g.bq, dq, inp, p.wq, N, C, hk);
-    project_backward(dinp, g.wk, g.bk, dk, inp, p.wk, N, C, hk);
-    project_backward(dinp, g.wv, g.bv, dv, inp, p.wv, N, C, hv);
+    project_backward(dinp, g.wq, g.bq, dq, inp, p.wq, N, C, hk, buf);
+    project_backward(dinp, g.wk, g.bk, dk, inp, p.wk, N, C, hk, buf);
+    project_backward(dinp, g.wv, g.bv, dv, inp, p.wv, N, C, hv, buf);
 }
 
 /* ---- what the dumps and tests read ---- */

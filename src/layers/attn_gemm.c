@@ -21,37 +21,6 @@ int as_attn_gemm_active(void) {
 #endif
 }
 
-/* Panels of a rows x cols matrix: panel c holds columns [16c, 16c + 16) as rows of 16,
- * zero past cols. */
-void as_attn_pack(float *dst, size_t ps, const float *src, int rows, int cols, int ld) {
-    for (int c0 = 0; c0 < cols; c0 += AS_AG_PANEL) {
-        float *d = dst + (size_t)(c0 / AS_AG_PANEL) * ps;
-        const int w = cols - c0 < AS_AG_PANEL ? cols - c0 : AS_AG_PANEL;
-        for (int r = 0; r < rows; r++) {
-            const float *s = src + (size_t)r * (size_t)ld + c0;
-            float *dr = d + (size_t)r * AS_AG_PANEL;
-            int j = 0;
-            for (; j < w; j++) dr[j] = s[j];
-            for (; j < AS_AG_PANEL; j++) dr[j] = 0.0f;
-        }
-    }
-}
-
-/* Panels of the transpose (cols x rows) of a rows x cols matrix: panel c holds src rows
- * [16c, 16c + 16) as cols rows of 16, zero past rows. */
-void as_attn_pack_t(float *dst, size_t ps, const float *src, int rows, int cols, int ld) {
-    for (int r0 = 0; r0 < rows; r0 += AS_AG_PANEL) {
-        float *d = dst + (size_t)(r0 / AS_AG_PANEL) * ps;
-        const int w = rows - r0 < AS_AG_PANEL ? rows - r0 : AS_AG_PANEL;
-        for (int c = 0; c < cols; c++) {
-            float *dr = d + (size_t)c * AS_AG_PANEL;
-            int j = 0;
-            for (; j < w; j++) dr[j] = src[(size_t)(r0 + j) * (size_t)ld + c];
-            for (; j < AS_AG_PANEL; j++) dr[j] = 0.0f;
-        }
-    }
-}
-
 #ifdef AS_ATTN_GEMM_X86
 #include <immintrin.h>
 
@@ -98,8 +67,10 @@ AG_INLINE __m256 exp_attn(__m256 x) {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    const __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    const __m256 y =
+        _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    const __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     const __m256 keep = _mm256_cmp_ps(x, lo, _CMP_NLT_UQ); /* x >= lo or NaN */
     return _mm256_and_ps(_mm256_mul_ps(y, _mm256_castsi256_ps(e)), keep);
 }
@@ -123,7 +94,10 @@ AG_INLINE void tile_row(const int nv, const int part, const tile_args *t, int r,
         const int m = part && v == nv - 1;
         float *c = t->C + (size_t)r * t->ldc + 8 * v;
         __m256 x = v ? x1 : x0;
-        if (e->mode == AS_AG_STORE) x = _mm256_mul_ps(x, _mm256_set1_ps(e->alpha));
+        if (e->mode == AS_AG_STORE) {
+            if (e->bias) x = _mm256_add_ps(x, load_v(e->bias + t->j0 + 8 * v, m, t->mk));
+            x = _mm256_mul_ps(x, _mm256_set1_ps(e->alpha));
+        }
         else if (e->mode == AS_AG_ADD)
             x = _mm256_fmadd_ps(x, _mm256_set1_ps(e->alpha), load_v(c, m, t->mk));
         else if (e->mode == AS_AG_EXP)
@@ -180,22 +154,28 @@ AG_INLINE void tile_any(int mr, int nv, int part, const tile_args *t) {
     } else if (part) TILE_CASES(1, 1) else TILE_CASES(1, 0)
 }
 
-/* Columns in panels of 16 (the last 1..16 wide), rows in tiles of MR inside each panel, so
- * a panel is read from L1 by every row tile. */
+/* Rows in blocks of MB, inside each block columns in panels of 16 (the last 1..16 wide)
+ * and rows in tiles of MR inside each panel: a panel is read from L1 by every row tile of
+ * the block, and the block's rows of A stay in L1 across the panels (m may be large: the
+ * projections' B T rows). */
+#define MB 48
 AG_INLINE void gemm(int m, int n, int k, const float *A, size_t sam, size_t sak, const float *Bp,
                     size_t bps, float *C, int ldc, const as_ag_epi *e) {
     tile_args t = {A, Bp, C, sam, sak, (size_t)ldc, k, 0, 0, lane_mask(8), e};
-    for (int j = 0; j < n; j += AS_AG_PANEL) {
-        const int w = n - j < AS_AG_PANEL ? n - j : AS_AG_PANEL, nv = w > 8 ? 2 : 1;
-        const int rem = w - 8 * (nv - 1);
-        t.mk = lane_mask(rem);
-        t.j0 = j;
-        t.B = Bp + (size_t)(j / AS_AG_PANEL) * bps;
-        for (int i = 0; i < m; i += MR) {
-            t.i0 = i;
-            t.A = A + (size_t)i * sam;
-            t.C = C + (size_t)i * (size_t)ldc + j;
-            tile_any(m - i < MR ? m - i : MR, nv, rem < 8, &t);
+    for (int i0 = 0; i0 < m; i0 += MB) {
+        const int i1 = m - i0 < MB ? m : i0 + MB;
+        for (int j = 0; j < n; j += AS_AG_PANEL) {
+            const int w = n - j < AS_AG_PANEL ? n - j : AS_AG_PANEL, nv = w > 8 ? 2 : 1;
+            const int rem = w - 8 * (nv - 1);
+            t.mk = lane_mask(rem);
+            t.j0 = j;
+            t.B = Bp + (size_t)(j / AS_AG_PANEL) * bps;
+            for (int i = i0; i < i1; i += MR) {
+                t.i0 = i;
+                t.A = A + (size_t)i * sam;
+                t.C = C + (size_t)i * (size_t)ldc + j;
+                tile_any(i1 - i < MR ? i1 - i : MR, nv, rem < 8, &t);
+            }
         }
     }
 }
@@ -204,6 +184,72 @@ void as_attn_gemm(int tn, int m, int n, int k, const float *A, int lda, const fl
                   size_t bps, float *C, int ldc, const as_ag_epi *e) {
     if (tn) gemm(m, n, k, A, 1, (size_t)lda, Bp, bps, C, ldc, e); /* constant strides: */
     else gemm(m, n, k, A, (size_t)lda, 1, Bp, bps, C, ldc, e);    /* two instantiations */
+}
+
+/* Panels of a rows x cols matrix: panel c holds columns [16c, 16c + 16) as rows of 16,
+ * zero past cols. */
+void as_attn_pack(float *dst, size_t ps, const float *src, int rows, int cols, int ld) {
+    for (int c0 = 0; c0 < cols; c0 += AS_AG_PANEL) {
+        float *d = dst + (size_t)(c0 / AS_AG_PANEL) * ps;
+        const int w = cols - c0 < AS_AG_PANEL ? cols - c0 : AS_AG_PANEL;
+        const __m256i m0 = lane_mask(w < 8 ? w : 8), m1 = lane_mask(w > 8 ? w - 8 : 0);
+        for (int r = 0; r < rows; r++, d += AS_AG_PANEL) {
+            const float *sr = src + (size_t)r * (size_t)ld + c0;
+            _mm256_storeu_ps(d, load_v(sr, w < 8, m0));
+            _mm256_storeu_ps(d + 8, w == 16 ? _mm256_loadu_ps(sr + 8)
+                                            : _mm256_maskload_ps(sr + 8, m1));
+        }
+    }
+}
+
+/* The 8 x 8 block whose rows are r0..r7, transposed in place (r_c: the block's column c). */
+#define TRANSPOSE8(r0, r1, r2, r3, r4, r5, r6, r7)                                          \
+    do {                                                                                    \
+        const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);      \
+        const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);      \
+        const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);      \
+        const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);      \
+        const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee); \
+        const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee); \
+        const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee); \
+        const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee); \
+        r0 = _mm256_permute2f128_ps(u0, u4, 0x20), r1 = _mm256_permute2f128_ps(u1, u5, 0x20); \
+        r2 = _mm256_permute2f128_ps(u2, u6, 0x20), r3 = _mm256_permute2f128_ps(u3, u7, 0x20); \
+        r4 = _mm256_permute2f128_ps(u0, u4, 0x31), r5 = _mm256_permute2f128_ps(u1, u5, 0x31); \
+        r6 = _mm256_permute2f128_ps(u2, u6, 0x31), r7 = _mm256_permute2f128_ps(u3, u7, 0x31); \
+    } while (0)
+
+/* Columns [c0, c0 + 8) (cw of them valid) of src rows [r0, r0 + 8) (rw valid, the rest
+ * read as 0) into d: column c at d[(c - c0) * 16]. */
+static void pack_t_block(float *d, const float *src, int ld, int rw, int cw) {
+    const __m256i mk = lane_mask(cw), z = lane_mask(0);
+    __m256 v[8];
+    for (int j = 0; j < 8; j++)
+        v[j] = _mm256_maskload_ps(src + (size_t)(j < rw ? j : 0) * ld, j < rw ? mk : z);
+    TRANSPOSE8(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+    for (int c = 0; c < cw; c++) _mm256_storeu_ps(d + (size_t)c * AS_AG_PANEL, v[c]);
+}
+
+/* Panels of the transpose (cols x rows) of a rows x cols matrix: panel c holds src rows
+ * [16c, 16c + 16) as cols rows of 16, zero past rows; 8 x 8 blocks transposed in
+ * registers. */
+void as_attn_pack_t(float *dst, size_t ps, const float *src, int rows, int cols, int ld) {
+    for (int r0 = 0; r0 < rows; r0 += AS_AG_PANEL) {
+        float *d = dst + (size_t)(r0 / AS_AG_PANEL) * ps;
+        for (int h = 0; h < 2; h++) { /* the panel's two halves of 8 rows */
+            const int rw = rows - r0 - 8 * h;
+            for (int c0 = 0; c0 < cols; c0 += 8) {
+                float *db = d + (size_t)c0 * AS_AG_PANEL + 8 * h;
+                const int cw = cols - c0 < 8 ? cols - c0 : 8;
+                if (rw <= 0)
+                    for (int c = 0; c < cw; c++)
+                        _mm256_storeu_ps(db + (size_t)c * AS_AG_PANEL, _mm256_setzero_ps());
+                else
+                    pack_t_block(db, src + (size_t)(r0 + 8 * h) * (size_t)ld + c0, ld,
+                                 rw < 8 ? rw : 8, cw);
+            }
+        }
+    }
 }
 
 void as_attn_exp_rows(float *S, int rows, int n, int ld, const float *shift, float *sums) {
@@ -219,8 +265,8 @@ void as_attn_exp_rows(float *S, int rows, int n, int ld, const float *shift, flo
             acc = _mm256_add_ps(acc, y);
         }
         if (j < n) { /* the masked lanes load 0 and are cleared before the sum */
-            const __m256 y = _mm256_and_ps(exp_attn(_mm256_sub_ps(_mm256_maskload_ps(s + j, mk), sh)),
-                                           _mm256_castsi256_ps(mk));
+            const __m256 x = _mm256_sub_ps(_mm256_maskload_ps(s + j, mk), sh);
+            const __m256 y = _mm256_and_ps(exp_attn(x), _mm256_castsi256_ps(mk));
             _mm256_maskstore_ps(s + j, mk, y);
             acc = _mm256_add_ps(acc, y);
         }
@@ -239,6 +285,37 @@ void as_attn_exp_rows(float *S, int rows, int n, int ld, const float *shift, flo
 #endif
 
 #else /* not x86-64: the same contract in plain C (never selected, see attn_gemm.h) */
+/* Panels of a rows x cols matrix: panel c holds columns [16c, 16c + 16) as rows of 16,
+ * zero past cols. */
+void as_attn_pack(float *dst, size_t ps, const float *src, int rows, int cols, int ld) {
+    for (int c0 = 0; c0 < cols; c0 += AS_AG_PANEL) {
+        float *d = dst + (size_t)(c0 / AS_AG_PANEL) * ps;
+        const int w = cols - c0 < AS_AG_PANEL ? cols - c0 : AS_AG_PANEL;
+        for (int r = 0; r < rows; r++) {
+            const float *s = src + (size_t)r * (size_t)ld + c0;
+            float *dr = d + (size_t)r * AS_AG_PANEL;
+            int j = 0;
+            for (; j < w; j++) dr[j] = s[j];
+            for (; j < AS_AG_PANEL; j++) dr[j] = 0.0f;
+        }
+    }
+}
+
+/* Panels of the transpose (cols x rows) of a rows x cols matrix: panel c holds src rows
+ * [16c, 16c + 16) as cols rows of 16, zero past rows. */
+void as_attn_pack_t(float *dst, size_t ps, const float *src, int rows, int cols, int ld) {
+    for (int r0 = 0; r0 < rows; r0 += AS_AG_PANEL) {
+        float *d = dst + (size_t)(r0 / AS_AG_PANEL) * ps;
+        const int w = rows - r0 < AS_AG_PANEL ? rows - r0 : AS_AG_PANEL;
+        for (int c = 0; c < cols; c++) {
+            float *dr = d + (size_t)c * AS_AG_PANEL;
+            int j = 0;
+            for (; j < w; j++) dr[j] = src[(size_t)(r0 + j) * (size_t)ld + c];
+            for (; j < AS_AG_PANEL; j++) dr[j] = 0.0f;
+        }
+    }
+}
+
 void as_attn_gemm(int tn, int m, int n, int k, const float *A, int lda, const float *Bp,
                   size_t bps, float *C, int ldc, const as_ag_epi *e) {
     const size_t sam = tn ? 1 : (size_t)lda, sak = tn ? (size_t)lda : 1;
@@ -249,7 +326,7 @@ void as_attn_gemm(int tn, int m, int n, int k, const float *A, int lda, const fl
             for (int p = 0; p < k; p++)
                 s += A[(size_t)i * sam + (size_t)p * sak] * b[(size_t)p * AS_AG_PANEL];
             float *c = C + (size_t)i * ldc + j;
-            if (e->mode == AS_AG_STORE) *c = e->alpha * s;
+            if (e->mode == AS_AG_STORE) *c = e->alpha * (e->bias ? s + e->bias[j] : s);
             else if (e->mode == AS_AG_ADD) *c += e->alpha * s;
             else if (e->mode == AS_AG_EXP) *c = as_vec_expf(s - e->r[i]);
             else *c = e->E[(size_t)i * e->lde + j] * (s - e->r[i]);

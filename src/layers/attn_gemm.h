@@ -13,7 +13,7 @@
  * contiguously and never pack. The products are register-tiled (6 rows x 16 columns, 12
  * accumulators) and write C once, through the epilogue:
  *
- *   AS_AG_STORE  C = alpha * AB
+ *   AS_AG_STORE  C = alpha * AB, or alpha * (AB + bias_j) with bias (n) given
  *   AS_AG_ADD    C += alpha * AB
  *   AS_AG_EXP    C = exp(AB - r_i) with r (m): attention's probabilities from the scores
  *                and each row's log-sum-exp
@@ -42,6 +42,7 @@ typedef struct {
     const float *r;  /* EXP, DS: one value per row of C */
     const float *E;  /* DS: m x n */
     int lde;
+    const float *bias; /* STORE: NULL or one value per column of C */
 } as_ag_epi;
 
 /* Whether the kernels below may be called: x86-64 with AVX2 and FMA, and the element-wise

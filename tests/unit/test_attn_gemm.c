@@ -1,11 +1,12 @@
 /* test_attn_gemm.c: the AVX2 block products of attention (src/layers/attn_gemm.h) against a
- * double-precision reference, in every epilogue (store, add, exp, dS) and both layouts of
- * A (NN, TN), over sizes that cover partial row tiles (m not a multiple of 6), partial
- * and single-vector column panels (n = 1..40) and k = 0, 1, odd and long sums; that
- * nothing outside C's view is written; that a row's result does not depend on how many
- * rows are computed with it (the tiling, hence the thread count); and the exp of the
- * attention rows (as_attn_exp_rows) against the element-wise kernels' exp. Skipped (exit 77) on a CPU without
- * AVX2 and FMA. */
+ * double-precision reference, in every epilogue (store with and without a bias, add, exp,
+ * dS), both layouts of A (NN, TN) and both packings of B (as_attn_pack, as_attn_pack_t),
+ * over sizes that cover partial row tiles (m not a multiple of 6), partial and
+ * single-vector column panels (n = 1..40), k = 0, 1, odd and long sums and several row
+ * blocks; that nothing outside C's view is written; that a row's result does not depend
+ * on how many rows are computed with it (the tiling, hence the thread count); and the exp
+ * of the attention rows (as_attn_exp_rows) against the element-wise kernels' exp.
+ * Skipped (exit 77) on a CPU without AVX2 and FMA. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +51,9 @@ static void check_one(int m, int n, int k, as_ag_mode mode, int tn, int pack_t) 
     for (int j = 0; j < 4; j++) C[(size_t)m * ldc + j] = GUARD;
     memcpy(C0, C, ((size_t)m * ldc + 4) * sizeof *C0);
     const float alpha = 0.75f;
-    const as_ag_epi e = {mode, alpha, r, E, n};
+    float *bias = rnd((size_t)n, -2, 2);
+    const int with_bias = mode == AS_AG_STORE && m % 2; /* odd m: STORE with a bias */
+    const as_ag_epi e = {mode, alpha, r, E, n, with_bias ? bias : NULL};
     as_attn_gemm(tn, m, n, k, A, lda, Bp, ps, C, ldc, &e);
     for (int i = 0; i < m; i++) {
         for (int j = 0; j < n; j++) {
@@ -64,7 +67,9 @@ static void check_one(int m, int n, int k, as_ag_mode mode, int tn, int pack_t) 
             const double c0 = C0[(size_t)i * ldc + j], ei = E[(size_t)i * n + j], ri = r[i];
             double ref, tol = 2e-6 * (mag + 1.0);
             switch (mode) {
-            case AS_AG_STORE: ref = (double)alpha * s; break;
+            case AS_AG_STORE:
+                ref = (double)alpha * (s + (with_bias ? (double)bias[j] : 0.0));
+                break;
             case AS_AG_ADD: ref = c0 + (double)alpha * s; break;
             case AS_AG_EXP:
                 ref = exp(s - ri);
@@ -80,7 +85,7 @@ static void check_one(int m, int n, int k, as_ag_mode mode, int tn, int pack_t) 
         for (int j = n; j < ldc; j++) ck_assert(C[(size_t)i * ldc + j] == GUARD);
     }
     for (int j = 0; j < 4; j++) ck_assert(C[(size_t)m * ldc + j] == GUARD);
-    free(A), free(B), free(E), free(r), free(Bp), free(C), free(C0);
+    free(A), free(B), free(E), free(r), free(Bp), free(C), free(C0), free(bias);
 }
 
 static int avx2(void) { return as_vec_supported(AS_VEC_AVX2); }
@@ -98,6 +103,8 @@ START_TEST(test_products) {
     check_one(100, 100, 256, AS_AG_ADD, 0, 0); /* attention's block shapes */
     check_one(256, 64, 64, AS_AG_ADD, 1, 0);
     check_one(64, 256, 64, AS_AG_EXP, 0, 1);
+    check_one(3200, 64, 64, AS_AG_STORE, 0, 0); /* the projections': rows in several blocks */
+    check_one(64, 64, 256, AS_AG_ADD, 1, 0);
 }
 END_TEST
 
@@ -109,7 +116,7 @@ START_TEST(test_rows_independent_of_tiling) {
     ck_assert_ptr_nonnull(Bp);
     as_attn_pack(Bp, 16 * (size_t)k, B, k, n, n);
     float *C = calloc((size_t)m * n, sizeof *C), *c1 = calloc((size_t)n, sizeof *c1);
-    const as_ag_epi e = {AS_AG_STORE, 1.0f, NULL, NULL, 0};
+    const as_ag_epi e = {AS_AG_STORE, 1.0f, NULL, NULL, 0, NULL};
     as_attn_gemm(0, m, n, k, A, k, Bp, 16 * (size_t)k, C, n, &e);
     for (int i = 0; i < m; i++) {
         as_attn_gemm(0, 1, n, k, A + (size_t)i * k, k, Bp, 16 * (size_t)k, c1, n, &e);
