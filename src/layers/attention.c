@@ -329,19 +329,27 @@ static void dprobs(float *dP, const float *dO, const attn_view *v, int br, int j
             as_vec_mul_sub(dP + (size_t)r * bc, P + (size_t)r * bc, (size_t)bc, D[r]);
 }
 
-/* g += s op(A) x with A (br x bc): op(A) = A^T for tn (g bc x n, x br x n: dv += Pd^T
- * dctx, dk += dS^T q), else A (g br x n, x bc x n: dq += dS k); g's rows ldg apart. x is
- * read as rows (stride ldx) by sgemm, as panels xp (from x's first row, panel stride
- * xps) by the AVX2 kernel. */
+/* An operand x of the gradient products: its rows (stride ld) for sgemm, its panels (from
+ * x's first row, panel stride ps) for the AVX2 kernel. */
+typedef struct {
+    const float *rows;
+    int ld;
+    const float *panels;
+    size_t ps;
+} attn_opnd;
+
+/* g += s op(A) x (g = s op(A) x when first) with A (br x bc): op(A) = A^T for tn (g bc x n,
+ * x br x n: dv += Pd^T dctx, dk += dS^T q), else A (g br x n, x bc x n: dq += dS k); g's
+ * rows ldg apart. */
 static void add_prod(float *g, int ldg, const float *A, int br, int bc, int n, float s, int tn,
-                     const float *x, int ldx, const float *xp, size_t xps, int fast) {
+                     int first, attn_opnd x, int fast) {
     const int m = tn ? bc : br, k = tn ? br : bc;
     if (fast) {
-        const as_ag_epi e = epi(AS_AG_ADD, s);
-        as_attn_gemm(tn, m, n, k, A, bc, xp, xps, g, ldg, &e);
+        const as_ag_epi e = epi(first ? AS_AG_STORE : AS_AG_ADD, s);
+        as_attn_gemm(tn, m, n, k, A, bc, x.panels, x.ps, g, ldg, &e);
     } else
         cblas_sgemm(CblasRowMajor, tn ? CblasTrans : CblasNoTrans, CblasNoTrans, m, n, k, s, A,
-                    bc, x, ldx, 1.0f, g, ldg);
+                    bc, x.rows, x.ld, first ? 0.0f : 1.0f, g, ldg);
 }
 
 /* S rows (br x bc) = exp(S - shift), sums[r] = the row sums */
@@ -546,17 +554,14 @@ static void backward_block(const attn_view *v, const attn_gview *g, float *buf, 
         dprobs(dP, dO, v, br, j0, bc, P, D + i0);
     const int hk = v->hk, hv = v->hv, f = v->fast;
     const size_t ps = rows_ps(v), pi = (size_t)i0 * AS_AG_PANEL, pj = (size_t)j0 * AS_AG_PANEL;
-    add_prod(g->dv + (size_t)j0 * hv, hv, Pd, br, bc, v->Dv, 1.0f, 1, dO, hv,
-             f ? v->dop + pi : NULL, ps, f);
+    const attn_opnd o = {dO, hv, f ? v->dop + pi : NULL, ps};
+    const attn_opnd k = {v->k + (size_t)j0 * hk, hk, f ? v->kp + pj : NULL, ps};
+    const attn_opnd q = {v->q + (size_t)i0 * hk, hk, f ? v->qp + pi : NULL, ps};
+    /* the first query block writes dk and dv, the first key block dq (no zeroing) */
+    add_prod(g->dv + (size_t)j0 * hv, hv, Pd, br, bc, v->Dv, 1.0f, 1, i0 == 0, o, f);
     /* q' = q_scaled: dq' = dS k, dk = dS^T q'; dq = dq' / sqrt(Dk) */
-    add_prod(g->dq + (size_t)i0 * hk, hk, dP, br, bc, v->Dk, g->scale, 0, v->k + (size_t)j0 * hk,
-             hk, f ? v->kp + pj : NULL, ps, f);
-    add_prod(g->dk + (size_t)j0 * hk, hk, dP, br, bc, v->Dk, 1.0f, 1, v->q + (size_t)i0 * hk, hk,
-             f ? v->qp + pi : NULL, ps, f);
-}
-
-static void zero_rows(float *x, int rows, int n, int ld) {
-    for (int r = 0; r < rows; r++) memset(x + (size_t)r * (size_t)ld, 0, (size_t)n * sizeof(float));
+    add_prod(g->dq + (size_t)i0 * hk, hk, dP, br, bc, v->Dk, g->scale, 0, j0 == 0, k, f);
+    add_prod(g->dk + (size_t)j0 * hk, hk, dP, br, bc, v->Dk, 1.0f, 1, i0 == 0, q, f);
 }
 
 static void backward_pair(attn_view *v, const attn_gview *g, float *buf) {
@@ -579,9 +584,6 @@ static void backward_pair(attn_view *v, const attn_gview *g, float *buf) {
     for (int i = 0; i < T; i++) /* D_i = dctx_i . ctx_i = rowsum(dP o P) */
         D[i] = as_vec_dot(g->dctx + (size_t)i * (size_t)v->hv, v->ctx + (size_t)i * (size_t)v->hv,
                           (size_t)v->Dv);
-    zero_rows(g->dq, T, v->Dk, v->hk);
-    zero_rows(g->dk, T, v->Dk, v->hk);
-    zero_rows(g->dv, T, v->Dv, v->hv);
     for (int i0 = 0; i0 < T; i0 += br)
         for (int j0 = 0; j0 < T; j0 += bc)
             backward_block(v, g, buf, D, i0, T - i0 < br ? T - i0 : br, j0,
