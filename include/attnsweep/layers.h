@@ -87,10 +87,14 @@ float as_drop_u(const as_drop_key *key, int b, uint64_t e);
  * context (after dropout on the probabilities), lse (B,H,T) each query row's log-sum-exp
  * of its scores, work (the forward's per-thread blocks; contents not needed afterwards)
  * and rec (the dropout key the forward used, for backward to redraw the same masks).
- * State and scratch are O(B T) plus O(AS_ATTN_SLOTS * min(T, AS_ATTN_BLOCK)^2): linear in
- * T. Scratch: as_attn_scratch floats (dq, dk, dv, dctx for all rows, per-thread blocks).
- * The (batch, head) loops use up to min(AS_ATTN_SLOTS, as_pool_threads()) threads of the
- * rank's pool (pool.h), each running single-threaded sgemms.
+ * State and scratch are O(B T) plus O(AS_ATTN_SLOTS * (min(T, AS_ATTN_BLOCK)^2 + T D)):
+ * linear in T. Scratch: as_attn_scratch floats (dq, dk, dv, dctx for all rows, per-thread
+ * blocks and panels). The (batch, head) loops use up to min(AS_ATTN_SLOTS,
+ * as_pool_threads()) threads of the rank's pool (pool.h). Where the CPU has AVX2 and FMA
+ * (and ATTNSWEEP_SIMD is not portable) the block products and the projections run on
+ * attention's own kernels (src/layers/attn_gemm.h; blocks of AS_ATTN_FAST_BR queries x
+ * AS_ATTN_FAST_BC keys), elsewhere on single-threaded cblas_sgemm (blocks of
+ * AS_ATTN_BLOCK); results agree within rounding and do not depend on the thread count.
  * With rate > 0 and training == 0 no dropout is applied and a backward pass after that
  * inference forward is consistent with it (mask of ones). */
 #ifndef AS_ATTN_BLOCK

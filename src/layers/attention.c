@@ -1,19 +1,26 @@
 /* attention.c: self-attention, Keras MultiHeadAttention(num_heads=H, key_dim=Dk,
  * value_dim=Dv, output_shape=O) called as mha(x, x), forward and backward by hand.
  *
- * Projections run as one sgemm over all B*T rows. The attention itself is fused in the
- * style of FlashAttention (Dao et al. 2022): per (batch, head), blocks of at most
- * AS_ATTN_BLOCK queries against blocks of at most AS_ATTN_BLOCK keys; each block's
- * scores are an sgemm on strided views of q and k (leading dimension H*Dk), exponentiated
- * against a running row maximum with a running row sum, and multiplied into the context
- * rows, which are rescaled when the maximum grows. Only each row's log-sum-exp is kept;
- * backward recomputes the scores block by block (FlashAttention-2's order: dS = P o (dP -
- * D) with D_i = dctx_i . ctx_i, which holds with dropout too). Memory is O(T) per (batch,
- * head) besides the per-thread blocks; the T x T probabilities exist only when
- * as_attn_probs() is asked for them (the dumped series). Dropout masks are recomputed
- * from the counter-based RNG in backward (the forward records the key it used). The
- * (batch, head) loops run in parallel on the rank's thread pool (pool.h), one block
- * buffer per thread. */
+ * Projections run as one product over all B*T rows. The attention itself is fused in the
+ * style of FlashAttention (Dao et al. 2022): per (batch, head), blocks of queries against
+ * blocks of keys; each block's scores are exponentiated against a running row maximum
+ * with a running row sum, and multiplied into the context rows, which are rescaled when
+ * the maximum grows. Only each row's log-sum-exp is kept; backward recomputes the scores
+ * block by block (FlashAttention-2's order: dS = P o (dP - D) with D_i = dctx_i . ctx_i,
+ * which holds with dropout too). Memory is O(T) per (batch, head) besides the per-thread
+ * blocks; the T x T probabilities exist only when as_attn_probs() is asked for them (the
+ * dumped series). Dropout masks are recomputed from the counter-based RNG in backward (the
+ * forward records the key it used). The (batch, head) loops run in parallel on the rank's
+ * thread pool (pool.h), one block buffer per thread.
+ *
+ * Two paths, one driver: where as_attn_gemm_active() (AVX2 + FMA, ATTNSWEEP_SIMD not
+ * portable) every product -- projections, scores, context, and backward's five -- runs on
+ * attention's own kernels (attn_gemm.h): each pair's K^T, V (forward) and K^T, K, V^T, q,
+ * dctx (backward) are packed once into 16-column panels, blocks are at most
+ * AS_ATTN_FAST_BR queries x AS_ATTN_FAST_BC keys (key blocks on panel boundaries), the
+ * backward's exp(S - lse) and dS = P o (dP - D) are fused into the products' epilogues.
+ * Otherwise (and with as_attn_use_sgemm(1)) the products are cblas_sgemm on strided views
+ * (leading dimension H*Dk) with square blocks of at most AS_ATTN_BLOCK. */
 #include <cblas.h>
 #include <math.h>
 #include <stdint.h>
