@@ -204,7 +204,7 @@ static float attn_scale(const as_attn_dims *d) { return (float)(1.0 / sqrt((doub
 static void project(float *y, const float *x, const float *w, const float *b, int N, int C, int D,
                     float s, float *wp) {
     if (wp) {
-        as_attn_pack(wp, AS_AG_PANEL * (size_t)C, w, C, D, D);
+        as_attn_pack(wp, AS_AG_PANEL * (size_t)C, w, C, D, D, NULL);
         as_ag_epi e = {AS_AG_STORE, s, NULL, NULL, 0, b};
         as_attn_gemm(0, N, D, C, x, C, wp, AS_AG_PANEL * (size_t)C, y, D, &e);
         return;
@@ -464,7 +464,7 @@ static void forward_pair(const void *ctx, int b, int h, float *buf) {
         float *kp = align32(buf + (size_t)v.br * (size_t)v.bc + (size_t)v.bc + 4 * (size_t)v.br);
         as_attn_pack_t(kp, kts(&v), v.k, v.T, v.Dk, v.hk);
         float *vp = kp + pack_t_size(v.T, v.Dk);
-        as_attn_pack(vp, rows_ps(&v), v.v, v.T, v.Dv, v.hv);
+        as_attn_pack(vp, rows_ps(&v), v.v, v.T, v.Dv, v.hv, NULL);
         v.ktp = kp, v.vp = vp;
     }
     for (int i0 = 0; i0 < v.T; i0 += v.br)
@@ -493,15 +493,14 @@ void as_attn_forward(float *out, as_attn_state *st, const float *inp, const floa
 
 /* Gradients of y = x w + b given dy (N, D): dw += x^T dy, db += colsum dy,
  * dx += dy w^T (dx may be NULL); on the AVX2 kernel when buf (room for the panels,
- * 32-byte aligned) is given, dw summed over chunks of KC rows. */
+ * 32-byte aligned) is given, dw summed over chunks of KC rows, db as dy is packed. */
 static void project_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                              const float *w, int N, int C, int D, float *buf) {
-    as_layers_colsum_add(db, dy, (size_t)N, D, D);
-    if (buf) {
+    if (buf) { /* db summed while dy is packed */
         const as_ag_epi add = epi(AS_AG_ADD, 1.0f);
         for (int n0 = 0; n0 < N; n0 += KC) {
             const int kc = N - n0 < KC ? N - n0 : KC;
-            as_attn_pack(buf, AS_AG_PANEL * (size_t)KC, dy + (size_t)n0 * D, kc, D, D);
+            as_attn_pack(buf, AS_AG_PANEL * (size_t)KC, dy + (size_t)n0 * D, kc, D, D, db);
             as_attn_gemm(1, C, D, kc, x + (size_t)n0 * C, C, buf, AS_AG_PANEL * (size_t)KC, dw, D,
                          &add);
         }
@@ -511,6 +510,7 @@ static void project_backward(float *dx, float *dw, float *db, const float *dy, c
         }
         return;
     }
+    as_layers_colsum_add(db, dy, (size_t)N, D, D);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, D, N, 1.0f, x, C, dy, D, 1.0f, dw, D);
     if (dx)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, C, D, 1.0f, dy, D, w, D, 1.0f, dx,
@@ -579,13 +579,13 @@ static void backward_pair(attn_view *v, const attn_gview *g, float *buf) {
         const size_t ps = rows_ps(v);
         as_attn_pack_t(p, kts(v), v->k, T, v->Dk, v->hk);
         v->ktp = p, p += pack_t_size(T, v->Dk);
-        as_attn_pack(p, ps, v->k, T, v->Dk, v->hk);
+        as_attn_pack(p, ps, v->k, T, v->Dk, v->hk, NULL);
         v->kp = p, p += pack_size(T, v->Dk);
         as_attn_pack_t(p, AS_AG_PANEL * (size_t)v->Dv, v->v, T, v->Dv, v->hv);
         v->vtp = p, p += pack_t_size(T, v->Dv);
-        as_attn_pack(p, ps, v->q, T, v->Dk, v->hk);
+        as_attn_pack(p, ps, v->q, T, v->Dk, v->hk, NULL);
         v->qp = p, p += pack_size(T, v->Dk);
-        as_attn_pack(p, ps, g->dctx, T, v->Dv, v->hv);
+        as_attn_pack(p, ps, g->dctx, T, v->Dv, v->hv, NULL);
         v->dop = p;
     }
     for (int i = 0; i < T; i++) /* D_i = dctx_i . ctx_i = rowsum(dP o P) */

@@ -187,17 +187,26 @@ void as_attn_gemm(int tn, int m, int n, int k, const float *A, int lda, const fl
 }
 
 /* Panels of a rows x cols matrix: panel c holds columns [16c, 16c + 16) as rows of 16,
- * zero past cols. */
-void as_attn_pack(float *dst, size_t ps, const float *src, int rows, int cols, int ld) {
+ * zero past cols; sums[c] += the columns, row by row. */
+void as_attn_pack(float *dst, size_t ps, const float *src, int rows, int cols, int ld,
+                  float *sums) {
     for (int c0 = 0; c0 < cols; c0 += AS_AG_PANEL) {
         float *d = dst + (size_t)(c0 / AS_AG_PANEL) * ps;
         const int w = cols - c0 < AS_AG_PANEL ? cols - c0 : AS_AG_PANEL;
         const __m256i m0 = lane_mask(w < 8 ? w : 8), m1 = lane_mask(w > 8 ? w - 8 : 0);
+        __m256 s0 = sums ? _mm256_maskload_ps(sums + c0, m0) : _mm256_setzero_ps();
+        __m256 s1 = sums ? _mm256_maskload_ps(sums + c0 + 8, m1) : s0;
         for (int r = 0; r < rows; r++, d += AS_AG_PANEL) {
             const float *sr = src + (size_t)r * (size_t)ld + c0;
-            _mm256_storeu_ps(d, load_v(sr, w < 8, m0));
-            _mm256_storeu_ps(d + 8, w == 16 ? _mm256_loadu_ps(sr + 8)
-                                            : _mm256_maskload_ps(sr + 8, m1));
+            const __m256 x0 = load_v(sr, w < 8, m0);
+            const __m256 x1 = w == 16 ? _mm256_loadu_ps(sr + 8) : _mm256_maskload_ps(sr + 8, m1);
+            _mm256_storeu_ps(d, x0);
+            _mm256_storeu_ps(d + 8, x1);
+            s0 = _mm256_add_ps(s0, x0), s1 = _mm256_add_ps(s1, x1);
+        }
+        if (sums) {
+            _mm256_maskstore_ps(sums + c0, m0, s0);
+            _mm256_maskstore_ps(sums + c0 + 8, m1, s1);
         }
     }
 }
@@ -286,8 +295,9 @@ void as_attn_exp_rows(float *S, int rows, int n, int ld, const float *shift, flo
 
 #else /* not x86-64: the same contract in plain C (never selected, see attn_gemm.h) */
 /* Panels of a rows x cols matrix: panel c holds columns [16c, 16c + 16) as rows of 16,
- * zero past cols. */
-void as_attn_pack(float *dst, size_t ps, const float *src, int rows, int cols, int ld) {
+ * zero past cols; sums[c] += the columns, row by row. */
+void as_attn_pack(float *dst, size_t ps, const float *src, int rows, int cols, int ld,
+                  float *sums) {
     for (int c0 = 0; c0 < cols; c0 += AS_AG_PANEL) {
         float *d = dst + (size_t)(c0 / AS_AG_PANEL) * ps;
         const int w = cols - c0 < AS_AG_PANEL ? cols - c0 : AS_AG_PANEL;
@@ -295,7 +305,10 @@ void as_attn_pack(float *dst, size_t ps, const float *src, int rows, int cols, i
             const float *s = src + (size_t)r * (size_t)ld + c0;
             float *dr = d + (size_t)r * AS_AG_PANEL;
             int j = 0;
-            for (; j < w; j++) dr[j] = s[j];
+            for (; j < w; j++) {
+                dr[j] = s[j];
+                if (sums) sums[c0 + j] += s[j];
+            }
             for (; j < AS_AG_PANEL; j++) dr[j] = 0.0f;
         }
     }

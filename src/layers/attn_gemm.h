@@ -58,8 +58,10 @@ void as_attn_gemm(int tn, int m, int n, int k, const float *A, int lda, const fl
 /* B panels (see above; ps: floats from one panel to the next, a multiple of 8) of src,
  * rows x cols with leading dimension ld (as_attn_pack: B = src, ps >= 16 rows,
  * ceil(cols / 16) panels) or of its transpose (as_attn_pack_t: B = src^T, ps >= 16 cols,
- * ceil(rows / 16) panels). */
-void as_attn_pack(float *dst, size_t ps, const float *src, int rows, int cols, int ld);
+ * ceil(rows / 16) panels). as_attn_pack also adds each column into sums[c] (when sums
+ * is not NULL), row by row in order: a bias gradient's column sums in the same pass. */
+void as_attn_pack(float *dst, size_t ps, const float *src, int rows, int cols, int ld,
+                  float *sums);
 void as_attn_pack_t(float *dst, size_t ps, const float *src, int rows, int cols, int ld);
 
 /* S[r][j] = exp(S[r][j] - shift[r]) for r < rows, j < n (rows ld apart); sums[r] (when

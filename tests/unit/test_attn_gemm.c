@@ -1,6 +1,7 @@
 /* test_attn_gemm.c: the AVX2 block products of attention (src/layers/attn_gemm.h) against a
  * double-precision reference, in every epilogue (store with and without a bias, add, exp,
- * dS), both layouts of A (NN, TN) and both packings of B (as_attn_pack, as_attn_pack_t),
+ * dS), both layouts of A (NN, TN) and both packings of B (as_attn_pack, with its column
+ * sums, and as_attn_pack_t),
  * over sizes that cover partial row tiles (m not a multiple of 6), partial and
  * single-vector column panels (n = 1..40), k = 0, 1, odd and long sums and several row
  * blocks; that nothing outside C's view is written; that a row's result does not depend
@@ -42,8 +43,19 @@ static void check_one(int m, int n, int k, as_ag_mode mode, int tn, int pack_t) 
     const size_t np = (size_t)((n + 15) / 16);
     float *Bp = aligned_alloc(32, ((np * ps + 8) * sizeof(float) + 31) / 32 * 32);
     ck_assert_ptr_nonnull(Bp);
+    float *sums = rnd((size_t)n + 4, -1, 1), *sums0 = malloc(((size_t)n + 4) * sizeof *sums0);
+    ck_assert_ptr_nonnull(sums0);
+    memcpy(sums0, sums, ((size_t)n + 4) * sizeof *sums0);
     if (pack_t) as_attn_pack_t(Bp, ps, B, n, k, ldb);
-    else as_attn_pack(Bp, ps, B, k, n, ldb);
+    else as_attn_pack(Bp, ps, B, k, n, ldb, mode == AS_AG_ADD ? sums : NULL);
+    for (int j = 0; j < n + 4; j++) { /* the column sums, row by row in float */
+        float want = sums0[j];
+        for (int p = 0; !pack_t && mode == AS_AG_ADD && j < n && p < k; p++)
+            want += B[(size_t)p * ldb + j];
+        ck_assert_msg(sums[j] == want, "column sum %d: %.9g, want %.9g", j, (double)sums[j],
+                      (double)want);
+    }
+    free(sums), free(sums0);
     float *C = rnd((size_t)m * ldc + 4, -1, 1), *C0 = malloc(((size_t)m * ldc + 4) * sizeof *C0);
     ck_assert_ptr_nonnull(C0);
     for (int i = 0; i < m; i++)
@@ -114,7 +126,7 @@ START_TEST(test_rows_independent_of_tiling) {
     float *A = rnd((size_t)m * k, -1, 1), *B = rnd((size_t)k * n, -1, 1);
     float *Bp = aligned_alloc(32, 3 * 16 * (size_t)k * sizeof(float));
     ck_assert_ptr_nonnull(Bp);
-    as_attn_pack(Bp, 16 * (size_t)k, B, k, n, n);
+    as_attn_pack(Bp, 16 * (size_t)k, B, k, n, n, NULL);
     float *C = calloc((size_t)m * n, sizeof *C), *c1 = calloc((size_t)n, sizeof *c1);
     const as_ag_epi e = {AS_AG_STORE, 1.0f, NULL, NULL, 0, NULL};
     as_attn_gemm(0, m, n, k, A, k, Bp, 16 * (size_t)k, C, n, &e);
