@@ -158,7 +158,7 @@ AG_INLINE void tile_any(int mr, int nv, int part, const tile_args *t) {
  * and rows in tiles of MR inside each panel: a panel is read from L1 by every row tile of
  * the block, and the block's rows of A stay in L1 across the panels (m may be large: the
  * projections' B T rows). */
-#define MB 48
+#define MB 64 /* = AS_ATTN_FAST_BR: a query block is one row block */
 AG_INLINE void gemm(int m, int n, int k, const float *A, size_t sam, size_t sak, const float *Bp,
                     size_t bps, float *C, int ldc, const as_ag_epi *e) {
     tile_args t = {A, Bp, C, sam, sak, (size_t)ldc, k, 0, 0, lane_mask(8), e};
