@@ -199,6 +199,37 @@ void as_attn_state_bind(as_attn_state *st, float *buf, const as_attn_dims *d) {
 
 static float attn_scale(const as_attn_dims *d) { return (float)(1.0 / sqrt((double)d->Dk)); }
 
+/* C (m x n) <- e(A B) with A row-major (lda) on the AVX2 kernel, rows in chunks of
+ * ROWS_CHUNK on the rank's pool (each row's sums are the same on any chunking, so the
+ * result does not depend on the thread count). e: STORE or ADD (per-column terms only). */
+#define ROWS_CHUNK 192
+typedef struct {
+    int m, n, k, lda, ldc;
+    const float *A, *Bp;
+    size_t bps;
+    float *C;
+    const as_ag_epi *e;
+} rows_job;
+
+static void rows_task(const void *ctx, int task, int worker) {
+    const rows_job *j = ctx;
+    (void)worker;
+    const int i0 = task * ROWS_CHUNK, m = j->m - i0 < ROWS_CHUNK ? j->m - i0 : ROWS_CHUNK;
+    as_attn_gemm(0, m, j->n, j->k, j->A + (size_t)i0 * (size_t)j->lda, j->lda, j->Bp, j->bps,
+                 j->C + (size_t)i0 * (size_t)j->ldc, j->ldc, j->e);
+}
+
+static void gemm_rows(int m, int n, int k, const float *A, int lda, const float *Bp, size_t bps,
+                      float *C, int ldc, const as_ag_epi *e) {
+    const int tasks = (m + ROWS_CHUNK - 1) / ROWS_CHUNK;
+    if (tasks <= 1 || as_pool_threads() <= 1) {
+        as_attn_gemm(0, m, n, k, A, lda, Bp, bps, C, ldc, e);
+        return;
+    }
+    const rows_job j = {m, n, k, lda, ldc, A, Bp, bps, C, e};
+    as_pool_run(tasks, 0, rows_task, &j);
+}
+
 /* y (N, D) = s * (x (N, C) w (C, D) + b); on the AVX2 kernel when wp (room for w's
  * panels, 32-byte aligned) is given. */
 static void project(float *y, const float *x, const float *w, const float *b, int N, int C, int D,
@@ -206,7 +237,7 @@ static void project(float *y, const float *x, const float *w, const float *b, in
     if (wp) {
         as_attn_pack(wp, AS_AG_PANEL * (size_t)C, w, C, D, D, NULL);
         as_ag_epi e = {AS_AG_STORE, s, NULL, NULL, 0, b};
-        as_attn_gemm(0, N, D, C, x, C, wp, AS_AG_PANEL * (size_t)C, y, D, &e);
+        gemm_rows(N, D, C, x, C, wp, AS_AG_PANEL * (size_t)C, y, D, &e);
         return;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, C, s, x, C, w, D, 0.0f, y, D);
@@ -506,7 +537,7 @@ static void project_backward(float *dx, float *dw, float *db, const float *dy, c
         }
         if (dx) {
             as_attn_pack_t(buf, AS_AG_PANEL * (size_t)D, w, C, D, D);
-            as_attn_gemm(0, N, C, D, dy, D, buf, AS_AG_PANEL * (size_t)D, dx, C, &add);
+            gemm_rows(N, C, D, dy, D, buf, AS_AG_PANEL * (size_t)D, dx, C, &add);
         }
         return;
     }
@@ -523,7 +554,7 @@ static void output_grad(float *dctx, const float *dout, const float *wo, int N, 
     if (buf) {
         const as_ag_epi e = epi(AS_AG_STORE, 1.0f);
         as_attn_pack_t(buf, AS_AG_PANEL * (size_t)O, wo, hv, O, O);
-        as_attn_gemm(0, N, hv, O, dout, O, buf, AS_AG_PANEL * (size_t)O, dctx, hv, &e);
+        gemm_rows(N, hv, O, dout, O, buf, AS_AG_PANEL * (size_t)O, dctx, hv, &e);
     } else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, hv, O, 1.0f, dout, O, wo, O, 0.0f,
                     dctx, hv);
