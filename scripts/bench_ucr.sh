@@ -79,7 +79,8 @@ for s in sets:
     cpu_total += user + sys_
     fcn, resnet, dtw = published.get(s, (float("nan"),) * 3)
     meets = "yes" if np.mean(test) >= resnet else ("no" if resnet == resnet else "–")
+    fcn, resnet, dtw = (f"{x:.3f}" if x == x else "–" for x in (fcn, resnet, dtw))  # none published
     print(f"| {s} | {name} (v{v}) | {-best[0][0]:.3f} | {np.mean(test):.3f} ± {np.std(test):.3f} "
-          f"| {fcn:.3f} | {resnet:.3f} | {dtw:.3f} | {meets} | {wall:.0f} | {user + sys_:.0f} |")
+          f"| {fcn} | {resnet} | {dtw} | {meets} | {wall:.0f} | {user + sys_:.0f} |")
 print(f"total CPU {cpu_total:.0f} s (user + system of the sweeps' ranks)")
 PY
