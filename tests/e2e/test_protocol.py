@@ -7,7 +7,8 @@ keep best and saved weights; then:
 - every run has its own seed; two repeats' seeds give different shuffle orders (the same
   start weights, no dropout: only the order differs);
 - `export --run` + `train` reproduce the run bit for bit (curves, learning rates, kept
-  weights, test metrics), also exported from another directory;
+  weights, test metrics), also exported from another directory, for a run that averages
+  its weights (use_ema) too;
 - `export --best` picks the best val_accuracy (ties by val_loss), never test;
 - `predict` equals the sweep's dumps (probabilities, attention maps, targets) and
   `evaluate` the run's test_loss/test_accuracy and its val_loss at the kept epoch;
@@ -94,9 +95,11 @@ SWEEP = {
               {"type": "dense", "units": 3}],
     "train": {"epochs": 14, "batch_size": 8,
               "validation": {"split": 0.3, "mode": "stratified", "seed": 4},
-              "optimizer": {"type": "adam", "learning_rate": "$lr"},
+              "optimizer": "$opt",
               "early_stopping": {"patience": 3}},
-    "grid": {"lr": [0.003, 0.01]},
+    # v0001 (exported, predicted and evaluated below) averages its weights (use_ema)
+    "grid": {"opt": [{"type": "adam", "learning_rate": 0.003},
+                     {"type": "adam", "learning_rate": 0.01, "use_ema": True, "ema_momentum": 0.9}]},
     "repeats": 2, "seed": 7, "save_weights": True,
     "attention_samples": 2, "prediction_samples": 24,
 }
