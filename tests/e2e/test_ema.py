@@ -11,7 +11,8 @@
 - ema_momentum 0 is the plain run bit for bit; keep best with use_ema keeps the average
   of the best epoch;
 - --checkpoint: stopped and resumed equals the uninterrupted run bit for bit (the
-  average is saved as /optimizer/ema);
+  averages are saved as /optimizer/ema, /optimizer/ema_buffers); a NaN in either is
+  refused (exit 2 naming it);
 - bad values exit 2 naming the key, nothing written.
 Skips (exit 77) without numpy/h5py."""
 import os
@@ -134,6 +135,17 @@ def main():
           wc.keys() == wf.keys() and all(np.array_equal(wc[k], wf[k]) for k in wf),
           "checkpoint holds /optimizer/ema and ema_buffers; stopped at 2 and resumed equals the "
           "uninterrupted run")
+
+    # a tampered average is refused (exit 2 naming the element), nothing written
+    for name in ("optimizer/ema", "optimizer/ema_buffers"):
+        r1 = train(sc, "ck_full", "--epochs", "2", "--checkpoint", j("bad_ck.h5"))
+        with h5py.File(j("bad_ck.h5"), "r+") as f:
+            f[name][0] = np.nan
+        out = j("bad_ck_h.h5")
+        r = train(sc, "ck_full", "--checkpoint", j("bad_ck.h5"), "--history", out)
+        check(r1.returncode == 0 and r.returncode == 2 and f"{name}[0] is not finite" in r.stderr and
+              not os.path.exists(out), f"a NaN in {name}: exit 2 naming it ({r.stderr.strip()[-90:]})")
+        os.remove(j("bad_ck.h5"))
 
     table = [({"use_ema": "yes"}, "train.optimizer.use_ema"),
              ({"use_ema": True, "ema_momentum": 1.5}, "train.optimizer.ema_momentum"),
