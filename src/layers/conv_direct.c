@@ -11,9 +11,19 @@
  * dilation are all the same code. Bias, relu or the accumulation into y are applied at
  * the store; the output channels past Cout are masked.
  *
- * Rows are split into chunks of CHUNK_TILES tiles, the pool's tasks; each output element
- * is computed by one task in a fixed order, so the result does not depend on the thread
- * count. The kernel is compiled under `#pragma GCC target("avx2,fma")` (clang: the
+ * Tiles whose 6 rows lie in one sequence with every tap inside it (the interior) take
+ * their row pointers from one base pointer, the others through tap_rows.
+ *
+ * The kernel gradient (as_conv_direct_dw) uses the same register tile the other way
+ * round: 6 rows of dw (im2col columns j = k*C + c) x 16 filters, reducing over the
+ * batch's rows, each step broadcasting the rows' 6 input values and loading 16 of dy.
+ * The interior rows of each sequence are read from the input in place; the rows next to
+ * the padding come as im2col rows built by conv1d.c. Partial sums of DW_CHUNK rows are
+ * added to dw (two-level summation).
+ *
+ * Rows (forward, input gradient: chunks of CHUNK_TILES tiles) or dw tiles (kernel
+ * gradient) are the pool's tasks; each output element is computed by one task in a
+ * fixed order, so the result does not depend on the thread count. The kernel is compiled under `#pragma GCC target("avx2,fma")` (clang: the
  * attribute on every function), the rest of the project keeps baseline x86-64. */
 #include <stdint.h>
 #include <string.h>
