@@ -232,11 +232,15 @@ void as_conv1d_use_path(as_conv_path p) { path_forced = p; }
 
 /* Whether a convolution Cin -> Cout runs on the direct kernel (conv_internal.h). */
 static int use_direct(size_t scratch_n, int K, int Cin, int Cout) {
-    static int supported = -1;
+    static int supported = -1; /* atomic: threads (batch_split parts) may race to set it */
     if (path_forced == AS_CONV_TAPS) return 0;
     if (path_forced == AS_CONV_AUTO && as_vec_current() == AS_VEC_PORTABLE) return 0;
-    if (supported < 0) supported = as_conv_direct_supported();
-    return supported && as_conv_direct_scratch(K, Cin, Cout) <= scratch_n;
+    int s = __atomic_load_n(&supported, __ATOMIC_RELAXED);
+    if (s < 0) {
+        s = as_conv_direct_supported();
+        __atomic_store_n(&supported, s, __ATOMIC_RELAXED);
+    }
+    return s && as_conv_direct_scratch(K, Cin, Cout) <= scratch_n;
 }
 
 void as_conv1d_forward(float *out, const float *inp, const float *w, const float *b,

@@ -120,8 +120,12 @@ static const as_vec_ops portable = {p_max,     p_exp_sum, p_scale,  p_dot,      
                                     p_add,     p_bias_act, p_act_bwd, p_colsum_add};
 
 /* ---- choosing the variant ---- */
+/* Chosen once, on first use: threads may race to the first kernel call, so both are read
+ * and written atomically (they compute the same choice; as_vec_use sets them on purpose). */
 static const as_vec_ops *ops;
 static as_vec_level level_now;
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
 static const char *const names[] = {"portable", "avx2", "avx512"};
 
 const char *as_vec_name(as_vec_level level) {
@@ -152,13 +156,14 @@ as_status as_vec_use(as_vec_level level, as_error *err) {
     if (level < AS_VEC_PORTABLE || level > AS_VEC_AVX512 || !as_vec_supported(level))
         return as_error_set(err, AS_ERR_ARG, "this CPU does not run the %s kernels",
                             as_vec_name(level));
-    ops = table(level);
-    level_now = level;
+    STORE(level_now, level);
+    STORE(ops, table(level));
     return AS_OK;
 }
 
 static const as_vec_ops *get(void) {
-    if (ops) return ops;
+    const as_vec_ops *o = LOAD(ops);
+    if (o) return o;
     as_vec_level best = as_vec_supported(AS_VEC_AVX512) ? AS_VEC_AVX512
                         : as_vec_supported(AS_VEC_AVX2) ? AS_VEC_AVX2 : AS_VEC_PORTABLE;
     const char *want = getenv("ATTNSWEEP_SIMD");
@@ -172,14 +177,15 @@ static const as_vec_ops *get(void) {
                     found < 0 ? "not one of avx512, avx2, portable" : "not supported by this CPU",
                     names[best]);
     }
-    level_now = best;
-    ops = table(best);
-    return ops;
+    STORE(level_now, best);
+    o = table(best);
+    STORE(ops, o);
+    return o;
 }
 
 as_vec_level as_vec_current(void) {
     get();
-    return level_now;
+    return LOAD(level_now);
 }
 
 /* ---- the public kernels ---- */
