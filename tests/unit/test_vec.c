@@ -32,7 +32,8 @@ static int use(int level) {
 }
 
 static double rel(double got, double ref) {
-    if (got == ref) return 0;
+    if (got == ref || (isnan(got) && isnan(ref))) return 0;
+    if (isnan(got) || isnan(ref)) return (double)INFINITY; /* fmax would skip a NaN */
     return fabs(got - ref) / fmax(fabs(ref), 1e-30);
 }
 
