@@ -71,12 +71,14 @@ static void check_one(int m, int n, int k, as_ag_mode mode, int tn, int pack_t) 
         for (int j = 0; j < n; j++) {
             double s = 0, mag = 0;
             for (int p = 0; p < k; p++) {
-                const double a = tn ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p];
-                const double b = pack_t ? B[(size_t)j * ldb + p] : B[(size_t)p * ldb + j];
+                const double a = (double)(tn ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p]);
+                const double b =
+                    (double)(pack_t ? B[(size_t)j * ldb + p] : B[(size_t)p * ldb + j]);
                 s += a * b;
                 mag += fabs(a * b);
             }
-            const double c0 = C0[(size_t)i * ldc + j], ei = E[(size_t)i * n + j], ri = r[i];
+            const double c0 = (double)C0[(size_t)i * ldc + j], ei = (double)E[(size_t)i * n + j];
+            const double ri = (double)r[i];
             double ref, tol = 2e-6 * (mag + 1.0);
             switch (mode) {
             case AS_AG_STORE:
@@ -89,7 +91,7 @@ static void check_one(int m, int n, int k, as_ag_mode mode, int tn, int pack_t) 
                 break;
             default: ref = ei * (s - ri); break;
             }
-            const double got = C[(size_t)i * ldc + j];
+            const double got = (double)C[(size_t)i * ldc + j];
             ck_assert_msg(fabs(got - ref) <= tol,
                           "m %d n %d k %d mode %d tn %d pack_t %d: C[%d][%d] = %.9g, want %.9g", m,
                           n, k, (int)mode, tn, pack_t, i, j, got, ref);
