@@ -48,7 +48,8 @@ int main(int argc, char **argv) {
                       0, 0, 0.0f};
     d.Dv = d.Dk, d.O = d.C;
     const int reps = argc > 6 ? atoi(argv[6]) : 7, calls = argc > 7 ? atoi(argv[7]) : 3;
-    const int only = argc > 8 ? (!strcmp(argv[8], "fast") ? 0 : !strcmp(argv[8], "sgemm") ? 1 : 2) : -1;
+    const char *o = argc > 8 ? argv[8] : NULL; /* -1 both, 0 fast, 1 sgemm, 2 bad */
+    const int only = !o ? -1 : !strcmp(o, "fast") ? 0 : !strcmp(o, "sgemm") ? 1 : 2;
     if (d.B < 1 || d.T < 1 || d.C < 1 || d.H < 1 || d.Dk < 1 || reps < 1 || reps > 99 ||
         calls < 1 || only == 2) {
         fprintf(stderr, "bench_attn: sizes and counts must be positive (REPEATS <= 99), ONLY "
@@ -62,7 +63,8 @@ int main(int argc, char **argv) {
     float *x = filled(ni, &seed, 2.0f), *p = filled(np, &seed, 0.5f), *dy = filled(ni, &seed, 1.0f);
     float *st = filled(as_attn_state_size(&d), &seed, 0.0f);
     float *scr = filled(as_attn_scratch(&d), &seed, 0.0f);
-    float *y = filled(ni, &seed, 0.0f), *dx = filled(ni, &seed, 0.0f), *dp = filled(np, &seed, 0.0f);
+    float *y = filled(ni, &seed, 0.0f), *dx = filled(ni, &seed, 0.0f);
+    float *dp = filled(np, &seed, 0.0f);
     as_attn_state s;
     as_attn_state_bind(&s, st, &d);
     double t[2][99];
