@@ -45,6 +45,11 @@ as_status as_write_file_durable(const char *path, const void *buf, size_t n, con
  * environment, the N-th call (default 1) with this name raises SIGKILL;
  * ATTNSWEEP_TEST_STOP the same with SIGSTOP (the process waits for SIGCONT). */
 void as_h5_crash_point(const char *name);
+/* ATTNSWEEP_TEST_HOLD=NAME[:N]: the N-th call with this name waits (polling every 10 ms, at
+ * most 600 s) until *flag, registered here, is non-zero: e.g. a sweep holds after its N-th
+ * stored run until a stop signal has arrived, whatever the speed of the machine. flag is
+ * not owned; NULL (the default) makes a hold wait the whole 600 s. */
+void as_h5_hold_release_on(volatile int *flag);
 
 /* Creates the temporary file. On error w->file is -1 and nothing needs freeing. */
 as_status as_h5_writer_open(as_h5_writer *w, const char *path, as_error *err);

@@ -15,6 +15,7 @@
 #include "attnsweep/dataset.h"
 #include "attnsweep/memory.h"
 #include "attnsweep/grid.h"
+#include "attnsweep/h5util.h"
 #include "attnsweep/hosts.h"
 #include "attnsweep/sha256.h"
 #include "attnsweep/spec.h"
@@ -444,6 +445,7 @@ int as_cmd_sweep(int argc, char **argv) {
     sa.sa_handler = on_term;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    as_h5_hold_release_on(&g_stop); /* ATTNSWEEP_TEST_HOLD waits for a stop signal */
     if (as_runtime_init(&argc, &argv) != 0) return 1;
     int rank, P;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "attnsweep/alloc.h"
@@ -34,6 +35,8 @@ static int hook_rank_matches(void) {
     return atoi(want) == (me ? atoi(me) : 0);
 }
 
+static volatile int *hold_flag; /* ATTNSWEEP_TEST_HOLD waits until it is non-zero */
+
 static void hook_hit(hook *h, const char *name) {
     if (!h->parsed) {
         h->parsed = 1;
@@ -47,16 +50,26 @@ static void hook_hit(hook *h, const char *name) {
         }
     }
     if (!h->name[0] || strcmp(h->name, name) != 0 || ++h->hits != h->want) return;
-    fprintf(stderr, "attnsweep: test hook %s: %s at %s (%d)\n", h->env, strsignal(h->sig), name, h->hits);
+    fprintf(stderr, "attnsweep: test hook %s: %s at %s (%d)\n", h->env,
+            h->sig ? strsignal(h->sig) : "holding until a stop signal", name, h->hits);
     fflush(stderr);
-    raise(h->sig);
+    if (h->sig) {
+        raise(h->sig);
+        return;
+    }
+    const struct timespec tick = {0, 10 * 1000 * 1000};
+    for (int i = 0; i < 60000 && !(hold_flag && *hold_flag); i++) nanosleep(&tick, NULL);
 }
+
+void as_h5_hold_release_on(volatile int *flag) { hold_flag = flag; }
 
 void as_h5_crash_point(const char *name) {
     static hook kill_hook = {"ATTNSWEEP_TEST_CRASH", SIGKILL, 0, 1, 0, ""};
     static hook stop_hook = {"ATTNSWEEP_TEST_STOP", SIGSTOP, 0, 1, 0, ""};
+    static hook hold_hook = {"ATTNSWEEP_TEST_HOLD", 0, 0, 1, 0, ""};
     hook_hit(&kill_hook, name);
     hook_hit(&stop_hook, name);
+    hook_hit(&hold_hook, name);
 }
 
 static void crash_at(const char *tag, const char *point) {

@@ -231,9 +231,12 @@ EOF
     }
 
     say "sweep.sbatch: stopped by the pre-time-limit SIGTERM, then resubmitted: resumes"
-    # SIGTERM ~10 s in; the two running variants then have 170 s to finish (a loaded
-    # machine took 175 s for 100 epochs: 50 keep them running at the signal, with margin)
-    submit --ntasks=2 --time=3 --signal=B:TERM@170 "$SRC/scripts/slurm/sweep.sbatch" \
+    # SIGTERM ~10 s in; the running variants then have 170 s to finish (a loaded machine
+    # took 175 s for 100 epochs). Whatever the machine's speed, rank 0 holds after its 2nd
+    # stored run until the stop signal has arrived (test hook ATTNSWEEP_TEST_HOLD), so the
+    # signal always finds the sweep running with some runs stored and some not started.
+    ATTNSWEEP_TEST_HOLD=after-run:2 ATTNSWEEP_TEST_HOOK_RANK=0 \
+        submit --ntasks=2 --time=3 --signal=B:TERM@170 "$SRC/scripts/slurm/sweep.sbatch" \
         "$SRC/sweeps/quick.json" results/stop.h5 --data "$TMP/toy.h5" --epochs 50 &&
         wait_job "$JOB" && {
         out=$TMP/job-$JOB.out
