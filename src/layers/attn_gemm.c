@@ -6,6 +6,7 @@
  * transposed (TN). Compiled under `#pragma GCC target("avx2,fma")` (clang: a target
  * attribute on every function); called only where as_attn_gemm_active() says so. Other
  * CPUs get the same contract in plain C at the end. */
+#include "layers/simd_target.h"
 #include "layers/attn_gemm.h"
 
 #include <stddef.h>
@@ -24,12 +25,7 @@ int as_attn_gemm_active(void) {
 #ifdef AS_ATTN_GEMM_X86
 #include <immintrin.h>
 
-#ifdef __clang__
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#endif
+AS_TARGET_AVX2_BEGIN
 
 #define MR 6 /* rows per tile: 12 accumulators + 2 B vectors + 1 broadcast of 16 registers */
 #define AG_INLINE static inline __attribute__((always_inline))
@@ -287,11 +283,7 @@ void as_attn_exp_rows(float *S, int rows, int n, int ld, const float *shift, flo
     }
 }
 
-#ifdef __clang__
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+AS_TARGET_END
 
 #else /* not x86-64: the same contract in plain C (never selected, see attn_gemm.h) */
 /* Panels of a rows x cols matrix: panel c holds columns [16c, 16c + 16) as rows of 16,

@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "layers/simd_target.h"
 #include "attnsweep/pool.h"
 #include "layers/conv_internal.h"
 
@@ -107,12 +108,7 @@ static void locate(tile_pos *tp, const conv_job *j, int r0) {
                           : NULL;
 }
 
-#ifdef __clang__
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#endif
+AS_TARGET_AVX2_BEGIN
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -374,11 +370,7 @@ static void dw_task(const void *ctx, int task, int worker) {
 #undef ROW_FMA
 #undef FMA_6ROWS
 
-#ifdef __clang__
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+AS_TARGET_END
 
 void as_conv_direct(const as_conv_direct_args *a, float *scratch) {
     const size_t np = packed_floats(a->K, a->Cin, a->Cout);

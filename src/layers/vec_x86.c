@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "layers/simd_target.h"
 #include "attnsweep/vec.h"
 #include "layers/vec_internal.h"
 
@@ -14,12 +15,7 @@
 #include <immintrin.h>
 
 /* ---------------- AVX2 + FMA: 8 lanes ---------------- */
-#ifdef __clang__
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#endif
+AS_TARGET_AVX2_BEGIN
 #define VT __m256
 #define VW ((size_t)8)
 #define SFX(name) name##_avx2
@@ -70,19 +66,10 @@ static inline float v_hmax(VT a) {
 #undef VT
 #undef VW
 #undef SFX
-#ifdef __clang__
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+AS_TARGET_END
 
 /* ---------------- AVX-512F: 16 lanes ---------------- */
-#ifdef __clang__
-#pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f")
-#endif
+AS_TARGET_AVX512_BEGIN
 #define VT __m512
 #define VW ((size_t)16)
 #define SFX(name) name##_avx512
@@ -142,10 +129,6 @@ static inline VT v_copysign(VT mag, VT sgn) {
 static inline float v_hsum(VT a) { return _mm512_reduce_add_ps(a); }
 static inline float v_hmax(VT a) { return _mm512_reduce_max_ps(a); }
 #include "layers/vec_simd.inc"
-#ifdef __clang__
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+AS_TARGET_END
 
 #endif
