@@ -12,10 +12,17 @@
 #        else a synthetic series set of Trace's shape), OUT (keep the work dir there)
 #   needs: /usr/bin/python3 with torch, h5py, numpy (scripts/install-deps.sh python3-torch)
 #
-# Time is CPU-seconds per epoch, start-up excluded: each program runs the model for 1 and
-# for EPOCHS epochs and the difference of the two runs' CPU-seconds (user + system,
-# getrusage of the child) is divided by EPOCHS - 1; medians over the repeats. Peak RSS is
-# the child's ru_maxrss in the EPOCHS run. ratio = attnsweep / PyTorch (< 1: faster).
+# Time is CPU-seconds (user + system) per epoch, start-up and first epoch excluded:
+# attnsweep runs the model for 1 and for EPOCHS epochs and the difference of the two runs'
+# CPU-seconds (getrusage of the child) is divided by EPOCHS - 1; PyTorch times its own
+# epochs (time.process_time) and the median of epochs 2..EPOCHS is taken (its start-up,
+# importing torch, costs 2-4 CPU-s and varies between runs by more than an epoch).
+# Medians over the repeats. Peak RSS is the child's ru_maxrss in the EPOCHS run.
+# ratio = attnsweep / PyTorch (< 1: faster). A second table puts the times against the
+# machine: the epoch's matrix products counted as 2 M N K flops each (the same list for
+# both programs), per CPU-second, in % of one core's sgemm 2048^3, next to the rate the
+# ratio goal needs and the rate OpenBLAS reaches on the same products alone
+# (build/tests/bench_sgemm, when built).
 # Models (channels-last input, Keras semantics; PyTorch written the natural way:
 # nn.Conv1d on (B, C, T) with Keras's asymmetric same padding, nn.Linear q/k/v/out
 # projections, matmul + softmax attention):
@@ -47,7 +54,7 @@ fi
 
 cat > "$WORK/torch_fit.py" <<'PYEOF'
 """PyTorch twin of `attnsweep train SPEC --epochs E --threads 1` (see bench_vs_torch.sh)."""
-import json, math, os, sys
+import json, math, os, sys, time
 import h5py, numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 
 torch.set_num_threads(1)
@@ -133,6 +140,7 @@ def main():
     bs = tr["batch_size"]
     lossf = F.cross_entropy if cls else F.mse_loss
     for _ in range(epochs):
+        t0 = time.process_time()
         net.train()
         perm = torch.randperm(n_train)
         for s in range(0, n_train, bs):
@@ -145,6 +153,7 @@ def main():
         with torch.no_grad():
             for s in range(n_train, n, bs):
                 lossf(net(x[s:min(s + bs, n)]), y[s:min(s + bs, n)])
+        print(f"epoch_cpu {time.process_time() - t0:.6f}", flush=True)
 
 
 main()
@@ -152,7 +161,7 @@ PYEOF
 
 "$PY" - "$BIN" "$WORK" "${REPEATS:-3}" "${EPOCHS:-4}" "${LONG:-1}" "${LONG_REPEATS:-1}" \
     "$TRACE_SRC" <<'PYEOF'
-import json, os, statistics, subprocess, sys
+import json, os, statistics, subprocess, sys, tempfile
 import h5py, numpy as np
 
 BIN, WORK, R, E, LONG, LR, TRACE_SRC = sys.argv[1:8]
@@ -184,6 +193,78 @@ if LONG:
         f["/train/x"], f["/train/y"] = xl, np.roll(xl, 7, axis=1)
         f.attrs["task"] = "regression"
 
+def products(model, c, T, b, backward, first):
+    """The matrix products of one batch of b series (length T, c channels in) through model,
+    as "TA TB M N K" GEMMs (row-major C[M][N] = op(A) op(B)) of a BLAS-based implementation:
+    convolutions as im2col products, attention's q/k/v/output projections and per (series,
+    head) pair its T x T products (the probabilities kept for backward, as PyTorch does:
+    attnsweep's recomputation of the scores is not counted); the input gradient of the
+    first layer is not computed. Returns [(ta, tb, M, N, K, count)]."""
+    out = []
+    for i, L in enumerate(model):
+        t, bt = L["type"], b * T
+        dx = backward and not (first and i == 0)
+        if t in ("conv1d", "residual_conv1d"):
+            f, kc = L.get("filters", c), L["kernel_size"] * c
+            out.append(("N", "N", bt, f, kc, 1))
+            if backward:
+                out.append(("T", "N", kc, f, bt, 1))
+            if dx:
+                out.append(("N", "T", bt, kc, f, 1))
+            c = f
+        elif t == "self_attention":
+            h, dk = L["num_heads"], L["key_dim"]
+            dv, o, bh = L.get("value_dim", dk), L.get("output_dim", c), b * L["num_heads"]
+            out += [("N", "N", bt, h * (2 * dk + dv), c, 1), ("N", "T", T, T, dk, bh),
+                    ("N", "N", T, dv, T, bh), ("N", "N", bt, o, h * dv, 1)]
+            if backward:
+                out += [("N", "T", bt, h * dv, o, 1), ("T", "N", h * dv, o, bt, 1),
+                        ("T", "N", T, dv, T, bh),
+                        ("N", "T", T, T, dv, bh), ("N", "N", T, dk, T, bh),
+                        ("T", "N", T, dk, T, bh), ("T", "N", c, h * (2 * dk + dv), bt, 1)]
+            if dx:
+                out.append(("N", "T", bt, c, h * (2 * dk + dv), 1))
+            c = o
+        elif t == "global_average_pooling1d":
+            T = 1
+        elif t == "dense":
+            u = L["units"]
+            out.append(("N", "N", b * T, u, c, 1))
+            if backward:
+                out.append(("T", "N", c, u, b * T, 1))
+            if dx:
+                out.append(("N", "T", b * T, c, u, 1))
+            c = u
+    return out
+
+
+def epoch_products(model, data, batch, split=0.2):
+    """Every product of one epoch (training batches forward and backward, then the
+    validation rows forward), merged by shape: the lines bench_sgemm reads."""
+    with h5py.File(os.path.join(WORK, data), "r") as f:
+        n, T, c = f["/train/x"].shape
+    n_train = int(n * (1 - split))
+    count = {}
+    for lo, hi, bwd in ((0, n_train, True), (n_train, n, False)):
+        for s in range(lo, hi, batch):
+            for *shape, k in products(model, c, T, min(batch, hi - s), bwd, True):
+                count[tuple(shape)] = count.get(tuple(shape), 0) + k
+    return "".join(f"{ta} {tb} {m} {nn} {kk} {k}\n" for (ta, tb, m, nn, kk), k in count.items())
+
+
+SGEMM = os.path.join(os.path.dirname(BIN), "tests", "bench_sgemm")
+if not os.access(SGEMM, os.X_OK):
+    SGEMM = None
+
+
+def blas_floor(model, data, batch):
+    """(CPU seconds, GFLOP) of the epoch's products on OpenBLAS alone, one timing each."""
+    r = subprocess.run([SGEMM, "1"], input=epoch_products(model, data, batch), text=True,
+                       capture_output=True, check=True)
+    _, sec, gf = r.stdout.strip().splitlines()[-1].split()
+    return float(sec), float(gf)
+
+
 cases = [("toy conv stack", "toy.h5", [conv(64)] * 4 + [conv(1, "linear")], 32, R, E),
          ("toy attention", "toy.h5", TOY_ATT, 32, R, E),
          ("Trace classifier", "trace.h5",
@@ -194,15 +275,32 @@ if LONG:
               ("long T=2000 b128", "long.h5", TOY_ATT, 128, LR, 2)]
 
 
-def run(cmd):
-    """CPU-seconds and peak RSS (MiB) of one child."""
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, ru = os.wait4(p.pid, 0)
-    err = p.stderr.read().decode()
-    p.stderr.close()
+def run_ru(cmd):
+    """CPU-seconds, peak RSS (MiB) and stdout of one child (os.wait4 for its rusage)."""
+    with tempfile.TemporaryFile() as ef:
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=ef)
+        out = p.stdout.read().decode()
+        _, status, ru = os.wait4(p.pid, 0)
+        p.stdout.close()
+        ef.seek(0)
+        err = ef.read().decode()
     if status != 0:
         raise SystemExit(f"bench_vs_torch: {' '.join(cmd)} failed: {err.strip()[-400:]}")
-    return ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024.0
+    return ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024.0, out
+
+
+def epoch_cpu(tool, cmd_of, epochs):
+    """(CPU-seconds per epoch, start-up and first epoch excluded; peak RSS in MiB).
+    attnsweep: the difference of an EPOCHS and a 1-epoch run over EPOCHS - 1 (its start-up
+    is ~0.07 CPU-s); PyTorch: the median of its epochs 2..EPOCHS as it times them itself
+    (time.process_time: importing torch costs 2-4 CPU-s and varies by more than an epoch
+    between runs, which the difference of two runs would carry into the figure)."""
+    cE, m, out = run_ru(cmd_of(epochs))
+    if tool == "torch":
+        ep = [float(l.split()[1]) for l in out.splitlines() if l.startswith("epoch_cpu ")]
+        return statistics.median(ep[1:]), m
+    c1, _, _ = run_ru(cmd_of(1))
+    return (cE - c1) / (epochs - 1), m
 
 
 print(f"1 thread each; CPU-seconds per epoch (start-up excluded), medians; Trace data: "
@@ -212,6 +310,9 @@ print(f"{'model':18s} {'attnsweep s':>11s} {'PyTorch s':>10s} {'ratio':>6s} "
       f"{'attnsweep MiB':>13s} {'PyTorch MiB':>11s} {'RSS ratio':>9s}")
 if os.environ.get("TORCH", "1") == "0":  # only the attnsweep-alone part below
     cases = []
+bound = []
+GOAL = {"toy conv stack": 0.75}  # the issue's ratio goals; 0.5 for the others
+GOAL = {c[0]: GOAL.get(c[0], 0.5) for c in cases}
 for name, data, model, batch, reps, epochs in cases:
     spec = {"data": data, "model": model,
             "train": {"epochs": epochs, "batch_size": batch, "validation_split": 0.2, "seed": 0}}
@@ -221,17 +322,40 @@ for name, data, model, batch, reps, epochs in cases:
                                      str(e)],
              "torch": lambda e: [PY, os.path.join(WORK, "torch_fit.py"), sp, str(e)]}
     per, rss = {k: [] for k in tools}, {k: [] for k in tools}
+    floor, gflop = [], 0.0
     for r in range(reps):
         order = list(tools) if r % 2 == 0 else list(tools)[::-1]
         for k in order:
-            c1, _ = run(tools[k](1))
-            cE, m = run(tools[k](epochs))
-            per[k].append((cE - c1) / (epochs - 1))
+            sec, m = epoch_cpu(k, tools[k], epochs)
+            per[k].append(sec)
             rss[k].append(m)
+        if SGEMM:
+            sec, gflop = blas_floor(model, data, batch)
+            floor.append(sec)
     a, t = statistics.median(per["attnsweep"]), statistics.median(per["torch"])
     ma, mt = max(rss["attnsweep"]), max(rss["torch"])
     print(f"{name:18s} {a:11.3f} {t:10.3f} {a / t:6.2f} {ma:13.0f} {mt:11.0f} {ma / mt:9.2f}",
           flush=True)
+    if floor:
+        bound.append((name, gflop, a, t, statistics.median(floor)))
+
+if bound:
+    peak = subprocess.run([SGEMM, "5"], input="N N 2048 2048 2048 1\n", text=True,
+                          capture_output=True, check=True).stdout.split()
+    peak = float(peak[-1]) / float(peak[-2])
+    print(f"\nGFLOP/s: the epoch's matrix products (2 M N K each; the same for both programs) "
+          f"per CPU-second, and in % of sgemm 2048^3\non one thread ({peak:.1f} GFLOP/s, median "
+          f"of 5, build/tests/bench_sgemm). goal: the rate the ratio goal needs against this "
+          f"run's PyTorch;\nOpenBLAS: the same products on OpenBLAS alone, nothing else "
+          f"(softmax, activations, optimizer, data free), timed once per repeat between the runs,"
+          f" median")
+    print(f"{'model':18s} {'GFLOP':>6s} {'attnsweep':>12s} {'PyTorch':>12s} {'goal':>15s} "
+          f"{'OpenBLAS':>12s}")
+    pc = lambda g: f"{g:5.1f} ({100 * g / peak:3.0f}%)"
+    for name, gf, a, t, fl in bound:
+        goal = GOAL[name] * t
+        print(f"{name:18s} {gf:6.1f} {pc(gf / a):>12s} {pc(gf / t):>12s} "
+              f"{GOAL[name]:.2f} {pc(gf / goal):>12s} {pc(gf / fl):>12s}", flush=True)
 
 # ---- attnsweep alone: two threads on one rank, and start-up (wall time). As root the
 # runs get real-time priority (chrt -f 50; RT=0 turns it off) so that other processes
