@@ -21,8 +21,8 @@
 # ratio = attnsweep / PyTorch (< 1: faster). A second table puts the times against the
 # machine: the epoch's matrix products counted as 2 M N K flops each (the same list for
 # both programs), per CPU-second, in % of one core's sgemm 2048^3, next to the rate the
-# ratio goal needs and the rate OpenBLAS reaches on the same products alone
-# (build/tests/bench_sgemm, when built).
+# ratio goal needs and the rate OpenBLAS reaches on the same products alone, and in % of
+# the core's FMA ceiling (FMAs on registers only; build/tests/bench_sgemm, when built).
 # Models (channels-last input, Keras semantics; PyTorch written the natural way:
 # nn.Conv1d on (B, C, T) with Keras's asymmetric same padding, nn.Linear q/k/v/out
 # projections, matmul + softmax attention):
@@ -343,19 +343,21 @@ if bound:
     peak = subprocess.run([SGEMM, "5"], input="N N 2048 2048 2048 1\n", text=True,
                           capture_output=True, check=True).stdout.split()
     peak = float(peak[-1]) / float(peak[-2])
-    print(f"\nGFLOP/s: the epoch's matrix products (2 M N K each; the same for both programs) "
-          f"per CPU-second, and in % of sgemm 2048^3\non one thread ({peak:.1f} GFLOP/s, median "
-          f"of 5, build/tests/bench_sgemm). goal: the rate the ratio goal needs against this "
-          f"run's PyTorch;\nOpenBLAS: the same products on OpenBLAS alone, nothing else "
-          f"(softmax, activations, optimizer, data free), timed once per repeat between the runs,"
-          f" median")
-    print(f"{'model':18s} {'GFLOP':>6s} {'attnsweep':>12s} {'PyTorch':>12s} {'goal':>15s} "
-          f"{'OpenBLAS':>12s}")
-    pc = lambda g: f"{g:5.1f} ({100 * g / peak:3.0f}%)"
+    fma = float(subprocess.run([SGEMM, "--fma-peak", "5"], text=True, capture_output=True,
+                               check=True).stdout.split()[-1])
+    print(f"\nGFLOP/s: the epoch's matrix products (2 M N K flops each, the same list for both "
+          f"programs) per CPU-second, in % of one core's\nsgemm 2048^3 ({peak:.1f} GFLOP/s) and "
+          f"of its FMA ceiling ({fma:.1f} GFLOP/s, FMAs on registers only; build/tests/"
+          f"bench_sgemm,\nmedians of 5). goal: the rate the ratio goal needs against this run's "
+          f"PyTorch. OpenBLAS: the same products on OpenBLAS\nalone, nothing else (softmax, "
+          f"activations, optimizer, data free), timed once per repeat between the runs, median")
+    print(f"{'model':18s} {'GFLOP':>6s} {'attnsweep':>17s} {'PyTorch':>17s} {'goal':>22s} "
+          f"{'OpenBLAS':>17s}")
+    pc = lambda g: f"{g:5.1f} ({100 * g / peak:3.0f}%, {100 * g / fma:3.0f}%)"
     for name, gf, a, t, fl in bound:
         goal = GOAL[name] * t
-        print(f"{name:18s} {gf:6.1f} {pc(gf / a):>12s} {pc(gf / t):>12s} "
-              f"{GOAL[name]:.2f} {pc(gf / goal):>12s} {pc(gf / fl):>12s}", flush=True)
+        print(f"{name:18s} {gf:6.1f} {pc(gf / a):>17s} {pc(gf / t):>17s} "
+              f"{GOAL[name]:4.2f} {pc(gf / goal):>17s} {pc(gf / fl):>17s}", flush=True)
 
 # ---- attnsweep alone: two threads on one rank, and start-up (wall time). As root the
 # runs get real-time priority (chrt -f 50; RT=0 turns it off) so that other processes
