@@ -47,11 +47,13 @@ cl_down() {
         CL_UP=0
     fi
 }
+source "$SRC/tests/util/tmpdir.sh"
 cl_cleanup() {
+    local rc=$1
     cl_down
-    if [ "$CL_FAILS" = 0 ]; then rm -rf "$TMP"; else say "kept $TMP for inspection"; fi
+    as_tmp_done "$TMP" "$rc" "$CL_FAILS"
 }
-trap cl_cleanup EXIT
+trap 'cl_cleanup $?' EXIT
 trap 'say "interrupted"; exit 1' INT TERM HUP
 
 cl_up() { # N [--private HOSTS:DIR]...: host names $CL_H1.. in CL_HOSTS

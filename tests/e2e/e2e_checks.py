@@ -1,6 +1,7 @@
 """Shared by the end-to-end scripts: records checks, prints each failure as it happens
 and, at the end, the closing line "N passed, N failed" that CI reads; kills whole sessions
 (Open MPI puts every rank in a process group of its own, so a process-group kill misses them)."""
+import atexit
 import os
 import signal
 import sys
@@ -12,11 +13,52 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
            OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1")
 
 
-def temp_dir(prefix):
-    """A fresh temporary folder and a function naming a file in it."""
+# The temporary folders of this test (temp_dir): removed when it passes (Checks.summary with
+# no failure, or skip), kept and named when it fails or ends before its summary (an
+# exception, an early exit); ATTNSWEEP_TEST_KEEP=1 keeps them always.
+_TEMP_DIRS = []
+
+
+def temp_path(prefix):
+    """A fresh temporary folder, removed or kept with the test's outcome (see _TEMP_DIRS)."""
     import tempfile
     d = tempfile.mkdtemp(prefix=prefix)
+    if not _TEMP_DIRS:
+        atexit.register(_keep_temp_dirs, "the test ended before its summary")
+    _TEMP_DIRS.append(d)
+    return d
+
+
+def temp_dir(prefix):
+    """A fresh temporary folder (temp_path) and a function naming a file in it."""
+    d = temp_path(prefix)
     return d, lambda name: os.path.join(d, name)
+
+
+def _keep_temp_dirs(why):
+    for d in _TEMP_DIRS:
+        if os.path.isdir(d):
+            print(f"kept {d} ({why})", flush=True)
+    _TEMP_DIRS.clear()
+
+
+def _finish_temp_dirs(passed):
+    """Removes the test's folders (passed, ATTNSWEEP_TEST_KEEP unset) or keeps and names them."""
+    import shutil
+    keep = os.environ.get("ATTNSWEEP_TEST_KEEP", "") not in ("", "0")
+    if passed and not keep:
+        for d in _TEMP_DIRS:
+            shutil.rmtree(d, ignore_errors=True)
+        _TEMP_DIRS.clear()
+    else:
+        _keep_temp_dirs("a check failed" if not passed else "ATTNSWEEP_TEST_KEEP")
+
+
+def skip(why):
+    """A visible skip (exit 77) that removes the test's folders."""
+    print(f"SKIP: {why}", flush=True)
+    _finish_temp_dirs(True)
+    sys.exit(77)
 
 
 def need_h5py():
@@ -25,8 +67,7 @@ def need_h5py():
         import h5py
         import numpy
     except ImportError as e:  # pragma: no cover
-        print(f"SKIP: python3 lacks numpy/h5py ({e})")
-        sys.exit(77)
+        skip(f"python3 lacks numpy/h5py ({e})")
     return h5py, numpy
 
 
@@ -74,8 +115,10 @@ class Checks:
         return bool(cond)
 
     def summary(self):
-        """Prints the closing line and returns the exit status (0 when all passed)."""
+        """Prints the closing line and returns the exit status (0 when all passed); removes
+        the test's temporary folders when all passed, else keeps them and names them."""
         print(f"{self.passed} passed, {len(self.failed)} failed", flush=True)
+        _finish_temp_dirs(not self.failed)
         return 1 if self.failed else 0
 
 

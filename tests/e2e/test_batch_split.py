@@ -20,7 +20,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 
 try:
     import h5py
@@ -35,9 +34,9 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
            OMPI_MCA_rmaps_base_oversubscribe="1")
 ENV.pop("OPENBLAS_NUM_THREADS", None)  # --threads decides
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import Checks  # noqa: E402
+from e2e_checks import Checks, temp_path  # noqa: E402
 check = Checks()
-tmp = tempfile.mkdtemp(prefix="attnsweep-split-")
+tmp = temp_path("attnsweep-split-")
 
 
 def path(name):
@@ -178,5 +177,4 @@ for label, model, val in [("zero", REG, 0), ("too many", REG, 257), ("string", R
     check(r.returncode == 2 and "batch_split" in r.stderr and not os.path.exists(out),
           f"batch_split {label}: exit {r.returncode}, stderr {r.stderr.strip()!r}")
 
-shutil.rmtree(tmp, ignore_errors=True)
 sys.exit(check.summary())

@@ -4,8 +4,9 @@
 # a kernel the user chose is kept.
 set -u
 BIN=${ATTNSWEEP_BIN:-build/attnsweep}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/../util/tmpdir.sh"
+tmp=$(mktemp -d /tmp/attnsweep-sh.XXXXXX)
+trap 'as_tmp_done "$tmp" $?' EXIT
 fails=0
 check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi; }
 if ! grep -qw avx2 /proc/cpuinfo || ! grep -qw fma /proc/cpuinfo; then

@@ -17,16 +17,15 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import Checks, h5_history as hist, h5_weights as weights, need_h5py, train_json  # noqa: E402
+from e2e_checks import Checks, h5_history as hist, h5_weights as weights, need_h5py, train_json, temp_path  # noqa: E402
 
 _, np = need_h5py()
 
 BIN = os.environ.get("ATTNSWEEP_BIN", "build/attnsweep")
 check = Checks(verbose=True)
-TMP = tempfile.mkdtemp(prefix="attnsweep-cb-")
+TMP = temp_path("attnsweep-cb-")
 
 
 def j(name):

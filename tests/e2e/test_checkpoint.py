@@ -7,14 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import Checks  # noqa: E402
+from e2e_checks import Checks, temp_path  # noqa: E402
 
 BIN = os.environ.get("ATTNSWEEP_BIN", "build/attnsweep")
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
@@ -41,7 +40,7 @@ def weights(path):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="attnsweep-ckpt-")
+    tmp = temp_path("attnsweep-ckpt-")
     subprocess.run([BIN, "data", "toy", "--samples", "120", "-o", os.path.join(tmp, "toy.h5")],
                    check=True, capture_output=True)
     spec = {"data": "toy.h5",

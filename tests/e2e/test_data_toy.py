@@ -6,7 +6,6 @@ numpy), for several seeds and sizes; attributes; flag errors. Skips (exit 77) wh
 import os
 import subprocess
 import sys
-import tempfile
 
 try:
     import h5py
@@ -21,7 +20,7 @@ sys.path.insert(0, os.path.join(SRC, "tests", "ref"))
 import numpy_toy  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import Checks  # noqa: E402
+from e2e_checks import Checks, temp_path  # noqa: E402
 check = Checks()
 
 
@@ -36,7 +35,7 @@ def reference(seed, n, m, noise=0.1):
     return tr, te
 
 
-tmp = tempfile.mkdtemp(prefix="attnsweep-toy-")
+tmp = temp_path("attnsweep-toy-")
 cases = [(s, n, 3) for s in (0, 1, 12345, 2**31 - 1, 2**32 - 1) for n in (1, 7, 50)]
 cases += [(0, 1000, 10, None), (3, 5, 0, 0.5)]
 worst = 0.0

@@ -7,7 +7,6 @@ numpy's own parser, --merge-shuffle (200 rows, class totals kept, the same rows)
 import os
 import subprocess
 import sys
-import tempfile
 
 try:
     import h5py
@@ -24,9 +23,9 @@ if not (os.path.exists(train) and os.path.exists(test)):
     sys.exit(77)
 
 BIN = os.environ["ATTNSWEEP_BIN"]
-tmp = tempfile.mkdtemp(prefix="attnsweep-trace-")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import Checks  # noqa: E402
+from e2e_checks import Checks, temp_path  # noqa: E402
+tmp = temp_path("attnsweep-trace-")
 check = Checks()
 
 

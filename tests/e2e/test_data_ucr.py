@@ -5,7 +5,6 @@ exiting 2 with the file and line named and no output file left behind."""
 import os
 import subprocess
 import sys
-import tempfile
 
 try:
     import h5py
@@ -16,9 +15,9 @@ except ImportError as e:
 
 BIN = os.environ["ATTNSWEEP_BIN"]
 FX = os.path.join(os.environ["ATTNSWEEP_FIXTURES"], "ucr")
-tmp = tempfile.mkdtemp(prefix="attnsweep-ucr-")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import Checks  # noqa: E402
+from e2e_checks import Checks, temp_path  # noqa: E402
+tmp = temp_path("attnsweep-ucr-")
 check = Checks()
 
 

@@ -16,7 +16,6 @@ from ATTNSWEEP_UCR_DIR (skips, exit 77, when absent):
 import os
 import subprocess
 import sys
-import tempfile
 
 try:
     import h5py
@@ -32,9 +31,9 @@ PICKUP = os.path.join(UCR, "PickupGestureWiimoteZ", "PickupGestureWiimoteZ_%s.ts
 if not (os.path.exists(DODGER % "TRAIN") and os.path.exists(PICKUP % "TRAIN")):
     print(f"SKIP: DodgerLoopDay / PickupGestureWiimoteZ not under ATTNSWEEP_UCR_DIR='{UCR}'")
     sys.exit(77)
-tmp = tempfile.mkdtemp(prefix="attnsweep-ucrfill-")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import Checks  # noqa: E402
+from e2e_checks import Checks, temp_path  # noqa: E402
+tmp = temp_path("attnsweep-ucrfill-")
 check = Checks()
 
 

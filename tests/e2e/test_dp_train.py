@@ -24,7 +24,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 
 try:
     import h5py
@@ -42,7 +41,7 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
            OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1")
 TIMEOUT = 120
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import Checks  # noqa: E402
+from e2e_checks import Checks, temp_path  # noqa: E402
 check = Checks()
 
 
@@ -79,7 +78,7 @@ def rel(a, b):
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-30))) if a.size else 0.0
 
 
-tmp = tempfile.mkdtemp(prefix="attnsweep-dp-")
+tmp = temp_path("attnsweep-dp-")
 
 
 def path(name):
@@ -300,8 +299,4 @@ for layout in ((1, cases["reg"], 2, path("nodata.json")), (1, path("nodata.json"
           "differs from rank 0" in msgs[0],
           f"one rank failing alone: exit {r.returncode}, messages {msgs!r}")
 
-if check.failed:
-    print(f"files in {tmp}")
-else:
-    shutil.rmtree(tmp)
 sys.exit(check.summary())

@@ -6,10 +6,8 @@ tables of (name, how to make the input, command, what the message must say)."""
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -17,14 +15,14 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import Checks, kill_session  # noqa: E402
+from e2e_checks import Checks, kill_session, temp_path  # noqa: E402
 
 BIN = os.environ.get("ATTNSWEEP_BIN", "build/attnsweep")
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
            OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1")
 ENV.pop("ATTNSWEEP_MEMORY_LIMIT", None)
 check = Checks(verbose=True)
-TMP = tempfile.mkdtemp(prefix="attnsweep-hostile-")
+TMP = temp_path("attnsweep-hostile-")
 MAX_RSS_KB = 2 * 1024 * 1024
 MAX_SECONDS = 10.0
 TRAIN_SECONDS = 300.0
@@ -441,15 +439,12 @@ def grid_cases():
 
 
 def main():
-    try:
-        dataset_cases()
-        checkpoint_cases()
-        model_cases()
-        ucr_cases()
-        many_labels_cases()
-        grid_cases()
-    finally:
-        shutil.rmtree(TMP, ignore_errors=True)
+    dataset_cases()
+    checkpoint_cases()
+    model_cases()
+    ucr_cases()
+    many_labels_cases()
+    grid_cases()
     return check.summary()
 
 

@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 
 import h5py
 
@@ -24,7 +23,7 @@ BIN = os.environ.get("ATTNSWEEP_BIN", "build/attnsweep")
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
            OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import Checks, kill_session  # noqa: E402
+from e2e_checks import Checks, kill_session, temp_path  # noqa: E402
 from test_store import content, equal_content, text, write  # noqa: E402
 check = Checks(verbose=True)
 
@@ -66,7 +65,7 @@ def stored_runs(out):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="attnsweep-jshared-")
+    tmp = temp_path("attnsweep-jshared-")
     data = os.path.join(tmp, "toy.h5")
     r = subprocess.run([BIN, "data", "toy", "--samples", "48", "--test-samples", "2", "-o", data],
                        env=ENV, capture_output=True, text=True)

@@ -13,7 +13,6 @@ import signal
 import stat
 import subprocess
 import sys
-import tempfile
 
 import h5py
 
@@ -21,7 +20,7 @@ BIN = os.environ.get("ATTNSWEEP_BIN", "build/attnsweep")
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
            OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import Checks  # noqa: E402
+from e2e_checks import Checks, temp_path  # noqa: E402
 check = Checks(verbose=True)
 FIX = os.environ.get("ATTNSWEEP_FIXTURES", os.path.join(os.path.dirname(__file__), "..", "fixtures"))
 
@@ -54,7 +53,7 @@ def no_temporaries(folder):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="attnsweep-outputs-")
+    tmp = temp_path("attnsweep-outputs-")
     data = os.path.join(tmp, "toy.h5")
     check(run(["data", "toy", "--samples", "40", "--test-samples", "2", "-o", data]).returncode == 0,
           "toy data")

@@ -22,7 +22,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
 try:
     import h5py
@@ -32,13 +31,13 @@ except ImportError as e:  # pragma: no cover
     sys.exit(77)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import Checks  # noqa: E402
+from e2e_checks import Checks, temp_path  # noqa: E402
 
 BIN = os.path.abspath(os.environ.get("ATTNSWEEP_BIN", "build/attnsweep"))
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
            OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1")
 check = Checks(verbose=True)
-TMP = tempfile.mkdtemp(prefix="attnsweep-protocol-")
+TMP = temp_path("attnsweep-protocol-")
 
 
 def j(name):

@@ -27,7 +27,7 @@ PY = os.environ.get("AS_PYTHON", "/usr/bin/python3")
 REPORT = os.path.join(SRC, "scripts", "report.py")
 FAKE = os.path.join(SRC, "tests", "ref", "make_fake_results.py")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import Checks  # noqa: E402
+from e2e_checks import Checks, temp_path  # noqa: E402
 check = Checks()
 
 
@@ -510,19 +510,16 @@ def main():
         if not os.path.exists(path):
             print("missing", path)
             return 1
-    tmp = tempfile.mkdtemp(prefix="test_report.")
-    try:
-        out = fake_report("regression", False, tmp)
-        fake_report("classification", True, tmp)
-        fake_report("regression", False, tmp, ["--unfinished", "7", "--repeats", "1"], "_unfinished")
-        real_report(tmp)
-        if out:
-            check_sorting(out, tmp)
-            check_family_axis_cli(tmp)
-            check_accuracy_ties(tmp)
-        check_bad_inputs(tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    tmp = temp_path("test_report.")
+    out = fake_report("regression", False, tmp)
+    fake_report("classification", True, tmp)
+    fake_report("regression", False, tmp, ["--unfinished", "7", "--repeats", "1"], "_unfinished")
+    real_report(tmp)
+    if out:
+        check_sorting(out, tmp)
+        check_family_axis_cli(tmp)
+        check_accuracy_ties(tmp)
+    check_bad_inputs(tmp)
     return check.summary()
 
 

@@ -31,7 +31,7 @@ SRC = os.environ.get("ATTNSWEEP_SRC",
 PY = os.environ.get("AS_PYTHON", "/usr/bin/python3")
 REPORT = os.path.join(SRC, "scripts", "report.py")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import Checks  # noqa: E402
+from e2e_checks import Checks, temp_path  # noqa: E402
 check = Checks()
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -284,31 +284,28 @@ def main():
     if not bin_ or not os.access(bin_, os.X_OK):
         print("SKIP: ATTNSWEEP_BIN not set: no sweep to report on")
         return 77
-    tmp = tempfile.mkdtemp(prefix="test_report_browser.")
+    tmp = temp_path("test_report_browser.")
     shots = os.environ.get("AS_SCREENSHOT_DIR") or os.path.join(tmp, "shots")
     os.makedirs(shots, exist_ok=True)
-    try:
-        data = classification_data(tmp, bin_)
-        res = classification_sweep(tmp, bin_, data) if data else None
-        if res:
-            out = os.path.join(tmp, "cls-report")
-            if sh([PY, REPORT, res, "--data", data, "-o", out]):
-                page, dom = check_page("classification", res, out, tmp, shots)
-                check_confusion(page, dom)
-                check("classes (the data's original labels): 1, 2, 3, 4" in page,
-                      "classification: the original class labels 1-4 should name the classes")
-        res = heads_sweep(tmp, bin_, data) if data else None
-        if res:
-            out = os.path.join(tmp, "heads-report")
-            if sh([PY, REPORT, res, "--data", data, "-o", out]):
-                check_heads_page(*check_page("heads", res, out, tmp, shots))
-        res, toy = regression_sweep(tmp, bin_)
-        if res:
-            out = os.path.join(tmp, "reg-report")
-            if sh([PY, REPORT, res, "--data", toy, "-o", out]):
-                check_page("regression", res, out, tmp, shots)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    data = classification_data(tmp, bin_)
+    res = classification_sweep(tmp, bin_, data) if data else None
+    if res:
+        out = os.path.join(tmp, "cls-report")
+        if sh([PY, REPORT, res, "--data", data, "-o", out]):
+            page, dom = check_page("classification", res, out, tmp, shots)
+            check_confusion(page, dom)
+            check("classes (the data's original labels): 1, 2, 3, 4" in page,
+                  "classification: the original class labels 1-4 should name the classes")
+    res = heads_sweep(tmp, bin_, data) if data else None
+    if res:
+        out = os.path.join(tmp, "heads-report")
+        if sh([PY, REPORT, res, "--data", data, "-o", out]):
+            check_heads_page(*check_page("heads", res, out, tmp, shots))
+    res, toy = regression_sweep(tmp, bin_)
+    if res:
+        out = os.path.join(tmp, "reg-report")
+        if sh([PY, REPORT, res, "--data", toy, "-o", out]):
+            check_page("regression", res, out, tmp, shots)
     return check.summary()
 
 

@@ -17,7 +17,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 import h5py
@@ -30,7 +29,7 @@ FAKE = os.path.join(SRC, "tests", "ref", "make_fake_results.py")
 sys.path.insert(0, os.path.join(SRC, "scripts"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import attnsweep_results as ar  # noqa: E402
-from e2e_checks import Checks  # noqa: E402
+from e2e_checks import Checks, temp_path  # noqa: E402
 check = Checks()
 
 
@@ -237,15 +236,12 @@ def check_real(tmp):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="test_results_api.")
-    try:
-        last = check_fakes(tmp)
-        check_bad(tmp, last)
-        check_pandas(last)
-        check_speed(tmp)
-        check_real(tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    tmp = temp_path("test_results_api.")
+    last = check_fakes(tmp)
+    check_bad(tmp, last)
+    check_pandas(last)
+    check_speed(tmp)
+    check_real(tmp)
     return check.summary()
 
 

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 import h5py
 import numpy as np
@@ -19,7 +18,7 @@ BIN = os.environ.get("ATTNSWEEP_BIN", "build/attnsweep")
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
            OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import Checks, kill_session  # noqa: E402
+from e2e_checks import Checks, kill_session, temp_path  # noqa: E402
 checks = Checks(verbose=True)
 
 
@@ -80,7 +79,7 @@ def decisions(out):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="attnsweep-search-")
+    tmp = temp_path("attnsweep-search-")
     data = os.path.join(tmp, "toy.h5")
     r = run(["data", "toy", "--samples", "120", "--test-samples", "4", "-o", data])
     check(r.returncode == 0, "toy data generated")

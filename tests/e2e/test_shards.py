@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 import h5py
 
@@ -21,7 +20,7 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "cluster"))
-from e2e_checks import Checks  # noqa: E402
+from e2e_checks import Checks, temp_path  # noqa: E402
 import compare  # noqa: E402
 check = Checks(verbose=True)
 
@@ -37,7 +36,7 @@ def keys(path):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="attnsweep-shards-")
+    tmp = temp_path("attnsweep-shards-")
     p = lambda name: os.path.join(tmp, name)  # noqa: E731
     check(run(["data", "toy", "--samples", "96", "--test-samples", "4", "-o", p("toy.h5")]).returncode == 0,
           "toy data")

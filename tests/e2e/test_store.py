@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 
 import h5py
 import numpy as np
@@ -21,7 +20,7 @@ BIN = os.environ.get("ATTNSWEEP_BIN", "build/attnsweep")
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
            OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import Checks  # noqa: E402
+from e2e_checks import Checks, temp_path  # noqa: E402
 check = Checks(verbose=True)
 
 
@@ -104,7 +103,7 @@ def write(path, obj):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="attnsweep-store-")
+    tmp = temp_path("attnsweep-store-")
     data = os.path.join(tmp, "toy.h5")
     r = run(["data", "toy", "--samples", "48", "--test-samples", "2", "-o", data])
     check(r.returncode == 0, "toy data generated")

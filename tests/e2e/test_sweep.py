@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import h5py
@@ -18,7 +17,7 @@ BIN = os.environ.get("ATTNSWEEP_BIN", "build/attnsweep")
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
            OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import Checks, kill_session, session_pids  # noqa: E402
+from e2e_checks import Checks, kill_session, session_pids, temp_path  # noqa: E402
 check = Checks(verbose=True)
 
 
@@ -78,7 +77,7 @@ def same(a, b, rtol=0.0):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="attnsweep-sweep-")
+    tmp = temp_path("attnsweep-sweep-")
     data = os.path.join(tmp, "toy.h5")
     r = run(["data", "toy", "--samples", "120", "--test-samples", "4", "-o", data])
     check(r.returncode == 0, "toy data generated")
@@ -282,7 +281,7 @@ def main():
     # a rank started in another working directory (a host without mpirun's folder) opens
     # rank 0's files: rank 0 resolves the relative paths and sends them as absolute ones
     # (a rank that cannot see the data at all is tested across hosts in tests/cluster)
-    other = tempfile.mkdtemp(prefix="attnsweep-norank-")
+    other = temp_path("attnsweep-norank-")
     script = (f'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then cd {other}; else cd {tmp}; fi; '
               f'exec {os.path.abspath(BIN)} sweep sweep.json -o lonely.h5 --epochs 1 --threads 1')
     r = subprocess.run(["mpirun", "--bind-to", "none", "-np", "2", "sh", "-c", script], env=ENV,

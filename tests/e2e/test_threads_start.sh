@@ -6,8 +6,9 @@
 set -u
 BIN=${ATTNSWEEP_BIN:-build/attnsweep}
 MPIRUN=${MPIRUN:-mpirun}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/../util/tmpdir.sh"
+tmp=$(mktemp -d /tmp/attnsweep-sh.XXXXXX)
+trap 'as_tmp_done "$tmp" $?' EXIT
 fails=0 total=0
 check() {
   total=$((total + 1))

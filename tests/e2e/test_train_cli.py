@@ -14,7 +14,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 
 try:
     import h5py
@@ -27,7 +26,7 @@ BIN = os.environ["ATTNSWEEP_BIN"]
 EPOCH_RE = re.compile(r"^epoch\s+(\d+)/(\d+)\s+loss (\S+)\s+val_loss (\S+)\s+(\S+)s\s", re.M)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import Checks  # noqa: E402
+from e2e_checks import Checks, temp_path  # noqa: E402
 check = Checks()
 
 
@@ -227,14 +226,14 @@ def misc_runs(d):
 
 
 def main():
-    with tempfile.TemporaryDirectory(prefix="attnsweep-train-") as d:
-        r = run("data", "toy", "--samples", "200", "-o", os.path.join(d, "toy.h5"))
-        if r.returncode != 0:
-            print("FAIL: data toy:", r.stderr)
-            return 1
-        good_runs(d)
-        bad_runs(d)
-        misc_runs(d)
+    d = temp_path("attnsweep-train-")
+    r = run("data", "toy", "--samples", "200", "-o", os.path.join(d, "toy.h5"))
+    if r.returncode != 0:
+        print("FAIL: data toy:", r.stderr)
+        return 1
+    good_runs(d)
+    bad_runs(d)
+    misc_runs(d)
     return check.summary()
 
 

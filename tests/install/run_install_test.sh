@@ -18,7 +18,8 @@ say() { echo "install-test: $*"; }
 fail() { say "FAIL: $*"; FAILS=$((FAILS + 1)); }
 ok() { say "ok   $*"; }
 TMP=$(mktemp -d /tmp/attnsweep-install.XXXXXX)
-trap 'if [ "$FAILS" = 0 ]; then rm -rf "$TMP"; else say "kept $TMP"; fi' EXIT
+source "$SRC/tests/util/tmpdir.sh"
+trap 'as_tmp_done "$TMP" $? "$FAILS"' EXIT
 
 stage=$TMP/stage
 cmake --install "$BUILD" --prefix "$stage" > "$TMP/install.log" 2>&1 ||

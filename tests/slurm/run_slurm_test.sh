@@ -47,12 +47,14 @@ fi
 
 TMP=$(mktemp -d /tmp/attnsweep-slurm.XXXXXX)
 JOBS=()
+source "$SRC/tests/util/tmpdir.sh"
 cleanup() {
+    local rc=$1
     for j in "${JOBS[@]}"; do scancel "$j" 2>/dev/null; done
     bash "$SRC/scripts/install-slurm.sh" --stop "$TMP/slurm"
-    if [ "$FAILS" = 0 ]; then rm -rf "$TMP"; else say "kept $TMP for inspection"; fi
+    as_tmp_done "$TMP" "$rc" "$FAILS"
 }
-trap cleanup EXIT
+trap 'cleanup $?' EXIT
 trap 'exit 1' INT TERM
 
 bash "$SRC/scripts/install-slurm.sh" --start "$TMP/slurm" || { FAILS=1; say "Slurm did not start"; exit 1; }

@@ -7,14 +7,19 @@
 #include <stddef.h>
 
 /* Runs a suite with the CK_* environment honoured; returns the process exit code
- * (0 all passed, 1 otherwise). */
+ * (0 all passed, 1 otherwise). Then removes the suite's as_test_tmpdir() when every test
+ * passed, else keeps it and prints its path to stderr (ATTNSWEEP_TEST_KEEP=1: always keeps). */
 int as_test_run(Suite *s);
 /* For MPI suites (MPI already initialised): runs s on this rank, agrees on the worst
- * result across MPI_COMM_WORLD, finalises MPI and returns that exit code. */
+ * result across MPI_COMM_WORLD, removes or keeps this rank's directory on that result as
+ * as_test_run does, finalises MPI and returns that exit code. */
 int as_test_run_mpi(Suite *s);
 /* An environment variable or a default. */
 const char *as_test_env(const char *name, const char *dflt);
-/* A fresh temporary directory (created), valid until exit. */
+/* The suite's temporary directory /tmp/attnsweep-test-XXXXXX, one per process running a
+ * suite: as_test_run makes it before the first test, so every test (each in a child forked
+ * by Check, or all in one process under CK_FORK=no) shares it; file names must differ
+ * between tests. */
 const char *as_test_tmpdir(void);
 /* Writes text to dir/name and returns the path (static buffer ring of 8). */
 const char *as_test_write_file(const char *dir, const char *name, const char *text);
