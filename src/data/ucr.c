@@ -324,6 +324,71 @@ as_status as_ucr_import(const as_ucr_options *o, as_dataset *d, int **class_labe
     return as_ucr_import_stats(o, d, class_labels, k, &stats, err);
 }
 
+/* Appends te's rows to tr (merge_shuffle); te is freed (empty) on success. xall, nall: the
+ * merged value and row counts. */
+static as_status append_rows(as_ucr_table *tr, as_ucr_table *te, size_t xall, size_t nall,
+                             as_error *err) {
+    float *nx = as_realloc(tr->x, xall * sizeof(float));
+    if (nx) tr->x = nx;
+    int *nl = nx ? as_realloc(tr->labels, nall * sizeof(int)) : NULL;
+    if (nl) tr->labels = nl;
+    if (!nx || !nl) return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    memcpy(tr->x + (size_t)tr->n * (size_t)tr->t, te->x,
+           (size_t)te->n * (size_t)te->t * sizeof(float));
+    memcpy(tr->labels + tr->n, te->labels, (size_t)te->n * sizeof(int));
+    tr->n += te->n;
+    as_ucr_table_free(te);
+    return AS_OK;
+}
+
+/* The sorted distinct labels of both tables into classes (room for nall), their count in
+ * *nk; fewer than two is an error naming the files. */
+static as_status distinct_classes(const as_ucr_options *o, const as_ucr_table *tr,
+                                  const as_ucr_table *te, size_t nall, int *classes, int *nk,
+                                  as_error *err) {
+    int n = 0;
+    memcpy(classes, tr->labels, (size_t)tr->n * sizeof(int));
+    if (te->n) memcpy(classes + tr->n, te->labels, (size_t)te->n * sizeof(int));
+    qsort(classes, nall, sizeof(int), cmp_int);
+    for (size_t i = 0; i < nall; i++)
+        if (i == 0 || classes[i] != classes[n - 1]) classes[n++] = classes[i];
+    *nk = n;
+    if (n < 2)
+        return as_error_set(err, AS_ERR_DATA, "%s%s%s: only one class (label %d): a classifier "
+                            "needs at least two", o->train_path, te->n ? " + " : "",
+                            te->n ? o->test_path : "", classes[0]);
+    return AS_OK;
+}
+
+/* Shuffles tr's rows with the seed's as_rng_shuffle_int permutation (merge_shuffle). */
+static as_status shuffle_rows(as_ucr_table *tr, uint64_t seed, as_error *err) {
+    as_status st = AS_OK;
+    int *perm = as_malloc((size_t)tr->n * sizeof(int));
+    float *nx = as_malloc((size_t)tr->n * (size_t)tr->t * sizeof(float));
+    int *nl = as_malloc((size_t)tr->n * sizeof(int));
+    if (!perm || !nx || !nl) {
+        as_free(nx);
+        as_free(nl);
+        st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    } else {
+        for (int i = 0; i < tr->n; i++) perm[i] = i;
+        as_rng r;
+        as_rng_seed(&r, seed);
+        as_rng_shuffle_int(&r, perm, (size_t)tr->n);
+        for (int i = 0; i < tr->n; i++) {
+            memcpy(nx + (size_t)i * (size_t)tr->t, tr->x + (size_t)perm[i] * (size_t)tr->t,
+                   (size_t)tr->t * sizeof(float));
+            nl[i] = tr->labels[perm[i]];
+        }
+        as_free(tr->x);
+        as_free(tr->labels);
+        tr->x = nx;
+        tr->labels = nl;
+    }
+    as_free(perm);
+    return st;
+}
+
 as_status as_ucr_import_stats(const as_ucr_options *o, as_dataset *d, int **class_labels, int *k,
                               as_ucr_fix_stats *stats, as_error *err) {
     memset(d, 0, sizeof *d);
@@ -334,69 +399,19 @@ as_status as_ucr_import_stats(const as_ucr_options *o, as_dataset *d, int **clas
     as_status st = read_both(o, &tr, &te, stats, err);
     if (st != AS_OK) return st;
     const int fixed = o->fill != AS_FILL_NONE || o->length != AS_LENGTH_NONE;
-    if (o->test_path) {
-        if (st == AS_OK && te.t != tr.t)
-            st = as_error_set(err, AS_ERR_DATA, "%s:1: series of length %d, but %s has %d",
-                              o->test_path, te.t, o->train_path, tr.t);
-    }
+    if (o->test_path && te.t != tr.t)
+        st = as_error_set(err, AS_ERR_DATA, "%s:1: series of length %d, but %s has %d",
+                          o->test_path, te.t, o->train_path, tr.t);
     size_t nall = (size_t)tr.n + (size_t)te.n, xall;
     int *classes = NULL;
     if (st == AS_OK && (nall > (size_t)INT_MAX || !as_size_mul(nall, (size_t)tr.t, &xall)))
         st = as_error_set(err, AS_ERR_DATA, "%s: too many rows", o->train_path);
     if (st == AS_OK && !(classes = as_malloc(nall * sizeof(int))))
         st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
-    if (st == AS_OK && o->merge_shuffle && te.n) { /* append test rows to train */
-        float *nx = as_realloc(tr.x, xall * sizeof(float));
-        if (nx) tr.x = nx;
-        int *nl = nx ? as_realloc(tr.labels, nall * sizeof(int)) : NULL;
-        if (nl) tr.labels = nl;
-        if (!nx || !nl) {
-            st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
-        } else {
-            memcpy(tr.x + (size_t)tr.n * (size_t)tr.t, te.x,
-                   (size_t)te.n * (size_t)te.t * sizeof(float));
-            memcpy(tr.labels + tr.n, te.labels, (size_t)te.n * sizeof(int));
-            tr.n += te.n;
-            as_ucr_table_free(&te);
-        }
-    }
+    if (st == AS_OK && o->merge_shuffle && te.n) st = append_rows(&tr, &te, xall, nall, err);
     int nk = 0;
-    if (st == AS_OK) { /* sorted distinct labels of both files */
-        memcpy(classes, tr.labels, (size_t)tr.n * sizeof(int));
-        if (te.n) memcpy(classes + tr.n, te.labels, (size_t)te.n * sizeof(int));
-        qsort(classes, nall, sizeof(int), cmp_int);
-        for (size_t i = 0; i < nall; i++)
-            if (i == 0 || classes[i] != classes[nk - 1]) classes[nk++] = classes[i];
-        if (nk < 2)
-            st = as_error_set(err, AS_ERR_DATA, "%s%s%s: only one class (label %d): a classifier "
-                              "needs at least two", o->train_path, te.n ? " + " : "",
-                              te.n ? o->test_path : "", classes[0]);
-    }
-    if (st == AS_OK && o->merge_shuffle) {
-        int *perm = as_malloc((size_t)tr.n * sizeof(int));
-        float *nx = as_malloc((size_t)tr.n * (size_t)tr.t * sizeof(float));
-        int *nl = as_malloc((size_t)tr.n * sizeof(int));
-        if (!perm || !nx || !nl) {
-            as_free(nx);
-            as_free(nl);
-            st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
-        } else {
-            for (int i = 0; i < tr.n; i++) perm[i] = i;
-            as_rng r;
-            as_rng_seed(&r, o->seed);
-            as_rng_shuffle_int(&r, perm, (size_t)tr.n);
-            for (int i = 0; i < tr.n; i++) {
-                memcpy(nx + (size_t)i * (size_t)tr.t, tr.x + (size_t)perm[i] * (size_t)tr.t,
-                       (size_t)tr.t * sizeof(float));
-                nl[i] = tr.labels[perm[i]];
-            }
-            as_free(tr.x);
-            as_free(tr.labels);
-            tr.x = nx;
-            tr.labels = nl;
-        }
-        as_free(perm);
-    }
+    if (st == AS_OK) st = distinct_classes(o, &tr, &te, nall, classes, &nk, err);
+    if (st == AS_OK && o->merge_shuffle) st = shuffle_rows(&tr, o->seed, err);
     if (st != AS_OK) {
         as_free(classes);
         as_ucr_table_free(&tr);

@@ -245,6 +245,59 @@ as_status as_spec_json_resolve(cJSON *spec, int classification, int n_classes, i
     return AS_OK;
 }
 
+/* One key of a layer object (k: its table entry) into L (a layer of type t). */
+static as_status read_layer_key(const layer_key *k, const cJSON *it, int t, const char *origin,
+                                const char *kpath, as_layer_spec *L, as_error *err) {
+    char *field = (char *)L + k->off;
+    double x;
+    int e;
+    as_status st;
+    switch (k->kind) {
+    case K_INT:
+        if (from_data(k->off, it, (int *)field)) break; /* "n_classes" / "n_outputs" */
+        if ((st = read_number(it, 1, k->lo, k->hi, 0, k->hi_open, origin, kpath, &x, err)))
+            return st;
+        *(int *)field = (int)x;
+        break;
+    case K_FLOAT:
+        if ((st = read_number(it, 0, k->lo, k->hi, 0, k->hi_open, origin, kpath, &x, err)))
+            return st;
+        *(float *)field = (float)x;
+        break;
+    case K_ENUM_ACT:
+        if ((st = read_enum(it, k_act_names, AS_ACT_NTYPES, origin, kpath, &e, err))) return st;
+        *(as_act *)field = (as_act)e;
+        break;
+    case K_ENUM_PAD:
+        if ((st = read_enum(it, k_pad_names, -1, origin, kpath, &e, err))) return st;
+        if (t == AS_LAYER_RESIDUAL_CONV1D && e != AS_PAD_SAME)
+            return as_error_set(err, AS_ERR_SPEC,
+                                "%s: %s: a residual_conv1d layer needs padding \"same\"", origin,
+                                kpath);
+        *(as_padding *)field = (as_padding)e;
+        break;
+    case K_BOOL:
+        if (!cJSON_IsBool(it))
+            return as_error_set(err, AS_ERR_SPEC, "%s: %s: must be true or false", origin, kpath);
+        *(int *)field = cJSON_IsTrue(it);
+        break;
+    }
+    return AS_OK;
+}
+
+/* A layer of type t with every optional key at its default (Keras's). */
+static void layer_defaults(as_layer_spec *L, int t) {
+    memset(L, 0, sizeof *L);
+    L->type = (as_layer_type)t;
+    L->dilation = 1;
+    L->activation = AS_ACT_LINEAR;
+    L->padding = AS_PAD_SAME;
+    L->momentum = 0.99f;
+    L->epsilon = 1e-3f;
+    L->center = 1;
+    L->scale = 1;
+}
+
 static as_status parse_layer(const cJSON *obj, int index, const char *origin, as_layer_spec *L,
                              as_error *err) {
     char path[96], kpath[160];
@@ -262,15 +315,7 @@ static as_status parse_layer(const cJSON *obj, int index, const char *origin, as
         for (int i = 0; i < AS_LAYER_NTYPES; i++) names[i] = as_layer_type_name((as_layer_type)i);
         return read_enum(type, names, AS_LAYER_NTYPES, origin, kpath, &t, err);
     }
-    memset(L, 0, sizeof *L);
-    L->type = (as_layer_type)t;
-    L->dilation = 1;
-    L->activation = AS_ACT_LINEAR;
-    L->padding = AS_PAD_SAME;
-    L->momentum = 0.99f;
-    L->epsilon = 1e-3f;
-    L->center = 1;
-    L->scale = 1;
+    layer_defaults(L, t);
     unsigned bit = BIT(t);
 
     for (const cJSON *it = obj->child; it; it = it->next) {
@@ -286,39 +331,7 @@ static as_status parse_layer(const cJSON *obj, int index, const char *origin, as
         if (!(k->types & bit))
             return as_error_set(err, AS_ERR_SPEC, "%s: %s: not a key of a %s layer", origin, kpath,
                                 as_layer_type_name((as_layer_type)t));
-        char *field = (char *)L + k->off;
-        double x;
-        int e;
-        switch (k->kind) {
-        case K_INT:
-            if (from_data(k->off, it, (int *)field)) break; /* "n_classes" / "n_outputs" */
-            if ((st = read_number(it, 1, k->lo, k->hi, 0, k->hi_open, origin, kpath, &x, err)))
-                return st;
-            *(int *)field = (int)x;
-            break;
-        case K_FLOAT:
-            if ((st = read_number(it, 0, k->lo, k->hi, 0, k->hi_open, origin, kpath, &x, err)))
-                return st;
-            *(float *)field = (float)x;
-            break;
-        case K_ENUM_ACT:
-            if ((st = read_enum(it, k_act_names, AS_ACT_NTYPES, origin, kpath, &e, err))) return st;
-            *(as_act *)field = (as_act)e;
-            break;
-        case K_ENUM_PAD:
-            if ((st = read_enum(it, k_pad_names, -1, origin, kpath, &e, err))) return st;
-            if (t == AS_LAYER_RESIDUAL_CONV1D && e != AS_PAD_SAME)
-                return as_error_set(err, AS_ERR_SPEC,
-                                    "%s: %s: a residual_conv1d layer needs padding \"same\"", origin,
-                                    kpath);
-            *(as_padding *)field = (as_padding)e;
-            break;
-        case K_BOOL:
-            if (!cJSON_IsBool(it))
-                return as_error_set(err, AS_ERR_SPEC, "%s: %s: must be true or false", origin, kpath);
-            *(int *)field = cJSON_IsTrue(it);
-            break;
-        }
+        if ((st = read_layer_key(k, it, t, origin, kpath, L, err))) return st;
     }
     for (size_t i = 0; i < N_LAYER_KEYS; i++) {
         if ((k_layer_keys[i].required & bit) &&

@@ -260,9 +260,23 @@ static as_status finish_run(const as_sweep *s, as_model *m, const as_dataset *d,
     return st;
 }
 
-as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset *d,
-                               MPI_Comm comm, const as_run_opts *o, as_result *out,
-                               as_error *err) {
+/* A data-parallel group trains only if every member could build the model: *st becomes an
+ * error (m freed) on a member that could when another could not. -1: the group's
+ * allreduce failed. */
+static int group_built(MPI_Comm comm, as_model *m, as_status *st, const char *origin,
+                       as_error *e) {
+    int bad = *st != AS_OK, any = 0;
+    if (MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS) return -1;
+    if (any && !bad) {
+        as_model_free(m);
+        *st = as_error_set(e, AS_ERR_NOMEM, "%s: another rank of the group could not build "
+                           "the model", origin);
+    }
+    return 0;
+}
+
+/* out for run (v, r) before it trains: ids, rank, seed, NaN metrics. */
+static void result_start(const as_sweep *s, int v, int r, const as_run_opts *o, as_result *out) {
     memset(out, 0, sizeof *out);
     out->id = v;
     out->repeat = r;
@@ -270,6 +284,12 @@ as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset
     out->seed = as_run_seed(s, v, r);
     out->best_val_loss = out->final_val_loss = out->best_val_accuracy = (double)NAN;
     out->test_loss = out->test_accuracy = (double)NAN;
+}
+
+as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset *d,
+                               MPI_Comm comm, const as_run_opts *o, as_result *out,
+                               as_error *err) {
+    result_start(s, v, r, o, out);
     int P = 1, me = 0;
     if (comm != MPI_COMM_NULL) {
         MPI_Comm_size(comm, &P);
@@ -290,18 +310,10 @@ as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset
         return AS_OK;
     }
     st = as_fit_prepare(&m, &spec, d, P, out->seed, origin, &e);
-    if (P > 1) { /* a data-parallel group trains only if every member could build */
-        int bad = st != AS_OK, any = 0;
-        if (MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS) {
-            as_model_free(&m);
-            as_spec_free(&spec);
-            return as_error_set(err, AS_ERR_MPI, "%s: group allreduce failed", origin);
-        }
-        if (any && !bad) {
-            as_model_free(&m);
-            st = as_error_set(&e, AS_ERR_NOMEM, "%s: another rank of the group could not build "
-                              "the model", origin);
-        }
+    if (P > 1 && group_built(comm, &m, &st, origin, &e) != 0) {
+        as_model_free(&m);
+        as_spec_free(&spec);
+        return as_error_set(err, AS_ERR_MPI, "%s: group allreduce failed", origin);
     }
     if (st) {
         fail(out, AS_VAR_FAILED, e.msg);
