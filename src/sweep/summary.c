@@ -112,10 +112,11 @@ static void read_group(hid_t f, const as_summary_row *row, agg *a) {
     H5Gclose(g);
 }
 
-/* Mean and sample std of the ok repeats of each aggregate. */
+/* Mean and sample std of the ok repeats of each aggregate; equal values have exactly their
+ * value as mean and 0 as std (the sums alone may leave rounding residue). */
 static void aggregate_stats(const as_summary_row *rows, size_t n, agg *a, int na) {
     for (int k = 0; k < na; k++) {
-        double sum[N_STATS] = {0}, sq[N_STATS] = {0}, be = 0, er = 0;
+        double sum[N_STATS] = {0}, sq[N_STATS] = {0}, lo[N_STATS] = {0}, hi[N_STATS] = {0}, be = 0, er = 0;
         int cnt[N_STATS] = {0};
         for (size_t i = 0; i < n; i++) {
             if (rows[i].id != a[k].id) continue;
@@ -129,6 +130,8 @@ static void aggregate_stats(const as_summary_row *rows, size_t n, agg *a, int na
                 if (!isnan(v[j])) {
                     sum[j] += v[j];
                     sq[j] += v[j] * v[j];
+                    lo[j] = cnt[j] && lo[j] < v[j] ? lo[j] : v[j];
+                    hi[j] = cnt[j] && hi[j] > v[j] ? hi[j] : v[j];
                     cnt[j]++;
                 }
         }
@@ -138,6 +141,7 @@ static void aggregate_stats(const as_summary_row *rows, size_t n, agg *a, int na
             a[k].m[j] = cnt[j] ? sum[j] / cnt[j] : (double)NAN;
             a[k].sd[j] = cnt[j] > 1 ? sqrt(fmax(0, (sq[j] - sum[j] * sum[j] / cnt[j]) / (cnt[j] - 1)))
                                     : (double)NAN; /* undefined for one repeat */
+            if (cnt[j] > 1 && lo[j] == hi[j]) a[k].m[j] = lo[j], a[k].sd[j] = 0;
         }
     }
 }
@@ -243,10 +247,13 @@ static void print_csv(FILE *out, agg *a, int na, const as_summary_opts *o) {
     }
 }
 
+/* "m ± sd" at prec decimals; "m" for one repeat or equal repeats (sd 0: no "± 0.0000");
+ * "m ± <0.0001" for a spread that rounds to 0 at prec. */
 static void fmt_ms(char *buf, size_t cap, double m, double sd, int n, int prec) {
     if (isnan(m)) snprintf(buf, cap, "-");
-    else if (n > 1) snprintf(buf, cap, "%.*f ± %.*f", prec, m, prec, sd);
-    else snprintf(buf, cap, "%.*f", prec, m);
+    else if (n < 2 || !(sd > 0)) snprintf(buf, cap, "%.*f", prec, m);
+    else if (sd < 0.5 * pow(10, -prec)) snprintf(buf, cap, "%.*f ± <%.*f", prec, m, prec, pow(10, -prec));
+    else snprintf(buf, cap, "%.*f ± %.*f", prec, m, prec, sd);
 }
 
 static void print_rows(FILE *out, const agg *a, int na, const as_summary_opts *o, const char *grp,
