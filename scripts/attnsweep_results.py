@@ -11,7 +11,8 @@ without it load() returns a dict of numpy columns (same names, same order) and c
 a dict {run key: numpy array}.
 
 Columns of load(), one row per run (variant, repeat) in the order (id, repeat):
-  key            the run's group under /variants (v0003_r1)
+  key            the run's group under /variants: its run key (64 hex digits; v0003_r1
+                 in files of format 1)
   id, repeat     variant index (expansion order), repeat index
   name           the variant's short name (the grid values)
   family         attention / residual / attention+residual / conv / ... (family_of)

@@ -26,6 +26,11 @@ typedef struct {
     const char *by;      /* best by "val_loss" or "val_accuracy" (NULL: accuracy when classifying) */
     const char *data;    /* the dataset to write (NULL: resolved as above) */
     const char *weights; /* also write the run's saved weights there (NULL: no) */
+    /* called (when set) with the results path and the resolved dataset before anything is
+     * written; a non-OK status (its message in err) aborts the export */
+    as_status (*check_outputs)(const void *ud, const char *results, const char *data,
+                               as_error *err);
+    const void *check_ud;
 } as_export_opts;
 
 /* Writes the spec of one run of results to out_spec; key (cap bytes) receives the run's

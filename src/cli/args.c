@@ -58,6 +58,7 @@ const char *as_arg_value(const char *cmd, int argc, char **argv, int *i) {
 as_status as_output_check(const char *flag, const char *out, const char *const *inputs, size_t n,
                           as_error *err) {
     struct stat so, si;
+    if (!out[0]) return as_error_set(err, AS_ERR_ARG, "%s: empty path", flag);
     if (lstat(out, &so) != 0) {
         if (errno == ENOENT) return AS_OK; /* a new file */
         return as_error_set(err, AS_ERR_ARG, "%s %s: %s", flag, out, strerror(errno));

@@ -20,7 +20,8 @@ const char *as_arg_value(const char *cmd, int argc, char **argv, int *i);
  * --checkpoint): out must be a new path or an existing regular file that is none of
  * inputs[0..n) (same device and inode; NULL entries skipped). A symbolic link, a device,
  * a folder or another special file is refused (outputs are replaced by rename, which would
- * replace the link or node). AS_ERR_ARG (exit 2) with a message naming flag and path. */
+ * replace the link or node), and so is an empty path. AS_ERR_ARG (exit 2) with a message
+ * naming flag and path. */
 as_status as_output_check(const char *flag, const char *out, const char *const *inputs, size_t n,
                           as_error *err);
 

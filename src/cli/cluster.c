@@ -61,7 +61,8 @@ static int absolute(const char *p, const char *cwd, char *out) {
 }
 
 /* Rank 0: the paths, raw and absolute, packed into *out (*len bytes). */
-static as_status pack_paths(const char **paths[], int n, char **out, uint64_t *len, as_error *err) {
+static as_status pack_paths(const char **paths[], const char *const *names, int n, char **out,
+                            uint64_t *len, as_error *err) {
     char cwd[PATH_MAX];
     if (!getcwd(cwd, sizeof cwd))
         return as_error_set(err, AS_ERR_IO, "rank 0 on %s: cannot get the working directory: %s",
@@ -76,6 +77,10 @@ static as_status pack_paths(const char **paths[], int n, char **out, uint64_t *l
         const char *p = *paths[i];
         buf[at++] = p ? '1' : '0';
         if (!p) continue;
+        if (!p[0]) {
+            as_free(buf);
+            return as_error_set(err, AS_ERR_ARG, "%s: empty path", names[i]);
+        }
         at += (size_t)sprintf(buf + at, "%s", p) + 1;
         if (!absolute(p, cwd, buf + at)) {
             as_free(buf);
@@ -115,7 +120,7 @@ as_status as_cluster_resolve(const char **paths[], const char *const *names, int
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     char *buf = NULL;
     uint64_t len = 0;
-    as_status st = rank == 0 ? pack_paths(paths, n, &buf, &len, err) : AS_OK;
+    as_status st = rank == 0 ? pack_paths(paths, names, n, &buf, &len, err) : AS_OK;
     int code[2] = {(int)st, 0};
     if (MPI_Bcast(code, 2, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
         MPI_Bcast(&len, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS) {
@@ -143,6 +148,7 @@ as_status as_cluster_resolve(const char **paths[], const char *const *names, int
 
 as_status as_cluster_check_output(const char *flag, const char *path, as_error *err) {
     char dir[PATH_MAX];
+    if (!path[0]) return as_error_set(err, AS_ERR_ARG, "%s: empty path", flag);
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash == dir) dir[1] = '\0';

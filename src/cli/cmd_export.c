@@ -5,6 +5,7 @@
 #include "attnsweep/export.h"
 #include "attnsweep/h5util.h"
 #include "cli/args.h"
+#include "cli/cluster.h"
 #include "cli/commands.h"
 #include "cli/infer_cli.h"
 
@@ -28,13 +29,33 @@ static void usage(FILE *f) {
             "  --weights W.h5   also write the run's saved weights (the sweep's save_weights)\n"
             "  --data PATH      the dataset, when its recorded path does not resolve from here\n"
             "\n"
-            "exit status: 0 written, 2 bad flag, results file, run or dataset, 1 other failure.\n");
+            "exit status: 0 written, 2 bad flag, results file, run or dataset (also an output\n"
+            "that is an input, the other output, a link or not a regular file), 4 cannot write,\n"
+            "1 other failure.\n");
+}
+
+typedef struct {
+    const char *spec, *weights;
+} export_outs;
+
+/* as_export_opts.check_outputs: neither output may be an input (the results, the resolved
+ * dataset) or the other output; both pass as_output_check. */
+static as_status check_outputs(const void *ud, const char *results, const char *data,
+                               as_error *err) {
+    const export_outs *eo = ud;
+    const char *in_spec[] = {results, data, eo->weights}, *in_w[] = {results, data, eo->spec};
+    as_status st = as_output_check("-o", eo->spec, in_spec, 3, err);
+    if (!st && eo->weights) st = as_output_check("--weights", eo->weights, in_w, 3, err);
+    if (!st && eo->weights && !strcmp(eo->weights, eo->spec))
+        st = as_error_set(err, AS_ERR_ARG, "--weights %s: the same path as -o", eo->weights);
+    return st;
 }
 
 int as_cmd_export(int argc, char **argv) {
     const char *cmd = "export", *results = NULL, *out = NULL;
     as_export_opts o;
     memset(&o, 0, sizeof o);
+    int rc;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -47,10 +68,11 @@ int as_cmd_export(int argc, char **argv) {
         } else if (!strcmp(a, "--by")) {
             if (!(o.by = as_arg_value(cmd, argc, argv, &i))) return 2;
         } else if (!strcmp(a, "-o")) {
-            if (!(out = as_arg_value(cmd, argc, argv, &i)) || !as_cli_writable(cmd, a, out)) return 2;
+            if (!(out = as_arg_value(cmd, argc, argv, &i))) return 2;
+            if ((rc = as_cli_writable(cmd, a, out)) != 0) return rc;
         } else if (!strcmp(a, "--weights")) {
-            if (!(o.weights = as_arg_value(cmd, argc, argv, &i)) || !as_cli_writable(cmd, a, o.weights))
-                return 2;
+            if (!(o.weights = as_arg_value(cmd, argc, argv, &i))) return 2;
+            if ((rc = as_cli_writable(cmd, a, o.weights)) != 0) return rc;
         } else if (!strcmp(a, "--data")) {
             if (!(o.data = as_arg_value(cmd, argc, argv, &i))) return 2;
         } else if (a[0] == '-') {
@@ -75,6 +97,9 @@ int as_cmd_export(int argc, char **argv) {
     as_error err;
     as_error_clear(&err);
     char key[128];
+    const export_outs eo = {out, o.weights};
+    o.check_outputs = check_outputs;
+    o.check_ud = &eo;
     as_status st = as_export_run(results, out, &o, key, sizeof key, &err);
     if (st) {
         fprintf(stderr, "attnsweep export: %s\n", err.msg);
@@ -90,8 +115,11 @@ int as_cmd_export(int argc, char **argv) {
         snprintf(label, sizeof label, "v%04d_r%d ", (int)id, (int)rep);
     if (g >= 0) H5Gclose(g);
     if (f >= 0) H5Fclose(f);
+    char again[4200];
+    size_t len = 0;
+    as_cluster_quote(again, sizeof again, &len, out); /* one shell word, pasteable */
     printf("exported run %s%s%s%s of %s to %s%s%s; reproduce it with: attnsweep train %s\n", label,
            label[0] ? "(run key " : "", key, label[0] ? ")" : "", results, out,
-           o.weights ? " and its weights to " : "", o.weights ? o.weights : "", out);
+           o.weights ? " and its weights to " : "", o.weights ? o.weights : "", again);
     return 0;
 }

@@ -61,7 +61,8 @@ int as_cmd_merge(int argc, char **argv) {
         as_h5_quiet();
         as_error err;
         as_error_clear(&err);
-        as_status st = as_results_merge(out, in, n, &err);
+        as_status st = as_output_check("-o", out, in, (size_t)n, &err);
+        if (!st) st = as_results_merge(out, in, n, &err);
         if (st) {
             fprintf(stderr, "attnsweep merge: %s\n", err.msg);
             rc = as_status_exit_code(st);

@@ -32,7 +32,8 @@ static void usage(FILE *f) {
             "  --threads N      BLAS threads (default all cores)\n"
             "  -o P.h5          the output file (written atomically)\n"
             "\n"
-            "exit status: 0 written, 2 bad flag/spec/weights/dataset, 1 other failure.\n");
+            "exit status: 0 written, 2 bad flag/spec/weights/dataset (also an -o that is one of\n"
+            "them, a link or not a regular file), 4 cannot write P.h5, 1 other failure.\n");
 }
 
 static as_status write_arrays(const char *path, const as_result *r, const int *rows, int n,
@@ -67,7 +68,9 @@ static int predict(as_infer_cli *c, const char *split_name, long n_max, long n_a
     int *rows = NULL, n = 0;
     as_result r;
     memset(&r, 0, sizeof r);
-    as_status st = as_infer_rows(&c->d, &c->spec.train, split, &s, &rows, &n, &err);
+    const char *inputs[] = {c->spec_path, c->weights, c->d.path, c->data};
+    as_status st = as_output_check("-o", out, inputs, 4, &err);
+    if (!st) st = as_infer_rows(&c->d, &c->spec.train, split, &s, &rows, &n, &err);
     if (!st) {
         int np = n_max > 0 && n_max < n ? (int)n_max : n, na = n_att < np ? (int)n_att : np;
         st = as_dumps_collect(&c->m, s, rows, na, np, c->d.task == AS_TASK_CLASSIFICATION, &r, &err);
@@ -106,7 +109,9 @@ int as_cmd_predict(int argc, char **argv) {
             if (!(v = as_arg_value(cmd, argc, argv, &i)) || !as_arg_int(cmd, a, v, 0, 1L << 30, &n_att))
                 return 2;
         } else if (!strcmp(a, "-o")) {
-            if (!(out = as_arg_value(cmd, argc, argv, &i)) || !as_cli_writable(cmd, a, out)) return 2;
+            if (!(out = as_arg_value(cmd, argc, argv, &i))) return 2;
+            const int rc = as_cli_writable(cmd, a, out);
+            if (rc) return rc;
         } else {
             fprintf(stderr, "attnsweep predict: unknown option '%s' (see --help)\n", a);
             return 2;

@@ -64,7 +64,8 @@ void as_infer_cli_free(as_infer_cli *c) {
 int as_cli_writable(const char *cmd, const char *flag, const char *path) {
     as_error e;
     as_error_clear(&e);
-    if (as_cluster_check_output(flag, path, &e) == AS_OK) return 1;
+    const as_status st = as_cluster_check_output(flag, path, &e);
+    if (st == AS_OK) return 0;
     fprintf(stderr, "attnsweep %s: %s\n", cmd, e.msg);
-    return 0;
+    return as_status_exit_code(st);
 }

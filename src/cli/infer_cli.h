@@ -24,7 +24,9 @@ int as_infer_cli_arg(as_infer_cli *c, const char *cmd, int argc, char **argv, in
 int as_infer_cli_load(as_infer_cli *c, const char *cmd);
 void as_infer_cli_free(as_infer_cli *c);
 
-/* 1 when an output path's folder is writable; else prints why ("attnsweep CMD: ..."), 0. */
+/* 0 when an output path's folder is writable; else prints why ("attnsweep CMD: ...") and
+ * returns the exit status: 4 for a read-only or unwritable folder, 2 for an empty path or
+ * a missing folder (as_cluster_check_output). */
 int as_cli_writable(const char *cmd, const char *flag, const char *path);
 
 #endif

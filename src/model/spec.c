@@ -392,7 +392,8 @@ static as_status parse_optimizer(const cJSON *v, const char *origin, as_optimize
     return AS_OK;
 }
 
-/* A seed: an integer up to 2^53 (exact in JSON) or a decimal string of any uint64 (the
+/* A seed: an integer below 2^53 (every such integer is exact in a JSON number, a double;
+ * from 2^53 on neighbours round to one value) or a decimal string of any uint64 (the
  * 64-bit run seeds `attnsweep export` writes). */
 static as_status read_seed(const cJSON *it, const char *origin, const char *kpath, uint64_t *out,
                            as_error *err) {
@@ -407,8 +408,13 @@ static as_status read_seed(const cJSON *it, const char *origin, const char *kpat
         *out = (uint64_t)v;
         return AS_OK;
     }
+    if (cJSON_IsNumber(it) && it->valuedouble >= 9007199254740992.0)
+        return as_error_set(err, AS_ERR_SPEC, "%s: %s: a number from 2^53 on is not read exactly "
+                            "(JSON numbers are doubles: neighbouring integers round to one); "
+                            "write a larger seed as a decimal string, e.g. \"9007199254740993\"",
+                            origin, kpath);
     double x;
-    as_status st = read_number(it, 1, 0, 9007199254740992.0, 0, 0, origin, kpath, &x, err);
+    as_status st = read_number(it, 1, 0, 9007199254740991.0, 0, 0, origin, kpath, &x, err);
     if (!st) *out = (uint64_t)x;
     return st;
 }

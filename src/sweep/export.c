@@ -252,6 +252,7 @@ as_status as_export_run(const char *results, const char *out_spec, const as_expo
     if (!st && !cJSON_IsString(d) && !o->data)
         st = as_error_set(err, AS_ERR_DATA, "%s: run %s: config has no data path", results, key);
     if (!st) st = check_data(f, results, key, o->data ? o->data : d->valuestring, &abs, err);
+    if (!st && o->check_outputs) st = o->check_outputs(o->check_ud, results, abs, err);
     if (!st) st = rewrite_config(cfg, abs, seed, stopped, threads, err);
     if (!st && !(text = cJSON_Print(cfg))) st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
     if (!st && o->weights) st = copy_weights(f, results, key, o->weights, err);

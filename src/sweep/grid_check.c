@@ -112,7 +112,7 @@ static as_status read_int(const cJSON *obj, const char *key, const char *path, d
     return AS_OK;
 }
 
-#define SEED_MAX 9007199254740992.0 /* 2^53: integers a JSON double holds exactly */
+#define SEED_MAX 9007199254740991.0 /* 2^53 - 1: from 2^53 on a JSON double rounds integers */
 #define COUNT_MAX 1000000.0
 
 static as_status read_scalars(grid_doc *d, as_error *err) {

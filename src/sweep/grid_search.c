@@ -31,7 +31,7 @@ static const struct {
 } KEYS[] = {
     {"type", ~0u, K_STRING, 0, 0},
     {"samples", T_RANDOM | T_RUNGS, K_INT, 1, 1000000},
-    {"seed", T_RANDOM | T_RUNGS, K_INT, 0, 9007199254740992.0},
+    {"seed", T_RANDOM | T_RUNGS, K_INT, 0, 9007199254740991.0},
     {"min_epochs", T_RUNGS, K_INT, 1, 10000000},
     {"max_epochs", T_RUNGS, K_INT, 1, 10000000},
     {"eta", T_RUNGS, K_INT, 2, 1000},

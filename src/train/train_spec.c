@@ -83,7 +83,7 @@ typedef struct {
 static const sub_key k_val_keys[] = {
     {"split", S_DOUBLE, 0, 1, 1, 1, offsetof(val_obj, split), NULL, 0, 0},
     {"mode", S_ENUM, 0, 0, 0, 0, offsetof(val_obj, mode), k_val_modes, 0, 0},
-    {"seed", S_U64, 0, 9007199254740992.0, 0, 0, offsetof(val_obj, seed), NULL, 0, 0},
+    {"seed", S_U64, 0, 9007199254740991.0, 0, 0, offsetof(val_obj, seed), NULL, 0, 0},
     {NULL, S_INT, 0, 0, 0, 0, 0, NULL, 0, 0}};
 
 static void list_keys(const sub_key *keys, unsigned type_bit, char *buf, size_t cap) {

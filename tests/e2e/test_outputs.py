@@ -89,6 +89,7 @@ def main():
     check(r.returncode == 2 and "input" in r.stderr and digest(tsv) == t0,
           "data ucr -o TRAIN.tsv refused, the source unchanged")
     check(all(digest(p) == b for p, b in before.items()), "every input is unchanged")
+    res0, w = inference_outputs(tmp, data, sp, sweep)
 
     # links and devices
     target = os.path.join(tmp, "target.h5")
@@ -137,8 +138,43 @@ def main():
     hint = [l for l in so.splitlines() if "--resume" in l]
     check(p.returncode == 0 and "stopped by SIGINT" in so and n == 1 and hint and "'" + res + "'" in hint[0],
           f"SIGINT: stops after the running run, packs 1 run, prints the resume command quoted ({hint})")
-    disk_tests(tmp, sp, sw, tsv)
+    disk_tests(tmp, sp, sw, tsv, res0, w)
     return check.summary()
+
+
+def inference_outputs(tmp, data, sp, sweep):
+    """predict, export and merge: an output equal to an input (the spec, weights, dataset,
+    results file or shard; export's dataset is the one the run recorded), export's two
+    outputs on one path, and an empty path for every command: exit 2, nothing written.
+    Returns the results file and weights made here (for the read-only checks)."""
+    w = os.path.join(tmp, "w.h5")
+    check(run(["train", sp, "--save-weights", w]).returncode == 0, "train --save-weights")
+    swsave, res0 = os.path.join(tmp, "sweep_w.json"), os.path.join(tmp, "r0.h5")
+    with open(swsave, "w") as fh:
+        json.dump(dict(sweep, save_weights=True), fh)
+    check(run(["sweep", swsave, "-o", res0]).returncode == 0, "a sweep with saved weights")
+    before = {p: digest(p) for p in (data, sp, w, res0)}
+    e = os.path.join(tmp, "e.json")
+    for args, what in [(["predict", sp, "--weights", w, "-o", w], "predict -o WEIGHTS"),
+                       (["predict", sp, "--weights", w, "-o", data], "predict -o the spec's DATA"),
+                       (["predict", sp, "--weights", w, "--data", data, "-o", sp], "predict -o SPEC"),
+                       (["export", res0, "--best", "-o", res0], "export -o RESULTS"),
+                       (["export", res0, "--best", "-o", e, "--weights", res0], "export --weights RESULTS"),
+                       (["export", res0, "--best", "-o", data], "export -o the run's DATA"),
+                       (["export", res0, "--best", "-o", e, "--weights", e], "export -o = --weights"),
+                       (["merge", "-o", res0, res0], "merge -o SHARD")]:
+        r = run(args)
+        check(r.returncode == 2 and ("input" in r.stderr or "same path" in r.stderr),
+              f"{what}: refused with exit 2 ({r.stderr.strip()[-120:]})")
+    check(all(digest(p) == b for p, b in before.items()) and not os.path.exists(e),
+          "predict/export/merge: every input unchanged, nothing written")
+    for args in (["data", "toy", "-o", ""], ["train", sp, "--history", ""], ["sweep", swsave, "-o", ""],
+                 ["predict", sp, "--weights", w, "-o", ""], ["export", res0, "--best", "-o", ""],
+                 ["merge", "-o", "", res0]):
+        r = run(args)
+        check(r.returncode == 2 and "empty path" in r.stderr,
+              f"{args[0]} with an empty output path: exit 2 ({r.returncode}: {r.stderr.strip()[-80:]})")
+    return res0, w
 
 
 def mount_tmpfs(where, size):
@@ -147,7 +183,7 @@ def mount_tmpfs(where, size):
                           capture_output=True).returncode == 0
 
 
-def disk_tests(tmp, sp, sw, tsv):
+def disk_tests(tmp, sp, sw, tsv, res0, w):
     full = os.path.join(tmp, "full")
     if os.geteuid() != 0 or not mount_tmpfs(full, "64k"):
         print("SKIP: disk-full and read-only tests need root and tmpfs mounts", flush=True)
@@ -198,6 +234,13 @@ def disk_tests(tmp, sp, sw, tsv):
                   f"read-only file system: exit 4 with the reason ({r.stderr.strip()[-100:]})")
             r = run(["sweep", sw, "-o", f"{full}/r.h5"])
             check(r.returncode == 4 and "Read-only file system" in r.stderr, "sweep on a read-only file system: exit 4")
+            for args in (["predict", fsp, "--weights", w, "-o", f"{full}/p.h5"],
+                         ["export", res0, "--best", "-o", f"{full}/e.json"],
+                         ["export", res0, "--best", "-o", os.path.join(tmp, "e2.json"), "--weights",
+                          f"{full}/ew.h5"]):
+                r = run(args)
+                check(r.returncode == 4 and "Read-only file system" in r.stderr,
+                      f"{args[0]} to a read-only file system: exit 4 ({r.returncode}: {r.stderr.strip()[-90:]})")
     finally:
         subprocess.run(["umount", full], capture_output=True)
     # the results folder removed mid-sweep

@@ -65,6 +65,11 @@ static const bad_case k_bad[] = {
     {"{\"data\":\"d.h5\",\"model\":[" CONV "],\"train\":{\"shuffle\":1}}",
      "train.shuffle: must be true or false"},
     {"{\"data\":\"d.h5\",\"model\":[" CONV "],\"train\":{\"seed\":-1}}", "train.seed: must be"},
+    /* from 2^53 on a JSON number rounds (2^53 + 1 reads as 2^53): refused, not rounded */
+    {"{\"data\":\"d.h5\",\"model\":[" CONV "],\"train\":{\"seed\":9007199254740993}}",
+     "train.seed: a number from 2^53 on is not read exactly"},
+    {"{\"data\":\"d.h5\",\"model\":[" CONV "],\"train\":{\"seed\":9007199254740992}}",
+     "write a larger seed as a decimal string"},
     {"{\"data\":\"d.h5\",\"model\":[" CONV "],\"train\":{\"epoch\":3}}", "train.epoch: unknown key"},
     {"{\"data\":\"d.h5\",\"model\":[" CONV "],\"train\":{\"optimizer\":\"rmsprop\"}}",
      "train.optimizer.type: must be one of \"adam\", \"sgd\""},
