@@ -77,8 +77,9 @@ static as_status parse_value(const char *tok, int lenient, double *v, const char
         return AS_OK;
     }
     if (!*tok)
-        return as_error_set(err, AS_ERR_DATA, "%s:%d: field %d is empty (missing value)", path,
-                            line, field);
+        return as_error_set(err, AS_ERR_DATA, "%s:%d: field %d is empty (missing value; "
+                            "--fill imports missing values, --length pad|truncate rows of "
+                            "different lengths)", path, line, field);
     if (strpbrk(tok, "xX"))
         return as_error_set(err, AS_ERR_DATA, "%s:%d: field %d: '%.40s' is hexadecimal (only "
                             "decimal numbers are read)", path, line, field, tok);
@@ -93,8 +94,9 @@ static as_status parse_value(const char *tok, int lenient, double *v, const char
         return AS_OK;
     }
     if (isnan(d))
-        return as_error_set(err, AS_ERR_DATA, "%s:%d: field %d is NaN (missing value)", path,
-                            line, field);
+        return as_error_set(err, AS_ERR_DATA, "%s:%d: field %d is NaN (a missing value, or the "
+                            "padding of a shorter series: --fill imports missing values, "
+                            "--length pad|truncate rows of different lengths)", path, line, field);
     if (isinf(d) || fabs(d) > 3.4028234663852886e38)
         return as_error_set(err, AS_ERR_DATA, "%s:%d: field %d: value '%.40s' out of float range",
                             path, line, field, tok);

@@ -89,8 +89,8 @@ static as_status clean_rows(const as_ucr_options *o, file_rows *f, long *missing
         for (int k = 0; k < L; k++) {
             if (!isnan(x[k])) continue;
             if (o->fill == AS_FILL_NONE)
-                return as_error_set(err, AS_ERR_DATA, "%s:%d: field %d is NaN (missing value)",
-                                    f->path, tb->line[r], k + 2);
+                return as_error_set(err, AS_ERR_DATA, "%s:%d: field %d is NaN (missing value; "
+                                    "--fill imports it)", f->path, tb->line[r], k + 2);
             break;
         }
         if (o->fill != AS_FILL_NONE) *missing += fill_row(x, L, o->fill);

@@ -79,9 +79,9 @@ def refused(r, out, what, needle):
 
 # ---- defaults refuse both
 r, out = run("d0", DODGER)
-refused(r, out, "dodger default", "DodgerLoopDay_TRAIN.tsv:17: field 91 is NaN (missing value)")
+refused(r, out, "dodger default", "DodgerLoopDay_TRAIN.tsv:17: field 91 is NaN (a missing value, or")
 r, out = run("p0", PICKUP)
-refused(r, out, "pickup default", "PickupGestureWiimoteZ_TRAIN.tsv:1: field 326 is NaN")
+refused(r, out, "pickup default", "PickupGestureWiimoteZ_TRAIN.tsv:1: field 326 is NaN (a missing value, or the padding of a shorter series: --fill imports missing values, --length pad|truncate")
 
 # ---- DodgerLoopDay: missing values
 for mode, extra in (("interpolate", []), ("zero", []), ("interpolate", ["--znorm"])):

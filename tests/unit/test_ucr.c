@@ -55,8 +55,9 @@ static const struct {
     const char *want; /* substring after the path */
 } bad_files[] = {
     {"bad_ragged.tsv", ":2: 2 values, but line 1 has 3"},
-    {"bad_nan.tsv", ":2: field 3 is NaN (missing value)"},
-    {"bad_empty_field.tsv", ":2: field 3 is empty (missing value)"},
+    {"bad_nan.tsv", ":2: field 3 is NaN (a missing value, or the padding of a shorter series: "
+                    "--fill imports missing values, --length pad|truncate"},
+    {"bad_empty_field.tsv", ":2: field 3 is empty (missing value; --fill imports"},
     {"bad_token.tsv", ":3: field 3: non-numeric value 'abc'"},
     {"bad_label.tsv", ":1: field 1: class label '1.5' is not an integer"},
     {"empty.tsv", ": empty file"},
