@@ -61,8 +61,8 @@ static as_next list_next(as_policy *p, as_sched_task *t) {
     return AS_NEXT_TASK;
 }
 
-static void list_report(as_policy *p, const as_sched_task *t, double metric, int dead) {
-    (void)p, (void)t, (void)metric, (void)dead;
+static void list_report(as_policy *p, const as_sched_task *t, double metric, int end) {
+    (void)p, (void)t, (void)metric, (void)end;
 }
 
 static void list_free(as_policy *p) {

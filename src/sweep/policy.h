@@ -21,7 +21,8 @@
  *                     floor(n / eta) holds one, else start a new variant.
  * The unit of a decision is a variant: its metric at a rung is the mean over its
  * repeats of the metric at the rung's epoch; a repeat that diverged or failed ranks
- * last (and ends with its own status).
+ * last (and ends with its own status); a variant with a repeat that early stopping ended
+ * is ranked but never promoted (as_run_end).
  *
  * Adding a policy: write its ops (init/next/report/free) in src/sweep/policy_*.c, give
  * it a type in as_search_type (grid.h) and a key table entry (grid_search.c), and a case
@@ -50,6 +51,12 @@ typedef struct {
 
 typedef enum { AS_NEXT_TASK = 0, AS_NEXT_WAIT, AS_NEXT_DONE } as_next;
 
+/* How a reported task's run ended: it can go on (AS_END_NONE); it diverged or failed
+ * (AS_END_DEAD: its variant ranks last, never continues); early stopping ended it, inside
+ * the rung or on its last epoch (AS_END_EARLY: finished, ranked by the metric it ended
+ * with -- its place counts in the rung's max(1, floor(n / eta)) -- never promoted). */
+typedef enum { AS_END_NONE = 0, AS_END_DEAD, AS_END_EARLY } as_run_end;
+
 /* A decision the policy took, for the journal and the results file. */
 typedef enum { AS_DECIDE_PROMOTE = 0, AS_DECIDE_STOP } as_decision;
 typedef void (*as_decide_fn)(void *ud, as_decision d, int v, int rung);
@@ -60,9 +67,9 @@ typedef struct {
     const char *name;
     as_status (*init)(as_policy *p, as_error *err);
     as_next (*next)(as_policy *p, as_sched_task *t);
-    /* A task finished: metric at its budget (NaN when the run diverged or failed: dead,
-     * it never continues). */
-    void (*report)(as_policy *p, const as_sched_task *t, double metric, int dead);
+    /* A task finished: its metric at its budget (at its kept epoch when early stopping
+     * ended it; NaN when it diverged or failed); end: an as_run_end. */
+    void (*report)(as_policy *p, const as_sched_task *t, double metric, int end);
     /* Replays a recorded promotion (asynchronous policies only; NULL otherwise). */
     void (*replay_promote)(as_policy *p, int v, int rung);
     int (*rungs)(const as_policy *p, int v, int r, int *epochs, double *metric, double *mean,
@@ -87,8 +94,8 @@ as_status as_policy_init(as_policy *p, const as_sweep *s, const double *cost, ch
                          const unsigned char *done, as_decide_fn decide, void *ud, as_error *err);
 void as_policy_free(as_policy *p);
 static inline as_next as_policy_next(as_policy *p, as_sched_task *t) { return p->ops->next(p, t); }
-static inline void as_policy_report(as_policy *p, const as_sched_task *t, double metric, int dead) {
-    p->ops->report(p, t, metric, dead);
+static inline void as_policy_report(as_policy *p, const as_sched_task *t, double metric, int end) {
+    p->ops->report(p, t, metric, end);
 }
 
 /* The rungs run (v, r) has reported, oldest first: epochs[k], this run's metric[k] and the

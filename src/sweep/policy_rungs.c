@@ -5,8 +5,11 @@
  * Synchronous brackets (halving, hyperband) train one rung at a time and decide when
  * every run of the rung has reported: the best max(1, floor(n / eta)) variants by their
  * repeats' mean metric go on (ties by run key; a dead variant, one whose repeat diverged
- * or failed, never), the others stop. Reports may come in any order: the decisions
- * depend only on the metrics. ASHA promotes as soon as a variant is in the top
+ * or failed, never), the others stop. A run that early stopping ended (inside the rung
+ * or on its last epoch) is finished: it is ranked by the metric it ended with and takes
+ * its place in the ranking, but its variant is never promoted (a place it wins is not
+ * given to the next variant). Reports may come in any order: the decisions depend only
+ * on the metrics. ASHA promotes as soon as a variant is in the top
  * floor(n / eta) of the results a rung holds at that moment, so it depends on arrival
  * order; its promotions are recorded (as_decide_fn) and replayed on --resume. */
 #include <math.h>
@@ -36,6 +39,7 @@ typedef struct {
     char *stopped, *finished;
     int *reported;   /* per run: highest rung reported, -1 none */
     char *running, *dead;
+    char *ended;     /* per run: early stopping ended it (finished, never continues) */
     double *metric;  /* per run and rung */
     int R;           /* repeats */
 } rstate;
@@ -60,15 +64,28 @@ static int is_dead(const rstate *st, int v) {
     return 0;
 }
 
-/* The variant's mean metric at rung k; NaN if dead or incomplete. */
+/* How many repeats of v early stopping ended. */
+static int n_ended(const rstate *st, int v) {
+    int n = 0;
+    for (int r = 0; r < st->R; r++) n += st->ended[run_ix(st, v, r)];
+    return n;
+}
+
+/* The variant's mean metric at rung k; NaN while a repeat has not reported it (or
+ * reported NaN: it diverged or failed there). */
 static double mean_at(const rstate *st, int v, int k) {
     double sum = 0;
     for (int r = 0; r < st->R; r++) {
         size_t i = run_ix(st, v, r);
-        if (st->dead[i] || st->reported[i] < k) return (double)NAN;
+        if (st->reported[i] < k) return (double)NAN;
         sum += st->metric[i * MAX_RUNGS + (size_t)k];
     }
     return sum / st->R;
+}
+
+/* The mean the ranking uses: NaN (last) for a dead variant. */
+static double rank_mean(const rstate *st, int v, int k) {
+    return is_dead(st, v) ? (double)NAN : mean_at(st, v, k);
 }
 
 /* qsort context (qsort has no user pointer). */
@@ -79,7 +96,7 @@ static int g_k;
 static int cmp_trials(const void *a, const void *b) {
     int x = *(const int *)a, y = *(const int *)b;
     const rstate *st = g_p->state;
-    double mx = mean_at(st, x, g_k), my = mean_at(st, y, g_k);
+    double mx = rank_mean(st, x, g_k), my = rank_mean(st, y, g_k);
     int fx = isfinite(mx), fy = isfinite(my);
     if (fx != fy) return fy - fx;
     if (fx && mx != my) return (g_p->s->search.maximize ? mx > my : mx < my) ? -1 : 1;
@@ -114,9 +131,15 @@ static void decide(as_policy *p, as_decision d, int v, int rung) {
     if (p->decide) p->decide(p->decide_ud, d, v, rung);
 }
 
+/* v goes no further: finished when early stopping ended every repeat, else stopped (the
+ * repeats early stopping ended stay finished: the scheduler stores them as they ended). */
 static void stop_trial(as_policy *p, int v) {
     rstate *st = p->state;
     if (st->stopped[v] || st->finished[v]) return;
+    if (n_ended(st, v) == st->R) {
+        st->finished[v] = 1;
+        return;
+    }
     st->stopped[v] = 1;
     decide(p, AS_DECIDE_STOP, v, st->target[v]);
 }
@@ -142,10 +165,10 @@ static void advance(as_policy *p, bracket *b) {
         int keep = last ? 0 : n / p->s->search.eta > 0 ? n / p->s->search.eta : 1;
         for (int i = 0; i < n; i++) {
             int v = cand[i];
-            if (i < keep && isfinite(mean_at(st, v, c))) {
+            if (i < keep && isfinite(rank_mean(st, v, c)) && !n_ended(st, v)) {
                 st->target[v] = c + 1;
                 decide(p, AS_DECIDE_PROMOTE, v, c + 1);
-            } else if (last && !is_dead(st, v)) {
+            } else if (last && !is_dead(st, v)) { /* R reached, or ended inside the last rung */
                 st->finished[v] = 1;
             } else {
                 stop_trial(p, v);
@@ -202,7 +225,7 @@ static int asha_promote(as_policy *p, bracket *b, as_sched_task *t, int idle) {
         int n = 0;
         for (int i = 0; i < b->n; i++) {
             int v = b->members[i];
-            if (st->target[v] >= k && complete(st, v, k) && isfinite(mean_at(st, v, k))) cand[n++] = v;
+            if (st->target[v] >= k && complete(st, v, k) && isfinite(rank_mean(st, v, k))) cand[n++] = v;
         }
         sort_trials(p, cand, n, k);
         int keep = n / p->s->search.eta;
@@ -210,7 +233,7 @@ static int asha_promote(as_policy *p, bracket *b, as_sched_task *t, int idle) {
         if (idle) keep = k == b->nrungs - 2 ? n : 0; /* a rank would wait: finish the next best */
         for (int i = 0; i < keep; i++) {
             int v = cand[i];
-            if (st->target[v] != k || st->stopped[v]) continue;
+            if (st->target[v] != k || st->stopped[v] || is_dead(st, v) || n_ended(st, v)) continue;
             st->target[v] = k + 1;
             decide(p, AS_DECIDE_PROMOTE, v, k + 1);
             as_free(cand);
@@ -242,13 +265,15 @@ static as_next asha_next(as_policy *p, as_sched_task *t) {
     return AS_NEXT_DONE;
 }
 
-static void rungs_report(as_policy *p, const as_sched_task *t, double metric, int dead) {
+static void rungs_report(as_policy *p, const as_sched_task *t, double metric, int end) {
     rstate *st = p->state;
     size_t i = run_ix(st, t->v, t->r);
     st->running[i] = 0;
     if (t->rung > st->reported[i]) st->reported[i] = t->rung;
     st->metric[i * MAX_RUNGS + (size_t)t->rung] = metric;
-    if (dead) st->dead[i] = 1;
+    if (end == AS_END_DEAD) st->dead[i] = 1;
+    if (end == AS_END_EARLY && isfinite(metric)) st->ended[i] = 1;
+    else if (end == AS_END_EARLY) st->dead[i] = 1; /* ended without its metric: ranks last */
     if (st->target[t->v] < t->rung) st->target[t->v] = t->rung; /* a replayed report */
     const bracket *b = &st->b[st->bracket_of[t->v]];
     if (t->rung == b->nrungs - 1 && complete(st, t->v, t->rung) && !is_dead(st, t->v))
@@ -288,6 +313,7 @@ static void rungs_free(as_policy *p) {
     as_free(st->reported);
     as_free(st->running);
     as_free(st->dead);
+    as_free(st->ended);
     as_free(st->metric);
     as_free(st);
     p->state = NULL;
@@ -309,9 +335,10 @@ static as_status state_alloc(as_policy *p, int nb, as_error *err) {
     st->reported = as_malloc(runs * sizeof(int));
     st->running = as_calloc(runs, 1);
     st->dead = as_calloc(runs, 1);
+    st->ended = as_calloc(runs, 1);
     st->metric = as_malloc(cells * sizeof(double));
     if (!st->b || !st->bracket_of || !st->target || !st->stopped || !st->finished ||
-        !st->reported || !st->running || !st->dead || !st->metric)
+        !st->reported || !st->running || !st->dead || !st->ended || !st->metric)
         goto nomem;
     for (size_t v = 0; v < n; v++) st->bracket_of[v] = st->target[v] = -1;
     for (size_t i = 0; i < runs; i++) st->reported[i] = -1;

@@ -238,7 +238,9 @@ static as_status finish_run(const as_sweep *s, as_model *m, const as_dataset *d,
     as_status st = AS_OK;
     as_error e;
     as_error_clear(&e);
-    if (h->status == AS_RUN_OK && spec->train.refit && !o->metrics_only &&
+    /* a rung that early stopping ended is the run's last: it gets what a finished run gets */
+    int full = !o->metrics_only || h->stopped_epoch > 0;
+    if (h->status == AS_RUN_OK && spec->train.refit && full &&
         (st = refit_run(m, d, spec, h, fo, out, &e))) {
         if (st == AS_ERR_MPI) return as_error_set(err, st, "%s: %s", origin, e.msg);
         fail(out, AS_VAR_FAILED, e.msg);
@@ -252,7 +254,7 @@ static as_status finish_run(const as_sweep *s, as_model *m, const as_dataset *d,
         fail(out, AS_VAR_DIVERGED, h->message);
     } else if (h->status == AS_RUN_STOPPED) {
         fail(out, AS_VAR_FAILED, "interrupted (SIGTERM) before the last epoch; rerun with --resume");
-    } else if (me == 0 && !o->metrics_only) {
+    } else if (me == 0 && full) {
         if ((st = collect_dumps(m, d, spec, s->attention_samples, s->prediction_samples, out, err)))
             return st;
         if (s->save_weights) st = add_weights(m, out, err);

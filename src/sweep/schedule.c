@@ -131,16 +131,21 @@ static void record(coord *c, as_result *r) {
     fflush(stdout);
 }
 
+/* Early stopping ended the run: it is finished, whatever rung it was on. */
+static int ended_early(const as_result *res) { return res->status == AS_VAR_OK && res->stopped_epoch > 0; }
+
 /* Stores run (v, r) from its held result: the policy's rung metrics added, status
- * stopped when the policy stopped it. Its checkpoints are removed. */
+ * stopped when the policy stopped it (a run early stopping ended stays ok, and waits for
+ * its retrained dumps when they were lost). Its checkpoints are removed. */
 static void finalize(coord *c, int v, int r, int stop) {
     size_t i = run_ix(c, v, r);
     if (c->stored[i] || !c->has_held[i]) return;
     as_result *res = &c->held[i];
+    if (ended_early(res) && !c->ready[i]) return; /* a REDO task stores it */
     int ep[64];
     double met[64], mean[64];
     int n = as_policy_rungs(&c->pol, v, r, ep, met, mean, 64);
-    if (stop && res->status == AS_VAR_OK) {
+    if (stop && res->status == AS_VAR_OK && !ended_early(res)) {
         res->status = AS_VAR_STOPPED;
         snprintf(res->error, sizeof res->error, "stopped by %s after rung %d (%d epochs)",
                  as_search_type_name(c->s->search.type), n - 1, res->epochs_run);
@@ -177,8 +182,9 @@ static void hold(coord *c, int v, int r, as_result *res) {
     res->n_arrays = 0;
 }
 
-/* Stores the repeats of v that finished their last rung once every repeat has (so the
- * rung's mean they carry does not depend on arrival order) and each has its dumps. */
+/* Stores the repeats of v once every repeat is over -- finished its last rung or ended by
+ * early stopping -- so the rung's mean they carry does not depend on arrival order, and
+ * each has its dumps (ready). */
 static void finalize_finished(coord *c, int v) {
     int ep[64];
     double met[64], mean[64];
@@ -191,28 +197,31 @@ static void finalize_finished(coord *c, int v) {
     for (int r = 0; r < c->s->repeats; r++) finalize(c, v, r, 0);
 }
 
-/* A rung report, live or replayed: held, told to the policy, stored when the run is over. */
+/* A rung report, live or replayed: held, told to the policy, stored when the run is over.
+ * A run that diverged or failed cannot go on: stored as is. One that early stopping
+ * ended (inside the rung or on its last epoch) is finished, like one at R: stored (status
+ * ok, with its dumps) once every repeat of its variant has reported the rung. */
 static void rung_report(coord *c, const as_sched_task *t, as_result *res, double metric) {
-    /* a run that diverged, failed or that early stopping ended cannot go on: stored as is */
-    int dead = res->status == AS_VAR_DIVERGED || res->status == AS_VAR_FAILED ||
-               (res->stopped_epoch > 0 && res->epochs_run < t->budget);
+    int dead = res->status == AS_VAR_DIVERGED || res->status == AS_VAR_FAILED;
+    int over = t->last || ended_early(res);
+    int end = dead ? AS_END_DEAD : ended_early(res) ? AS_END_EARLY : AS_END_NONE;
     size_t i = run_ix(c, t->v, t->r);
     if (c->stored[i]) { /* replayed: already in the results file */
         as_result_free(res);
-        as_policy_report(&c->pol, t, metric, dead);
+        as_policy_report(&c->pol, t, metric, end);
         return;
     }
     hold(c, t->v, t->r, res);
-    c->ready[i] = !c->replaying;
-    as_policy_report(&c->pol, t, metric, dead);
+    c->ready[i] = over && !c->replaying;
+    as_policy_report(&c->pol, t, metric, end);
     if (c->stored[i]) return; /* a decision stored it */
     if (dead) {
         finalize(c, t->v, t->r, 0);
-    } else if (t->last && c->replaying) {
-        /* its dumps were lost with the kill: retrain the last rung from its checkpoint */
+    } else if (over && c->replaying) {
+        /* its dumps were lost with the kill: retrain the rung from its checkpoint */
         if (c->nredo < c->s->n * c->s->repeats)
             c->redo[c->nredo++] = (as_sched_task){t->v, t->r, t->budget, t->from, t->rung, REDO};
-    } else if (t->last) {
+    } else if (over) {
         finalize_finished(c, t->v);
     }
 }
@@ -232,15 +241,20 @@ static void handle_result(coord *c, const as_sched_task *t, as_result *res) {
         }
         return;
     }
-    double metric = as_result_metric_at(res, c->s->search.metric, t->budget);
+    /* a run early stopping ended is ranked by its kept epoch's metric (its last, unless
+       restore_best_weights kept the best) */
+    int at = ended_early(res) && res->kept_epoch > 0 ? res->kept_epoch : t->budget;
+    double metric = as_result_metric_at(res, c->s->search.metric, at);
     as_error e;
     keep_error(c, as_journal_report(&c->j, c->khex[t->v], t, res, metric, &e), &e);
     if (!t->last) {
-        printf("  rung %d (%d epochs) v%04d_r%d %s: %s %.5g\n", t->rung, t->budget, t->v, t->r,
-               c->s->v[t->v].name, as_metric_name(c->s->search.metric), metric);
+        printf("  rung %d (%d epochs) v%04d_r%d %s: %s %.5g%s\n", t->rung, t->budget, t->v, t->r,
+               c->s->v[t->v].name, as_metric_name(c->s->search.metric), metric,
+               ended_early(res) ? " (early stopping ended it: finished)" : "");
         fflush(stdout);
     }
-    if (t->from > 0 && !t->last) remove_ck(c, t->v, t->r, t->from); /* the new rung state replaces it */
+    /* the new rung state replaces it (kept for a retrain when the run is over) */
+    if (t->from > 0 && !t->last && !ended_early(res)) remove_ck(c, t->v, t->r, t->from);
     rung_report(c, t, res, metric);
 }
 

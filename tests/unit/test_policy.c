@@ -1,7 +1,9 @@
 /* test_policy.c: the search policies of src/sweep/policy.h driven directly with synthetic
  * metrics: rung ladders, successive halving's promotions (independent of the order
- * reports arrive in, ties by run key, dead variants never promoted), Hyperband's
- * brackets, ASHA's asynchronous promotions reaching the top, the list policy's order.
+ * reports arrive in, ties by run key, dead variants never promoted, variants early
+ * stopping ended ranked in their place but never promoted nor stopped), Hyperband's
+ * brackets, ASHA's asynchronous promotions reaching the top (never an early-stopped
+ * variant), the list policy's order.
  *
  * The metric of a run at a rung is a fixed function of (variant, repeat, rung), so the
  * expected promotions are computed here independently by sorting. */
@@ -55,9 +57,20 @@ typedef struct {
     int first[NV]; /* the budget of each variant's first task */
 } outcome;
 
+/* Which runs early stopping ends: repeat 0 of the variants in mask, at rung `rung`. */
+typedef struct {
+    unsigned mask;
+    int rung;
+} ending;
+
+static int ends_early(const ending *en, int v, int r, int k) {
+    return en && (en->mask >> v & 1u) && r == 0 && k == en->rung;
+}
+
 /* Drives a policy to the end with up to `par` tasks in flight, finishing them in an
- * order shuffled by seed; dead_v (-1: none) diverges at rung 0. */
-static void drive(as_policy *p, int par, uint64_t seed, int dead_v, outcome *o) {
+ * order shuffled by seed; dead_v (-1: none) diverges at rung 0; en (may be NULL): runs
+ * early stopping ends (reported with their metric, AS_END_EARLY). */
+static void drive(as_policy *p, int par, uint64_t seed, int dead_v, const ending *en, outcome *o) {
     as_sched_task fly[64];
     int nfly = 0;
     as_rng rng;
@@ -88,7 +101,8 @@ static void drive(as_policy *p, int par, uint64_t seed, int dead_v, outcome *o) 
         int dead = t.v == dead_v;
         if (t.budget > o->epochs[t.v]) o->epochs[t.v] = t.budget;
         if (!o->first[t.v]) o->first[t.v] = t.budget;
-        as_policy_report(p, &t, dead ? (double)NAN : metric_of(t.v, t.r, t.rung), dead);
+        int end = dead ? AS_END_DEAD : ends_early(en, t.v, t.r, t.rung) ? AS_END_EARLY : AS_END_NONE;
+        as_policy_report(p, &t, dead ? (double)NAN : metric_of(t.v, t.r, t.rung), end);
     }
     ck_abort_msg("policy never finished");
 }
@@ -142,6 +156,7 @@ typedef struct {
     int nbr;
     ladder_case br[3];
     const char *must;        /* decisions that must be among them ("" none) */
+    ending end;              /* runs early stopping ends ({0, 0}: none) */
 } rung_case;
 
 #define HALVING_3_30 "{\"type\": \"successive_halving\", \"min_epochs\": 3, \"max_epochs\": 30, \"eta\": 3}"
@@ -153,18 +168,30 @@ typedef struct {
 
 static const rung_case k_rung_cases[] = {
     /* 20 -> 6 -> 2 -> 1; 0 and 1 tie to the last rung, where key00 < key01 goes on */
-    {HALVING_3_30, 3, 2, 1, 11, -1, 1, HALVING_LADDER, "P0@3 S1@2"},
-    {HALVING_3_30, 3, 2, 5, 12, -1, 1, HALVING_LADDER, "P0@3 S1@2"},
-    {HALVING_3_30, 3, 2, 9, 13, -1, 1, HALVING_LADDER, "P0@3 S1@2"},
-    {HALVING_3_30, 3, 2, 1, 14, -1, 1, HALVING_LADDER, "P0@3 S1@2"},
-    {HALVING_3_30, 3, 2, 5, 15, -1, 1, HALVING_LADDER, "P0@3 S1@2"},
-    {HALVING_3_30, 3, 2, 9, 16, -1, 1, HALVING_LADDER, "P0@3 S1@2"},
+    {HALVING_3_30, 3, 2, 1, 11, -1, 1, HALVING_LADDER, "P0@3 S1@2", {0, 0}},
+    {HALVING_3_30, 3, 2, 5, 12, -1, 1, HALVING_LADDER, "P0@3 S1@2", {0, 0}},
+    {HALVING_3_30, 3, 2, 9, 13, -1, 1, HALVING_LADDER, "P0@3 S1@2", {0, 0}},
+    {HALVING_3_30, 3, 2, 1, 14, -1, 1, HALVING_LADDER, "P0@3 S1@2", {0, 0}},
+    {HALVING_3_30, 3, 2, 5, 15, -1, 1, HALVING_LADDER, "P0@3 S1@2", {0, 0}},
+    {HALVING_3_30, 3, 2, 9, 16, -1, 1, HALVING_LADDER, "P0@3 S1@2", {0, 0}},
     /* a variant whose repeat diverges is stopped at once, even if its other is the best */
     {"{\"type\": \"successive_halving\", \"min_epochs\": 1, \"max_epochs\": 9, \"eta\": 3}", 3, 2, 3, 5, -2,
-     1, {{3, {1, 3, 9}, NV}}, ""},
-    {HYPERBAND_3_30, 3, 1, 4, 9, -1, 3, HYPERBAND_LADDERS, ""},
-    {HYPERBAND_3_30, 3, 2, 3, 21, -1, 3, HYPERBAND_LADDERS, ""},
-    {HYPERBAND_3_30, 3, 2, 7, 22, 7, 3, HYPERBAND_LADDERS, ""},
+     1, {{3, {1, 3, 9}, NV}}, "", {0, 0}},
+    {HYPERBAND_3_30, 3, 1, 4, 9, -1, 3, HYPERBAND_LADDERS, "", {0, 0}},
+    {HYPERBAND_3_30, 3, 2, 3, 21, -1, 3, HYPERBAND_LADDERS, "", {0, 0}},
+    {HYPERBAND_3_30, 3, 2, 7, 22, 7, 3, HYPERBAND_LADDERS, "", {0, 0}},
+    /* early stopping ends the best variants (0 and 1 tie) at rung 0: whatever the order
+       of the reports, both keep their places in the top 6 (only 4 others go on), are
+       neither promoted nor stopped; 2 (13th at rung 0) ends there too, outside the top */
+    {HALVING_3_30, 3, 1, 1, 31, -1, 1, HALVING_LADDER, "", {0x7u, 0}},
+    {HALVING_3_30, 3, 1, 5, 32, -1, 1, HALVING_LADDER, "", {0x7u, 0}},
+    {HALVING_3_30, 3, 1, 9, 33, -1, 1, HALVING_LADDER, "", {0x7u, 0}},
+    /* one repeat of 0 and 1 ends: the variants are not promoted, their other repeats stop */
+    {HALVING_3_30, 3, 2, 7, 34, -1, 1, HALVING_LADDER, "S0@0 S1@0", {0x3u, 0}},
+    /* the best variant ends on rung 1 (9 epochs): it does not take rung 2 */
+    {HALVING_3_30, 3, 1, 4, 35, -1, 1, HALVING_LADDER, "P1@3", {0x1u, 1}},
+    {HYPERBAND_3_30, 3, 1, 4, 36, -1, 3, HYPERBAND_LADDERS, "", {0xffu, 0}},
+    {HYPERBAND_3_30, 3, 2, 3, 37, -1, 3, HYPERBAND_LADDERS, "", {0xf0fu, 1}},
 };
 
 static double ref_mean(int v, int repeats, int k, int dead_v) {
@@ -177,7 +204,7 @@ static double ref_mean(int v, int repeats, int k, int dead_v) {
 /* Reference successive halving over one bracket: appends its decisions to ds, sets
  * epochs[v] (highest budget) and returns the epochs trained. */
 static int ref_halving(const ladder_case *b, const int *members, int eta, int repeats, int dead_v,
-                       decisions *ds, int *epochs) {
+                       const ending *en, decisions *ds, int *epochs) {
     int alive[NV], n = b->size, trained = 0, from = 0;
     memcpy(alive, members, (size_t)n * sizeof *alive);
     for (int k = 0; k < b->n && n > 0; k++) {
@@ -192,13 +219,17 @@ static int ref_halving(const ladder_case *b, const int *members, int eta, int re
                 alive[j] = alive[j - 1];
                 alive[j - 1] = t;
             }
-        if (k == b->n - 1) { /* the last rung: the living finish, a dead one is stopped */
+        if (k == b->n - 1) { /* the last rung: the living finish (ended or not), a dead one stops */
             for (int i = 0; i < n; i++)
                 if (alive[i] == dead_v) snprintf(ds->log[ds->n++], sizeof ds->log[0], "S%d@%d", dead_v, k);
             break;
         }
         int keep = n / eta > 0 ? n / eta : 1, kept = 0;
         for (int i = 0; i < n; i++) {
+            if (ends_early(en, alive[i], 0, k)) { /* finished: ranked, in its place, never goes on */
+                if (repeats > 1) snprintf(ds->log[ds->n++], sizeof ds->log[0], "S%d@%d", alive[i], k);
+                continue;
+            }
             int go = i < keep && alive[i] != dead_v;
             snprintf(ds->log[ds->n++], sizeof ds->log[0], "%c%d@%d", go ? 'P' : 'S', alive[i], go ? k + 1 : k);
             if (go) alive[kept++] = alive[i];
@@ -232,14 +263,25 @@ START_TEST(test_rung_policies) {
             if (metric_of(v, 0, 0) < metric_of(dead_v, 0, 0)) dead_v = v;
     }
     outcome o;
-    drive(&p, c->par, c->seed, dead_v, &o);
+    drive(&p, c->par, c->seed, dead_v, &c->end, &o);
     int epochs[NV], trained = 0;
     for (int k = 0; k < c->nbr; k++) {
         int members[NV], n = 0;
         for (int v = 0; v < NV; v++)
             if (o.first[v] == c->br[k].budgets[0]) members[n++] = v;
         ck_assert_int_eq(n, c->br[k].size);
-        trained += ref_halving(&c->br[k], members, c->eta, c->repeats, dead_v, want, epochs);
+        trained += ref_halving(&c->br[k], members, c->eta, c->repeats, dead_v, &c->end, want, epochs);
+    }
+    for (int v = 0; v < NV; v++) { /* rungs/mean: finite for every rung each repeat reported */
+        int ep[64];
+        double met[64], mean[64];
+        for (int r = 0; r < c->repeats && v != dead_v; r++) {
+            int n = as_policy_rungs(&p, v, r, ep, met, mean, 64);
+            ck_assert_int_ge(n, 1);
+            for (int k = 0; k < n; k++)
+                ck_assert_msg(isfinite(met[k]) && isfinite(mean[k]),
+                              "v%d r%d rung %d: metric %g mean %g", v, r, k, met[k], mean[k]);
+        }
     }
     for (int v = 0; v < NV; v++) ck_assert_int_eq(o.epochs[v], epochs[v]);
     ck_assert_int_eq(o.trained, trained);
@@ -256,17 +298,23 @@ START_TEST(test_rung_policies) {
 }
 END_TEST
 
-/* ASHA: starts every variant, promotes without waiting (several tasks in flight all the
- * time while new variants remain), and the best variant reaches the top. */
-START_TEST(test_asha) {
+/* Drives ASHA (r = 3, R = 30, eta 3, 1 repeat) to the end; its decisions go to ds. */
+static void drive_asha(int par, uint64_t seed, const ending *en, outcome *o, decisions *ds) {
     as_sweep s = make_sweep("{\"type\": \"asha\", \"min_epochs\": 3, \"max_epochs\": 30, \"eta\": 3}", 1);
     double cost[NV];
     char *keys[NV];
     as_policy p;
-    decisions *ds = as_calloc(1, sizeof *ds);
     setup(&p, &s, cost, keys, ds);
+    drive(&p, par, seed, -1, en, o);
+    teardown(&p, &s, keys);
+}
+
+/* ASHA: starts every variant, promotes without waiting (several tasks in flight all the
+ * time while new variants remain), and the best variant reaches the top. */
+START_TEST(test_asha) {
+    decisions *ds = as_calloc(1, sizeof *ds);
     outcome o;
-    drive(&p, 4, 3, -1, &o);
+    drive_asha(4, 3, NULL, &o, ds);
     int best = 0, top = 0;
     for (int v = 0; v < NV; v++) {
         ck_assert_int_ge(o.epochs[v], 3);
@@ -278,7 +326,29 @@ START_TEST(test_asha) {
     ck_assert_int_lt(o.trained, NV * 30 / 2);
     ck_assert_int_eq(o.epochs[best], 30); /* best at every rung in metric_of */
     as_free(ds);
-    teardown(&p, &s, keys);
+}
+END_TEST
+
+/* ASHA with early stopping ending the best variants at rung 0 (0 and 1 tie): they are
+ * never promoted nor stopped, whatever the order; the next best reaches the top. */
+START_TEST(test_asha_ended) {
+    for (uint64_t seed = 1; seed <= 6; seed++) {
+        decisions *ds = as_calloc(1, sizeof *ds);
+        ending en = {0x3u, 0};
+        outcome o;
+        drive_asha((int)(1 + seed % 4), seed, &en, &o, ds);
+        ck_assert_int_eq(o.epochs[0], 3);
+        ck_assert_int_eq(o.epochs[1], 3);
+        for (int i = 0; i < ds->n; i++)
+            ck_assert_msg(strncmp(ds->log[i], "P0@", 3) && strncmp(ds->log[i], "P1@", 3) &&
+                              strncmp(ds->log[i], "S0@", 3) && strncmp(ds->log[i], "S1@", 3),
+                          "decision %s on an early-stopped variant", ds->log[i]);
+        int next = 2; /* the best of the others at every rung of metric_of */
+        for (int v = 3; v < NV; v++)
+            if (metric_of(v, 0, 0) < metric_of(next, 0, 0)) next = v;
+        ck_assert_int_eq(o.epochs[next], 30);
+        as_free(ds);
+    }
 }
 END_TEST
 
@@ -318,6 +388,7 @@ static Suite *policy_suite(void) {
     tcase_add_test(t, test_ladder);
     tcase_add_loop_test(t, test_rung_policies, 0, (int)(sizeof k_rung_cases / sizeof k_rung_cases[0]));
     tcase_add_test(t, test_asha);
+    tcase_add_test(t, test_asha_ended);
     tcase_add_test(t, test_list_policy);
     suite_add_tcase(s, t);
     return s;
