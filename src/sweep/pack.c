@@ -10,6 +10,7 @@
 
 #include "attnsweep/alloc.h"
 #include "attnsweep/h5util.h"
+#include "attnsweep/sha256.h"
 #include "attnsweep/store.h"
 #include "attnsweep/sweep.h"
 #include "sweep/summary_row.h"
@@ -20,6 +21,7 @@ typedef struct {
     as_summary_row row;
     int journal;            /* its data comes from the journal file (else the old index) */
     const as_variant *v;    /* the current grid's variant of this run, or NULL */
+    int relabelled;         /* row.id and row.name were given by relabel (group's too) */
 } entry;
 
 typedef struct {
@@ -112,22 +114,123 @@ static as_status journal_runs(const char *journal, entries *es, as_error *err) {
     return st;
 }
 
-/* Gives the runs of the current grid its labels. */
-static as_status relabel(const as_sweep *s, const char *data_sha, entries *es, as_error *err) {
-    as_keyed *keys;
-    size_t nk;
-    as_status st = as_results_sweep_keys(s, data_sha, &keys, &nk, err);
-    for (size_t i = 0; !st && i < es->n; i++) {
-        as_keyed probe;
-        snprintf(probe.key, sizeof probe.key, "%s", es->e[i].row.key);
-        const as_keyed *hit = bsearch(&probe, keys, nk, sizeof *keys, as_keyed_cmp);
-        if (!hit) continue;
-        const as_variant *v = &s->v[hit->slot / (size_t)s->repeats];
-        es->e[i].v = v;
-        es->e[i].row.id = v->id;
-        snprintf(es->e[i].row.name, sizeof es->e[i].row.name, "%s", v->name);
+/* A run's configuration: the SHA-256 of its config_key (the expanded spec after every
+ * override, without data) and its dataset's hash; the run key less repeat and seed. */
+static void config_id(const char *config_key, const char *data_sha, char out[65]) {
+    size_t nc = strlen(config_key), nd = strlen(data_sha);
+    char *buf = as_malloc(nc + nd + 2);
+    if (!buf) { /* hash the parts' hashes instead: still a function of the same parts */
+        char h[65], parts[200];
+        as_sha256_hex(config_key, nc, h);
+        snprintf(parts, sizeof parts, "%s\n%.64s", h, data_sha);
+        as_sha256_hex(parts, strlen(parts), out);
+        return;
     }
-    if (!st) as_free(keys);
+    memcpy(buf, config_key, nc);
+    buf[nc] = '\n';
+    memcpy(buf + nc + 1, data_sha, nd + 1);
+    as_sha256_hex(buf, nc + 1 + nd, out);
+    as_free(buf);
+}
+
+/* The configuration of stored run e (its group's config_key and data_sha256; without
+ * them, a file of an older version: the run key, so the run stands alone). */
+static void stored_config(hid_t old, const char *path, const entry *e, char out[65]) {
+    hid_t g = as_store_open_run(old, path, e->row.key);
+    char *ck = NULL, *ds = NULL;
+    if (g >= 0) {
+        as_h5_read_attr_string(g, "config_key", &ck, NULL);
+        as_h5_read_attr_string(g, "data_sha256", &ds, NULL);
+        H5Gclose(g);
+    }
+    if (ck) config_id(ck, ds ? ds : "", out);
+    else snprintf(out, 65, "%s", e->row.key);
+    as_free(ck);
+    as_free(ds);
+}
+
+typedef struct {
+    char cfg[65];
+    int id;
+} cfg_id;
+
+static int cfg_cmp(const void *a, const void *b) {
+    return strcmp(((const cfg_id *)a)->cfg, ((const cfg_id *)b)->cfg);
+}
+
+/* The current grid's variants by configuration, sorted (cfg_cmp). */
+static as_status grid_configs(const as_sweep *s, const char *data_sha, cfg_id **out, as_error *err) {
+    cfg_id *c = as_calloc((size_t)(s->n > 0 ? s->n : 1), sizeof *c);
+    if (!c) return as_error_set(err, AS_ERR_NOMEM, "out of memory for the grid's configurations");
+    for (int v = 0; v < s->n; v++) {
+        char *ck = as_sweep_run_key(s, v);
+        if (!ck) {
+            as_free(c);
+            return as_error_set(err, AS_ERR_NOMEM, "out of memory for a run key");
+        }
+        config_id(ck, s->v[v].data_sha256[0] ? s->v[v].data_sha256 : data_sha, c[v].cfg);
+        c[v].id = v;
+        as_free(ck);
+    }
+    qsort(c, (size_t)s->n, sizeof *c, cfg_cmp);
+    *out = c;
+    return AS_OK;
+}
+
+#define NOT_IN_GRID " [not in grid]"
+
+/* Labels run e as stored variant `id`, not in the current grid (its name marked so). */
+static void label_stale(entry *e, int id) {
+    char base[AS_SUMMARY_NAME_MAX];
+    snprintf(base, sizeof base, "%s", e->row.name);
+    size_t nb = strlen(base), nm = sizeof NOT_IN_GRID - 1;
+    if (nb >= nm && !strcmp(base + nb - nm, NOT_IN_GRID)) base[nb - nm] = '\0';
+    if (strlen(base) + nm >= sizeof base) base[sizeof base - 1 - nm] = '\0';
+    snprintf(e->row.name, sizeof e->row.name, "%s%s", base, NOT_IN_GRID);
+    e->row.id = id;
+    e->relabelled = 1;
+}
+
+/* Labels every run by its configuration: a run of a current variant's configuration gets
+ * that variant's id and name; the other stored runs (another grid, --epochs or dataset,
+ * kept by --resume --force) get ids after the grid's, one per configuration, in the order
+ * of their previous labels, and names marked NOT_IN_GRID: never a current variant's id. */
+static as_status relabel(const as_sweep *s, hid_t old, const char *path, const char *data_sha,
+                         entries *es, as_error *err) {
+    cfg_id *grid = NULL, *stale = NULL;
+    size_t n_stale = 0, nk = 0;
+    as_keyed *keys = NULL;
+    as_status st = as_results_sweep_keys(s, data_sha, &keys, &nk, err);
+    if (!st) st = grid_configs(s, data_sha, &grid, err);
+    if (!st && es->n) qsort(es->e, es->n, sizeof *es->e, by_label); /* previous labels' order */
+    if (!st && !(stale = as_calloc(es->n ? es->n : 1, sizeof *stale)))
+        st = as_error_set(err, AS_ERR_NOMEM, "out of memory for the stored configurations");
+    for (size_t i = 0; !st && i < es->n; i++) {
+        entry *e = &es->e[i];
+        as_keyed kp;
+        snprintf(kp.key, sizeof kp.key, "%s", e->row.key);
+        const as_keyed *run = bsearch(&kp, keys, nk, sizeof *keys, as_keyed_cmp);
+        cfg_id probe = {"", run ? (int)(run->slot / (size_t)s->repeats) : -1};
+        if (!run) stored_config(old, path, e, probe.cfg); /* another seed or not in the grid */
+        const cfg_id *hit = run ? &probe : bsearch(&probe, grid, (size_t)s->n, sizeof *grid, cfg_cmp);
+        if (hit) {
+            e->v = &s->v[hit->id];
+            e->row.id = hit->id;
+            e->relabelled = 1;
+            snprintf(e->row.name, sizeof e->row.name, "%s", e->v->name);
+            continue;
+        }
+        size_t k = 0;
+        while (k < n_stale && strcmp(stale[k].cfg, probe.cfg)) k++; /* few: linear */
+        if (k == n_stale) {
+            stale[k] = probe;
+            stale[k].id = s->n + (int)n_stale++;
+        }
+        label_stale(e, stale[k].id);
+    }
+    as_free(keys);
+    as_free(grid);
+    as_free(stale);
     return st;
 }
 
@@ -208,13 +311,13 @@ static as_status copy_runs(hid_t f, hid_t old, const char *journal, const entrie
             st = as_error_set(err, AS_ERR_DATA, "run %s: cannot copy it%s", e->row.key,
                               e->journal ? " from the journal" : "");
         if (e->journal && src >= 0) H5Fclose(src);
-        if (st || !e->v) continue;
+        if (st || !e->relabelled) continue;
         hid_t g = H5Gopen2(vg, e->row.key, H5P_DEFAULT);
-        char *params = cJSON_PrintUnformatted(e->v->params);
-        if (g < 0 || !params) st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
-        if (!st) st = as_h5_attr_int32(g, "id", e->v->id, err);
-        if (!st) st = as_h5_attr_string(g, "name", e->v->name, err);
-        if (!st) st = as_h5_attr_string(g, "params", params, err);
+        char *params = e->v ? cJSON_PrintUnformatted(e->v->params) : NULL;
+        if (g < 0 || (e->v && !params)) st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
+        if (!st) st = as_h5_attr_int32(g, "id", e->row.id, err);
+        if (!st) st = as_h5_attr_string(g, "name", e->row.name, err);
+        if (!st && params) st = as_h5_attr_string(g, "params", params, err);
         if (params) cJSON_free(params);
         if (g >= 0) H5Gclose(g);
     }
@@ -283,7 +386,7 @@ as_status as_store_pack(as_store *st, const as_sweep *s, const as_results_meta *
                           "sweep's attributes)", st->path);
     if (!rc && old >= 0) rc = old_runs(old, &es, err);
     if (!rc) rc = journal_runs(st->journal, &es, err);
-    if (!rc && s) rc = relabel(s, m->data_sha256, &es, err);
+    if (!rc && s) rc = relabel(s, old, st->path, m->data_sha256, &es, err);
     if (!rc && es.n) qsort(es.e, es.n, sizeof *es.e, by_label);
     hid_t f = rc ? -1 : as_h5_mem_create(err);
     if (!rc && f < 0) rc = AS_ERR_NOMEM;

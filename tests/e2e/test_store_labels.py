@@ -1,0 +1,163 @@
+#!/usr/bin/python3
+"""End-to-end test of the labels of stored runs after --resume --force: runs are grouped
+into variants by their configuration (the expanded spec after overrides and the dataset:
+the run key less repeat and seed), never by a stale id. After a forced resume with another
+--epochs, and after removing a grid value, every variant id holds runs of one configuration
+only (checked against each group's own config_key attribute), the current grid's runs have
+its ids and names, the runs of other configurations have ids after the grid's and names
+marked "[not in grid]"; summary, /summary, the groups, export --run/--best and
+attnsweep_results.load agree."""
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import h5py
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_checks import BIN, ENV, Checks, temp_path  # noqa: E402
+
+check = Checks(verbose=True)
+SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts")
+
+
+def run(args):
+    return subprocess.run([BIN] + args, env=ENV, capture_output=True, text=True, timeout=600)
+
+
+def text(v):
+    return v.split(b"\0")[0].decode() if isinstance(v, bytes) else str(v)
+
+
+def stored(path):
+    """[(id, repeat, name, filters, epochs, config_key, best_val_loss)] of every run, from /summary and
+    the run's group; also checks the group's id/name attributes equal the row's."""
+    out = []
+    with h5py.File(path, "r") as f:
+        for row in f["summary"][()]:
+            if not text(row["status"]):
+                continue
+            g = f["variants"][text(row["key"])]
+            cfg = json.loads(g.attrs["config"])
+            rid, name = int(row["id"]), text(row["name"])
+            check(int(g.attrs["id"]) == rid and text(g.attrs["name"]) == name,
+                  "run %s: group id/name %s/%s equal the /summary row's %d/%s"
+                  % (text(row["key"])[:8], g.attrs["id"], text(g.attrs["name"]), rid, name))
+            out.append((rid, int(row["repeat"]), name, cfg["model"][0]["filters"],
+                        cfg["train"]["epochs"], text(g.attrs["config_key"]),
+                        float(row["best_val_loss"])))
+    return out
+
+
+def summary_csv(path):
+    r = run(["summary", path, "--csv"])
+    check(r.returncode == 0, "summary --csv " + r.stderr.strip()[-200:])
+    return {int(row["id"]): row for row in csv.DictReader(io.StringIO(r.stdout))}
+
+
+def one_config_per_id(runs, what):
+    by_id = {}
+    for rid, _, _, _, _, ck, _ in runs:
+        by_id.setdefault(rid, set()).add(ck)
+    check(all(len(v) == 1 for v in by_id.values()),
+          what + ": every variant id holds runs of one configuration only (%s)"
+          % {k: len(v) for k, v in by_id.items()})
+    check(len(set().union(*by_id.values())) == len(by_id),
+          what + ": no configuration is split over two ids")
+
+
+def exported(path, tmp, *sel):
+    out = os.path.join(tmp, "e%d.json" % len(os.listdir(tmp)))
+    r = run(["export", path, *sel, "-o", out])
+    check(r.returncode == 0, "export %s: %s" % (" ".join(sel), r.stderr.strip()[-200:]))
+    if r.returncode:
+        return None
+    with open(out) as fh:
+        return json.load(fh)
+
+
+def agree(path, tmp, runs, what):
+    """summary, attnsweep_results.load and export --best agree with the stored runs."""
+    rows = summary_csv(path)
+    ids = {r[0] for r in runs}
+    check(set(rows) == ids, what + ": summary lists every variant id %s (got %s)" % (sorted(ids), sorted(rows)))
+    for rid, row in rows.items():
+        mine = [r for r in runs if r[0] == rid]
+        check(int(row["repeats_ok"]) == len(mine) and row["name"] == mine[0][2]
+              and int(row["epochs_run"]) == mine[0][4],
+              what + ": summary row of id %d: %s repeats of %s, %s epochs"
+              % (rid, row["repeats_ok"], row["name"], row["epochs_run"]))
+    sys.path.insert(0, SCRIPTS)
+    import attnsweep_results
+    cols = attnsweep_results.load(path, pandas=False)
+    got = sorted(zip((int(i) for i in cols["id"]), (int(r) for r in cols["repeat"]), cols["name"]))
+    check(got == sorted((r[0], r[1], r[2]) for r in runs), what + ": attnsweep_results.load agrees")
+    best = min(runs, key=lambda r: r[6])
+    spec = exported(path, tmp, "--best")
+    check(spec is not None and spec["model"][0]["filters"] == best[3]
+          and spec["train"]["epochs"] == best[4],
+          what + ": export --best is the run of the lowest val_loss (v%04d_r%d, %s)" % (best[0], best[1], best[2]))
+    return rows
+
+
+def main():
+    tmp = temp_path("attnsweep-labels-")
+    ex = temp_path("attnsweep-labels-export-")
+    data = os.path.join(tmp, "toy.h5")
+    check(run(["data", "toy", "--samples", "200", "--test-samples", "20", "-o", data]).returncode == 0,
+          "toy data")
+    sweep = {"data": "toy.h5",
+             "model": [{"type": "conv1d", "filters": "$f", "kernel_size": 3},
+                       {"type": "conv1d", "filters": 1, "kernel_size": 3}],
+             "train": {"epochs": 2, "validation_split": 0.2}, "grid": {"f": [2, 4]},
+             "repeats": 2, "save_weights": True, "attention_samples": 0, "prediction_samples": 1}
+    sp = os.path.join(tmp, "sw.json")
+    with open(sp, "w") as fh:
+        json.dump(sweep, fh)
+    out = os.path.join(tmp, "f.h5")
+    check(run(["sweep", sp, "-o", out]).returncode == 0, "sweep of 2 epochs")
+    r = run(["sweep", sp, "-o", out, "--resume", "--force", "--epochs", "4"])
+    check(r.returncode == 0, "--resume --force --epochs 4: " + r.stderr.strip()[-200:])
+    runs = stored(out)
+    check(len(runs) == 8, "8 runs stored (got %d)" % len(runs))
+    one_config_per_id(runs, "--epochs 4")
+    cur = sorted((r[0], r[2], r[3]) for r in runs if r[4] == 4)
+    check(cur == [(0, "f=2", 2), (0, "f=2", 2), (1, "f=4", 4), (1, "f=4", 4)],
+          "the 4-epoch runs have the grid's ids and names: %s" % cur)
+    old = [r for r in runs if r[4] == 2]
+    check(all(r[0] >= 2 and r[2].endswith("[not in grid]") for r in old),
+          "the 2-epoch runs have ids after the grid's and names marked [not in grid]: %s"
+          % sorted((r[0], r[2]) for r in old))
+    agree(out, ex, runs, "--epochs 4")
+    spec = exported(out, ex, "--run", "v0000_r0")
+    check(spec is not None and spec["train"]["epochs"] == 4 and spec["model"][0]["filters"] == 2,
+          "export --run v0000_r0 is the current f=2 run of 4 epochs")
+
+    # removing a grid value: f=4 becomes id 0; the stored f=2 runs must not take its label
+    sweep["grid"] = {"f": [4, 8]}
+    with open(sp, "w") as fh:
+        json.dump(sweep, fh)
+    r = run(["sweep", sp, "-o", out, "--resume", "--force", "--epochs", "4"])
+    check(r.returncode == 0 and "2 to go" in r.stdout, "grid [4, 8]: only f=8 trained: " + r.stdout[-200:])
+    runs = stored(out)
+    check(len(runs) == 10, "10 runs stored (got %d)" % len(runs))
+    one_config_per_id(runs, "grid [4, 8]")
+    cur = sorted((r[0], r[2], r[3], r[4]) for r in runs if r[0] < 2)
+    check(cur == [(0, "f=4", 4, 4)] * 2 + [(1, "f=8", 8, 4)] * 2,
+          "ids 0 and 1 are f=4 and f=8 of 4 epochs only: %s" % cur)
+    check(all(r[2].endswith("[not in grid]") and r[2].count("[not in grid]") == 1
+              for r in runs if r[0] >= 2), "every other run is marked [not in grid] once")
+    rows = agree(out, ex, runs, "grid [4, 8]")
+    check(len(rows) == 5, "5 variants: f=4, f=8 and three not in the grid (got %d)" % len(rows))
+    spec = exported(out, ex, "--run", "v0000_r0")
+    check(spec is not None and spec["model"][0]["filters"] == 4 and spec["train"]["epochs"] == 4,
+          "export --run v0000_r0 is the f=4 run, not a stale f=2 one")
+    r = run(["results", "pack", out])
+    check(r.returncode == 0 and stored(out) == runs, "results pack keeps every label")
+    return check.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
