@@ -6,6 +6,7 @@ variant is never promoted; it keeps its place in the rung's ranking. Checked for
 halving, Hyperband and ASHA, on 1, 2 and 3 ranks (statuses, promotions and curves bit for
 bit identical), and after kill -9 at every journal line then --resume (bit-identical to the
 uninterrupted sweep, the ended runs' dumps retrained)."""
+import glob
 import json
 import os
 import re
@@ -99,7 +100,11 @@ def main():
                     "optimizer": {"type": "adam", "learning_rate": 0.01}},
           "grid": {"f": [2, 4, 8], "p": [0, 50]},
           "search": {"type": "successive_halving", "min_epochs": 2, "max_epochs": 6, "eta": 2}}
-    for name, doc in (("g9", g9), ("mx", mx), ("mx-hb", dict(mx, search=dict(mx["search"], type="hyperband")))):
+    # patience 2 (stop at epoch 3) or 50: nothing ends in rung 0; the promoted variants with
+    # patience 2 end inside rung 1 (4 epochs)
+    mx2 = dict(mx, grid={"f": [2, 4, 8], "p": [2, 50]})
+    for name, doc in (("g9", g9), ("mx", mx), ("mx-hb", dict(mx, search=dict(mx["search"], type="hyperband"))),
+                      ("mx2", mx2)):
         path = write(name + ".json", doc)
         outs = {}
         for np_ in (1, 2, 3):
@@ -115,13 +120,16 @@ def main():
         check(all(d1 == sorted(decisions(os.path.join(tmp, f"{name}-{n}.h5"))) for n in (2, 3)),
               f"{name}: the same promotions and stops on 1, 2 and 3 ranks")
         ended = [k for k in a if a[k]["stopped_epoch"] > 0]
-        check(ended and all(a[k]["status"] == "ok" and len(a[k]["rungs/epochs"]) == 1 and
-                            len(a[k]["val_loss"]) == 2 and "predictions" in a[k]["keys"] and
+        at = 2 if name == "mx2" else 1  # the rung early stopping ends them in, its last epoch
+        check(ended and all(a[k]["status"] == "ok" and len(a[k]["rungs/epochs"]) == at and
+                            len(a[k]["val_loss"]) == at + 1 and "predictions" in a[k]["keys"] and
                             np.isfinite(a[k]["rungs/mean"]).all() for k in ended),
-              f"{name}: the {len(ended)} early-stopped runs are ok, never promoted, with dumps and finite means",
+              f"{name}: the {len(ended)} early-stopped runs are ok, never promoted, with dumps and finite means"
+              f" (ended in rung {at - 1})",
               {k: (a[k]["status"], list(a[k]["rungs/epochs"])) for k in ended})
-        check(all(np.isfinite(x["rungs/mean"]).all() for x in a.values()),
-              f"{name}: rungs/mean finite for every rung a run finished")
+        check(all(np.isfinite(x["rungs/mean"]).all() for x in a.values()) and
+              not glob.glob(os.path.join(tmp, f"{name}-1.h5.search", "ck", "*")),
+              f"{name}: rungs/mean finite for every rung a run finished; no checkpoint left")
         rc, ids, _ = leaderboard(os.path.join(tmp, f"{name}-1.h5"))
         check(set(int(k[1:5]) for k in ended) <= set(ids), f"{name}: every early-stopped run on the leaderboard",
               (ended, ids))
@@ -132,21 +140,25 @@ def main():
                   all(a[k]["status"] == "stopped" for k in a if k not in ended and k not in top),
                   "mx: rung 0 promotes the non-ended variants of its top 3 (the ended keep their places); "
                   "the rest are stopped", (top, went, ended))
-            ref, ref_path = a, path
+        if name in ("mx", "mx2"):
+            kill_resume(name, path, a, tmp)
+    return checks.summary()
 
-    # kill -9 at every journal line, then --resume: bit-identical to the uninterrupted sweep
-    with open(os.path.join(tmp, "mx-1.h5") + ".search/journal") as fh:
+
+def kill_resume(name, path, ref, tmp):
+    """kill -9 after every journal line, then --resume: bit-identical to the uninterrupted
+    sweep, the ended runs' dumps retrained from their rung's checkpoint."""
+    with open(os.path.join(tmp, f"{name}-1.h5") + ".search/journal") as fh:
         nlines = sum(1 for _ in fh) - 1
     bad = []
     for kill in range(1, nlines):
-        ko = os.path.join(tmp, f"mx-k{kill}.h5")
-        r1 = run(["sweep", ref_path, "-o", ko], env={"AS_TEST_SEARCH_KILL": str(kill)})
-        r2 = run(["sweep", ref_path, "-o", ko, "--resume"])
+        ko = os.path.join(tmp, f"{name}-k{kill}.h5")
+        r1 = run(["sweep", path, "-o", ko], env={"AS_TEST_SEARCH_KILL": str(kill)})
+        r2 = run(["sweep", path, "-o", ko, "--resume"])
         if r1.returncode == 0 or r2.returncode != 0 or not same(ref, load(ko)):
             bad.append((kill, r1.returncode, r2.returncode, r2.stderr[-200:]))
-    check(nlines > 8 and not bad, f"mx: killed after each of journal lines 1..{nlines - 1}, --resume ends "
-          "bit-identical to the uninterrupted sweep (ended runs ok, with their dumps)", bad)
-    return checks.summary()
+    check(nlines > 8 and not bad, f"{name}: killed after each of journal lines 1..{nlines - 1}, --resume "
+          "ends bit-identical to the uninterrupted sweep (ended runs ok, with their dumps)", bad)
 
 
 if __name__ == "__main__":
