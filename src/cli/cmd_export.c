@@ -8,6 +8,7 @@
 #include "cli/cluster.h"
 #include "cli/commands.h"
 #include "cli/infer_cli.h"
+#include "sweep/summary_row.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -106,9 +107,8 @@ int as_cmd_export(int argc, char **argv) {
         return as_status_exit_code(st);
     }
     /* groups are named by run key: name the run by its label v<id>_r<repeat> too */
-    char label[64] = "", gpath[200];
-    snprintf(gpath, sizeof gpath, "/variants/%s", key);
-    hid_t f = as_h5_open_read(results, NULL), g = f >= 0 ? H5Gopen2(f, gpath, H5P_DEFAULT) : -1;
+    char label[64] = "";
+    hid_t f = as_h5_open_read(results, NULL), g = f >= 0 ? as_store_open_run(f, results, key) : -1;
     int64_t id = -1, rep = -1;
     if (g >= 0 && !as_h5_read_attr_int(g, "id", &id, NULL) && !as_h5_read_attr_int(g, "repeat", &rep, NULL) &&
         strncmp(key, "v", 1) != 0)

@@ -38,7 +38,22 @@ static herr_t visit_run(hid_t g, const char *name, const H5L_info_t *info, void 
     return c->found;
 }
 
-static int find_run(hid_t f, int id, int repeat, char *key, size_t cap) {
+/* The run labelled v<id>_r<repeat>: its key from /summary or the journal (store.h: a file
+ * not packed yet, after kill -9 or while a sweep runs) when that names a group, else the
+ * group whose attributes say so (groups named otherwise than by their row's key). */
+static int find_run(hid_t f, const char *results, int id, int repeat, char *key, size_t cap) {
+    as_summary_row *rows = NULL;
+    size_t n = 0;
+    int found = 0;
+    if (as_store_rows(results, &rows, &n, NULL) == AS_OK)
+        for (size_t i = 0; i < n && !found; i++)
+            if (rows[i].id == id && rows[i].repeat == repeat && rows[i].key[0]) {
+                hid_t g = as_store_open_run(f, results, rows[i].key);
+                if (g >= 0) H5Gclose(g);
+                if ((found = g >= 0)) snprintf(key, cap, "%s", rows[i].key);
+            }
+    as_free(rows);
+    if (found) return 1;
     find_ctx c = {id, repeat, 0, key, cap};
     if (H5Lexists(f, "/variants", H5P_DEFAULT) <= 0) return 0;
     hid_t g = H5Gopen2(f, "/variants", H5P_DEFAULT);
@@ -60,8 +75,8 @@ static as_status best_run(hid_t f, const char *path, const char *by, char *key, 
         return as_error_set(err, AS_ERR_ARG, "--by val_accuracy: %s is a regression sweep", path);
     as_summary_row *rows;
     size_t n;
-    as_status st = as_summary_read(f, &rows, &n, err);
-    if (st) return as_error_prefix(err, "%s", path);
+    as_status st = as_store_rows(path, &rows, &n, err); /* the index and the journal */
+    if (st) return st;
     long b = -1;
     for (size_t i = 0; i < n; i++) {
         const as_summary_row *r = &rows[i];
@@ -78,11 +93,15 @@ static as_status best_run(hid_t f, const char *path, const char *by, char *key, 
         b = (long)i;
     }
     int id = b >= 0 ? rows[b].id : -1, rep = b >= 0 ? rows[b].repeat : -1;
+    if (b >= 0) snprintf(key, cap, "%s", rows[b].key);
+    int keyed = b >= 0 && rows[b].key[0];
     as_free(rows);
     if (b < 0)
         return as_error_set(err, AS_ERR_ARG, "%s: no finished (ok) run with a validation %s", path,
                             acc ? "accuracy" : "loss");
-    if (!find_run(f, id, rep, key, cap))
+    hid_t g = keyed ? as_store_open_run(f, path, key) : -1;
+    if (g >= 0) H5Gclose(g);
+    if (g < 0 && !find_run(f, path, id, rep, key, cap))
         return as_error_set(err, AS_ERR_DATA, "%s: /summary names variant %d repeat %d, which has no "
                             "group under /variants", path, id, rep);
     return AS_OK;
@@ -154,19 +173,22 @@ static as_status write_text(const char *path, const char *text, as_error *err) {
 /* Copies /variants/<key>/weights into a new weights file (/weights). */
 static as_status copy_weights(hid_t f, const char *results, const char *key, const char *out,
                               as_error *err) {
-    char src[128];
-    snprintf(src, sizeof src, "/variants/%s/weights", key);
-    if (H5Lexists(f, src, H5P_DEFAULT) <= 0)
+    hid_t g = as_store_open_run(f, results, key);
+    if (g < 0 || H5Lexists(g, "weights", H5P_DEFAULT) <= 0) {
+        if (g >= 0) H5Gclose(g);
         return as_error_set(err, AS_ERR_ARG, "%s: run %s has no saved weights (the sweep needs "
                             "\"save_weights\": true)", results, key);
+    }
     as_h5_writer w;
     as_status st = as_h5_writer_open(&w, out, err);
-    if (st) return st;
-    if (H5Ocopy(f, src, w.file, "weights", H5P_DEFAULT, H5P_DEFAULT) < 0) {
+    if (!st && H5Ocopy(g, "weights", w.file, "weights", H5P_DEFAULT, H5P_DEFAULT) < 0) {
         as_h5_writer_abort(&w);
-        return as_error_set(err, AS_ERR_IO, "%s: cannot copy the weights of %s", out, key);
+        st = as_error_set(err, AS_ERR_IO, "%s: cannot copy the weights of %s", out, key);
+    } else if (!st) {
+        st = as_h5_writer_commit(&w, err);
     }
-    return as_h5_writer_commit(&w, err);
+    H5Gclose(g);
+    return st;
 }
 
 /* The run's attributes: config, seed, status, threads (0 when not recorded); and the epochs
@@ -175,10 +197,10 @@ static as_status read_run(hid_t f, const char *results, const char *key, char **
                           int *stopped_epochs, int *threads, as_error *err) {
     char path[128];
     snprintf(path, sizeof path, "/variants/%s", key);
-    if (H5Lexists(f, "/variants", H5P_DEFAULT) <= 0 || H5Lexists(f, path, H5P_DEFAULT) <= 0)
+    hid_t g = as_store_open_run(f, results, key); /* the index, else the journal */
+    if (g < 0)
         return as_error_set(err, AS_ERR_ARG, "%s: no run %s (run keys are the groups under "
                             "/variants, e.g. v0000_r0; `attnsweep summary` lists them)", results, key);
-    hid_t g = H5Gopen2(f, path, H5P_DEFAULT);
     char *status = NULL;
     int64_t epochs = 0;
     as_status st = as_h5_read_attr_string(g, "config", config, err);
@@ -212,9 +234,8 @@ static as_status check_data(hid_t f, const char *results, const char *key, const
     if (!*abs)
         return as_error_set(err, AS_ERR_DATA, "%s: the dataset %s does not resolve from here or "
                             "from the results' folder (give it with --data PATH)", results, want);
-    char *sha = NULL, now[65], run[128];
-    snprintf(run, sizeof run, "/variants/%s", key);
-    hid_t g = H5Gopen2(f, run, H5P_DEFAULT);
+    char *sha = NULL, now[65];
+    hid_t g = as_store_open_run(f, results, key);
     as_status st = g >= 0 && as_h5_has_attr(g, "data_sha256")
                        ? as_h5_read_attr_string(g, "data_sha256", &sha, err)
                        : as_h5_read_attr_string(f, "data_sha256", &sha, err);
@@ -236,12 +257,10 @@ as_status as_export_run(const char *results, const char *out_spec, const as_expo
     else snprintf(key, cap, "%s", o->run);
     int id, rep;
     char tail;
-    char path[160];
-    snprintf(path, sizeof path, "/variants/%s", key);
-    if (!st && !o->best && (H5Lexists(f, "/variants", H5P_DEFAULT) <= 0 ||
-                            H5Lexists(f, path, H5P_DEFAULT) <= 0) &&
-        sscanf(o->run, "v%d_r%d%c", &id, &rep, &tail) == 2)
-        find_run(f, id, rep, key, cap); /* v<id>_r<repeat> in a layout keyed otherwise */
+    hid_t g = st || o->best ? -1 : as_store_open_run(f, results, key);
+    if (g >= 0) H5Gclose(g);
+    else if (!st && !o->best && sscanf(o->run, "v%d_r%d%c", &id, &rep, &tail) == 2)
+        find_run(f, results, id, rep, key, cap); /* v<id>_r<repeat>: a label, not a group */
     char *config = NULL, *seed = NULL, *abs = NULL, *text = NULL;
     int stopped = 0, threads = 0;
     cJSON *cfg = NULL;

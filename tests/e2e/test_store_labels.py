@@ -6,8 +6,14 @@ the run key less repeat and seed), never by a stale id. After a forced resume wi
 only (checked against each group's own config_key attribute), the current grid's runs have
 its ids and names, the runs of other configurations have ids after the grid's and names
 marked "[not in grid]"; summary, /summary, the groups, export --run/--best and
-attnsweep_results.load agree."""
+attnsweep_results.load agree.
+Then `attnsweep export` on a results file that is not packed (the writer killed after its
+3rd run with the test hook ATTNSWEEP_TEST_CRASH=after-run:3: 3 runs in the journal, none of
+their groups in the index): export --best, --run v<id>_r<r> and --run <run key>, with
+--weights, read the journal like summary does, leave the file and the journal byte for
+byte, and write exactly what they write after `results pack`."""
 import csv
+import hashlib
 import io
 import json
 import os
@@ -15,6 +21,7 @@ import subprocess
 import sys
 
 import h5py
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e_checks import BIN, ENV, Checks, temp_path  # noqa: E402
@@ -23,8 +30,8 @@ check = Checks(verbose=True)
 SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts")
 
 
-def run(args):
-    return subprocess.run([BIN] + args, env=ENV, capture_output=True, text=True, timeout=600)
+def run(args, env=None):
+    return subprocess.run([BIN] + args, env=env or ENV, capture_output=True, text=True, timeout=600)
 
 
 def text(v):
@@ -102,9 +109,40 @@ def agree(path, tmp, runs, what):
     return rows
 
 
-def main():
-    tmp = temp_path("attnsweep-labels-")
-    ex = temp_path("attnsweep-labels-export-")
+def digest(paths):
+    h = hashlib.sha256()
+    for p in paths:
+        with open(p, "rb") as fh:
+            h.update(fh.read())
+    return h.hexdigest()
+
+
+def weights(path):
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+    return out
+
+
+def exports(res, tmp, tag):
+    """{selection: (exit status, spec text, weights)} of the three ways to name a run."""
+    out = {}
+    for sel in (["--best"], ["--run", "v0001_r0"], ["--run", "KEY"]):
+        if sel[-1] == "KEY":
+            with h5py.File(res, "r") as f:  # a run key, from the journal or the index
+                jdir = res + ".journal"
+                keys = [k[:-3] for k in os.listdir(jdir)] if os.path.isdir(jdir) else []
+                keys += list(f["variants"].keys()) if "variants" in f else []
+            sel = ["--run", sorted(keys)[0]]
+        spec, w = os.path.join(tmp, tag + "%d.json" % len(out)), os.path.join(tmp, tag + "%d.h5" % len(out))
+        r = run(["export", res, *sel, "-o", spec, "--weights", w])
+        txt = open(spec).read() if r.returncode == 0 else r.stderr.strip()
+        out[" ".join(sel)] = (r.returncode, txt, weights(w) if r.returncode == 0 else None)
+    return out
+
+
+def toy_sweep(tmp):
+    """toy.h5 and sw.json (grid f [2, 4], 2 repeats, 2 epochs, weights saved) in tmp."""
     data = os.path.join(tmp, "toy.h5")
     check(run(["data", "toy", "--samples", "200", "--test-samples", "20", "-o", data]).returncode == 0,
           "toy data")
@@ -116,6 +154,13 @@ def main():
     sp = os.path.join(tmp, "sw.json")
     with open(sp, "w") as fh:
         json.dump(sweep, fh)
+    return sweep, sp
+
+
+def labels():
+    tmp = temp_path("attnsweep-labels-")
+    ex = temp_path("attnsweep-labels-export-")
+    sweep, sp = toy_sweep(tmp)
     out = os.path.join(tmp, "f.h5")
     check(run(["sweep", sp, "-o", out]).returncode == 0, "sweep of 2 epochs")
     r = run(["sweep", sp, "-o", out, "--resume", "--force", "--epochs", "4"])
@@ -156,6 +201,43 @@ def main():
           "export --run v0000_r0 is the f=4 run, not a stale f=2 one")
     r = run(["results", "pack", out])
     check(r.returncode == 0 and stored(out) == runs, "results pack keeps every label")
+
+
+def unpacked_export():
+    tmp = temp_path("attnsweep-unpacked-")
+    _, sp = toy_sweep(tmp)
+    res = os.path.join(tmp, "k.h5")
+    r = run(["sweep", sp, "-o", res], env=dict(ENV, ATTNSWEEP_TEST_CRASH="after-run:3"))
+    check(r.returncode != 0, "the sweep is killed after its 3rd run (exit %d)" % r.returncode)
+    jdir = res + ".journal"
+    jfiles = sorted(os.path.join(jdir, n) for n in os.listdir(jdir))
+    check(len(jfiles) == 3, "3 runs in the journal (got %d)" % len(jfiles))
+    with h5py.File(res, "r") as f:
+        check(len(f["variants"]) == 0, "and none of their groups in the index")
+    before = digest([res] + jfiles)
+    r = run(["summary", res])
+    check(r.returncode == 0 and "3 runs" in r.stdout, "summary lists the 3 runs")
+
+    live = exports(res, tmp, "live")
+    for sel, (rc, txt, _) in live.items():
+        check(rc == 0, "export %s on the unpacked file: %s" % (sel, "ok" if rc == 0 else txt[-200:]))
+    check(digest([res] + jfiles) == before and sorted(os.listdir(jdir)) == [os.path.basename(p) for p in jfiles],
+          "export left the results file and the journal byte for byte")
+
+    r = run(["results", "pack", res])
+    check(r.returncode == 0, "results pack")
+    packed = exports(res, tmp, "packed")
+    for sel in live:
+        a, b = live[sel], packed[sel]
+        check(a[0] == b[0] == 0 and a[1] == b[1], "export %s: the same spec before and after the pack" % sel)
+        same = a[2] is not None and b[2] is not None and a[2].keys() == b[2].keys() and \
+            all(np.array_equal(a[2][k], b[2][k]) for k in a[2])
+        check(same, "export %s: the same weights before and after the pack" % sel)
+
+
+def main():
+    labels()
+    unpacked_export()
     return check.summary()
 
 
