@@ -137,15 +137,30 @@ def session_pids(sid):
     return pids
 
 
+def _remove_mpi_session_dirs(pids):
+    """Open MPI's session directories of killed processes (TMPDIR/ompi.NODE.UID/pid.PID:
+    an mpirun killed by SIGKILL cannot remove its own)."""
+    import shutil
+    import tempfile
+    base = os.path.join(tempfile.gettempdir(), "ompi.%s.%d" % (os.uname().nodename.split(".")[0],
+                                                              os.getuid()))
+    for pid in pids:
+        shutil.rmtree(os.path.join(base, "pid.%d" % pid), ignore_errors=True)
+
+
 def kill_session(sid):
-    """SIGKILLs every process of session sid until none is left; returns survivors."""
+    """SIGKILLs every process of session sid until none is left (then removes their Open MPI
+    session directories); returns survivors."""
+    killed = set()
     for _ in range(200):
         pids = session_pids(sid)
         if not pids:
+            _remove_mpi_session_dirs(killed)
             return []
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
             except ProcessLookupError:
                 pass
         time.sleep(0.01)
