@@ -2,10 +2,12 @@
 """End-to-end rung policies with early stopping (sweeps/README.md, "Search"): a run that
 early stopping ends, inside a rung or on its last epoch, is finished -- status ok, with its
 dumps, on the leaderboard, rung metric its kept epoch's value, rungs/mean finite -- and its
-variant is never promoted; it keeps its place in the rung's ranking. Checked for successive
-halving, Hyperband and ASHA, on 1, 2 and 3 ranks (statuses, promotions and curves bit for
-bit identical), and after kill -9 at every journal line then --resume (bit-identical to the
-uninterrupted sweep, the ended runs' dumps retrained)."""
+variant is never promoted; it keeps its place in the rung's ranking; with repeats, the
+repeats it did not end are stopped there. Checked for successive halving, Hyperband and
+ASHA, ended inside rung 0, on its last epoch and inside rung 1, on 1, 2 and 3 ranks
+(statuses, promotions and curves bit for bit identical), and after kill -9 at every
+journal line then --resume (bit-identical to the uninterrupted sweep, the ended runs'
+dumps retrained)."""
 import glob
 import json
 import os
@@ -103,8 +105,12 @@ def main():
     # patience 2 (stop at epoch 3) or 50: nothing ends in rung 0; the promoted variants with
     # patience 2 end inside rung 1 (4 epochs)
     mx2 = dict(mx, grid={"f": [2, 4, 8], "p": [2, 50]})
+    # 2 repeats, patience 0, min_delta 3: early stopping ends some repeats of a variant and
+    # not the others (the seeds differ); such a variant is not promoted
+    mr = dict(mx, repeats=2, grid={"f": [2, 4, 8, 16]},
+              train=dict(mx["train"], early_stopping={"patience": 0, "min_delta": 3}))
     for name, doc in (("g9", g9), ("mx", mx), ("mx-hb", dict(mx, search=dict(mx["search"], type="hyperband"))),
-                      ("mx2", mx2)):
+                      ("mx2", mx2), ("mr", mr)):
         path = write(name + ".json", doc)
         outs = {}
         for np_ in (1, 2, 3):
@@ -120,13 +126,18 @@ def main():
         check(all(d1 == sorted(decisions(os.path.join(tmp, f"{name}-{n}.h5"))) for n in (2, 3)),
               f"{name}: the same promotions and stops on 1, 2 and 3 ranks")
         ended = [k for k in a if a[k]["stopped_epoch"] > 0]
-        at = 2 if name == "mx2" else 1  # the rung early stopping ends them in, its last epoch
-        check(ended and all(a[k]["status"] == "ok" and len(a[k]["rungs/epochs"]) == at and
-                            len(a[k]["val_loss"]) == at + 1 and "predictions" in a[k]["keys"] and
+        if name != "mr":
+            at = 2 if name == "mx2" else 1  # the rung early stopping ends them in, its last epoch
+            check(ended and all(len(a[k]["rungs/epochs"]) == at and len(a[k]["val_loss"]) == at + 1
+                                for k in ended), f"{name}: early stopping ends {len(ended)} runs at the "
+                  f"last epoch of rung {at - 1}", {k: list(a[k]["rungs/epochs"]) for k in ended})
+        check(ended and all(a[k]["status"] == "ok" and "predictions" in a[k]["keys"] and
                             np.isfinite(a[k]["rungs/mean"]).all() for k in ended),
-              f"{name}: the {len(ended)} early-stopped runs are ok, never promoted, with dumps and finite means"
-              f" (ended in rung {at - 1})",
+              f"{name}: the {len(ended)} early-stopped runs are ok, with dumps and finite means",
               {k: (a[k]["status"], list(a[k]["rungs/epochs"])) for k in ended})
+        mixed = variants_never_promoted(name, a, ended)
+        if name == "mr":
+            check(mixed, "mr: some variant has a repeat early stopping ended and one it did not")
         check(all(np.isfinite(x["rungs/mean"]).all() for x in a.values()) and
               not glob.glob(os.path.join(tmp, f"{name}-1.h5.search", "ck", "*")),
               f"{name}: rungs/mean finite for every rung a run finished; no checkpoint left")
@@ -140,9 +151,38 @@ def main():
                   all(a[k]["status"] == "stopped" for k in a if k not in ended and k not in top),
                   "mx: rung 0 promotes the non-ended variants of its top 3 (the ended keep their places); "
                   "the rest are stopped", (top, went, ended))
-        if name in ("mx", "mx2"):
+        if name in ("mx", "mx2", "mr"):
             kill_resume(name, path, a, tmp)
     return checks.summary()
+
+
+def variants_never_promoted(name, a, ended):
+    """Checks that no repeat of a variant went past the rung where early stopping ended one of
+    them, that its other repeats were stopped there (unless it was the last rung), and that
+    rungs/mean is the mean of the repeats' rungs/metric. Returns the mixed variants."""
+    by_v = {}
+    for k in a:
+        by_v.setdefault(k[:5], []).append(k)
+    mixed, bad = [], []
+    for v, runs in by_v.items():
+        end = [k for k in runs if k in ended]
+        nr = {k: len(a[k]["rungs/epochs"]) for k in runs}
+        n = min(len(a[k]["rungs/metric"]) for k in runs)
+        mean = np.mean([a[k]["rungs/metric"][:n] for k in runs], axis=0)
+        if not all(np.array_equal(a[k]["rungs/mean"][:n], mean) for k in runs):
+            bad.append((v, "mean"))
+        if not end:
+            continue
+        if len(end) < len(runs):
+            mixed.append(v)
+        # the others stop at that rung; at R (6 epochs) they are finished
+        if any(nr[k] != nr[end[0]] for k in runs) or any(
+                a[k]["status"] != ("ok" if len(a[k]["val_loss"]) == 6 else "stopped")
+                for k in runs if k not in ended):
+            bad.append((v, {k: (a[k]["status"], nr[k]) for k in runs}))
+    check(not bad, f"{name}: a variant early stopping ended a repeat of is never promoted, its other "
+          "repeats are stopped there; rungs/mean is the mean of its repeats' rung metrics", bad)
+    return mixed
 
 
 def kill_resume(name, path, ref, tmp):
