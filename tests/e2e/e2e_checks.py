@@ -25,6 +25,8 @@ def temp_path(prefix):
     d = tempfile.mkdtemp(prefix=prefix)
     if not _TEMP_DIRS:
         atexit.register(_keep_temp_dirs, "the test ended before its summary")
+        # a SIGTERM (timeout, a killed ctest) exits through atexit, which names the folders
+        signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(128 + sig))
     _TEMP_DIRS.append(d)
     return d
 
