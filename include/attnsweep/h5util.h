@@ -81,6 +81,12 @@ void as_h5_image_clear(void);
 /* 1 when path is the file the current image stands for. */
 int as_h5_image_covers(const char *path);
 
+/* A new creation property list of class cls (H5P_DATASET_CREATE, H5P_GROUP_CREATE,
+ * H5P_FILE_CREATE) that records no object times: every attnsweep writer creates its
+ * datasets and groups with one, so writing the same content twice gives the same bytes
+ * (HDF5 otherwise stamps each object header with its creation time). Close with H5Pclose. */
+hid_t as_h5_create_plist(hid_t cls);
+
 /* Creates group `name` under loc (intermediate groups too); -1 on error. */
 hid_t as_h5_group(hid_t loc, const char *name, as_error *err);
 

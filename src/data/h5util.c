@@ -91,14 +91,14 @@ static hid_t mem_create(int dense, as_error *err) {
     H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
     /* 1.8 object formats (compact groups) under a version-0 superblock */
     H5Pset_libver_bounds(fapl, H5F_LIBVER_EARLIEST, H5F_LIBVER_V18);
-    hid_t fcpl = dense ? H5Pcreate(H5P_FILE_CREATE) : H5P_DEFAULT;
+    hid_t fcpl = as_h5_create_plist(H5P_FILE_CREATE); /* the root group: no times either */
     if (dense) H5Pset_attr_creation_order(fcpl, H5P_CRT_ORDER_TRACKED);
     static unsigned long serial = 0;
     char name[64];
     snprintf(name, sizeof name, "attnsweep-mem-%ld-%lu", (long)getpid(), serial++);
     hid_t f = H5Fcreate(name, H5F_ACC_TRUNC, fcpl, fapl);
     H5Pclose(fapl);
-    if (dense) H5Pclose(fcpl);
+    H5Pclose(fcpl);
     if (f < 0) as_error_set(err, AS_ERR_NOMEM, "cannot create an HDF5 file in memory");
     return f;
 }
@@ -295,9 +295,16 @@ static hid_t lcpl_intermediate(void) {
     return l;
 }
 
+hid_t as_h5_create_plist(hid_t cls) {
+    hid_t p = H5Pcreate(cls);
+    if (p >= 0) H5Pset_obj_track_times(p, 0);
+    return p;
+}
+
 hid_t as_h5_group(hid_t loc, const char *name, as_error *err) {
-    hid_t l = lcpl_intermediate();
-    hid_t g = H5Gcreate2(loc, name, l, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t l = lcpl_intermediate(), gcpl = as_h5_create_plist(H5P_GROUP_CREATE);
+    hid_t g = H5Gcreate2(loc, name, l, gcpl, H5P_DEFAULT);
+    H5Pclose(gcpl);
     H5Pclose(l);
     if (g < 0) as_error_set(err, AS_ERR_IO, "%s: cannot create group", name);
     return g;
@@ -306,7 +313,7 @@ hid_t as_h5_group(hid_t loc, const char *name, as_error *err) {
 as_status as_h5_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
                       const hsize_t *dims, const void *data, int compress, as_error *err) {
     hid_t sp = H5Screate_simple(rank, dims, NULL);
-    hid_t l = lcpl_intermediate(), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t l = lcpl_intermediate(), dcpl = as_h5_create_plist(H5P_DATASET_CREATE);
     size_t bytes = H5Tget_size(ftype);
     for (int i = 0; i < rank; i++) bytes *= (size_t)dims[i];
     /* shuffle + deflate level 1 in chunks of at most ~1 MiB: on attention dumps level 1 costs

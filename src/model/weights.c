@@ -33,14 +33,18 @@ static void shape_str(char *buf, size_t cap, const hsize_t *d, int rank) {
 
 as_status as_weights_write_group(hid_t file, const char *group, const as_model *m, as_error *err) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t g = H5Gcreate2(file, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (g < 0) return as_error_set(err, AS_ERR_IO, "%s: cannot create the group", group);
+    hid_t gcpl = as_h5_create_plist(H5P_GROUP_CREATE); /* no object times: reproducible bytes */
+    hid_t g = H5Gcreate2(file, group, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    if (g < 0) {
+        H5Pclose(gcpl);
+        return as_error_set(err, AS_ERR_IO, "%s: cannot create the group", group);
+    }
     as_status st = AS_OK;
     for (int i = 0; i < m->n_layers && !st; i++) {
         const as_layer *L = &m->layers[i];
         char name[32];
         snprintf(name, sizeof name, "layer_%d", i);
-        hid_t lg = H5Gcreate2(g, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t lg = H5Gcreate2(g, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
         if (lg < 0 || as_h5_attr_string(lg, "type", as_layer_type_name(L->spec.type), NULL)) {
             st = as_error_set(err, AS_ERR_IO, "%s/%s: cannot write", group, name);
             if (lg >= 0) H5Gclose(lg);
@@ -57,6 +61,7 @@ as_status as_weights_write_group(hid_t file, const char *group, const as_model *
         H5Gclose(lg);
     }
     H5Gclose(g);
+    H5Pclose(gcpl);
     return st;
 }
 

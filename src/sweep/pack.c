@@ -332,7 +332,7 @@ static as_status write_summary(hid_t f, const entries *es, size_t n_slots, as_er
     as_summary_row zero;
     memset(&zero, 0, sizeof zero);
     hid_t t = as_summary_type(), sp = H5Screate_simple(1, dims, maxd);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t dcpl = as_h5_create_plist(H5P_DATASET_CREATE);
     H5Pset_chunk(dcpl, 1, chunk);
     H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
     H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC);

@@ -68,7 +68,9 @@ as_status as_summary_write(hid_t f, const as_summary_row *rows, size_t n, as_err
     hid_t t = as_summary_type();
     hsize_t dims[1] = {(hsize_t)n};
     hid_t sp = H5Screate_simple(1, dims, NULL);
-    hid_t ds = H5Dcreate2(f, "summary", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t dcpl = as_h5_create_plist(H5P_DATASET_CREATE);
+    hid_t ds = H5Dcreate2(f, "summary", t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
     herr_t rc = ds < 0 ? -1 : (n ? H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) : 0);
     if (ds >= 0) H5Dclose(ds);
     H5Sclose(sp);

@@ -310,7 +310,9 @@ static as_status write_journal(const char *journal, const as_sweep *s, const as_
     if (!rc) {
         hsize_t one = 1;
         hid_t t = as_summary_type(), sp = H5Screate_simple(1, &one, NULL);
-        hid_t ds = H5Dcreate2(f, "summary_row", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t dcpl = as_h5_create_plist(H5P_DATASET_CREATE);
+        hid_t ds = H5Dcreate2(f, "summary_row", t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        H5Pclose(dcpl);
         if (ds < 0 || H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, row) < 0)
             rc = as_error_set(err, AS_ERR_NOMEM, "/summary_row: cannot build it in memory");
         if (ds >= 0) H5Dclose(ds);

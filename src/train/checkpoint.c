@@ -52,7 +52,9 @@ as_status as_checkpoint_save(const char *path, const as_model *m, const as_fit_s
     if (!s) s = write_callbacks(f, m, st, err);
     if (!s) {
         hid_t sp = H5Screate_simple(1, n4, NULL);
-        hid_t ds = H5Dcreate2(f, "shuffle", H5T_STD_U64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t dcpl = as_h5_create_plist(H5P_DATASET_CREATE);
+        hid_t ds = H5Dcreate2(f, "shuffle", H5T_STD_U64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        H5Pclose(dcpl);
         if (ds < 0 || H5Dwrite(ds, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, st->shuffle.s) < 0)
             s = as_error_set(err, AS_ERR_IO, "shuffle: cannot write");
         if (ds >= 0) H5Dclose(ds);
