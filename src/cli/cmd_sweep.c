@@ -207,6 +207,21 @@ static void dry_run(const as_sweep *s, const as_sweep_data *sd) {
     }
 }
 
+/* --data replaces a single dataset: refused when the sweep's data is a grid axis ("$ds"),
+ * even of one value (the runs would be labelled with the axis value, not the override). */
+static as_status data_not_axis(const as_sweep *s, const char *file, const char *data, as_error *err) {
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(s->root, "data");
+    if (!cJSON_IsString(d) || d->valuestring[0] != '$' || d->valuestring[1] == '$') return AS_OK;
+    const cJSON *grid = cJSON_GetObjectItemCaseSensitive(s->root, "grid");
+    const cJSON *axis = cJSON_GetObjectItemCaseSensitive(grid, d->valuestring + 1);
+    char *vals = axis ? cJSON_PrintUnformatted(axis) : NULL;
+    as_error_set(err, AS_ERR_ARG, "--data: the data of %s is a grid axis (\"data\": \"%s\", values "
+                 "%.200s%s); --data %s replaces a single dataset only: put it in the axis instead",
+                 file, d->valuestring, vals ? vals : "?", vals && strlen(vals) > 200 ? "..." : "", data);
+    if (vals) cJSON_free(vals);
+    return AS_ERR_ARG;
+}
+
 /* Per-rank set-up: the expanded sweep, its datasets (one, or a data axis), the sweep
  * file's text. */
 static as_status setup(const sweep_opts *o, as_sweep *s, as_sweep_data *sd, char **text,
@@ -214,10 +229,7 @@ static as_status setup(const sweep_opts *o, as_sweep *s, as_sweep_data *sd, char
     as_status st = as_sweep_load(o->file, check_variant, NULL, s, err);
     if (st) return st;
     if (s->n == 0) return as_error_set(err, AS_ERR_SPEC, "%s: the grid expands to no variant", o->file);
-    if (o->data && as_sweep_data_count(s) > 1)
-        return as_error_set(err, AS_ERR_ARG, "--data: the data of %s is a grid axis (several "
-                            "datasets); --data replaces a single dataset only: edit the axis instead",
-                            o->file);
+    if (o->data && (st = data_not_axis(s, o->file, o->data, err))) return st;
     int epochs = (int)o->epochs;
     if (s->search.type >= AS_SEARCH_HALVING) { /* every run's identity has max_epochs */
         if (epochs && epochs < s->search.min_epochs)

@@ -9,7 +9,8 @@ learning rate, "units": "n_classes":
   the axis as a column;
 - --resume trains nothing; a changed dataset is refused on --resume (exit 2, names it);
 - export of a run of the second dataset points at that dataset;
-- bad values exit 2 naming the key: --data with a data axis, a non-string axis value, a
+- bad values exit 2 naming the key: --data with a data axis (even of one value, naming
+  the axis and the override), a non-string axis value, a
   missing file, a rank whose file differs (test hook ATTNSWEEP_TEST_RANK_DATA).
 Skips (exit 77) without numpy/h5py."""
 import csv
@@ -117,16 +118,20 @@ def main():
     make_data(j("data/c.h5"), 4, seed=9)
     cases = [
         (("sweep", "sw.json", "-o", "x.h5", "--data", "data/a.h5"), "--data: the data of"),
+        # one value: --data would train on c.h5 but label the runs ds=data/a.h5
+        (("sweep", "one.json", "-o", "x.h5", "--data", "data/c.h5"), '("data": "$ds", values ["data/a.h5"])'),
         (("sweep", "bad1.json", "-o", "x.h5"), "data: must be a non-empty string"),
         (("sweep", "bad2.json", "-o", "x.h5"), "data"),
         (("sweep", "bad3.json", "-o", "x.h5"), "grid.ds"),
     ]
+    write("one.json", sweep(["data/a.h5"]))
     write("bad1.json", sweep(["data/a.h5", 5]))
     write("bad2.json", sweep(["data/a.h5", "data/nothere.h5"]))
     write("bad3.json", sweep([]))
     for args, msg in cases:
         r = run(*args)
-        extra = "nothere.h5" in r.stderr if args[1] == "bad2.json" else True
+        extra = {"bad2.json": "nothere.h5" in r.stderr,
+                 "one.json": "/data/c.h5 replaces a single dataset" in r.stderr}.get(args[1], True)
         check(r.returncode == 2 and msg in r.stderr and extra and not os.path.exists(j("x.h5")),
               f"{args[1]}: exit 2 naming '{msg}' ({r.stderr.strip()[:160]})")
     env = dict(ENV, ATTNSWEEP_TEST_RANK_DATA="1:" + j("data/c.h5"))
