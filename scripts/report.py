@@ -23,6 +23,7 @@ missing or malformed input prints one line naming the file and what is wrong, an
 with status 2.
 """
 import argparse
+import hashlib
 import html
 import json
 import math
@@ -170,6 +171,11 @@ class Results:
         self.search = sweep.get("search", {}) if isinstance(sweep, dict) else {}
         if not isinstance(self.search, dict):
             self.search = {}
+
+    def names(self, k):
+        """Labels of classes 0..k-1: the dataset's names where known, else the index (a sweep
+        over datasets has runs with more classes than the file-level n_classes)."""
+        return (self.class_names + [str(i) for i in range(len(self.class_names), k)])[:k]
 
     def axis_of(self, variant, axis):
         return variant.family if axis == "family" else variant.axes.get(axis)
@@ -672,11 +678,32 @@ def default_data(res):
     return None
 
 
+def check_data(res, path):
+    """--data must be a dataset the sweep trained on: its SHA-256 (of the file's bytes, as
+    attnsweep hashes it) equal to the results' data_sha256 or to one run's (a sweep over
+    datasets); results that record no hash (older files) are not checked."""
+    known = {text(res.attrs.get("data_sha256", ""))}
+    known |= {text(r.group.attrs.get("data_sha256", "")) for r in res.runs}
+    known.discard("")
+    if not known:
+        return
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    if h.hexdigest() not in known:
+        raise ReportError("--data %s: not a dataset this sweep trained on (sha256 %.12s..., the "
+                          "results' %.12s...); leave --data out to use the results' data_path"
+                          % (path, h.hexdigest(), text(res.attrs.get("data_sha256", "")) or
+                             sorted(known)[0]))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="HTML report of an attnsweep results file.")
     p.add_argument("results", help="results HDF5 written by attnsweep sweep")
     p.add_argument("--data", help="the dataset HDF5 (default: the results' data_path when "
-                   "it exists): the dataset figure, class names, input shape")
+                   "it exists): the dataset figure, class names, input shape; it must be "
+                   "one the sweep trained on (its SHA-256), else exit 2")
     p.add_argument("--family-axis", metavar="AXIS",
                    help="name the model families from this grid axis (default: from the "
                    "layer types; from the first axis that differs when every variant has "
@@ -689,6 +716,8 @@ def main(argv=None):
         res = Results(args.results, args.family_axis)
         data_path = args.data or default_data(res)
         data = load_data(data_path) if data_path else None
+        if args.data:
+            check_data(res, args.data)
         parent = os.path.dirname(outdir)
         os.makedirs(parent, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix="." + os.path.basename(outdir) + ".", dir=parent)

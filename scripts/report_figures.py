@@ -95,7 +95,8 @@ def dataset(data, class_names, question):
             idx = np.where(y[:len(x)] == c)[0]
             for i in idx[:3]:
                 ax.plot(x[i, :, 0], lw=1)
-            ax.set(title="class %s (%d series, 3 shown)" % (class_names[c], len(idx)),
+            name = class_names[c] if c < len(class_names) else str(c)
+            ax.set(title="class %s (%d series, 3 shown)" % (name, len(idx)),
                    xlabel="time step", ylabel="value")
         fig.suptitle("%s: training series of each class (first %d rows of /train)"
                      % (data["name"], len(x)))
@@ -354,10 +355,10 @@ def predictions(res, picks):
                 bars[int(tgt[i])].set_color("C2")
                 ax.set_ylim(0, 1)
                 ax.set_xticks(range(k))
-                ax.set_xticklabels(res.class_names[:k])
+                names = res.names(max(k, int(tgt[i]) + 1))
+                ax.set_xticklabels(names[:k])
                 ax.set(title="%s #%d: true %s, predicted %s"
-                       % (r.split, i + 1, res.class_names[int(tgt[i])],
-                          res.class_names[int(np.argmax(pred[i]))]),
+                       % (r.split, i + 1, names[int(tgt[i])], names[int(np.argmax(pred[i]))]),
                        xlabel="class", ylabel="probability")
             else:
                 if inp is not None:
@@ -426,8 +427,8 @@ def confusion(res, run, cm, acc):
                     color="white" if cm[i, j] > cm.max() / 2 else "black")
     ax.set_xticks(range(k))
     ax.set_yticks(range(k))
-    ax.set_xticklabels(res.class_names[:k])
-    ax.set_yticklabels(res.class_names[:k])
+    ax.set_xticklabels(res.names(k))
+    ax.set_yticklabels(res.names(k))
     ax.set(xlabel="predicted class", ylabel="true class")
     ax.set_title("Confusion matrix on %d %s series: accuracy %.3f\n%s"
                  % (int(cm.sum()), run.split, acc, run.model_label), fontsize=9, wrap=True)

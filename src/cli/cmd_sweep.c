@@ -311,6 +311,11 @@ static as_status prepare_results(const sweep_opts *o, const as_sweep *s, const a
     size_t total = (size_t)s->n * (size_t)s->repeats, todo = total;
     if (o->resume && (st = as_results_done(o->out, s, meta, o->force, done, err))) return st;
     if (o->n_shards && (st = mark_shard(o, s, done, err))) return st;
+    if (o->n_shards) { /* a shard plans its own runs (merge plans the whole sweep's) */
+        size_t mine = 0;
+        for (size_t i = 0; i < total; i++) mine += done[i] != 2;
+        meta->runs_planned = (int)mine;
+    }
     for (size_t i = 0; i < total; i++) todo -= done[i] != 0;
     if ((st = as_store_pack(store, s, meta, 0, todo, 0, err))) return st;
     printf("attnsweep sweep: %s: %d variant%s x %d repeat%s on %s; %d rank%s, %d per variant\n",

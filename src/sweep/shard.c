@@ -1,5 +1,6 @@
 /* shard.c: disjoint shards of one sweep chosen by run key, and merging the shards'
  * results files into one (sweep.h, "shards"). */
+#include <stdint.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,6 +210,9 @@ static as_status merge_into(hid_t dst, const hid_t *f, const char *const *in, in
     as_free(rows);
     if (!st && H5Adelete(dst, "wall_seconds") >= 0) st = as_h5_attr_double(dst, "wall_seconds", wall, err);
     if (!st) st = as_h5_attr_int32(dst, "merged_shards", n, err);
+    /* each shard planned its own runs: the merged file plans the whole sweep's */
+    if (!st && H5Adelete(dst, "runs_planned") >= 0)
+        st = as_h5_attr_int32(dst, "runs_planned", want > INT32_MAX ? INT32_MAX : (int)want, err);
     return st;
 }
 

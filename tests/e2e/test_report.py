@@ -178,6 +178,51 @@ def real_report(tmp):
         if p.returncode == 0:
             check_report("real " + task, res, data, os.path.join(tmp, "real_report_" + task))
     check_halving_report(bin_, toy, tmp)
+    check_class_counts(bin_, tmp)
+
+
+def check_class_counts(bin_, tmp):
+    """A sweep over two classification datasets, the first with 2 classes, the second with
+    4 (the file's n_classes is the first's): the report draws every run's predictions and
+    confusion matrix with its own class count (it raised a tick-label ValueError)."""
+    import h5py
+    import numpy as np
+    rng = np.random.default_rng(0)
+    for name, k in (("two.h5", 2), ("four.h5", 4)):
+        with h5py.File(os.path.join(tmp, name), "w") as f:
+            for split, n in (("train", 40), ("test", 12)):
+                y = (np.arange(n) % k).astype(np.int32)
+                f[split + "/x"] = (rng.standard_normal((n, 16, 1)) + y[:, None, None]).astype(np.float32)
+                f[split + "/y"] = y
+            f.attrs["task"], f.attrs["n_classes"] = "classification", np.int32(k)
+    sweep = {"data": "$ds", "model": [{"type": "conv1d", "filters": 2, "kernel_size": 3},
+                                      {"type": "global_average_pooling1d"},
+                                      {"type": "dense", "units": "n_classes"}],
+             "train": {"epochs": 1, "batch_size": 16, "validation_split": 0.25},
+             "grid": {"ds": [os.path.join(tmp, "two.h5"), os.path.join(tmp, "four.h5")]}}
+    path, res = os.path.join(tmp, "classes.json"), os.path.join(tmp, "classes.h5")
+    with open(path, "w") as f:
+        json.dump(sweep, f)
+    p = subprocess.run([bin_, "sweep", path, "-o", res], capture_output=True, text=True, timeout=600)
+    if not check(p.returncode == 0, "sweep over a 2- and a 4-class dataset: %s" % p.stderr[-300:]):
+        return
+    out = os.path.join(tmp, "classes_report")
+    p = subprocess.run([sys.executable, REPORT, res, "-o", out], capture_output=True, text=True,
+                       timeout=600)
+    check(p.returncode == 0 and os.path.exists(os.path.join(out, "index.html")),
+          "report.py on a sweep whose datasets have 2 and 4 classes (%d: %s)"
+          % (p.returncode, p.stderr.strip()[-200:]))
+    # --data: one of the sweep's datasets is taken, any other refused (exit 2)
+    other = os.path.join(tmp, "other.h5")
+    with h5py.File(other, "w") as f:
+        f["train/x"], f["train/y"] = np.zeros((4, 16, 1), np.float32), np.zeros(4, np.int32)
+        f.attrs["task"], f.attrs["n_classes"] = "classification", np.int32(2)
+    for data, want in ((os.path.join(tmp, "four.h5"), 0), (other, 2)):
+        p = subprocess.run([sys.executable, REPORT, res, "--data", data, "-o", out + "_d"],
+                           capture_output=True, text=True, timeout=600)
+        check(p.returncode == want and (want == 0 or "not a dataset this sweep trained on" in p.stderr),
+              "report.py --data %s: exit %d (%d: %s)" % (os.path.basename(data), want, p.returncode,
+                                                         p.stderr.strip()[-160:]))
 
 
 def check_halving_report(bin_, toy, tmp):

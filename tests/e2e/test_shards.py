@@ -78,6 +78,13 @@ def main():
               "the merged summary holds every run once, sorted by (id, repeat)")
         check(f.attrs["sweep_sha256"] == g.attrs["sweep_sha256"] and f.attrs["merged_shards"] == 3,
               "the merged file keeps the sweep's attributes and records merged_shards")
+        check(f.attrs["runs_planned"] == 12, "the merged file plans the sweep's 12 runs")
+    planned = []
+    for s_, k in zip(shards, ks):
+        with h5py.File(s_, "r") as f:
+            planned.append((int(f.attrs["runs_planned"]), len(k)))
+    check(all(a == b for a, b in planned),
+          f"each shard's file plans its own runs, so a finished shard reads as finished ({planned})")
     r = run(["summary", p("merged.h5")])
     check(r.returncode == 0 and "±" in r.stdout, "summary reads the merged file")
 

@@ -193,7 +193,9 @@ def write(args):
         f.attrs["sweep_text"] = sweep_text
         f.attrs["sweep_sha256"] = hashlib.sha256(sweep_text.encode()).hexdigest()
         f.attrs["data_path"] = args.data_out or "data.h5"
-        f.attrs["data_sha256"] = "0" * 64
+        # the data file's SHA-256 when it is written here, as attnsweep records it
+        f.attrs["data_sha256"] = (hashlib.sha256(open(args.data_out, "rb").read()).hexdigest()
+                                  if args.data_out else "0" * 64)
         f.attrs["ranks"] = np.int32(2)
         f.attrs["ranks_per_variant"] = np.int32(1)
         f.attrs["runs_planned"] = np.int32(len(grid) * repeats + args.unfinished)
