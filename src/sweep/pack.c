@@ -181,12 +181,11 @@ static as_status grid_configs(const as_sweep *s, const char *data_sha, cfg_id **
 
 /* Labels run e as stored variant `id`, not in the current grid (its name marked so). */
 static void label_stale(entry *e, int id) {
-    char base[AS_SUMMARY_NAME_MAX];
-    snprintf(base, sizeof base, "%s", e->row.name);
-    size_t nb = strlen(base), nm = sizeof NOT_IN_GRID - 1;
-    if (nb >= nm && !strcmp(base + nb - nm, NOT_IN_GRID)) base[nb - nm] = '\0';
-    if (strlen(base) + nm >= sizeof base) base[sizeof base - 1 - nm] = '\0';
-    snprintf(e->row.name, sizeof e->row.name, "%s%s", base, NOT_IN_GRID);
+    char *name = e->row.name; /* NUL-terminated within AS_SUMMARY_NAME_MAX bytes */
+    size_t nb = strnlen(name, AS_SUMMARY_NAME_MAX - 1), nm = sizeof NOT_IN_GRID - 1;
+    if (nb >= nm && !memcmp(name + nb - nm, NOT_IN_GRID, nm)) nb -= nm; /* marked before */
+    if (nb + nm >= AS_SUMMARY_NAME_MAX) nb = AS_SUMMARY_NAME_MAX - 1 - nm; /* cut to fit */
+    memcpy(name + nb, NOT_IN_GRID, nm + 1);
     e->row.id = id;
     e->relabelled = 1;
 }
