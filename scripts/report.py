@@ -394,7 +394,10 @@ def failures_table(res):
 
 def header(res):
     a = res.attrs
-    n, n_ok = len(res.runs), sum(r.status == "ok" for r in res.runs)
+    # runs of configurations the current grid no longer has (--resume --force after a
+    # change) are kept under their own ids, named "... [not in grid]": not counted as planned
+    old = sum(text(r.name).endswith("[not in grid]") for r in res.runs)
+    n, n_ok = len(res.runs) - old, sum(r.status == "ok" for r in res.runs)
     planned = int(a["runs_planned"]) if "runs_planned" in a else None
     end = text(a.get("end_time", ""))
     items = []
@@ -404,6 +407,9 @@ def header(res):
                 a[k], (str, bytes)) else fmt(a[k]))))
     prog = ("%d of %d runs" % (n, planned)) if planned else (
         "%d run%s (the planned count is not recorded in this file)" % (n, "" if n == 1 else "s"))
+    if old:
+        prog += (", and %d run%s of configurations not in the current grid (kept by --resume "
+                 "--force, named \"[not in grid]\")" % (old, "" if old == 1 else "s"))
     flags = []
     if planned and n < planned:
         flags.append("unfinished: %d of %d runs not in the file yet" % (planned - n, planned))

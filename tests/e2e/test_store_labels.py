@@ -201,6 +201,14 @@ def labels():
           "export --run v0000_r0 is the f=4 run, not a stale f=2 one")
     r = run(["results", "pack", out])
     check(r.returncode == 0 and stored(out) == runs, "results pack keeps every label")
+    report = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
+                          "report.py")
+    r = subprocess.run([sys.executable, report, out, "-o", os.path.join(tmp, "rep")],
+                       capture_output=True, text=True, timeout=600)
+    page = open(os.path.join(tmp, "rep", "index.html")).read() if r.returncode == 0 else ""
+    check("4 of 4 runs, and 6 runs of configurations not in the current grid" in page,
+          "the report counts the grid's 4 runs as planned and the 6 others apart "
+          "(%d: %s)" % (r.returncode, r.stderr.strip()[-160:]))
 
 
 def unpacked_export():
