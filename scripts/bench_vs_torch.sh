@@ -166,6 +166,9 @@ import h5py, numpy as np
 
 BIN, WORK, R, E, LONG, LR, TRACE_SRC = sys.argv[1:8]
 R, E, LONG, LR = int(R), int(E), int(LONG), int(LR)
+if E < 2 or R < 1 or LR < 1:
+    raise SystemExit("bench_vs_torch: EPOCHS must be at least 2 (the first epoch is excluded) and "
+                     "REPEATS, LONG_REPEATS at least 1")
 PY = "/usr/bin/python3"
 
 
@@ -298,6 +301,9 @@ def epoch_cpu(tool, cmd_of, epochs):
     cE, m, out = run_ru(cmd_of(epochs))
     if tool == "torch":
         ep = [float(l.split()[1]) for l in out.splitlines() if l.startswith("epoch_cpu ")]
+        if len(ep) != epochs:
+            raise SystemExit(f"bench_vs_torch: {' '.join(cmd_of(epochs))} timed {len(ep)} of "
+                             f"{epochs} epochs")
         return statistics.median(ep[1:]), m
     c1, _, _ = run_ru(cmd_of(1))
     return (cE - c1) / (epochs - 1), m
@@ -353,7 +359,8 @@ if bound:
           f"activations, optimizer, data free), timed once per repeat between the runs, median")
     print(f"{'model':18s} {'GFLOP':>6s} {'attnsweep':>17s} {'PyTorch':>17s} {'goal':>22s} "
           f"{'OpenBLAS':>17s}")
-    pc = lambda g: f"{g:5.1f} ({100 * g / peak:3.0f}%, {100 * g / fma:3.0f}%)"
+    pc = lambda g: (f"{g:5.1f} ({100 * g / peak:3.0f}%, {100 * g / fma:3.0f}%)" if fma > 0 else
+                    f"{g:5.1f} ({100 * g / peak:3.0f}%,   -)")  # fma_peak 0: no AVX2 + FMA
     for name, gf, a, t, fl in bound:
         goal = GOAL[name] * t
         print(f"{name:18s} {gf:6.1f} {pc(gf / a):>17s} {pc(gf / t):>17s} "

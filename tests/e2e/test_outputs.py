@@ -162,6 +162,8 @@ def inference_outputs(tmp, data, sp, sweep):
                        (["export", res0, "--best", "-o", e, "--weights", res0], "export --weights RESULTS"),
                        (["export", res0, "--best", "-o", data], "export -o the run's DATA"),
                        (["export", res0, "--best", "-o", e, "--weights", e], "export -o = --weights"),
+                       (["export", res0, "--best", "-o", e, "--weights",
+                         os.path.join(tmp, ".", os.path.basename(e))], "export -o = ./--weights"),
                        (["merge", "-o", res0, res0], "merge -o SHARD")]:
         r = run(args)
         check(r.returncode == 2 and ("input" in r.stderr or "same path" in r.stderr),
@@ -212,6 +214,20 @@ def disk_tests(tmp, sp, sw, tsv, res0, w):
             check(ok and not no_temporaries(full) and (what.startswith("sweep") or not os.path.exists(outp)),
                   f"disk full, {what}: exit 4 naming the path and the reason, nothing half-written "
                   f"({r.returncode}: {r.stderr.strip()[-140:]})")
+        # export: the spec cannot be written, so its weights are not either
+        fd = os.open(os.path.join(full, "filler2"), os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            while os.write(fd, b"\0" * 512) > 0:
+                pass
+        except OSError:
+            pass
+        os.close(fd)
+        ew = os.path.join(tmp, "ew.h5")
+        r = run(["export", res0, "--best", "-o", f"{full}/e.json", "--weights", ew])
+        check(r.returncode == 4 and "No space left on device" in r.stderr and not os.path.exists(ew)
+              and not no_temporaries(full), f"disk full, export: exit 4, neither the spec nor its "
+              f"weights written ({r.returncode}: {r.stderr.strip()[-120:]})")
+        os.remove(os.path.join(full, "filler2"))
         # a sweep whose disk fills mid-way stops handing out work
         os.remove(os.path.join(full, "filler"))
         big = json.load(open(sw))
