@@ -40,20 +40,22 @@ static herr_t visit_run(hid_t g, const char *name, const H5L_info_t *info, void 
 
 /* The run labelled v<id>_r<repeat>: its key from /summary or the journal (store.h: a file
  * not packed yet, after kill -9 or while a sweep runs) when that names a group, else the
- * group whose attributes say so (groups named otherwise than by their row's key). */
+ * group whose attributes say so (groups named otherwise than by their row's key). Returns
+ * how many stored runs carry that label (key: the first), 0 for none. */
 static int find_run(hid_t f, const char *results, int id, int repeat, char *key, size_t cap) {
     as_summary_row *rows = NULL;
     size_t n = 0;
     int found = 0;
     if (as_store_rows(results, &rows, &n, NULL) == AS_OK)
-        for (size_t i = 0; i < n && !found; i++)
+        for (size_t i = 0; i < n; i++)
             if (rows[i].id == id && rows[i].repeat == repeat && rows[i].key[0]) {
                 hid_t g = as_store_open_run(f, results, rows[i].key);
-                if (g >= 0) H5Gclose(g);
-                if ((found = g >= 0)) snprintf(key, cap, "%s", rows[i].key);
+                if (g < 0) continue;
+                H5Gclose(g);
+                if (found++ == 0) snprintf(key, cap, "%s", rows[i].key);
             }
     as_free(rows);
-    if (found) return 1;
+    if (found) return found;
     find_ctx c = {id, repeat, 0, key, cap};
     if (H5Lexists(f, "/variants", H5P_DEFAULT) <= 0) return 0;
     hid_t g = H5Gopen2(f, "/variants", H5P_DEFAULT);
@@ -264,8 +266,12 @@ as_status as_export_run(const char *results, const char *out_spec, const as_expo
     char tail;
     hid_t g = st || o->best ? -1 : as_store_open_run(f, results, key);
     if (g >= 0) H5Gclose(g);
-    else if (!st && !o->best && sscanf(o->run, "v%d_r%d%c", &id, &rep, &tail) == 2)
-        find_run(f, results, id, rep, key, cap); /* v<id>_r<repeat>: a label, not a group */
+    else if (!st && !o->best && sscanf(o->run, "v%d_r%d%c", &id, &rep, &tail) == 2 &&
+             find_run(f, results, id, rep, key, cap) > 1) /* a label, not a group */
+        st = as_error_set(err, AS_ERR_ARG, "--run %s: several runs carry this label (one "
+                          "configuration trained with different sweep seeds, kept by --resume "
+                          "--force), the first %s: give the run key (the groups under "
+                          "/variants: h5ls %s/variants)", o->run, key, results);
     char *config = NULL, *seed = NULL, *abs = NULL, *text = NULL;
     int stopped = 0, threads = 0;
     cJSON *cfg = NULL;

@@ -243,9 +243,38 @@ def unpacked_export():
         check(same, "export %s: the same weights before and after the pack" % sel)
 
 
+def shared_labels():
+    """A changed sweep seed under --force: the same configurations' new runs share the
+    labels v<id>_r<repeat> with the old ones; export --run LABEL refuses the ambiguity
+    (exit 2, naming a key) and the run key still selects either run."""
+    tmp = temp_path("attnsweep-labels-seed-")
+    sweep, sp = toy_sweep(tmp)
+    out = os.path.join(tmp, "s.h5")
+    check(run(["sweep", sp, "-o", out]).returncode == 0, "sweep with seed 0")
+    sweep["seed"] = 1
+    with open(sp, "w") as fh:
+        json.dump(sweep, fh)
+    check(run(["sweep", sp, "-o", out, "--resume", "--force"]).returncode == 0,
+          "--resume --force with seed 1")
+    with h5py.File(out, "r") as f:
+        rows = [(int(x["id"]), int(x["repeat"]), text(x["key"])) for x in f["summary"][()]
+                if text(x["status"])]
+    same = [k for i, rep, k in rows if i == 0 and rep == 0]
+    r = run(["export", out, "--run", "v0000_r0", "-o", os.path.join(tmp, "e.json")])
+    check(len(rows) == 8 and len(same) == 2 and r.returncode == 2
+          and "several runs carry this label" in r.stderr
+          and sum(k in r.stderr for k in same) == 1 and not os.path.exists(os.path.join(tmp, "e.json")),
+          "export --run v0000_r0 with two runs of that label: exit 2 naming one key (%d: %s)"
+          % (r.returncode, r.stderr.strip()[-160:]))
+    specs = [exported(out, tmp, "--run", k) for k in same[:2]]
+    check(len(same) >= 2 and all(s is not None for s in specs) and specs[0] != specs[1],
+          "each of them is exported by its run key, and they differ (their seeds)")
+
+
 def main():
     labels()
     unpacked_export()
+    shared_labels()
     return check.summary()
 
 
