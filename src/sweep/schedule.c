@@ -55,6 +55,8 @@ typedef struct {
     unsigned char *stored; /* per run: in the results file */
     as_sched_task *redo;     /* finished runs to retrain (their store was cut by a kill) */
     int nredo;
+    char *redoing;     /* per run: its REDO task is queued or training (it stores the run) */
+    char *stop_decided; /* per variant: the policy stopped it (its REDO results store at once) */
     as_journal j;
     int replaying;
     int active;        /* other leaders still working */
@@ -135,13 +137,14 @@ static void record(coord *c, as_result *r) {
 static int ended_early(const as_result *res) { return res->status == AS_VAR_OK && res->stopped_epoch > 0; }
 
 /* Stores run (v, r) from its held result: the policy's rung metrics added, status
- * stopped when the policy stopped it (a run early stopping ended stays ok, and waits for
- * its retrained dumps when they were lost). Its checkpoints are removed. */
+ * stopped when the policy stopped it (a run early stopping ended stays ok). A finished
+ * run whose dumps the kill lost waits for its REDO task (handle_result stores it then).
+ * Its checkpoints are removed. */
 static void finalize(coord *c, int v, int r, int stop) {
     size_t i = run_ix(c, v, r);
     if (c->stored[i] || !c->has_held[i]) return;
     as_result *res = &c->held[i];
-    if (ended_early(res) && !c->ready[i]) return; /* a REDO task stores it */
+    if (c->redoing[i]) return; /* its REDO task stores it, with its dumps */
     int ep[64];
     double met[64], mean[64];
     int n = as_policy_rungs(&c->pol, v, r, ep, met, mean, 64);
@@ -169,8 +172,9 @@ static void on_decide(void *ud, as_decision d, int v, int rung) {
         as_error e;
         keep_error(c, as_journal_decision(&c->j, d == AS_DECIDE_STOP ? 'S' : 'P', c->khex[v], rung, &e), &e);
     }
-    if (d == AS_DECIDE_STOP)
-        for (int r = 0; r < c->s->repeats; r++) finalize(c, v, r, 1);
+    if (d != AS_DECIDE_STOP) return;
+    c->stop_decided[v] = 1;
+    for (int r = 0; r < c->s->repeats; r++) finalize(c, v, r, 1);
 }
 
 /* Keeps res (taking its arrays) as run (v, r)'s latest rung. */
@@ -219,8 +223,10 @@ static void rung_report(coord *c, const as_sched_task *t, as_result *res, double
         finalize(c, t->v, t->r, 0);
     } else if (over && c->replaying) {
         /* its dumps were lost with the kill: retrain the rung from its checkpoint */
-        if (c->nredo < c->s->n * c->s->repeats)
+        if (c->nredo < c->s->n * c->s->repeats) {
             c->redo[c->nredo++] = (as_sched_task){t->v, t->r, t->budget, t->from, t->rung, REDO};
+            c->redoing[i] = 1;
+        }
     } else if (over) {
         finalize_finished(c, t->v);
     }
@@ -233,9 +239,13 @@ static void handle_result(coord *c, const as_sched_task *t, as_result *res) {
     if (fresh > 0) c->epochs_trained += fresh;
     if (!c->rungs || t->last == REDO) {
         if (c->rungs) {
+            size_t i = run_ix(c, t->v, t->r);
             hold(c, t->v, t->r, res);
-            c->ready[run_ix(c, t->v, t->r)] = 1;
-            finalize_finished(c, t->v);
+            c->ready[i] = 1;
+            c->redoing[i] = 0;
+            /* the stop came while it retrained (its mean may be NaN: a dead repeat) */
+            if (c->stop_decided[t->v]) finalize(c, t->v, t->r, 1);
+            else finalize_finished(c, t->v);
         } else {
             record(c, res);
         }
@@ -552,8 +562,10 @@ static as_status coord_setup(coord *c, as_error *err) {
     c->ready = as_calloc(runs + 1, 1);
     c->stored = as_calloc(runs + 1, 1);
     c->redo = as_calloc(runs + 1, sizeof *c->redo);
+    c->redoing = as_calloc(runs + 1, 1);
+    c->stop_decided = as_calloc(n + 1, 1);
     if (!c->cost || !c->keys || !c->khex || !c->issued || !c->waiting || !c->busy || !c->held ||
-        !c->has_held || !c->ready || !c->stored || !c->redo)
+        !c->has_held || !c->ready || !c->stored || !c->redo || !c->redoing || !c->stop_decided)
         return as_error_set(err, AS_ERR_NOMEM, "out of memory for the scheduler");
     for (size_t v = 0; v < n; v++) {
         as_error e;
@@ -624,6 +636,8 @@ static void coord_free(coord *c) {
     as_free(c->ready);
     as_free(c->stored);
     as_free(c->redo);
+    as_free(c->redoing);
+    as_free(c->stop_decided);
     as_free(c->buf);
 }
 

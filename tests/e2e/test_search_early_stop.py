@@ -7,7 +7,9 @@ repeats it did not end are stopped there. Checked for successive halving, Hyperb
 ASHA, ended inside rung 0, on its last epoch and inside rung 1, on 1, 2 and 3 ranks
 (statuses, promotions and curves bit for bit identical), and after kill -9 at every
 journal line then --resume (bit-identical to the uninterrupted sweep, the ended runs'
-dumps retrained)."""
+dumps retrained). With a repeat that diverged in the same rung as one early stopping ended
+(or as one that reached max_epochs), the finished run is stored, with its dumps, live and
+on 1 and 2 ranks, and after kill -9 at every journal line then --resume."""
 import glob
 import json
 import os
@@ -153,7 +155,67 @@ def main():
                   "the rest are stopped", (top, went, ended))
         if name in ("mx", "mx2", "mr"):
             kill_resume(name, path, a, tmp)
+    dead_repeat(tmp, write, conv)
     return checks.summary()
+
+
+def dead_repeat(tmp, write, conv):
+    """A variant one of whose repeats diverged (sgd, learning rate 0.2 or 0.3: deterministic,
+    the seeds come from the run keys) while the other was finished in the same rung, by early
+    stopping (dr-*: epoch 2 inside rung 0 of 3 epochs) or at max_epochs (dr-R: one rung of 2
+    epochs). --resume replays the stop decision the dead repeat brings before the finished
+    run's dumps are retrained; the retrained run must still be stored (it was held, then
+    dropped unstored at the end, before the fix)."""
+    dr = {"data": "toy.h5", "model": conv, "prediction_samples": 2, "repeats": 2,
+          "train": {"epochs": 6, "batch_size": 64, "validation_split": 0.2,
+                    "optimizer": {"type": "sgd", "learning_rate": "$lr"},
+                    "early_stopping": {"patience": 0, "min_delta": 100}},
+          "grid": {"f": [2], "lr": [0.01, 0.2, 0.25]},
+          "search": {"type": "successive_halving", "min_epochs": 3, "max_epochs": 6, "eta": 2}}
+    dr_r = dict(dr, train={k: v for k, v in dr["train"].items() if k != "early_stopping"},
+                grid={"f": [2], "lr": [0.01, 0.3]}, search=dict(dr["search"], min_epochs=2, max_epochs=2))
+    dr_r["train"]["epochs"] = 2
+    cases = [(f"dr-{t}", dict(dr, search=dict(dr["search"], type=t)), 2)
+             for t in ("successive_halving", "hyperband", "asha")] + [("dr-R", dr_r, 0)]
+    for name, doc, stop_ep in cases:
+        path = write(name + ".json", doc)
+        outs = {}
+        for np_ in (1, 2):
+            o = os.path.join(tmp, f"{name}-{np_}.h5")
+            r = run(["sweep", path, "-o", o], np_=np_ if np_ > 1 else None)
+            outs[np_] = load(o) if r.returncode == 0 else {}
+        a = outs[1]
+        v1 = [a.get("v0001_r0"), a.get("v0001_r1")]
+        check(len(a) == len(doc["grid"]["lr"]) * 2 and same(a, outs[2]),
+              f"{name}: every run stored, identical on 1 and 2 ranks", {n: sorted(outs[n]) for n in outs})
+        check(None not in v1 and v1[1]["status"] == "diverged" and "predictions" in v1[0]["keys"] and
+              v1[0]["stopped_epoch"] == stop_ep and v1[0]["status"] == ("ok" if stop_ep else "stopped"),
+              f"{name}: v0001 has a diverged repeat and one finished in the same rung "
+              f"({'early stopping ended it: ok' if stop_ep else 'at max_epochs: stopped'}, with its dumps)",
+              [(x["status"], x["stopped_epoch"], len(x["val_loss"])) for x in v1 if x])
+        kill_resume(name, path, a, tmp, every=True)
+
+
+def kill_resume(name, path, ref, tmp, np_=1, every=False):
+    """kill -9 after every journal line, then --resume: bit-identical to the uninterrupted
+    sweep, the ended runs' dumps retrained from their rung's checkpoint. every: after the
+    last two lines too (the rung's last report, its decisions)."""
+    with open(os.path.join(tmp, f"{name}-1.h5") + ".search/journal") as fh:
+        nlines = sum(1 for _ in fh) - 1
+    bad = []
+    last = nlines + 1 if every else nlines - 1
+    mpi = np_ if np_ > 1 else None
+    for kill in range(1, last + 1):
+        ko = os.path.join(tmp, f"{name}-k{kill}-{np_}.h5")
+        r1 = run(["sweep", path, "-o", ko], np_=mpi, env={"AS_TEST_SEARCH_KILL": str(kill)})
+        r2 = run(["sweep", path, "-o", ko, "--resume"], np_=mpi)
+        got = load(ko) if r2.returncode == 0 else {}
+        if r1.returncode == 0 or r2.returncode != 0 or not same(ref, got):
+            bad.append((kill, r1.returncode, r2.returncode, r2.stderr[-200:],
+                        sorted((k, x["status"], "predictions" in x["keys"]) for k, x in got.items())))
+    check((nlines > 8 or every) and not bad, f"{name}: killed after each of journal lines 1..{last} "
+          f"on {np_} rank(s), --resume ends bit-identical to the uninterrupted sweep (finished runs "
+          "stored as there, with their dumps)", bad)
 
 
 def variants_never_promoted(name, a, ended):
@@ -184,21 +246,6 @@ def variants_never_promoted(name, a, ended):
           "repeats are stopped there; rungs/mean is the mean of its repeats' rung metrics", bad)
     return mixed
 
-
-def kill_resume(name, path, ref, tmp):
-    """kill -9 after every journal line, then --resume: bit-identical to the uninterrupted
-    sweep, the ended runs' dumps retrained from their rung's checkpoint."""
-    with open(os.path.join(tmp, f"{name}-1.h5") + ".search/journal") as fh:
-        nlines = sum(1 for _ in fh) - 1
-    bad = []
-    for kill in range(1, nlines):
-        ko = os.path.join(tmp, f"{name}-k{kill}.h5")
-        r1 = run(["sweep", path, "-o", ko], env={"AS_TEST_SEARCH_KILL": str(kill)})
-        r2 = run(["sweep", path, "-o", ko, "--resume"])
-        if r1.returncode == 0 or r2.returncode != 0 or not same(ref, load(ko)):
-            bad.append((kill, r1.returncode, r2.returncode, r2.stderr[-200:]))
-    check(nlines > 8 and not bad, f"{name}: killed after each of journal lines 1..{nlines - 1}, --resume "
-          "ends bit-identical to the uninterrupted sweep (ended runs ok, with their dumps)", bad)
 
 
 if __name__ == "__main__":
