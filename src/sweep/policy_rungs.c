@@ -46,16 +46,15 @@ typedef struct {
 
 static size_t run_ix(const rstate *st, int v, int r) { return (size_t)v * (size_t)st->R + (size_t)r; }
 
-/* Every repeat has reported rung k (or the variant is dead and nothing of it runs). */
+/* Every repeat has reported rung k. A repeat that diverged does not cut its rung short:
+ * the others still train it (what is stored then does not depend on which repeat
+ * reported first, so on the rank count or a kill). */
 static int complete(const rstate *st, int v, int k) {
-    int dead = 0, running = 0, all = 1;
     for (int r = 0; r < st->R; r++) {
         size_t i = run_ix(st, v, r);
-        dead |= st->dead[i];
-        running |= st->running[i];
-        if (st->reported[i] < k && !st->dead[i]) all = 0;
+        if (st->reported[i] < k && !st->dead[i]) return 0;
     }
-    return all || (dead && !running);
+    return 1;
 }
 
 static int is_dead(const rstate *st, int v) {
@@ -110,15 +109,16 @@ static void sort_trials(const as_policy *p, int *v, int n, int k) {
     qsort(v, (size_t)n, sizeof *v, cmp_trials);
 }
 
-/* A run of v at its target rung that is neither reported, running nor dead. */
+/* A run of v at its target rung that is neither reported, running nor dead (a variant
+ * with a dead repeat finishes the rung: it is decided, never promoted, once complete). */
 static int issue(as_policy *p, int v, as_sched_task *t) {
     rstate *st = p->state;
     const bracket *b = &st->b[st->bracket_of[v]];
     int k = st->target[v];
-    if (k < 0 || st->stopped[v] || st->finished[v] || is_dead(st, v)) return 0;
+    if (k < 0 || st->stopped[v] || st->finished[v]) return 0;
     for (int r = 0; r < st->R; r++) {
         size_t i = run_ix(st, v, r);
-        if (st->reported[i] >= k || st->running[i]) continue;
+        if (st->reported[i] >= k || st->running[i] || st->dead[i]) continue;
         int from = st->reported[i] >= 0 ? b->budgets[st->reported[i]] : 0;
         *t = (as_sched_task){v, r, b->budgets[k], from, k, k == b->nrungs - 1};
         st->running[i] = 1;

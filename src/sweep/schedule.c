@@ -217,19 +217,16 @@ static void rung_report(coord *c, const as_sched_task *t, as_result *res, double
     }
     hold(c, t->v, t->r, res);
     c->ready[i] = over && !c->replaying;
+    /* its dumps were lost with the kill: retrain the rung from its checkpoint (queued
+       before the policy hears of it: a stop this report completes must wait for it) */
+    if (!dead && over && c->replaying && c->nredo < c->s->n * c->s->repeats) {
+        c->redo[c->nredo++] = (as_sched_task){t->v, t->r, t->budget, t->from, t->rung, REDO};
+        c->redoing[i] = 1;
+    }
     as_policy_report(&c->pol, t, metric, end);
     if (c->stored[i]) return; /* a decision stored it */
-    if (dead) {
-        finalize(c, t->v, t->r, 0);
-    } else if (over && c->replaying) {
-        /* its dumps were lost with the kill: retrain the rung from its checkpoint */
-        if (c->nredo < c->s->n * c->s->repeats) {
-            c->redo[c->nredo++] = (as_sched_task){t->v, t->r, t->budget, t->from, t->rung, REDO};
-            c->redoing[i] = 1;
-        }
-    } else if (over) {
-        finalize_finished(c, t->v);
-    }
+    if (dead) finalize(c, t->v, t->r, 0);
+    else if (over && !c->replaying) finalize_finished(c, t->v);
 }
 
 /* A finished task arrives at rank 0 (from rank `src`). */

@@ -177,6 +177,11 @@ static const rung_case k_rung_cases[] = {
     /* a variant whose repeat diverges is stopped at once, even if its other is the best */
     {"{\"type\": \"successive_halving\", \"min_epochs\": 1, \"max_epochs\": 9, \"eta\": 3}", 3, 2, 3, 5, -2,
      1, {{3, {1, 3, 9}, NV}}, "", {0, 0}},
+    /* one task at a time: its second repeat still trains the rung the first diverged in
+       (the reference counts every repeat), as it does when both are in flight */
+    {"{\"type\": \"successive_halving\", \"min_epochs\": 1, \"max_epochs\": 9, \"eta\": 3}", 3, 2, 1, 6, -2,
+     1, {{3, {1, 3, 9}, NV}}, "", {0, 0}},
+    {HYPERBAND_3_30, 3, 2, 1, 23, 7, 3, HYPERBAND_LADDERS, "", {0, 0}},
     {HYPERBAND_3_30, 3, 1, 4, 9, -1, 3, HYPERBAND_LADDERS, "", {0, 0}},
     {HYPERBAND_3_30, 3, 2, 3, 21, -1, 3, HYPERBAND_LADDERS, "", {0, 0}},
     {HYPERBAND_3_30, 3, 2, 7, 22, 7, 3, HYPERBAND_LADDERS, "", {0, 0}},
