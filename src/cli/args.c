@@ -2,6 +2,7 @@
 #include "cli/args.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,4 +78,16 @@ as_status as_output_check(const char *flag, const char *out, const char *const *
                                 "to overwrite it", flag, out, inputs[i]);
     }
     return AS_OK;
+}
+
+int as_output_same(const char *a, const char *b) {
+    char ra[PATH_MAX], rb[PATH_MAX];
+    const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');
+    ba = ba ? ba + 1 : a, bb = bb ? bb + 1 : b;
+    if (strcmp(ba, bb) != 0) return 0;
+    char da[PATH_MAX], db[PATH_MAX];
+    snprintf(da, sizeof da, "%.*s", ba == a ? 1 : (int)(ba - a), ba == a ? "." : a);
+    snprintf(db, sizeof db, "%.*s", bb == b ? 1 : (int)(bb - b), bb == b ? "." : b);
+    if (!realpath(da, ra) || !realpath(db, rb)) return strcmp(a, b) == 0;
+    return strcmp(ra, rb) == 0;
 }

@@ -24,5 +24,9 @@ const char *as_arg_value(const char *cmd, int argc, char **argv, int *i);
  * naming flag and path. */
 as_status as_output_check(const char *flag, const char *out, const char *const *inputs, size_t n,
                           as_error *err);
+/* 1 when paths a and b name one file however spelled (./x, d/../x): the same real folder
+ * and file name; neither needs to exist yet (two outputs of one command), a folder that
+ * cannot be resolved compares as written. */
+int as_output_same(const char *a, const char *b);
 
 #endif

@@ -1,7 +1,5 @@
 /* cmd_export.c: `attnsweep export RESULTS.h5` -- one sweep run as a standalone spec. */
-#include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "attnsweep/export.h"
@@ -41,20 +39,6 @@ typedef struct {
     const char *spec, *weights;
 } export_outs;
 
-/* Whether paths a and b name one file: the same real folder and file name (neither needs
- * to exist yet; a folder that cannot be resolved compares as written). */
-static int same_file(const char *a, const char *b) {
-    char ra[PATH_MAX], rb[PATH_MAX];
-    const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');
-    ba = ba ? ba + 1 : a, bb = bb ? bb + 1 : b;
-    if (strcmp(ba, bb) != 0) return 0;
-    char da[PATH_MAX], db[PATH_MAX];
-    snprintf(da, sizeof da, "%.*s", ba == a ? 1 : (int)(ba - a), ba == a ? "." : a);
-    snprintf(db, sizeof db, "%.*s", bb == b ? 1 : (int)(bb - b), bb == b ? "." : b);
-    if (!realpath(da, ra) || !realpath(db, rb)) return strcmp(a, b) == 0;
-    return strcmp(ra, rb) == 0;
-}
-
 /* as_export_opts.check_outputs: neither output may be an input (the results, the resolved
  * dataset) or the other output (however spelled); both pass as_output_check. */
 static as_status check_outputs(const void *ud, const char *results, const char *data,
@@ -63,7 +47,7 @@ static as_status check_outputs(const void *ud, const char *results, const char *
     const char *in_spec[] = {results, data, eo->weights}, *in_w[] = {results, data, eo->spec};
     as_status st = as_output_check("-o", eo->spec, in_spec, 3, err);
     if (!st && eo->weights) st = as_output_check("--weights", eo->weights, in_w, 3, err);
-    if (!st && eo->weights && same_file(eo->weights, eo->spec))
+    if (!st && eo->weights && as_output_same(eo->weights, eo->spec))
         st = as_error_set(err, AS_ERR_ARG, "--weights %s: the same path as -o", eo->weights);
     return st;
 }

@@ -254,7 +254,7 @@ static as_status check_outputs(const train_opts *o, const char *data, as_error *
         const char *in[6] = {o->spec_path, data, o->init_weights, i != 2 ? o->checkpoint : NULL,
                              i != 0 ? o->history : NULL, i != 1 ? o->save_weights : NULL};
         for (int k = 3; k < 6; k++)
-            if (in[k] && !strcmp(in[k], outs[i][1]))
+            if (in[k] && as_output_same(in[k], outs[i][1]))
                 return as_error_set(err, AS_ERR_ARG, "%s %s: another output (or the checkpoint) "
                                     "has the same path", outs[i][0], outs[i][1]);
         as_status st = as_output_check(outs[i][0], outs[i][1], in, 6, err);

@@ -158,25 +158,6 @@ static as_status rewrite_config(cJSON *cfg, const char *data, const char *seed, 
     return ok ? AS_OK : as_error_set(err, AS_ERR_NOMEM, "out of memory");
 }
 
-/* Writes text to tmp (cap bytes: PATH.tmp.<pid>), flushed to disk, for a later rename onto
- * path; on error nothing is left (AS_ERR_STORE, exit 4: the message names path and why). */
-static as_status write_temp(const char *path, const char *text, char *tmp, size_t cap,
-                            as_error *err) {
-    snprintf(tmp, cap, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return as_error_set(err, AS_ERR_STORE, "%s: cannot create: %s", tmp, strerror(errno));
-    int bad = fputs(text, f) < 0 || fputc('\n', f) == EOF || fflush(f) != 0 ||
-              fsync(fileno(f)) != 0;
-    const int e = errno;
-    bad |= fclose(f) != 0;
-    if (bad) {
-        unlink(tmp);
-        return as_error_set(err, AS_ERR_STORE, "%s: cannot write: %s", path,
-                            strerror(e ? e : errno));
-    }
-    return AS_OK;
-}
-
 /* Copies /variants/<key>/weights into a new weights file (/weights). */
 static as_status copy_weights(hid_t f, const char *results, const char *key, const char *out,
                               as_error *err) {
@@ -285,15 +266,13 @@ as_status as_export_run(const char *results, const char *out_spec, const as_expo
     if (!st && o->check_outputs) st = o->check_outputs(o->check_ud, results, abs, err);
     if (!st) st = rewrite_config(cfg, abs, seed, stopped, threads, err);
     if (!st && !(text = cJSON_Print(cfg))) st = as_error_set(err, AS_ERR_NOMEM, "out of memory");
-    /* the spec is written first and renamed last, so a failure leaves neither output */
-    char tmp[PATH_MAX + 32] = "";
-    if (!st) st = write_temp(out_spec, text, tmp, sizeof tmp, err);
-    if (!st && o->weights && (st = copy_weights(f, results, key, o->weights, err))) unlink(tmp);
-    if (!st && rename(tmp, out_spec) != 0) {
-        st = as_error_set(err, AS_ERR_STORE, "%s: cannot write: %s", out_spec, strerror(errno));
-        unlink(tmp);
-        if (o->weights) unlink(o->weights);
-    }
+    /* the weights first (a run without them fails before anything is written), then the
+     * spec; a failed spec takes the new weights with it, so neither output is half there */
+    if (!st && o->weights) st = copy_weights(f, results, key, o->weights, err);
+    const size_t tn = text ? strlen(text) : 0;
+    if (!st) text[tn] = '\n'; /* cJSON_Print's terminator: the file ends with a newline */
+    if (!st && (st = as_write_file_durable(out_spec, text, tn + 1, NULL, 1, err)) && o->weights)
+        unlink(o->weights);
     if (text) cJSON_free(text);
     cJSON_Delete(cfg);
     as_free(config);

@@ -77,6 +77,8 @@ def main():
                        (["train", sp, "--checkpoint", data], "train --checkpoint DATA"),
                        (["train", sp, "--history", os.path.join(tmp, "h.h5"), "--save-weights",
                          os.path.join(tmp, "h.h5")], "train with two outputs on one path"),
+                       (["train", sp, "--history", os.path.join(tmp, ".", "h2.h5"), "--save-weights",
+                         os.path.join(tmp, "h2.h5")], "train with two outputs on one path, spelled apart"),
                        (["sweep", sw, "-o", sw], "sweep -o SWEEP"),
                        (["sweep", sw, "-o", data], "sweep -o DATA")]:
         r = run(args)
