@@ -114,23 +114,14 @@ static as_status journal_runs(const char *journal, entries *es, as_error *err) {
     return st;
 }
 
-/* A run's configuration: the SHA-256 of its config_key (the expanded spec after every
- * override, without data) and its dataset's hash; the run key less repeat and seed. */
+/* A run's configuration: the SHA-256 of its config_key's hash (the expanded spec after
+ * every override, without data) and its dataset's hash, one per line; the run key less
+ * repeat and seed. No allocation: the same parts always give the same id. */
 static void config_id(const char *config_key, const char *data_sha, char out[65]) {
-    size_t nc = strlen(config_key), nd = strlen(data_sha);
-    char *buf = as_malloc(nc + nd + 2);
-    if (!buf) { /* hash the parts' hashes instead: still a function of the same parts */
-        char h[65], parts[200];
-        as_sha256_hex(config_key, nc, h);
-        snprintf(parts, sizeof parts, "%s\n%.64s", h, data_sha);
-        as_sha256_hex(parts, strlen(parts), out);
-        return;
-    }
-    memcpy(buf, config_key, nc);
-    buf[nc] = '\n';
-    memcpy(buf + nc + 1, data_sha, nd + 1);
-    as_sha256_hex(buf, nc + 1 + nd, out);
-    as_free(buf);
+    char parts[140];
+    as_sha256_hex(config_key, strlen(config_key), parts);
+    const int n = snprintf(parts + 64, sizeof parts - 64, "\n%.64s", data_sha);
+    as_sha256_hex(parts, 64 + (size_t)n, out);
 }
 
 /* The configuration of stored run e (its group's config_key and data_sha256; without
@@ -184,7 +175,10 @@ static void label_stale(entry *e, int id) {
     char *name = e->row.name; /* NUL-terminated within AS_SUMMARY_NAME_MAX bytes */
     size_t nb = strnlen(name, AS_SUMMARY_NAME_MAX - 1), nm = sizeof NOT_IN_GRID - 1;
     if (nb >= nm && !memcmp(name + nb - nm, NOT_IN_GRID, nm)) nb -= nm; /* marked before */
-    if (nb + nm >= AS_SUMMARY_NAME_MAX) nb = AS_SUMMARY_NAME_MAX - 1 - nm; /* cut to fit */
+    if (nb + nm >= AS_SUMMARY_NAME_MAX) { /* cut to fit, not inside a UTF-8 character */
+        nb = AS_SUMMARY_NAME_MAX - 1 - nm;
+        while (nb > 0 && ((unsigned char)name[nb] & 0xC0) == 0x80) nb--;
+    }
     memcpy(name + nb, NOT_IN_GRID, nm + 1);
     e->row.id = id;
     e->relabelled = 1;
