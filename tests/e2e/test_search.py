@@ -157,7 +157,9 @@ def main():
               f"{name}: some variant reaches max_epochs")
         with open(o + ".search/journal") as fh:
             nlines = sum(1 for _ in fh) - 1
-        for kill in sorted(set([1, 2, nlines // 3, nlines // 2, nlines - 3, nlines - 1])):
+        # up to the last line (the last rung's report, then its decisions): nlines + 1
+        kills = [1, 2, nlines // 3, nlines // 2, nlines - 3, nlines - 1, nlines, nlines + 1]
+        for kill in sorted(set(kills)):
             ko = os.path.join(tmp, f"{name}-k{kill}.h5")
             r = run(["sweep", path, "-o", ko], np_=2, env={"AS_TEST_SEARCH_KILL": str(kill)})
             killed = r.returncode != 0
