@@ -37,6 +37,16 @@ void as_run_key_of(const char *config_key, int repeat, uint64_t seed, const char
 as_status as_run_key(const as_sweep *s, int v, int repeat, const char *data_sha256,
                      char out[AS_RUN_KEY_HEX], as_error *err);
 
+/* AS_OK when no two variants of s are one run; else AS_ERR_SPEC naming the first such pair
+ * (in the file's order) and why. Two variants are one run when their config keys are
+ * equal on the same data (s->v[].data_sha256 when set, else the same data_index), so
+ * every repeat of theirs would have one run key: after an override made their specs
+ * equal (why names it, e.g. "--epochs 1 replaced train.epochs"; NULL or "" when none),
+ * or on two data files of the same content. file names the sweep file in the message.
+ * AS_ERR_NOMEM. */
+as_status as_run_keys_distinct(const as_sweep *s, const char *file, const char *why,
+                               as_error *err);
+
 /* The training seed of (v, r): as_variant_seed(s->seed, config key, r). */
 uint64_t as_run_seed(const as_sweep *s, int v, int repeat);
 

@@ -17,6 +17,7 @@
 #include "attnsweep/grid.h"
 #include "attnsweep/h5util.h"
 #include "attnsweep/hosts.h"
+#include "attnsweep/runkey.h"
 #include "attnsweep/sha256.h"
 #include "attnsweep/spec.h"
 #include "attnsweep/sweep.h"
@@ -224,8 +225,21 @@ static as_status data_not_axis(const as_sweep *s, const char *file, const char *
     return AS_ERR_ARG;
 }
 
+/* What rewrote every variant's train.epochs, for as_run_keys_distinct's message ("" when
+ * nothing did). */
+static void epochs_note(const sweep_opts *o, const as_sweep *s, char *buf, size_t n) {
+    if (s->search.type >= AS_SEARCH_HALVING)
+        snprintf(buf, n, "%s %d replaced train.epochs", o->epochs ? "--epochs" : "search.max_epochs",
+                 s->search.max_epochs);
+    else if (o->epochs)
+        snprintf(buf, n, "--epochs %ld replaced train.epochs", o->epochs);
+    else
+        buf[0] = '\0';
+}
+
 /* Per-rank set-up: the expanded sweep, its datasets (one, or a data axis), the sweep
- * file's text. */
+ * file's text. Two variants that are one run (the same spec after the overrides, on the
+ * same dataset) are refused here; two datasets of one content once they are hashed. */
 static as_status setup(const sweep_opts *o, as_sweep *s, as_sweep_data *sd, char **text,
                        as_error *err) {
     as_status st = as_sweep_load(o->file, check_variant, NULL, s, err);
@@ -253,6 +267,9 @@ static as_status setup(const sweep_opts *o, as_sweep *s, as_sweep_data *sd, char
     }
     if (st) return as_error_prefix(err, "%s: variant", o->file);
     for (int k = 0; k < sd->n && !st; k++) st = as_sweep_check_search(s, &sd->d[k], o->file, err);
+    char why[96];
+    epochs_note(o, s, why, sizeof why);
+    if (!st) st = as_run_keys_distinct(s, o->file, why, err);
     if (st) return st;
     return as_read_text_file(o->file, text, NULL, err);
 }
@@ -397,6 +414,7 @@ static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
     memset(&meta, 0, sizeof meta);
     as_sha256_hex(text, strlen(text), meta.sweep_sha256);
     if ((st = as_sweep_data_hash(&s, &sd, rank, P, err))) goto out;
+    if ((st = as_run_keys_distinct(&s, o->file, NULL, err))) goto out; /* data of one content */
     memcpy(meta.data_sha256, sd.sha_all, sizeof meta.data_sha256);
     int shared = 0;
     if ((st = choose_journal(o, &s, rank, P, &shared, err))) goto out;
