@@ -126,6 +126,19 @@ def _label(params, axis):
     return "%s=%s" % (axis, axis_value(params[axis]))
 
 
+def _axis_columns(axes, taken):
+    """Each grid axis's column: its name, "axis_" put before it (again) while that is a
+    fixed column (taken), another axis's name or an earlier axis's column (as
+    `attnsweep summary --csv` names them)."""
+    cols = []
+    for a in axes:
+        c = a
+        while c in taken or (c != a and c in axes) or c in cols:
+            c = "axis_" + c
+        cols.append(c)
+    return cols
+
+
 def open_results(path):
     """Opens a results file read-only, checking what every reader needs."""
     if not os.path.exists(path):
@@ -321,7 +334,7 @@ def columns(runs):
                   if k not in tests]
     tail = ["train_seconds", "rank", "seed", "run_key"]
     taken = set(FIXED) | set(fixed_after) | set(tests) | set(tail)
-    axis_cols = [(a, "axis_" + a if a in taken else a) for a in axes]
+    axis_cols = list(zip(axes, _axis_columns(axes, taken)))
     cols = {}
     for c in FIXED:
         cols[c] = [r[c] for r in runs]
@@ -429,8 +442,12 @@ def model_summary(config, input_shape):
 
 if __name__ == "__main__":
     import sys
+    usage = "usage: attnsweep_results.py RESULTS.h5   (prints load() as CSV)"
+    if len(sys.argv) == 2 and sys.argv[1] in ("-h", "--help"):
+        print(usage)
+        sys.exit(0)
     if len(sys.argv) != 2:
-        print("usage: attnsweep_results.py RESULTS.h5   (prints load() as CSV)", file=sys.stderr)
+        print(usage, file=sys.stderr)
         sys.exit(2)
     try:
         table = load(sys.argv[1], pandas=False)

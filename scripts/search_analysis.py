@@ -20,7 +20,12 @@ Prints:
     epochs, pick and gap, and whether every curve it trained equals the grid's bit for bit.
 
 Usage: scripts/search_analysis.py GRID.h5 [POLICY.h5 ...] [--metric val_loss] [--mode min]
-       [--eta 3] [--min-epochs 3] [--tol 0.05] [--draws 2000]
+       [--eta 3] [--min-epochs 3] [--tol 0.05] [--goal 0.35] [--draws 2000] [--seed 0]
+       [--rung-value last|best|both]
+Exit status 2 on bad input, with one line naming the file or the option: a missing or
+non-results file, a search's results as GRID (not every run trained to the end), a
+--metric no run has (val_accuracy on a regression grid), --eta < 2, --min-epochs < 1 or
+more than the grid's epochs, --draws < 4, --tol < 0, --goal outside (0, 1], --seed < 0.
 """
 import argparse
 import json
@@ -32,36 +37,59 @@ import h5py
 import numpy as np
 
 
+def bad_input(msg):
+    """A bad input (file, option): one line on stderr, exit 2."""
+    print(f"search_analysis.py: error: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
 def load(path, metric):
-    """Curves [variant][repeat] (lists of arrays), run keys, names, epochs run, status."""
-    runs = {}
-    with h5py.File(path, "r") as f:
-        if "variants" not in f:
-            sys.exit(f"{path}: no /variants group: not an attnsweep results file")
-        for g in f["variants"].values():
-            v, r = int(g.attrs["id"]), int(g.attrs["repeat"])
-            st = g.attrs["status"]
-            st = st.decode() if isinstance(st, bytes) else str(st)
-            cur = g[metric][:] if metric in g else np.array([])
-            key = g.attrs["run_key"]
-            runs[(v, r)] = dict(curve=cur, status=st, key=key.decode() if isinstance(key, bytes) else str(key),
-                                name=str(g.attrs["name"]))
-        text = f.attrs.get("sweep_text")
+    """Curves [variant][repeat] (lists of arrays), run keys, names, epochs run, status.
+    A missing or unreadable file, or one without runs, exits 2 naming it."""
+    if not os.path.isfile(path):
+        bad_input(f"{path}: no such file")
+    if not h5py.is_hdf5(path):
+        bad_input(f"{path}: not an HDF5 file")
+    runs, curves = {}, set()
+    try:
+        with h5py.File(path, "r") as f:
+            if "variants" not in f:
+                bad_input(f"{path}: no /variants group: not an attnsweep results file")
+            for g in f["variants"].values():
+                v, r = int(g.attrs["id"]), int(g.attrs["repeat"])
+                st = g.attrs["status"]
+                st = st.decode() if isinstance(st, bytes) else str(st)
+                curves |= {k for k, d in g.items() if isinstance(d, h5py.Dataset) and d.ndim == 1}
+                cur = g[metric][:] if metric in g else np.array([])
+                key = g.attrs["run_key"]
+                runs[(v, r)] = dict(curve=cur, status=st, key=key.decode() if isinstance(key, bytes) else str(key),
+                                    name=str(g.attrs["name"]))
+            text = f.attrs.get("sweep_text")
+    except (OSError, KeyError) as e:
+        bad_input(f"{path}: unreadable as attnsweep results ({e})")
+    if not runs:
+        bad_input(f"{path}: no runs under /variants")
+    if all(len(x["curve"]) == 0 for x in runs.values()):
+        bad_input(f"--metric {metric}: no run of {path} has that curve (its curves: "
+                  f"{', '.join(sorted(curves)) or 'none'})")
     return runs, json.loads(text) if text is not None else {}
 
 
-def grid_table(runs, mode):
-    """C [V, R, E] (NaN past a run's end), keys [V], names [V]."""
+def grid_table(runs, mode, path="grid file"):
+    """C [V, R, E] (NaN past a run's end), keys [V], names [V]; exits 2 naming path unless
+    every variant and repeat is there, trained ok to the last epoch (a full grid)."""
     vs = sorted({v for v, _ in runs})
     reps = sorted({r for _, r in runs})
     if vs != list(range(len(vs))) or any((v, r) not in runs for v in vs for r in reps):
-        sys.exit("grid file: the variants and repeats do not form a full table")
+        bad_input(f"{path}: the variants and repeats do not form a full table (a grid sweep's "
+                  "results are needed, not a search's)")
     E = max(len(x["curve"]) for x in runs.values())
     C = np.full((len(vs), len(reps), E), np.nan)
     for (v, r), x in runs.items():
         if x["status"] != "ok" or len(x["curve"]) < E:
-            sys.exit(f"grid file: run v{v} r{r} is {x['status']} with {len(x['curve'])} of {E} epochs:"
-                     " a grid to replay needs every run trained to the end")
+            bad_input(f"{path}: run v{v} r{r} is {x['status']} with {len(x['curve'])} of {E} epochs:"
+                      " a grid to replay needs every run trained to the end (a grid sweep's results,"
+                      " not a search's)")
         C[v, r] = x["curve"]
     if mode == "max":
         C = -C  # smaller is better from here on
@@ -269,8 +297,8 @@ def policy_check(path, grid_runs, shape, F, best, metric, sign):
     ep, same, fin = 0, True, {}
     for (v, r), x in runs.items():
         if (v, r) in grid_runs and grid_runs[(v, r)]["name"] != x["name"]:
-            sys.exit(f"{path}: variant {v} is {x['name']}, in the grid {grid_runs[(v, r)]['name']}:"
-                     " not the same sweep")
+            bad_input(f"{path}: variant {v} is {x['name']}, in the grid {grid_runs[(v, r)]['name']}:"
+                      " not the same sweep")
         n = len(x["curve"])
         ep += n
         g = grid_runs.get((v, r))
@@ -285,11 +313,28 @@ def policy_check(path, grid_runs, shape, F, best, metric, sign):
           f"{'yes' if same else 'NO'}")
 
 
+def check_options(ap, a):
+    """Every option's range; ap.error prints usage and the option, exit 2."""
+    if a.eta < 2:
+        ap.error(f"--eta {a.eta}: must be at least 2")
+    if a.min_epochs < 1:
+        ap.error(f"--min-epochs {a.min_epochs}: must be at least 1 (the first rung's epochs)")
+    if not (math.isfinite(a.tol) and a.tol >= 0):
+        ap.error(f"--tol {a.tol}: must be a number >= 0")
+    if not (a.goal > 0 and a.goal <= 1):
+        ap.error(f"--goal {a.goal}: must be a fraction of the grid's epochs in (0, 1]")
+    if a.draws < 4:
+        ap.error(f"--draws {a.draws}: must be at least 4 (a quarter of them per min_epochs)")
+    if a.seed < 0:
+        ap.error(f"--seed {a.seed}: must be >= 0")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("grid")
     ap.add_argument("policy", nargs="*")
-    ap.add_argument("--metric", default="val_loss")
+    ap.add_argument("--metric", default="val_loss",
+                    choices=("val_loss", "val_accuracy", "loss", "accuracy"))
     ap.add_argument("--mode", choices=("min", "max"), default="min")
     ap.add_argument("--eta", type=int, default=3)
     ap.add_argument("--min-epochs", type=int, default=3, help="Hyperband's smallest budget")
@@ -300,10 +345,14 @@ def main():
     ap.add_argument("--rung-value", choices=("last", "best", "both"), default="last",
                     help="rank a rung by the value at its epoch (the policies) or the best so far")
     a = ap.parse_args()
-    if a.eta < 2:
-        sys.exit("--eta must be at least 2")
+    check_options(ap, a)
+    for p in a.policy:  # every file before the long tables
+        if not os.path.isfile(p):
+            bad_input(f"{p}: no such file")
     grid_runs, _ = load(a.grid, a.metric)
-    C, keys, names = grid_table(grid_runs, a.mode)
+    C, keys, names = grid_table(grid_runs, a.mode, a.grid)
+    if a.min_epochs > C.shape[2]:
+        ap.error(f"--min-epochs {a.min_epochs}: more than the grid's {C.shape[2]} epochs")
     F = final(C)
     sign = -1 if a.mode == "max" else 1
     best = correlation_table(C, F, names, sign)

@@ -74,13 +74,16 @@ static int cmd_toy(int argc, char **argv) {
         } else if (!strcmp(a, "-o") && v) {
             out = v;
         } else if (!strcmp(a, "--seed") && v) {
-            if (!parse_u64(v, UINT32_MAX, &u)) return bad_arg("--seed must be 0..4294967295, got '%s'", v);
+            if (!parse_u64(v, UINT32_MAX, &u))
+                return bad_arg("--seed must be an integer in 0..4294967295 (2^32-1), got '%s'", v);
             p.seed = (uint32_t)u;
         } else if (!strcmp(a, "--samples") && v) {
-            if (!parse_u64(v, 100000000, &u) || u < 1) return bad_arg("--samples must be >= 1, got '%s'", v);
+            if (!parse_u64(v, 100000000, &u) || u < 1)
+                return bad_arg("--samples must be an integer in 1..100000000, got '%s'", v);
             p.samples = (int)u;
         } else if (!strcmp(a, "--test-samples") && v) {
-            if (!parse_u64(v, 100000000, &u)) return bad_arg("--test-samples must be >= 0, got '%s'", v);
+            if (!parse_u64(v, 100000000, &u))
+                return bad_arg("--test-samples must be an integer in 0..100000000, got '%s'", v);
             p.test_samples = (int)u;
         } else if (!strcmp(a, "--noise") && v) {
             char *end;
@@ -147,7 +150,9 @@ static int cmd_ucr(int argc, char **argv) {
         } else if (!strcmp(a, "--test") && v) {
             o.test_path = v;
         } else if (!strcmp(a, "--seed") && v) {
-            if (!parse_u64(v, UINT64_MAX, &o.seed)) return bad_arg("--seed must be >= 0, got '%s'", v);
+            if (!parse_u64(v, UINT64_MAX, &o.seed))
+                return bad_arg("--seed must be an integer in 0..18446744073709551615 (2^64-1), "
+                               "got '%s'", v);
             seed_given = 1;
         } else if (!strcmp(a, "--fill") && v) {
             if (!strcmp(v, "interpolate")) o.fill = AS_FILL_INTERPOLATE;

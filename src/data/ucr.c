@@ -178,10 +178,14 @@ static as_status parse_line(char *s, int layout, int lenient, grow *g, int *coun
         as_status st = parse_value(start, lenient, &v, path, line, field, err);
         if (st != AS_OK) return st;
         if (field == 1) {
-            if (v != floor(v) || v < (double)INT_MIN || v > (double)INT_MAX)
+            if (v != floor(v))
                 return as_error_set(err, AS_ERR_DATA,
                                     "%s:%d: field 1: class label '%.40s' is not an integer", path,
                                     line, start);
+            if (v < (double)INT_MIN || v > (double)INT_MAX)
+                return as_error_set(err, AS_ERR_DATA, "%s:%d: field 1: class label '%.40s' is "
+                                    "outside the supported range %d..%d (32-bit integers)",
+                                    path, line, start, INT_MIN, INT_MAX);
             if (!push_label(g, (int)v)) return as_error_set(err, AS_ERR_NOMEM, "out of memory");
         } else if (!push_value(g, (float)v)) {
             return as_error_set(err, AS_ERR_NOMEM, "out of memory");
@@ -221,6 +225,7 @@ static as_status read_file(const char *path, int lenient, as_ucr_table *out, as_
     memset(&g, 0, sizeof g);
     int layout = -1, t = -1, first_line = 0, line = 0;
     char *p = buf;
+    if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) p += 3; /* a UTF-8 byte order mark */
     while (st == AS_OK && p < buf + len) {
         /* a line ends at LF, CRLF or a CR alone (old Mac files); buf holds no NUL */
         char *nl = strpbrk(p, "\r\n");

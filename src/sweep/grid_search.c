@@ -223,8 +223,9 @@ static as_status dist_params(const grid_doc *doc, grid_axis *A, const char *kind
                             "positive", doc->origin, A->name, p[0], p[1]);
     if (A->dist == GRID_RANDINT && (p[0] != floor(p[0]) || p[1] != floor(p[1]) ||
                                     fabs(p[0]) > 1e15 || fabs(p[1]) > 1e15))
-        return as_error_set(err, AS_ERR_SPEC, "%s: grid.%s.randint: a and b must be integers",
-                            doc->origin, A->name);
+        return as_error_set(err, AS_ERR_SPEC, "%s: grid.%s.randint: a and b must be integers "
+                            "of at most 1e15 in magnitude, got [%.17g, %.17g]", doc->origin,
+                            A->name, p[0], p[1]);
     if (A->dist == GRID_QUNIFORM && !(p[2] > 0))
         return as_error_set(err, AS_ERR_SPEC, "%s: grid.%s.quniform: q (%g) must be positive",
                             doc->origin, A->name, p[2]);

@@ -377,7 +377,8 @@ as_status as_store_pack(as_store *st, const as_sweep *s, const as_results_meta *
     if (!rc && old < 0 && !m)
         rc = as_error_set(err, AS_ERR_DATA, "%s: no such file (the journal alone does not hold the "
                           "sweep's attributes)", st->path);
-    if (!rc && old >= 0) rc = old_runs(old, &es, err);
+    if (!rc && old >= 0 && (rc = old_runs(old, &es, err)) == AS_ERR_DATA)
+        as_error_prefix(err, "%s", st->path); /* /summary missing: not a results file */
     if (!rc) rc = journal_runs(st->journal, &es, err);
     if (!rc && s) rc = relabel(s, old, st->path, m->data_sha256, &es, err);
     if (!rc && es.n) qsort(es.e, es.n, sizeof *es.e, by_label);

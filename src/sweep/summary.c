@@ -34,27 +34,27 @@ static const char *const k_keys[] = {"best_val_loss", "final_val_loss", "best_va
 
 static int g_key, g_desc;
 
+/* x before y (-1), after (1) or equal (0): a NaN after every number, desc larger first. */
+static int cmp_num(double x, double y, int desc) {
+    if (isnan(x) || isnan(y)) return isnan(x) - isnan(y);
+    if (x == y) return 0;
+    return ((x < y) ^ desc) ? -1 : 1;
+}
+
+/* The leaderboard order, a total order (qsort needs one): variants with an ok repeat
+ * first; then the sort key, a missing value (NaN) last (equal accuracy: the lower loss
+ * first); among missing values more epochs run first (a search's stopped variants: the
+ * higher rung first); then the variant id. */
 static int cmp_agg(const void *pa, const void *pb) {
     const agg *a = pa, *b = pb;
     if ((a->n_ok > 0) != (b->n_ok > 0)) return a->n_ok > 0 ? -1 : 1;
-    double x, y;
-    if (g_key < N_STATS) {
-        x = a->m[g_key];
-        y = b->m[g_key];
-        if (isnan(x) != isnan(y)) return isnan(x) ? 1 : -1;
-    } else if (g_key == 6 || g_key == 9) {
-        x = (double)a->n_params;
-        y = (double)b->n_params;
-    } else if (g_key == 7) {
-        x = a->id;
-        y = b->id;
-    } else {
-        return strcmp(a->name, b->name);
-    }
-    if (x == y && g_key == 2 && a->m[0] != b->m[0] && !isnan(a->m[0]) && !isnan(b->m[0]))
-        return a->m[0] < b->m[0] ? -1 : 1; /* equal accuracy: the lower loss first */
-    if (x == y) return a->id - b->id;
-    return ((x < y) ^ g_desc) ? -1 : 1;
+    int c = 0;
+    if (g_key < N_STATS) c = cmp_num(a->m[g_key], b->m[g_key], g_desc);
+    else if (g_key == 6 || g_key == 9) c = cmp_num((double)a->n_params, (double)b->n_params, 0);
+    else if (g_key == 8) c = strcmp(a->name, b->name);
+    if (!c && g_key == 2) c = cmp_num(a->m[0], b->m[0], 0);
+    if (!c && g_key < N_STATS && isnan(a->m[g_key])) c = cmp_num(a->epochs_run, b->epochs_run, 1);
+    return c ? c : (a->id > b->id) - (a->id < b->id);
 }
 
 static int cmp_id(const void *pa, const void *pb) {
@@ -187,40 +187,70 @@ static int collect_axes(agg *a, int na, const char **names) {
     return n;
 }
 
-/* A CSV field: quoted (quotes doubled) when it holds a comma, quote or line break. */
-static void csv_text(FILE *out, const char *s) {
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, out);
-        return;
-    }
-    fputc('"', out);
+/* A CSV field, "axis_" k times then s: quoted (quotes doubled) when s holds a comma, quote
+ * or line break. */
+static void csv_field(FILE *out, int k, const char *s) {
+    int quote = strpbrk(s, ",\"\r\n") != NULL;
+    if (quote) fputc('"', out);
+    for (; k > 0; k--) fputs("axis_", out);
     for (; *s; s++) {
         if (*s == '"') fputc('"', out);
         fputc(*s, out);
     }
-    fputc('"', out);
+    if (quote) fputc('"', out);
 }
+
+static void csv_text(FILE *out, const char *s) { csv_field(out, 0, s); }
 
 static void csv_num(FILE *out, double v) {
     if (isnan(v)) fputs(",", out);
     else fprintf(out, ",%.9g", v);
 }
 
+/* The CSV's fixed columns: before the grid axes (group only with --group-by) and after. */
+static const char *const k_csv_fixed[] = {
+    "position", "id", "name", "group", "family", "n_params", "repeats_ok", "repeats_failed",
+    "epochs_run", "best_epoch", "best_val_loss_mean", "best_val_loss_std", "final_val_loss_mean",
+    "final_val_loss_std", "best_val_accuracy_mean", "best_val_accuracy_std", "train_seconds_mean",
+    "test_loss_mean", "test_loss_std", "test_accuracy_mean", "test_accuracy_std"};
+#define N_CSV_FIXED (int)(sizeof k_csv_fixed / sizeof k_csv_fixed[0])
+#define N_CSV_HEAD 5 /* position .. family */
+
+/* 1 when column s is ("axis_" times k) name. */
+static int is_column(const char *s, int k, const char *name) {
+    for (; k > 0; k--, s += 5)
+        if (strncmp(s, "axis_", 5) != 0) return 0;
+    return !strcmp(s, name);
+}
+
+/* How many "axis_" prefixes axis j's column needs to be unlike every fixed column, every
+ * other axis name and the columns of the axes before it (an axis "id" is "axis_id", as
+ * scripts/attnsweep_results.py names it). */
+static int axis_prefixes(const char **axes, const int *pre, int j, int n) {
+    for (int k = 0;; k++) {
+        int taken = 0;
+        for (int i = 0; i < N_CSV_FIXED && !taken; i++) taken = is_column(k_csv_fixed[i], k, axes[j]);
+        for (int i = 0; i < n && !taken; i++) taken = i != j && is_column(axes[i], k, axes[j]);
+        for (int i = 0; i < j && !taken; i++) /* axis i's column is "axis_" x pre[i] axes[i] */
+            taken = k >= pre[i] ? is_column(axes[i], k - pre[i], axes[j])
+                                : is_column(axes[j], pre[i] - k, axes[i]);
+        if (!taken) return k;
+    }
+}
+
 static void print_csv(FILE *out, agg *a, int na, const as_summary_opts *o) {
     const char *axes[MAX_AXES];
-    int n_axes = collect_axes(a, na, axes);
+    int n_axes = collect_axes(a, na, axes), pre[MAX_AXES];
     qsort(a, (size_t)na, sizeof *a, cmp_agg);
-    fputs("position,id,name,", out);
-    if (o->group_by) fputs("group,", out);
-    fputs("family", out);
+    for (int i = 0; i < N_CSV_HEAD; i++)
+        if (i != 3 || o->group_by) fprintf(out, "%s%s", i ? "," : "", k_csv_fixed[i]);
     for (int j = 0; j < n_axes; j++) {
+        pre[j] = axis_prefixes(axes, pre, j, n_axes);
         fputc(',', out);
-        csv_text(out, axes[j]);
+        csv_field(out, pre[j], axes[j]);
     }
-    fputs(",n_params,repeats_ok,repeats_failed,epochs_run,best_epoch,best_val_loss_mean,"
-          "best_val_loss_std,final_val_loss_mean,final_val_loss_std,best_val_accuracy_mean,"
-          "best_val_accuracy_std,train_seconds_mean,test_loss_mean,test_loss_std,"
-          "test_accuracy_mean,test_accuracy_std\n", out);
+    for (int i = N_CSV_HEAD; i < N_CSV_FIXED; i++) fprintf(out, ",%s", k_csv_fixed[i]);
+    fputc('\n', out);
     for (int k = 0; k < na && (!o->top || k < o->top); k++) {
         fprintf(out, "%d,%d,", k + 1, a[k].id);
         csv_text(out, a[k].name);
@@ -377,9 +407,9 @@ as_status as_summary_print(const char *path, const as_summary_opts *o, FILE *out
     size_t n = 0;
     g_path = path;
     as_status st = as_store_rows(path, &rows, &n, err); /* with the runs still in the journal */
-    if (st) {
+    if (st) { /* the message names path (as_store_rows) */
         H5Fclose(f);
-        return as_error_prefix(err, "%s", path);
+        return st;
     }
     char *task = NULL;
     int classification = as_h5_read_attr_string(f, "task", &task, NULL) == AS_OK &&

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """e2e: `attnsweep data ucr` on the hand-written fixtures (tests/fixtures/ucr):
 layouts, label mapping, class counts printed, merge-shuffle, and every input error
-exiting 2 with the file and line named and no output file left behind."""
+exiting 2 with the file and line named and no output file left behind; a leading UTF-8
+byte order mark is skipped; a label outside the 32-bit range and --seed, --samples,
+--test-samples out of range name the supported range."""
 import os
 import subprocess
 import sys
@@ -97,5 +99,55 @@ r = run("-o", os.path.join(tmp, "b.h5"))
 check(r.returncode == 2 and "--train" in r.stderr, "missing --train")
 r = run("--train", fx("tab_TRAIN.tsv"), "--seed", "x", "-o", os.path.join(tmp, "b.h5"))
 check(r.returncode == 2, "bad --seed")
+for seed in ("18446744073709551616", "-1"):
+    r = run("--train", fx("tab_TRAIN.tsv"), "--merge-shuffle", "--seed", seed, "-o", os.path.join(tmp, "b.h5"))
+    check(r.returncode == 2 and "--seed must be an integer in 0..18446744073709551615" in r.stderr,
+          f"--seed {seed}: the range named: {r.stderr!r}")
+for flag, val, want in (("--test-samples", "-1", "0..100000000"), ("--samples", "0", "1..100000000"),
+                        ("--seed", "4294967296", "0..4294967295")):
+    r = subprocess.run([BIN, "data", "toy", flag, val, "-o", os.path.join(tmp, "t.h5")],
+                       capture_output=True, text=True)
+    check(r.returncode == 2 and f"{flag} must be an integer in {want}" in r.stderr and
+          not os.path.exists(os.path.join(tmp, "t.h5")), f"toy {flag} {val}: the range named: {r.stderr!r}")
+
+# a UTF-8 byte order mark (Windows, Excel) before the first label is skipped
+with open(fx("comma_crlf.csv"), "rb") as fh:
+    plain = fh.read()
+bom = os.path.join(tmp, "bom.csv")
+with open(bom, "wb") as fh:
+    fh.write(b"\xef\xbb\xbf" + plain)
+outs = []
+for src in (fx("comma_crlf.csv"), bom):
+    out = os.path.join(tmp, os.path.basename(src) + ".bom.h5")
+    r = run("--train", src, "-o", out)
+    check(r.returncode == 0, f"{src}: {r.stderr}")
+    if r.returncode == 0:
+        with h5py.File(out) as f:
+            outs.append((f["/train/x"][()], f["/train/y"][()], list(f.attrs["class_labels"])))
+check(len(outs) == 2 and all(np.array_equal(a, b) for a, b in zip(outs[0], outs[1])),
+      "a leading byte order mark: the same dataset as without it")
+
+# labels: the 32-bit range, named when a label is outside it; a non-integer is not an integer
+for label, ok, want in (("2147483647", True, ""), ("-2147483648", True, ""),
+                        ("3000000000", False, "class label '3000000000' is outside the supported "
+                         "range -2147483648..2147483647"),
+                        ("-2147483649", False, "outside the supported range"),
+                        ("2.5", False, "class label '2.5' is not an integer")):
+    src = os.path.join(tmp, "label.tsv")
+    with open(src, "w") as fh:
+        fh.write(f"1\t0.5\t0.25\n{label}\t0.1\t0.2\n")
+    out = os.path.join(tmp, "label.h5")
+    if os.path.exists(out):
+        os.remove(out)
+    r = run("--train", src, "-o", out)
+    if ok:
+        got = []
+        if r.returncode == 0:
+            with h5py.File(out) as f:
+                got = sorted(int(c) for c in f.attrs["class_labels"])
+        check(r.returncode == 0 and got == sorted([1, int(label)]), f"label {label}: {got} {r.stderr}")
+    else:
+        check(r.returncode == 2 and f"{src}:2: field 1: " in r.stderr and want in r.stderr and
+              not os.path.exists(out), f"label {label}: {r.stderr!r}")
 
 sys.exit(check.summary())

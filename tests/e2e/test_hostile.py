@@ -403,6 +403,11 @@ def grid_cases():
                    ["sweep", "--dry-run", sweep("deep.json", {"a0": [4], "b": [deep]},
                                                 train={"epochs": "$b"})],
                    ["deep.json", "grid.b", "nested deeper than 64"])
+    expect_refusal("sweep: randint beyond its range",
+                   ["sweep", "--dry-run", sweep("randint.json", {"a0": {"randint": [1, 1e18]}},
+                                                search={"type": "random", "samples": 2})],
+                   ["randint.json", "grid.a0.randint: a and b must be integers of at most 1e15 in "
+                    "magnitude, got [1, 1e+18]"])
     expect_refusal("sweep: a placeholder cycle",
                    ["sweep", "--dry-run", sweep("cycle.json", {"a0": ["$b"], "b": ["$a0"]})],
                    ["cycle.json", "placeholder cycle $a0 -> $b -> $a0"])

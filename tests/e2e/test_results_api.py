@@ -8,6 +8,7 @@ datasets; files written before the parameter count was renamed n_params still lo
 bad files raise ResultsError naming the file. load() of a 500-run file must take under
 2 CPU-seconds. With ATTNSWEEP_BIN, a real quick sweep's load() must agree with
 `attnsweep summary --csv`. With pandas installed the DataFrame must equal the dict.
+From the shell, --help prints the usage and exits 0.
 """
 import csv
 import io
@@ -235,8 +236,21 @@ def check_real(tmp):
                   % (c, row["id"], row[c], got))
 
 
+def check_cli_help():
+    """The script from the shell: --help prints the usage (exit 0), not "no such file"."""
+    script = os.path.join(SRC, "scripts", "attnsweep_results.py")
+    for flag in ("--help", "-h"):
+        p = subprocess.run([PY, script, flag], capture_output=True, text=True, timeout=60)
+        check(p.returncode == 0 and p.stdout.startswith("usage: attnsweep_results.py RESULTS.h5")
+              and "no such file" not in p.stdout + p.stderr,
+              "attnsweep_results.py %s: usage, exit 0 (%s, %r)" % (flag, p.returncode, p.stderr))
+    p = subprocess.run([PY, script], capture_output=True, text=True, timeout=60)
+    check(p.returncode == 2 and "usage" in p.stderr, "attnsweep_results.py without a file: exit 2")
+
+
 def main():
     tmp = temp_path("test_results_api.")
+    check_cli_help()
     last = check_fakes(tmp)
     check_bad(tmp, last)
     check_pandas(last)
