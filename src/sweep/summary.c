@@ -317,26 +317,44 @@ static void print_rows(FILE *out, const agg *a, int na, const as_summary_opts *o
     }
 }
 
-/* Runs a search policy stopped, best first within each rung (the epochs they reached),
- * higher rungs first. */
+static int g_stop_acc; /* cmp_stopped: a classification sweep (best by accuracy) */
+
+/* The stopped runs' order: the higher rung (more epochs) first; within a rung the best
+ * first (the higher val_accuracy for classification, then the lower val_loss; a missing
+ * value last); then id and repeat. */
+static int cmp_stopped(const void *pa, const void *pb) {
+    const as_summary_row *a = *(const as_summary_row *const *)pa;
+    const as_summary_row *b = *(const as_summary_row *const *)pb;
+    int c = (a->epochs_run < b->epochs_run) - (a->epochs_run > b->epochs_run);
+    if (!c && g_stop_acc) c = cmp_num(a->best_val_accuracy, b->best_val_accuracy, 1);
+    if (!c) c = cmp_num(a->best_val_loss, b->best_val_loss, 0);
+    if (!c) c = (a->id > b->id) - (a->id < b->id);
+    return c ? c : (a->repeat > b->repeat) - (a->repeat < b->repeat);
+}
+
+/* The runs a search policy stopped, in cmp_stopped's order. */
 static void print_stopped(const as_summary_row *rows, size_t n, int classification, FILE *out) {
-    int count = 0, max_ep = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(rows[i].status, "stopped")) {
-            count++;
-            if (rows[i].epochs_run > max_ep) max_ep = rows[i].epochs_run;
-        }
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) count += !strcmp(rows[i].status, "stopped");
     if (!count) return;
-    fprintf(out, "\nstopped by the search (%d run%s; status stopped, trained to the epochs of "
-                 "their last rung):\n", count, plural(count));
-    for (int ep = max_ep; ep > 0; ep--)
-        for (size_t i = 0; i < n; i++) {
-            if (strcmp(rows[i].status, "stopped") || rows[i].epochs_run != ep) continue;
-            fprintf(out, "  v%04d_r%d  rung at %3d epochs  best val_loss %-10.5g", rows[i].id,
-                    rows[i].repeat, ep, rows[i].best_val_loss);
-            if (classification) fprintf(out, " val_accuracy %.4f", rows[i].best_val_accuracy);
-            fprintf(out, "  %s\n", rows[i].name);
-        }
+    const as_summary_row **s = as_malloc(count * sizeof *s); /* count <= n rows: no overflow */
+    if (!s) {
+        fprintf(out, "\nstopped by the search: %zu runs (out of memory to list them)\n", count);
+        return;
+    }
+    for (size_t i = 0, k = 0; i < n; i++)
+        if (!strcmp(rows[i].status, "stopped")) s[k++] = &rows[i];
+    g_stop_acc = classification;
+    qsort(s, count, sizeof *s, cmp_stopped);
+    fprintf(out, "\nstopped by the search (%zu run%s; status stopped, trained to the epochs of "
+                 "their last rung):\n", count, plural(count == 1 ? 1 : 2));
+    for (size_t k = 0; k < count; k++) {
+        fprintf(out, "  v%04d_r%d  rung at %3d epochs  best val_loss %-10.5g", s[k]->id,
+                s[k]->repeat, s[k]->epochs_run, s[k]->best_val_loss);
+        if (classification) fprintf(out, " val_accuracy %.4f", s[k]->best_val_accuracy);
+        fprintf(out, "  %s\n", s[k]->name);
+    }
+    as_free(s);
 }
 
 static int is_bad(const char *status) { return strcmp(status, "ok") && strcmp(status, "stopped"); }

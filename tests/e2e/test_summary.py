@@ -12,7 +12,8 @@
   one, the higher rung (more epochs) first, then by id; an all-failed grid (valid
   convolutions with kernel_size 3, 150, 160, 170, 5 on series of length 100) by id;
   checked against an order computed from /summary here (glibc's merge sort put them in
-  reverse with the old comparator).
+  reverse with the old comparator). The table's list of stopped runs: the higher rung
+  first, then the lowest val_loss (a missing one last), then id (it was in id order).
 - Grid axes named like a fixed CSV column ("id", "name") are "axis_id", "axis_name", as
   scripts/attnsweep_results.py's load() names them, with the same values.
 - Messages name the file once: `summary` and `results pack` of a dataset (no /summary).
@@ -113,6 +114,25 @@ def order_checks():
           and eps == ["4", "2", "2", "1", "1", "1"],
           f"halving: the finished variant, then the stopped ones by rung (epochs) and id: {got} "
           f"(want {want}), epochs {eps}")
+    # the table's stopped list: higher rung first, the best (lowest val_loss) first within
+    # a rung, then id; the losses of a copy are rewritten so that this is not the id order
+    shutil.copy(j("sh.h5"), j("sh_losses.h5"))
+    with h5py.File(j("sh_losses.h5"), "r+") as f:
+        t = f["summary"][()]
+        stop = np.flatnonzero(t["status"] == b"stopped")
+        t["best_val_loss"][stop] = 100.0 - t["id"][stop]  # the larger id, the better
+        t["best_val_loss"][stop[:1]] = np.nan  # a missing value: last in its rung
+        f["summary"][...] = t
+    want = sorted(((-int(t["epochs_run"][i]), np.isnan(t["best_val_loss"][i]),
+                    float(np.nan_to_num(t["best_val_loss"][i])), int(t["id"][i])) for i in stop))
+    want = [x[3] for x in want]
+    r = run("summary", "sh_losses.h5")
+    got = [int(m.group(1)) for m in re.finditer(r"^  v(\d{4})_r\d  rung at", r.stdout, re.M)]
+    check(r.returncode == 0 and got == want and got != sorted(got, key=lambda v: (-int(
+          t["epochs_run"][t["id"] == v][0]), v)),
+          f"the stopped list: higher rung first, then the lowest val_loss (missing last), "
+          f"not the id order: {got} (want {want})")
+
     failing = write_sweep("fail.json", {
         "data": "toy.h5", "train": dict(train, epochs=1), "repeats": 2,
         "model": [{"type": "conv1d", "filters": 2, "kernel_size": "$id", "activation": "$name",
