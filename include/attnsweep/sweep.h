@@ -222,6 +222,14 @@ typedef struct {
  * failure inside a run aborts the job (MPI_Abort): the other ranks could not be told. */
 as_status as_sweep_schedule(const as_sweep *s, const as_dataset *d, const as_sched_opts *o,
                             as_error *err);
+/* Rank 0, --resume, before anything is written: can s on the dataset of hash data_sha256
+ * continue the rung search state in OUT.search/ (AS_OK at once for grid and random)? Its
+ * journal, when there, must be readable and recorded under s's search settings, repeats,
+ * seed and dataset (AS_ERR_ARG naming each changed one with both values, --force or not;
+ * AS_ERR_DATA for an unreadable line); without a journal no run may be stored (done[]:
+ * as_results_done's, or NULL; AS_ERR_ARG). */
+as_status as_sweep_search_check(const as_sweep *s, const char *out, const char *data_sha256,
+                                const unsigned char *done, as_error *err);
 
 /* ---- the leaderboard (attnsweep summary) ---- */
 

@@ -42,7 +42,7 @@ static void usage(FILE *f) {
             "options:\n"
             "  -o, --output FILE        the results file (required unless --dry-run)\n"
             "  --dry-run                list the variants (id, name, parameters, multiply-adds\n"
-            "                           per epoch) and exit\n"
+            "                           per epoch) and exit; with --shard, those of the shard\n"
             "  --resume                 keep the runs already in RESULTS.h5, train the rest\n"
             "  --force                  with --resume: resume even if the sweep file, --epochs\n"
             "                           or dataset changed; stored runs of other configurations\n"
@@ -176,40 +176,6 @@ static as_status check_variant(void *ud, const cJSON *spec, const char *origin, 
 static volatile int g_stop = 0; /* the signal that asked the sweep to stop */
 static void on_term(int sig) { g_stop = sig; }
 
-static void dry_run(const as_sweep *s, const as_sweep_data *sd) {
-    const as_dataset *d0 = &sd->d[0];
-    printf("%d variant%s x %d repeat%s = %d run%s on ", s->n, s->n == 1 ? "" : "s", s->repeats,
-           s->repeats == 1 ? "" : "s", s->n * s->repeats, s->n * s->repeats == 1 ? "" : "s");
-    if (sd->n == 1)
-        printf("%s (%d training series of length %d)\n", d0->path, d0->train.n, d0->train.t);
-    else
-        printf("%d datasets (a data axis)\n", sd->n);
-    printf("%5s  %-60s %10s %14s %10s\n", "id", "name", "params", "MACs/epoch", "memory");
-    for (int v = 0; v < s->n; v++) {
-        int64_t params = 0;
-        size_t bytes = 0;
-        as_error e;
-        double macs = as_sweep_estimate_mem(s, v, &sd->d[s->v[v].data_index], s->ranks_per_variant,
-                                            &params, &bytes, &e);
-        char mem[32];
-        as_mem_format(bytes, mem, sizeof mem);
-        if (macs < 0) printf("%5d  %-60.60s  fails: %s\n", v, s->v[v].name, e.msg);
-        else printf("%5d  %-60.60s %10lld %14.4g %10s\n", v, s->v[v].name, (long long)params, macs,
-                    mem);
-    }
-    char avail[32];
-    as_mem_format(as_mem_available(), avail, sizeof avail);
-    printf("memory: per rank, to train (model, optimizer, batch); %s available\n", avail);
-    const as_search_cfg *c = &s->search;
-    if (c->type >= AS_SEARCH_HALVING) {
-        printf("search: %s by %s (%s), eta %d, rungs at", as_search_type_name(c->type),
-               as_metric_name(c->metric), c->maximize ? "max" : "min", c->eta);
-        for (long b = c->min_epochs; b < c->max_epochs; b *= c->eta) printf(" %ld", b);
-        printf(" %d epochs%s\n", c->max_epochs,
-               c->type == AS_SEARCH_HYPERBAND ? " (the most exploratory bracket; see sweeps/README.md)" : "");
-    }
-}
-
 /* --data replaces a single dataset: refused when the sweep's data is a grid axis ("$ds"),
  * even of one value (the runs would be labelled with the axis value, not the override). */
 static as_status data_not_axis(const as_sweep *s, const char *file, const char *data, as_error *err) {
@@ -290,6 +256,62 @@ static as_status mark_shard(const sweep_opts *o, const as_sweep *s, unsigned cha
     return AS_OK;
 }
 
+/* Rank 0: --dry-run lists the variants (with --shard, those with a run in the shard, as
+ * the real run would select and refuse them). */
+static as_status dry_run(const sweep_opts *o, const as_sweep *s, const as_sweep_data *sd,
+                         as_error *err) {
+    const as_dataset *d0 = &sd->d[0];
+    size_t runs = (size_t)s->n * (size_t)s->repeats;
+    unsigned char *other = o->n_shards ? as_calloc(runs + 1, 1) : NULL; /* 2: another shard's */
+    if (o->n_shards && !other) return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    as_status st = o->n_shards ? mark_shard(o, s, other, err) : AS_OK;
+    if (st) {
+        as_free(other);
+        return st;
+    }
+    printf("%d variant%s x %d repeat%s = %d run%s on ", s->n, s->n == 1 ? "" : "s", s->repeats,
+           s->repeats == 1 ? "" : "s", s->n * s->repeats, s->n * s->repeats == 1 ? "" : "s");
+    if (sd->n == 1)
+        printf("%s (%d training series of length %d)\n", d0->path, d0->train.n, d0->train.t);
+    else
+        printf("%d datasets (a data axis)\n", sd->n);
+    printf("%5s  %-60s %10s %14s %10s\n", "id", "name", "params", "MACs/epoch", "memory");
+    for (int v = 0; v < s->n; v++) {
+        int mine = 0;
+        for (int r = 0; r < s->repeats; r++) mine += !other || other[(size_t)v * s->repeats + r] != 2;
+        if (!mine) continue;
+        int64_t params = 0;
+        size_t bytes = 0;
+        as_error e;
+        double macs = as_sweep_estimate_mem(s, v, &sd->d[s->v[v].data_index], s->ranks_per_variant,
+                                            &params, &bytes, &e);
+        char mem[32];
+        as_mem_format(bytes, mem, sizeof mem);
+        if (macs < 0) printf("%5d  %-60.60s  fails: %s", v, s->v[v].name, e.msg);
+        else printf("%5d  %-60.60s %10lld %14.4g %10s", v, s->v[v].name, (long long)params, macs, mem);
+        if (mine < s->repeats) { /* some of its repeats are another shard's */
+            printf("  (this shard's repeats:");
+            for (int r = 0; r < s->repeats; r++)
+                if (other[(size_t)v * s->repeats + r] != 2) printf(" %d", r);
+            printf(")");
+        }
+        printf("\n");
+    }
+    as_free(other);
+    char avail[32];
+    as_mem_format(as_mem_available(), avail, sizeof avail);
+    printf("memory: per rank, to train (model, optimizer, batch); %s available\n", avail);
+    const as_search_cfg *c = &s->search;
+    if (c->type >= AS_SEARCH_HALVING) {
+        printf("search: %s by %s (%s), eta %d, rungs at", as_search_type_name(c->type),
+               as_metric_name(c->metric), c->maximize ? "max" : "min", c->eta);
+        for (long b = c->min_epochs; b < c->max_epochs; b *= c->eta) printf(" %ld", b);
+        printf(" %d epochs%s\n", c->max_epochs,
+               c->type == AS_SEARCH_HYPERBAND ? " (the most exploratory bracket; see sweeps/README.md)" : "");
+    }
+    return AS_OK;
+}
+
 /* Rank 0: takes the results' lock, checks them against --resume (filling done[]) and
  * packs the results file with a free /summary row for every run of this session. */
 static as_status prepare_results(const sweep_opts *o, const as_sweep *s, const as_sweep_data *sd,
@@ -326,7 +348,12 @@ static as_status prepare_results(const sweep_opts *o, const as_sweep *s, const a
         return as_error_set(err, AS_ERR_ARG, "%s holds runs of an earlier sweep whose results file is "
                             "gone: remove the folder to start over", store->journal);
     size_t total = (size_t)s->n * (size_t)s->repeats, todo = total;
+    /* a rung search's journal must match: its decisions were taken under its settings
+       (before the sweep file's check, which --force passes); then, with the stored runs,
+       that it is there */
+    if (o->resume && (st = as_sweep_search_check(s, o->out, meta->data_sha256, NULL, err))) return st;
     if (o->resume && (st = as_results_done(o->out, s, meta, o->force, done, err))) return st;
+    if (o->resume && (st = as_sweep_search_check(s, o->out, meta->data_sha256, done, err))) return st;
     if (o->n_shards && (st = mark_shard(o, s, done, err))) return st;
     if (o->n_shards) { /* a shard plans its own runs (merge plans the whole sweep's) */
         size_t mine = 0;
@@ -402,7 +429,8 @@ static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
     if (P > 1) st = as_runtime_agree(st, rank, P, err);
     if (st) goto out;
     if (o->dry) {
-        if (rank == 0) dry_run(&s, &sd);
+        if (rank == 0) st = dry_run(o, &s, &sd, err);
+        if (P > 1) st = as_runtime_agree(st, rank, P, err);
         goto out;
     }
     int R = o->rpv ? (int)o->rpv : s.ranks_per_variant;

@@ -115,9 +115,14 @@ typedef struct {
     char path[4200];
 } as_journal;
 
+/* The header words of s's search on the dataset of hash data_sha256: "<policy>
+ * search.min_epochs=1 ... repeats=2 seed=0 data_sha256=...", the settings its decisions
+ * depend on (format in policy_journal.c). Truncated at cap. */
+void as_journal_settings(const as_sweep *s, const char *data_sha256, char *buf, size_t cap);
 /* Opens path for appending after its first keep_bytes (a replayed journal), or creates it
- * with its header line when keep_bytes is 0. AS_ERR_IO naming the path. */
-as_status as_journal_open(as_journal *j, const char *path, const char *policy, long keep_bytes,
+ * with its header line (settings: as_journal_settings) when keep_bytes is 0. AS_ERR_IO
+ * naming the path. */
+as_status as_journal_open(as_journal *j, const char *path, const char *settings, long keep_bytes,
                           as_error *err);
 void as_journal_close(as_journal *j);
 /* Appends (and fsyncs) a rung report: the task, the result's scalars and curves (no
@@ -126,11 +131,15 @@ as_status as_journal_report(as_journal *j, const char *key, const as_sched_task 
                             double metric, as_error *err);
 as_status as_journal_decision(as_journal *j, char kind, const char *key, int rung, as_error *err);
 /* Calls fn for every whole line in order: kind 'R' with the task and a result holding
- * the curves (fn takes its arrays), 'P'/'S' with t->rung set and r NULL. *good_bytes: the
- * length of the whole lines read. A journal of another policy is AS_ERR_ARG. */
+ * the curves (fn takes its arrays), 'P'/'S' with t->rung set and r NULL; fn NULL: only
+ * checks the journal. *good_bytes: the length of the whole lines read. A journal of
+ * another policy, or whose header records other settings than `settings`
+ * (as_journal_settings; a first-format header is checked for the policy only), is
+ * AS_ERR_ARG naming each changed setting with both values; an unreadable line
+ * AS_ERR_DATA. */
 typedef void (*as_journal_visit)(void *ud, char kind, const char *key, const as_sched_task *t,
                                  as_result *r, double metric);
-as_status as_journal_replay(const char *path, const char *policy, as_journal_visit fn, void *ud,
+as_status as_journal_replay(const char *path, const char *settings, as_journal_visit fn, void *ud,
                             long *good_bytes, as_error *err);
 
 /* Policy ops (policy.c, policy_rungs.c). */

@@ -3,7 +3,14 @@
  * that --resume after kill -9 replays it (policy.h).
  *
  * Lines (text, one event each; doubles in C99 hex, %a, so they read back exactly):
- *   attnsweep-search 1 <policy>                                       (header)
+ *   attnsweep-search 2 <policy> <name>=<value>...                     (header)
+ *     the settings that drive the decisions (as_journal_settings): search.min_epochs,
+ *     search.max_epochs, search.eta, search.metric, search.mode, search.samples,
+ *     search.seed (when it draws: hyperband, asha, samples > 0), repeats, seed (the
+ *     sweep seed) and data_sha256 (the dataset's: <key> holds neither). A replay
+ *     refuses a journal whose settings differ, naming each with both values. Journals
+ *     of the first format (header "attnsweep-search 1 <policy>") recorded only the
+ *     policy: they are replayed when the policy matches, their settings unchecked.
  *   R <key> <repeat> <rung> <budget> <from> <last> <status> <metric> <params> <seed> <rank>
  *     <epochs_run> <best_epoch> <in_t> <in_c> <best_val_loss> <final_val_loss>
  *     <best_val_accuracy> <train_seconds> <ncurves> {<name> <n> <v1> ... <vn>}... |<error>
@@ -23,7 +30,8 @@
 #include "attnsweep/alloc.h"
 #include "sweep/policy.h"
 
-#define HEADER "attnsweep-search 1 "
+#define HEADER "attnsweep-search 2 "
+#define HEADER_V1 "attnsweep-search 1 " /* the policy only */
 
 static const char *const CURVES[] = {"loss",     "val_loss",     "epoch_seconds",
                                      "accuracy", "val_accuracy", "learning_rate"};
@@ -50,7 +58,77 @@ static as_status sync_line(as_journal *j, as_error *err) {
     return AS_OK;
 }
 
-as_status as_journal_open(as_journal *j, const char *path, const char *policy, long keep_bytes,
+void as_journal_settings(const as_sweep *s, const char *data_sha256, char *buf, size_t cap) {
+    const as_search_cfg *c = &s->search;
+    int n = snprintf(buf, cap, "%s search.min_epochs=%d search.max_epochs=%d search.eta=%d "
+                     "search.metric=%s search.mode=%s search.samples=%d", as_search_type_name(c->type),
+                     c->min_epochs, c->max_epochs, c->eta, as_metric_name(c->metric),
+                     c->maximize ? "max" : "min", c->samples);
+    /* the seed decides only what is drawn: Hyperband's brackets, ASHA's order, samples */
+    if (n > 0 && (size_t)n < cap && (c->type == AS_SEARCH_HYPERBAND || c->type == AS_SEARCH_ASHA || c->samples > 0))
+        n += snprintf(buf + n, cap - (size_t)n, " search.seed=%llu", (unsigned long long)c->seed);
+    /* the runs' seeds and data, which the run keys of the journal's lines do not hold */
+    if (n > 0 && (size_t)n < cap)
+        snprintf(buf + n, cap - (size_t)n, " repeats=%d seed=%llu data_sha256=%s", s->repeats,
+                 (unsigned long long)s->seed, data_sha256 && *data_sha256 ? data_sha256 : "-");
+}
+
+/* The value of setting `name` in a header's "name=value" words ("none" when absent). */
+static void setting_of(const char *words, const char *name, char *val, size_t cap) {
+    size_t nl = strlen(name);
+    snprintf(val, cap, "none");
+    for (const char *p = words; p && *p;) {
+        while (*p == ' ') p++;
+        size_t wl = strcspn(p, " ");
+        if (wl > nl && !strncmp(p, name, nl) && p[nl] == '=') {
+            snprintf(val, cap, "%.*s", (int)(wl - nl - 1), p + nl + 1);
+            return;
+        }
+        p += wl;
+    }
+}
+
+/* Appends to msg each setting named in the words `from` whose value differs between the
+ * journal's words (have) and this sweep's (want); only_new: only those want has not. */
+static void diff_settings(const char *from, const char *have, const char *want, int only_new,
+                          char *msg, size_t cap) {
+    for (const char *p = from; *p;) {
+        while (*p == ' ') p++;
+        size_t wl = strcspn(p, " "), el = strcspn(p, "=");
+        char name[64], h[128], w[128];
+        if (el < wl && el < sizeof name) {
+            snprintf(name, sizeof name, "%.*s", (int)el, p);
+            setting_of(have, name, h, sizeof h);
+            setting_of(want, name, w, sizeof w);
+            size_t ml = strlen(msg);
+            if (strcmp(h, w) && (!only_new || !strcmp(w, "none")) && ml < cap)
+                snprintf(msg + ml, cap - ml, "%s%s: the journal has %s, %s %s", ml ? "; " : "", name,
+                         h, strncmp(name, "data", 4) ? "the sweep file" : "the data now", w);
+        }
+        p += wl;
+    }
+}
+
+/* Checks the journal's first line against this sweep's settings (as_journal_settings). */
+static as_status check_header(const char *path, const char *line, const char *want, as_error *err) {
+    size_t pl = strcspn(want, " "), hl = strlen(HEADER);
+    int v1 = !strncmp(line, HEADER_V1, hl), v2 = !strncmp(line, HEADER, hl);
+    const char *rest = line + hl;
+    if ((!v1 && !v2) || strncmp(rest, want, pl) || (rest[pl] != '\0' && rest[pl] != ' ') ||
+        (v1 && rest[pl] != '\0'))
+        return as_error_set(err, AS_ERR_ARG, "%s: not the journal of a %.*s search (first line "
+                            "'%.60s')", path, (int)pl, want, line);
+    if (v1) return AS_OK; /* the first format: the policy only, its settings unchecked */
+    char msg[900] = "";
+    diff_settings(want + pl, rest + pl, want + pl, 0, msg, sizeof msg);
+    diff_settings(rest + pl, rest + pl, want + pl, 1, msg, sizeof msg); /* none in the sweep */
+    if (!msg[0]) return AS_OK;
+    return as_error_set(err, AS_ERR_ARG, "--resume: %s was written under other settings, which "
+                        "its decisions depend on (even with --force): %s; restore them in the "
+                        "sweep file, or start the changed search with another -o", path, msg);
+}
+
+as_status as_journal_open(as_journal *j, const char *path, const char *settings, long keep_bytes,
                           as_error *err) {
     memset(j, 0, sizeof *j);
     snprintf(j->path, sizeof j->path, "%s", path);
@@ -58,7 +136,7 @@ as_status as_journal_open(as_journal *j, const char *path, const char *policy, l
     j->f = fopen(path, keep_bytes > 0 ? "a" : "w");
     if (!j->f) return io_fail(j, err);
     if (keep_bytes > 0) return AS_OK;
-    fprintf(j->f, HEADER "%s\n", policy);
+    fprintf(j->f, HEADER "%s\n", settings);
     return sync_line(j, err);
 }
 
@@ -153,7 +231,7 @@ static int parse_report(char *line, char key[17], as_sched_task *t, as_result *r
     return 1;
 }
 
-as_status as_journal_replay(const char *path, const char *policy, as_journal_visit fn, void *ud,
+as_status as_journal_replay(const char *path, const char *settings, as_journal_visit fn, void *ud,
                             long *good_bytes, as_error *err) {
     *good_bytes = 0;
     FILE *f = fopen(path, "r");
@@ -182,12 +260,7 @@ as_status as_journal_replay(const char *path, const char *policy, as_journal_vis
         line[len] = '\0';
         lineno++;
         if (lineno == 1) {
-            size_t hl = strlen(HEADER);
-            if (strncmp(line, HEADER, hl) || strcmp(line + hl, policy)) {
-                st = as_error_set(err, AS_ERR_ARG, "%s: not the journal of a %s search (first line "
-                                  "'%.60s')", path, policy, line);
-                break;
-            }
+            if ((st = check_header(path, line, settings, err))) break;
         } else if (line[0] == 'R' && line[1] == ' ') {
             char key[17];
             as_sched_task t;
@@ -198,7 +271,8 @@ as_status as_journal_replay(const char *path, const char *policy, as_journal_vis
                 st = as_error_set(err, AS_ERR_DATA, "%s:%d: unreadable report line", path, lineno);
                 break;
             }
-            fn(ud, 'R', key, &t, &r, metric); /* takes r's arrays */
+            if (fn) fn(ud, 'R', key, &t, &r, metric); /* takes r's arrays */
+            else as_result_free(&r);
         } else if ((line[0] == 'P' || line[0] == 'S') && line[1] == ' ') {
             char key[17];
             as_sched_task t;
@@ -207,7 +281,7 @@ as_status as_journal_replay(const char *path, const char *policy, as_journal_vis
                 st = as_error_set(err, AS_ERR_DATA, "%s:%d: unreadable decision line", path, lineno);
                 break;
             }
-            fn(ud, line[0], key, &t, NULL, (double)NAN);
+            if (fn) fn(ud, line[0], key, &t, NULL, (double)NAN);
         } else {
             st = as_error_set(err, AS_ERR_DATA, "%s:%d: unknown line", path, lineno);
             break;

@@ -520,28 +520,64 @@ static void remove_stale(const char *dir) {
     closedir(dh);
 }
 
-static as_status open_journal(coord *c, as_error *err) {
-    char dir[4200], ck[4300], jp[4300];
-    snprintf(dir, sizeof dir, "%s.search", c->o->out_path);
-    snprintf(ck, sizeof ck, "%s/ck", dir);
-    snprintf(jp, sizeof jp, "%s/journal", dir);
-    if ((mkdir(dir, 0755) != 0 && errno != EEXIST) || (mkdir(ck, 0755) != 0 && errno != EEXIST))
-        return as_error_set(err, AS_ERR_IO, "%s: cannot create: %s", ck, strerror(errno));
-    remove_stale(ck);
-    const char *policy = as_search_type_name(c->s->search.type);
-    long keep = 0;
-    int stored = 0;
-    for (size_t i = 0; i < (size_t)c->s->n * (size_t)c->s->repeats; i++) stored += c->stored[i];
-    if (c->o->resume && access(jp, F_OK) == 0) {
-        c->replaying = 1;
-        as_status st = as_journal_replay(jp, policy, replay_line, c, &keep, err);
-        c->replaying = 0;
-        if (st) return st;
-    } else if (stored) {
-        return as_error_set(err, AS_ERR_ARG, "--resume: %s is missing: the %s search cannot be "
-                            "continued (start over with another -o)", jp, policy);
+/* OUT.search, its checkpoint folder and its journal. */
+static void search_paths(const char *out, char *dir, char *ck, char *jp, size_t cap) {
+    snprintf(dir, cap, "%s.search", out);
+    snprintf(ck, cap, "%s.search/ck", out);
+    snprintf(jp, cap, "%s.search/journal", out);
+}
+
+as_status as_sweep_search_check(const as_sweep *s, const char *out, const char *data_sha256,
+                                const unsigned char *done, as_error *err) {
+    if (s->search.type < AS_SEARCH_HALVING) return AS_OK;
+    char dir[4300], ck[4300], jp[4300], want[512];
+    search_paths(out, dir, ck, jp, sizeof dir);
+    if (access(jp, F_OK) == 0) { /* (also a first-format journal: only its policy is checked) */
+        long keep = 0;
+        as_journal_settings(s, data_sha256, want, sizeof want);
+        return as_journal_replay(jp, want, NULL, NULL, &keep, err); /* reads only */
     }
-    return as_journal_open(&c->j, jp, policy, keep, err);
+    size_t stored = 0;
+    for (size_t i = 0; done && i < (size_t)s->n * (size_t)s->repeats; i++) stored += done[i] != 0;
+    if (stored)
+        return as_error_set(err, AS_ERR_ARG, "--resume: %s is missing: the %s search cannot be "
+                            "continued (start over with another -o)", jp,
+                            as_search_type_name(s->search.type));
+    return AS_OK;
+}
+
+/* Checks the search state (before creating anything), creates OUT.search/ck, replays the
+ * journal on --resume and opens it for appending; what it created is removed again when
+ * it fails. */
+static as_status open_journal(coord *c, as_error *err) {
+    char dir[4300], ck[4300], jp[4300], settings[512];
+    search_paths(c->o->out_path, dir, ck, jp, sizeof dir);
+    as_status st = AS_OK;
+    if (c->o->resume && (st = as_sweep_search_check(c->s, c->o->out_path, c->o->data_sha256, c->stored, err)))
+        return st;
+    int made_dir = mkdir(dir, 0755) == 0;
+    if (!made_dir && errno != EEXIST)
+        return as_error_set(err, AS_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
+    int made_ck = mkdir(ck, 0755) == 0;
+    if (!made_ck && errno != EEXIST)
+        st = as_error_set(err, AS_ERR_IO, "%s: cannot create: %s", ck, strerror(errno));
+    int had_journal = access(jp, F_OK) == 0;
+    if (!st) remove_stale(ck);
+    as_journal_settings(c->s, c->o->data_sha256, settings, sizeof settings);
+    long keep = 0;
+    if (!st && c->o->resume && had_journal) {
+        c->replaying = 1;
+        st = as_journal_replay(jp, settings, replay_line, c, &keep, err);
+        c->replaying = 0;
+    }
+    if (!st) st = as_journal_open(&c->j, jp, settings, keep, err);
+    if (st) { /* nothing of this failed start is left behind */
+        as_journal_close(&c->j);
+        if (!had_journal) unlink(jp);
+        if (made_ck) rmdir(ck);
+        if (made_dir) rmdir(dir);
+    }
+    return st;
 }
 
 static as_status coord_setup(coord *c, as_error *err) {

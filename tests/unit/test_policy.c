@@ -387,6 +387,61 @@ START_TEST(test_list_policy) {
 }
 END_TEST
 
+/* The journal header records the settings the decisions depend on; a replay under other
+ * settings is refused naming each with both values; a first-format header (the policy
+ * only) is replayed when the policy matches. */
+START_TEST(test_journal_header) {
+    const char *dir = as_test_tmpdir();
+    char path[4096], want[512], other[512];
+    snprintf(path, sizeof path, "%s/journal", dir);
+    as_sweep a = make_sweep("{\"type\": \"successive_halving\", \"min_epochs\": 1, "
+                            "\"max_epochs\": 8, \"eta\": 2}", 2);
+    as_sweep b = make_sweep("{\"type\": \"successive_halving\", \"min_epochs\": 2, "
+                            "\"max_epochs\": 8, \"eta\": 2, \"mode\": \"max\"}", 3);
+    as_sweep h = make_sweep("{\"type\": \"hyperband\", \"min_epochs\": 1, \"max_epochs\": 8, "
+                            "\"eta\": 2, \"seed\": 7}", 2);
+    as_journal_settings(&a, "ab12", want, sizeof want);
+    ck_assert_str_eq(want, "successive_halving search.min_epochs=1 search.max_epochs=8 search.eta=2 "
+                     "search.metric=val_loss search.mode=min search.samples=0 repeats=2 seed=0 "
+                     "data_sha256=ab12");
+    as_journal j;
+    as_error e;
+    long keep = -1;
+    ck_assert_int_eq(as_journal_open(&j, path, want, 0, &e), AS_OK);
+    as_journal_close(&j);
+    ck_assert_int_eq(as_journal_replay(path, want, NULL, NULL, &keep, &e), AS_OK);
+    ck_assert_int_eq(keep, (long)strlen(want) + 20); /* "attnsweep-search 2 " and newline */
+    as_journal_settings(&b, "cd34", other, sizeof other);
+    ck_assert_int_eq(as_journal_replay(path, other, NULL, NULL, &keep, &e), AS_ERR_ARG);
+    ck_assert_msg(strstr(e.msg, "search.min_epochs: the journal has 1, the sweep file 2") &&
+                  strstr(e.msg, "search.mode: the journal has min, the sweep file max") &&
+                  strstr(e.msg, "repeats: the journal has 2, the sweep file 3") &&
+                  strstr(e.msg, "data_sha256: the journal has ab12, the data now cd34") &&
+                  !strstr(e.msg, "search.eta") && strstr(e.msg, "another -o"), "%s", e.msg);
+    as_journal_settings(&h, "ab12", other, sizeof other); /* another policy */
+    ck_assert_msg(strstr(other, " search.seed=7 "), "%s", other);
+    ck_assert_int_eq(as_journal_replay(path, other, NULL, NULL, &keep, &e), AS_ERR_ARG);
+    ck_assert_msg(strstr(e.msg, "not the journal of a hyperband search"), "%s", e.msg);
+    /* the first format: accepted for its policy, whatever the settings */
+    as_test_write_file(dir, "journal", "attnsweep-search 1 successive_halving\nP 0123456789abcdef 1\n");
+    as_journal_settings(&b, "cd34", other, sizeof other);
+    ck_assert_int_eq(as_journal_replay(path, other, NULL, NULL, &keep, &e), AS_OK);
+    ck_assert_int_eq(keep, 59);
+    as_test_write_file(dir, "journal", "attnsweep-search 1 asha\n");
+    ck_assert_int_eq(as_journal_replay(path, other, NULL, NULL, &keep, &e), AS_ERR_ARG);
+    /* a setting only the journal has (a later format's) is named too */
+    snprintf(path + strlen(path), 8, "2");
+    char text[700];
+    snprintf(text, sizeof text, "attnsweep-search 2 %s search.x=3\n", want);
+    as_test_write_file(dir, "journal2", text);
+    ck_assert_int_eq(as_journal_replay(path, want, NULL, NULL, &keep, &e), AS_ERR_ARG);
+    ck_assert_msg(strstr(e.msg, "search.x: the journal has 3, the sweep file none"), "%s", e.msg);
+    as_sweep_free(&a);
+    as_sweep_free(&b);
+    as_sweep_free(&h);
+}
+END_TEST
+
 static Suite *policy_suite(void) {
     Suite *s = suite_create("policy");
     TCase *t = tcase_create("policies");
@@ -395,6 +450,7 @@ static Suite *policy_suite(void) {
     tcase_add_test(t, test_asha);
     tcase_add_test(t, test_asha_ended);
     tcase_add_test(t, test_list_policy);
+    tcase_add_test(t, test_journal_header);
     suite_add_tcase(s, t);
     return s;
 }
