@@ -47,6 +47,8 @@ static void usage(FILE *f) {
             "  --force                  with --resume: resume even if the sweep file, --epochs\n"
             "                           or dataset changed; stored runs of other configurations\n"
             "                           are kept apart, named \"... [not in grid]\"\n"
+            "                           (a rung search still refuses changed search settings,\n"
+            "                           repeats, seed or dataset: its journal records them)\n"
             "  --data PATH              override the dataset (relative to the current directory);\n"
             "                           refused (exit 2) when the sweep's data is a grid axis\n"
             "  --epochs N               override train.epochs of every variant\n"

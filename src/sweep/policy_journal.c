@@ -124,8 +124,9 @@ static as_status check_header(const char *path, const char *line, const char *wa
     diff_settings(rest + pl, rest + pl, want + pl, 1, msg, sizeof msg); /* none in the sweep */
     if (!msg[0]) return AS_OK;
     return as_error_set(err, AS_ERR_ARG, "--resume: %s was written under other settings, which "
-                        "its decisions depend on (even with --force): %s; restore them in the "
-                        "sweep file, or start the changed search with another -o", path, msg);
+                        "its decisions depend on (even with --force): %s%s; restore them in the "
+                        "sweep file, or start the changed search with another -o", path, msg,
+                        strstr(msg, "search.max_epochs:") ? " (--epochs sets search.max_epochs)" : "");
 }
 
 as_status as_journal_open(as_journal *j, const char *path, const char *settings, long keep_bytes,
