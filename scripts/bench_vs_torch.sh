@@ -43,7 +43,7 @@ if [ -n "${OUT:-}" ]; then WORK=$OUT; mkdir -p "$WORK"; else
     WORK=$(mktemp -d /tmp/attnsweep-vs-torch-XXXXXX); trap 'rm -rf "$WORK"' EXIT; fi
 # a copy of the binary: a rebuild during the run neither breaks nor changes what is timed
 # (and of bench_sgemm, which the machine table looks for next to it, in tests/)
-mkdir -p "$WORK/tests" && cp "$BIN" "$WORK/attnsweep.bench"
+mkdir -p "$WORK/tests" && rm -f "$WORK/tests/bench_sgemm" && cp "$BIN" "$WORK/attnsweep.bench"
 [ ! -x "$(dirname "$BIN")/tests/bench_sgemm" ] || cp "$(dirname "$BIN")/tests/bench_sgemm" "$WORK/tests/"
 BIN=$WORK/attnsweep.bench
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1

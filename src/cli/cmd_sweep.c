@@ -55,9 +55,9 @@ static void usage(FILE *f) {
             "  --threads N              BLAS threads per rank (default: all cores for a rank\n"
             "                           alone on its node, 1 when several share a node)\n"
             "  --ranks-per-variant R    train each variant data parallel over R ranks\n"
-            "  --shard I/N              train only shard I (0..N-1) of N: the runs whose run key\n"
-            "                           hashes to I (any N; merge the shards' files with\n"
-            "                           attnsweep merge)\n"
+            "  --shard I/N              train only shard I (0..N-1) of N: the runs whose\n"
+            "                           configuration key and repeat hash to I (any N; merge\n"
+            "                           the shards' files with attnsweep merge)\n"
             "  --journal MODE           who writes a finished run's journal file: rank0 (the\n"
             "                           default: rank 0 writes every run), shared (each rank\n"
             "                           writes its own, rank 0 only indexes them: checked that\n"
@@ -444,7 +444,11 @@ static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
     memset(&meta, 0, sizeof meta);
     as_sha256_hex(text, strlen(text), meta.sweep_sha256);
     if ((st = as_sweep_data_hash(&s, &sd, rank, P, err))) goto out;
-    if ((st = as_run_keys_distinct(&s, o->file, NULL, err))) goto out; /* data of one content */
+    char why[96];
+    epochs_note(o, &s, why, sizeof why);
+    st = as_run_keys_distinct(&s, o->file, why, err); /* two data files of one content */
+    if (P > 1) st = as_runtime_agree(st, rank, P, err);
+    if (st) goto out;
     memcpy(meta.data_sha256, sd.sha_all, sizeof meta.data_sha256);
     int shared = 0;
     if ((st = choose_journal(o, &s, rank, P, &shared, err))) goto out;

@@ -85,15 +85,17 @@ static as_status one_run(const as_sweep *s, int a, int b, const char *file, cons
     const char *da = data_of(s, a), *db = data_of(s, b);
     if (strcmp(da, db) != 0)
         return as_error_set(err, AS_ERR_SPEC, "%s: variants v%04d (%.80s) and v%04d (%.80s) are one "
-                            "run: the same configuration on data files of the same content (%.200s "
-                            "and %.200s, sha256 %.12s...), which would share one run key; keep one "
-                            "of the two in the data axis", file, a, s->v[a].name, b, s->v[b].name,
-                            da, db, s->v[a].data_sha256);
+                            "run: the same configuration%s%s on data files of the same content "
+                            "(%.200s and %.200s, sha256 %.12s...), which would share one run key; "
+                            "keep one of the two in the data axis", file, a, s->v[a].name, b,
+                            s->v[b].name, why && *why ? " after " : "", why && *why ? why : "", da,
+                            db, s->v[a].data_sha256);
     return as_error_set(err, AS_ERR_SPEC, "%s: variants v%04d (%.80s) and v%04d (%.80s) are one run: "
-                        "their specs are equal%s%s on the same data, so they would share one run "
-                        "key; drop the grid value (or the override) that makes them equal", file, a,
-                        s->v[a].name, b, s->v[b].name, why && *why ? " once " : "",
-                        why && *why ? why : "");
+                        "their specs are equal after %s%s\"n_classes\"/\"n_outputs\" were filled in "
+                        "from the data, on the same data, so they would share one run key; drop "
+                        "the grid value (or the override) that makes them equal", file, a,
+                        s->v[a].name, b, s->v[b].name, why && *why ? why : "",
+                        why && *why ? " and " : "");
 }
 
 as_status as_run_keys_distinct(const as_sweep *s, const char *file, const char *why,
