@@ -444,11 +444,13 @@ static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
     memset(&meta, 0, sizeof meta);
     as_sha256_hex(text, strlen(text), meta.sweep_sha256);
     if ((st = as_sweep_data_hash(&s, &sd, rank, P, err))) goto out;
-    char why[96];
-    epochs_note(o, &s, why, sizeof why);
-    st = as_run_keys_distinct(&s, o->file, why, err); /* two data files of one content */
-    if (P > 1) st = as_runtime_agree(st, rank, P, err);
-    if (st) goto out;
+    if (sd.n > 1) { /* a data axis: two of its files may hold one content (setup compared paths) */
+        char why[96];
+        epochs_note(o, &s, why, sizeof why);
+        st = as_run_keys_distinct(&s, o->file, why, err);
+        if (P > 1) st = as_runtime_agree(st, rank, P, err);
+        if (st) goto out;
+    }
     memcpy(meta.data_sha256, sd.sha_all, sizeof meta.data_sha256);
     int shared = 0;
     if ((st = choose_journal(o, &s, rank, P, &shared, err))) goto out;
