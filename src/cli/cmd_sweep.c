@@ -42,7 +42,9 @@ static void usage(FILE *f) {
             "options:\n"
             "  -o, --output FILE        the results file (required unless --dry-run)\n"
             "  --dry-run                list the variants (id, name, parameters, multiply-adds\n"
-            "                           per epoch) and exit; with --shard, those of the shard\n"
+            "                           per epoch) and exit; with --shard, those of the shard;\n"
+            "                           refuses variants that are one run as the run does\n"
+            "                           (the files of a data axis are hashed)\n"
             "  --resume                 keep the runs already in RESULTS.h5, train the rest\n"
             "  --force                  with --resume: resume even if the sweep file, --epochs\n"
             "                           or dataset changed; stored runs of other configurations\n"
@@ -416,6 +418,21 @@ static as_status all_failed(const as_sched_opts *so, size_t n_runs, as_error *er
                         "attnsweep summary %s)", bad, div, so->out_path);
 }
 
+/* Collective: the datasets' hashes and, for a data axis, the refusal of two of its files
+ * of one content (setup compared paths: toy.h5 and ./toy.h5, a hard link, a copy). A dry
+ * run hashes a data axis too (one dataset needs no hash there), so it gives the run's
+ * verdict and message. */
+static as_status hash_data(const sweep_opts *o, as_sweep *s, as_sweep_data *sd, int rank, int P,
+                           as_error *err) {
+    if (o->dry && sd->n == 1) return AS_OK;
+    as_status st = as_sweep_data_hash(s, sd, rank, P, err);
+    if (st || sd->n == 1) return st;
+    char why[96];
+    epochs_note(o, s, why, sizeof why);
+    st = as_run_keys_distinct(s, o->file, why, err);
+    return P > 1 ? as_runtime_agree(st, rank, P, err) : st;
+}
+
 static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
     as_store store;
     memset(&store, 0, sizeof store);
@@ -430,6 +447,7 @@ static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
     /* every rank must be ready before the first collective of the sweep */
     if (P > 1) st = as_runtime_agree(st, rank, P, err);
     if (st) goto out;
+    if ((st = hash_data(o, &s, &sd, rank, P, err))) goto out;
     if (o->dry) {
         if (rank == 0) st = dry_run(o, &s, &sd, err);
         if (P > 1) st = as_runtime_agree(st, rank, P, err);
@@ -443,14 +461,6 @@ static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
     as_results_meta meta;
     memset(&meta, 0, sizeof meta);
     as_sha256_hex(text, strlen(text), meta.sweep_sha256);
-    if ((st = as_sweep_data_hash(&s, &sd, rank, P, err))) goto out;
-    if (sd.n > 1) { /* a data axis: two of its files may hold one content (setup compared paths) */
-        char why[96];
-        epochs_note(o, &s, why, sizeof why);
-        st = as_run_keys_distinct(&s, o->file, why, err);
-        if (P > 1) st = as_runtime_agree(st, rank, P, err);
-        if (st) goto out;
-    }
     memcpy(meta.data_sha256, sd.sha_all, sizeof meta.data_sha256);
     int shared = 0;
     if ((st = choose_journal(o, &s, rank, P, &shared, err))) goto out;

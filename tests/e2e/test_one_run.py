@@ -3,7 +3,8 @@
 refused before anything is written, naming both variants and the cause; they were stored
 under one key, so one trained run was lost, the other mislabelled, and every --resume
 retrained one:
-- a data axis with two files of the same content (a copy);
+- a data axis with two files of the same content (a copy), and in --dry-run with the run's
+  message also toy.h5 against ./toy.h5, a hard link and a copy (the dry run compared paths);
 - `--epochs N` on a sweep whose train.epochs is a grid axis (plain and --dry-run);
 - a rung search (max_epochs replaces train.epochs) over a train.epochs axis;
 and the same sweeps without what makes the variants equal still run (exit 0, every run
@@ -59,6 +60,25 @@ def main():
     r = run(["sweep", dd, "-o", p("dd.h5")])
     check(refused(r, p("dd.h5"), ["v0000", "v0002", "toy.h5", "copy.h5"], "same content"),
           "a data axis over a file and its copy: exit 2 naming v0000 and v0002 and both files (%d: %s)"
+          % (r.returncode, r.stderr.strip()[-300:]))
+    # the dry run gives the run's verdict and message: toy.h5 against ./toy.h5, a hard link
+    # and a copy are one dataset only once the files are hashed (it compared paths)
+    os.link(p("toy.h5"), p("hard.h5"))
+    for name, other in (("dot", "./toy.h5"), ("hard", "hard.h5"), ("copy", "copy.h5")):
+        f = sweep(name + ".json", data="$ds", grid={"ds": ["toy.h5", other], "f": [2]})
+        dry = run(["sweep", "--dry-run", f])
+        real = run(["sweep", f, "-o", p(name + "-out.h5")])
+        check(refused(dry, p(name + "-out.h5"), ["v0000", "v0001", other], "same content")
+              and dry.stderr == real.stderr and refused(real, p(name + "-out.h5"), [], "one run"),
+              "--dry-run over toy.h5 and %s: exit 2 with the real run's message (dry %d: %s; "
+              "real %d: %s)" % (other, dry.returncode, dry.stderr.strip()[-300:], real.returncode,
+                                real.stderr.strip()[-300:]))
+    r = run(["data", "toy", "--seed", "1", "--samples", "60", "--test-samples", "5", "-o",
+             p("toy1.h5")])
+    two = sweep("two.json", data="$ds", grid={"ds": ["toy.h5", "toy1.h5"], "f": [2]})
+    r = run(["sweep", "--dry-run", two]) if r.returncode == 0 else r
+    check(r.returncode == 0 and "2 datasets (a data axis)" in r.stdout,
+          "--dry-run over two datasets of different content: exit 0 (%d: %s)"
           % (r.returncode, r.stderr.strip()[-300:]))
     one = sweep("one.json", data="$ds", grid={"ds": ["toy.h5"], "f": [2, 4]})
     r = run(["sweep", one, "-o", p("one.h5")])
