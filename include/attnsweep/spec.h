@@ -189,4 +189,10 @@ const char *as_val_mode_name(as_val_mode m); /* "last", "shuffled", "stratified"
 #define AS_TEXT_FILE_MAX (16 << 20)
 as_status as_read_text_file(const char *path, char **out, size_t *len, as_error *err);
 
+/* Parses JSON text (all of it: text after the value is an error) into *out, released by
+ * cJSON_Delete. origin names the source in messages. AS_ERR_SPEC naming origin, line and
+ * column: "invalid JSON", or "nested deeper than 1000 levels" for arrays and objects
+ * deeper than the reader's limit (cJSON's CJSON_NESTING_LIMIT, 1000 by default). */
+as_status as_json_parse(const char *text, const char *origin, struct cJSON **out, as_error *err);
+
 #endif

@@ -590,11 +590,32 @@ as_status as_read_text_file(const char *path, char **out, size_t *len, as_error 
     return AS_OK;
 }
 
-/* The 1-based line of byte offset off in text. */
-static int line_of(const char *text, size_t off) {
-    int line = 1;
-    for (size_t i = 0; i < off && text[i]; i++) line += text[i] == '\n';
-    return line;
+/* The depth of the arrays and objects open before byte offset off of text (strings,
+ * with their escapes, skipped). */
+static int depth_at(const char *text, size_t off) {
+    int depth = 0, in_str = 0;
+    for (size_t i = 0; i < off && text[i]; i++) {
+        const char c = text[i];
+        if (in_str && c == '\\' && text[i + 1]) i++;
+        else if (c == '"') in_str = !in_str;
+        else if (!in_str) depth += (c == '[' || c == '{') - (c == ']' || c == '}');
+    }
+    return depth;
+}
+
+as_status as_json_parse(const char *text, const char *origin, cJSON **out, as_error *err) {
+    const char *end = NULL;
+    *out = cJSON_ParseWithOpts(text, &end, 1);
+    if (*out) return AS_OK;
+    const size_t off = end ? (size_t)(end - text) : 0;
+    int line = 1, col = 1;
+    for (size_t i = 0; i < off && text[i]; i++, col++)
+        if (text[i] == '\n') line++, col = 0;
+    /* cJSON stops at the bracket that opens level CJSON_NESTING_LIMIT + 1 */
+    if ((text[off] == '[' || text[off] == '{') && depth_at(text, off) >= CJSON_NESTING_LIMIT)
+        return as_error_set(err, AS_ERR_SPEC, "%s: line %d, column %d: nested deeper than %d levels "
+                            "(the JSON reader's limit)", origin, line, col, CJSON_NESTING_LIMIT);
+    return as_error_set(err, AS_ERR_SPEC, "%s: line %d, column %d: invalid JSON", origin, line, col);
 }
 
 as_status as_spec_load(const char *path, as_spec *out, as_error *err) {
@@ -602,14 +623,10 @@ as_status as_spec_load(const char *path, as_spec *out, as_error *err) {
     char *text;
     as_status st = as_read_text_file(path, &text, NULL, err);
     if (st) return st;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
-    if (!root) {
-        int line = line_of(text, end ? (size_t)(end - text) : 0);
-        as_free(text);
-        return as_error_set(err, AS_ERR_SPEC, "%s:%d: invalid JSON", path, line);
-    }
+    cJSON *root;
+    st = as_json_parse(text, path, &root, err);
     as_free(text);
+    if (st) return st;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');

@@ -13,6 +13,7 @@
 #include "attnsweep/alloc.h"
 #include "attnsweep/h5util.h"
 #include "attnsweep/sha256.h"
+#include "attnsweep/spec.h"
 #include "sweep/summary_row.h"
 
 /* The group under /variants whose attributes id and repeat are given (its name is the run
@@ -257,8 +258,9 @@ as_status as_export_run(const char *results, const char *out_spec, const as_expo
     int stopped = 0, threads = 0;
     cJSON *cfg = NULL;
     if (!st) st = read_run(f, results, key, &config, &seed, &stopped, &threads, err);
-    if (!st && !(cfg = cJSON_Parse(config)))
-        st = as_error_set(err, AS_ERR_DATA, "%s: run %s: config is not JSON", results, key);
+    char where[4200];
+    snprintf(where, sizeof where, "%s: run %s: config", results, key);
+    if (!st) st = as_json_parse(config, where, &cfg, err);
     const cJSON *d = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "data") : NULL;
     if (!st && !cJSON_IsString(d) && !o->data)
         st = as_error_set(err, AS_ERR_DATA, "%s: run %s: config has no data path", results, key);

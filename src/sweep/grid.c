@@ -597,18 +597,11 @@ as_status as_sweep_parse(const char *text, const char *origin, const char *base_
                          as_grid_check_fn check, void *ud, as_sweep *out, as_error *err) {
     memset(out, 0, sizeof *out);
     if (!origin) origin = "sweep";
-    const char *end = NULL;
-    out->root = cJSON_ParseWithOpts(text, &end, 1);
-    if (!out->root) {
-        int line = 1, col = 1;
-        for (const char *p = text; end && p < end && *p; p++, col++)
-            if (*p == '\n') line++, col = 0;
-        return as_error_set(err, AS_ERR_SPEC, "%s: line %d, column %d: invalid JSON", origin, line,
-                            col);
-    }
+    as_status st = as_json_parse(text, origin, &out->root, err);
+    if (st) return st;
     grid_doc d;
     gstate s;
-    as_status st = grid_doc_init(&d, out->root, origin, err);
+    st = grid_doc_init(&d, out->root, origin, err);
     if (st) goto fail;
     if ((st = gstate_init(&s, &d, err))) {
         grid_doc_free(&d);

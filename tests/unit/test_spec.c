@@ -1,6 +1,8 @@
 /* test_spec.c: every bad spec gives its own message naming the key, status AS_ERR_SPEC;
  * good specs parse with Keras's defaults. Table-driven. */
 #include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "attnsweep/spec.h"
@@ -198,12 +200,66 @@ START_TEST(test_extra_keys_and_files) {
 }
 END_TEST
 
+/* {"a": "[{\"[", NL "b": V} with V nested `levels` deep (arrays and objects in turn) around
+ * `core`: the root object is level 1. *col is the 1-based column on line 2 of V's opener
+ * at level `mark` (0 when there is none). The caller frees the text. */
+static char *nested(int levels, const char *core, int mark, int *col) {
+    char *t = malloc((size_t)levels * 12 + 64), *p = t;
+    p += sprintf(p, "{\"a\": \"[{\\\"[\",\n \"b\": ");
+    const char *line2 = strchr(t, '\n') + 1;
+    *col = 0;
+    for (int l = 2; l <= levels; l++) {
+        if (l == mark) *col = (int)(p - line2) + 1;
+        p += sprintf(p, "%s", l % 2 ? "{\"k\": " : "[");
+    }
+    p += sprintf(p, "%s", core);
+    for (int l = levels; l >= 2; l--) *p++ = l % 2 ? '}' : ']';
+    sprintf(p, "}");
+    return t;
+}
+
+/* cJSON's nesting limit (CJSON_NESTING_LIMIT levels) is named as such, with line and
+ * column; brackets in strings do not count; a syntax error at any depth is invalid JSON. */
+START_TEST(test_json_nesting_limit) {
+    const int lim = CJSON_NESTING_LIMIT;
+    cJSON *root = NULL;
+    as_error e;
+    int col;
+    char *t = nested(lim, "1", 0, &col), want[160];
+    ck_assert_int_eq(as_json_parse(t, "ok.json", &root, &e), AS_OK);
+    cJSON_Delete(root);
+    free(t);
+    for (int extra = 1; extra <= 50; extra += 49) {
+        t = nested(lim + extra, "1", lim + 1, &col);
+        ck_assert_int_eq(as_json_parse(t, "deep.json", &root, &e), AS_ERR_SPEC);
+        snprintf(want, sizeof want, "deep.json: line 2, column %d: nested deeper than %d levels",
+                 col, lim);
+        ck_assert_msg(strstr(e.msg, want), "want '%s': %s", want, e.msg);
+        free(t);
+    }
+    /* invalid JSON: a value missing at the limit, a syntax error inside, and a text cut
+     * after an opener at level lim - 2 with brackets in two strings before it (counted, they
+     * would put it beyond the limit) */
+    const struct { int levels; const char *core; } bad[] = {
+        {lim, "x"}, {10, "[1,,2]"}, {lim - 3, "\"[[[\", ["}};
+    for (int k = 0; k < 3; k++) {
+        t = nested(bad[k].levels, bad[k].core, 0, &col);
+        if (k == 2) strstr(t, "\", [")[3] = 0;
+        ck_assert_int_eq(as_json_parse(t, "bad.json", &root, &e), AS_ERR_SPEC);
+        ck_assert_msg(strstr(e.msg, "bad.json: line 2, column ") && strstr(e.msg, ": invalid JSON") &&
+                      !strstr(e.msg, "nested"), "%d: %s", k, e.msg);
+        free(t);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("spec");
     TCase *tc = tcase_create("spec");
     tcase_add_loop_test(tc, test_bad_specs, 0, (int)(sizeof k_bad / sizeof k_bad[0]));
     tcase_add_test(tc, test_defaults_and_values);
     tcase_add_test(tc, test_extra_keys_and_files);
+    tcase_add_test(tc, test_json_nesting_limit);
     suite_add_tcase(s, tc);
     return as_test_run(s);
 }
