@@ -183,7 +183,7 @@ EOF
             sleep 2
             scontrol update jobid="$JOB" starttime=now 2>/dev/null
             wait_job "$JOB"
-            expect "$out" "resuming (restart count 1" "job 6 restart"
+            expect "$out" "restart.* 1" "job 6 restart"
             expect "$out" "fake rank 0 of 2: sweep sweep.json -o results/q.h5 --threads 1 --resume" "job 6 --resume"
         }
     fi
