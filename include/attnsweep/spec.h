@@ -141,6 +141,9 @@ typedef struct {
                                          (validation rows too) for the kept epoch's count at
                                          the same learning rates (as_fit_refit); it is the
                                          model tested, dumped and saved */
+    as_keep refit_keep;               /* "refit_keep": the refit's weights that are tested:
+                                         last (default) or best (the refit's epoch of lowest
+                                         training loss; it has no validation) */
     int threads;                      /* "threads": the BLAS/kernel threads per rank the run
                                          is to use (1..1024; 0: unset); `train`, `predict`
                                          and `evaluate` use it unless --threads is given

@@ -63,6 +63,7 @@ typedef struct {
     int has_test;        /* the dataset has /test */
     int threads;         /* BLAS/kernel threads per rank it trained with */
     int refit_epochs;    /* train.refit: epochs of the refit on every training row; 0: none */
+    int refit_kept_epoch; /* the refit's epoch whose weights were kept (train.refit_keep) */
     double test_loss, test_accuracy; /* of the kept weights; NaN when none */
     char validation[128]; /* the split, JSON: {"split":0.2,"mode":"stratified","seed":0,...} */
     char error[512];

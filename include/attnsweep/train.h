@@ -120,7 +120,8 @@ typedef struct as_history {
     double comm_wait_seconds; /* data parallel: time blocked on allreduce */
     int threads;           /* BLAS/kernel threads per rank the run used (as_blas_threads) */
     int refit_epochs;      /* train.refit: the epochs of the refit whose test metrics these
-                              are (set by the caller of as_fit_refit); 0: no refit */
+                              are (set by as_fit_refit); 0: no refit */
+    int refit_kept_epoch;  /* and the refit's epoch whose weights were kept (refit_keep) */
 } as_history;
 
 void as_history_free(as_history *h);
@@ -151,17 +152,21 @@ as_status as_fit_split(const as_dataset *d, const as_train_spec *t, int *train_r
 as_status as_fit(as_model *m, const as_dataset *d, const as_train_spec *t,
                  const as_fit_opts *opts, as_history *h, as_error *err);
 
-/* train.refit (Keras Tuner's and scikit-learn's refit): m is re-initialised with t->seed
- * and trained again on every row of d's training split (no validation split, no early
- * stopping, keep last) for sel->kept_epoch epochs (the epoch count the validation chose),
- * epoch e at sel->learning_rate[e] when t uses reduce_lr_on_plateau (an lr_schedule runs
- * again by step); then tested like any fit (out->test_*), and, unless the refit diverged,
- * sel->test_* and sel->refit_epochs become the refit's (so sel describes the model m
- * now holds). Only opts' comm, overlap, bucket_kb, on_batch and ud are used (no
- * checkpoints, no on_epoch). Collective over opts->comm. Errors as as_fit's; AS_ERR_ARG
- * when sel kept no epoch. */
+/* train.refit (Keras Tuner's and scikit-learn's refit): m starts again from the selection
+ * run's start weights — re-initialised with t->seed, or, when start_loaded is non-zero,
+ * as the caller has just loaded them (train --init-weights) — and is trained on every row
+ * of d's training split (no validation split, no early stopping) for sel->kept_epoch
+ * epochs (the epoch count the validation chose), epoch e at sel->learning_rate[e] when t
+ * uses reduce_lr_on_plateau (an lr_schedule runs again by step), keeping the last
+ * epoch's weights, or with t->refit_keep best the epoch's of lowest training loss; then
+ * tested like any fit (out->test_*), and, unless the refit diverged or was stopped,
+ * sel->test_*, sel->refit_epochs and sel->refit_kept_epoch become the refit's (so sel
+ * describes the model m now holds). Only opts' comm, overlap, bucket_kb, on_batch,
+ * on_epoch (which may stop the refit: out->status AS_RUN_STOPPED) and ud are used (no
+ * checkpoints). Collective over opts->comm. Errors as as_fit's; AS_ERR_ARG when sel kept
+ * no epoch. */
 as_status as_fit_refit(as_model *m, const as_dataset *d, const as_train_spec *t,
-                       struct as_history *sel, const as_fit_opts *opts,
+                       struct as_history *sel, int start_loaded, const as_fit_opts *opts,
                        struct as_history *out, as_error *err);
 
 /* Checks that every rank of comm holds the same parameters: a 64-bit hash of m's

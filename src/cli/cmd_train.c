@@ -283,19 +283,57 @@ static as_status spec_threads(const train_opts *o, const as_spec *spec, int rank
     return as_hosts_gather(MPI_COMM_WORLD, as_blas_threads(), err);
 }
 
-/* train.refit: the model retrained on every training row for the kept epoch's count; its
- * test metrics go into hist (refit_epochs says so). Collective. */
-static as_status refit(as_model *m, const as_dataset *d, const as_spec *spec, const as_fit_opts *fo,
-                       int rank, int quiet, as_history *hist, int *diverged, as_error *err) {
+/* The refit's epochs: no lines (the refit prints one at its end), only the stop flag. */
+static int refit_epoch(void *ud, const as_epoch_stats *s) {
+    const epoch_ctx *c = ud;
+    /* test hook: rank 0 gets SIGTERM after the refit's epoch N */
+    const char *hook = getenv("ATTNSWEEP_TEST_SIGTERM_REFIT_EPOCH");
+    if (c->rank == 0 && hook && atoi(hook) == s->epoch) raise(SIGTERM);
+    return g_stop;
+}
+
+/* train.refit: the model retrained on every training row for the kept epoch's count, from
+ * the selection run's start weights (--init-weights loaded again, else the seed's); its
+ * test metrics go into hist (refit_epochs says so). A stop signal ends it after its
+ * current epoch: *stopped, nothing to save. Collective. */
+static as_status refit(const train_opts *o, as_model *m, const as_dataset *d, const as_spec *spec,
+                       const as_fit_opts *fo, int rank, as_history *hist, int *diverged,
+                       int *stopped, as_error *err) {
     as_history hr;
-    as_status st = as_fit_refit(m, d, &spec->train, hist, fo, &hr, err);
-    if (st) return st;
-    if (hr.status == AS_RUN_DIVERGED) {
+    as_fit_opts ro = *fo;
+    ro.on_epoch = refit_epoch;
+    ro.on_checkpoint = NULL;
+    ro.resume = NULL;
+    ro.resume_history = NULL;
+    as_status st = AS_OK;
+    if (o->init_weights) {
+        int exists = 0;
+        char *buf = NULL;
+        as_model_init(m, spec->train.seed); /* buffers the file lacks start as the seed's */
+        st = share_file(o->init_weights, st, &exists, &buf, err);
+        if (!st) st = as_weights_load(o->init_weights, m, err);
+        release_image(buf);
+        if (st) return st;
+    }
+    if ((st = as_fit_refit(m, d, &spec->train, hist, o->init_weights != NULL, &ro, &hr, err)))
+        return st;
+    if (hr.status == AS_RUN_STOPPED) {
+        *stopped = 1;
+        if (rank == 0)
+            printf("stopped by SIGTERM during the refit (epoch %d of %d): nothing saved%s\n",
+                   hr.epochs_run, hist->kept_epoch,
+                   o->checkpoint ? "; the checkpoint holds the finished selection run, and "
+                                   "resuming from it runs the refit again" : "");
+    } else if (hr.status == AS_RUN_DIVERGED) {
         *diverged = 1;
         if (rank == 0) fprintf(stderr, "attnsweep train: refit diverged: %s\n", hr.message);
-    } else if (rank == 0 && !quiet) {
-        printf("refit: %d epochs on all %d training rows (validation rows too), final loss %.6g\n",
+    } else if (rank == 0 && !o->quiet) {
+        printf("refit: %d epochs on all %d training rows (validation rows too), final loss %.6g",
                hr.epochs_run, hr.n_train, hr.epochs_run ? hr.loss[hr.epochs_run - 1] : (double)NAN);
+        if (hr.kept_best)
+            printf("; kept epoch %d (lowest training loss, %.6g)", hr.kept_epoch,
+                   hr.loss[hr.kept_epoch - 1]);
+        printf("\n");
         if (hr.has_test) {
             printf("test (refit model): loss %.6g", hr.test_loss);
             if (hr.classification) printf("  accuracy %.4f", hr.test_accuracy);
@@ -396,8 +434,10 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
     } else if (rank == 0 && !o->quiet) {
         print_outcome(&hist);
     }
+    int stopped = 0;
     if (!*diverged && spec.train.refit &&
-        (st = refit(&model, &data, &spec, &fo, rank, o->quiet, &hist, diverged, err)))
+        ((st = refit(o, &model, &data, &spec, &fo, rank, &hist, diverged, &stopped, err)) ||
+         stopped))
         goto done;
     if (rank == 0 && P > 1 && !o->quiet)
         printf("data parallel: %d ranks, %.3f s waiting on gradient allreduce (rank 0)\n", P,

@@ -164,6 +164,8 @@ static as_status write_outcome(hid_t g, const as_result *r, as_error *err) {
     if (!st) st = as_h5_attr_int32(g, "kept_epoch", r->kept_epoch, err);
     if (!st && r->threads > 0) st = as_h5_attr_int32(g, "threads", r->threads, err);
     if (!st && r->refit_epochs > 0) st = as_h5_attr_int32(g, "refit_epochs", r->refit_epochs, err);
+    if (!st && r->refit_epochs > 0)
+        st = as_h5_attr_int32(g, "refit_kept_epoch", r->refit_kept_epoch, err);
     if (!st && r->validation[0]) st = as_h5_attr_string(g, "validation", r->validation, err);
     if (!st && r->has_test) st = as_h5_attr_double(g, "test_loss", r->test_loss, err);
     if (!st && r->has_test) st = as_h5_attr_double(g, "test_accuracy", r->test_accuracy, err);

@@ -143,6 +143,7 @@ static void summarise(const as_history *h, const as_train_spec *t, as_result *ou
     out->kept_best = h->kept_best;
     out->threads = h->threads;
     out->refit_epochs = h->refit_epochs;
+    out->refit_kept_epoch = h->refit_kept_epoch;
     out->has_test = h->has_test;
     out->test_loss = h->test_loss;
     out->test_accuracy = h->test_accuracy;
@@ -200,7 +201,9 @@ static as_status fit_rung(as_model *m, const as_dataset *d, as_spec *spec, const
 static as_status refit_run(as_model *m, const as_dataset *d, const as_spec *spec, as_history *h,
                            const as_fit_opts *fo, as_result *out, as_error *e) {
     as_history hr;
-    as_status st = as_fit_refit(m, d, &spec->train, h, fo, &hr, e);
+    as_fit_opts ro = *fo;
+    ro.on_epoch = NULL; /* a sweep's running runs finish: nothing stops a refit */
+    as_status st = as_fit_refit(m, d, &spec->train, h, 0, &ro, &hr, e);
     if (st) return st;
     hsize_t n[1] = {(hsize_t)hr.epochs_run};
     st = as_result_add(out, "refit_loss", AS_ARR_F64, 1, n, hr.loss, e);

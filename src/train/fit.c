@@ -583,8 +583,8 @@ as_status as_fit(as_model *m, const as_dataset *d, const as_train_spec *t,
 }
 
 as_status as_fit_refit(as_model *m, const as_dataset *d, const as_train_spec *t,
-                       as_history *sel, const as_fit_opts *opts, as_history *out,
-                       as_error *err) {
+                       as_history *sel, int start_loaded, const as_fit_opts *opts,
+                       as_history *out, as_error *err) {
     memset(out, 0, sizeof *out);
     if (sel->kept_epoch < 1 || sel->kept_epoch > sel->epochs_run)
         return as_error_set(err, AS_ERR_ARG, "train.refit: no kept epoch to refit for");
@@ -594,7 +594,7 @@ as_status as_fit_refit(as_model *m, const as_dataset *d, const as_train_spec *t,
     r.validation_mode = AS_VAL_LAST;
     r.early_stopping.enabled = 0;
     r.reduce_lr.enabled = 0;
-    r.keep = AS_KEEP_LAST;
+    r.keep = t->refit_keep == AS_KEEP_BEST ? AS_KEEP_BEST : AS_KEEP_LAST;
     r.refit = 0;
     as_fit_opts o;
     memset(&o, 0, sizeof o);
@@ -603,13 +603,15 @@ as_status as_fit_refit(as_model *m, const as_dataset *d, const as_train_spec *t,
         o.overlap = opts->overlap;
         o.bucket_kb = opts->bucket_kb;
         o.on_batch = opts->on_batch;
+        o.on_epoch = opts->on_epoch;
         o.ud = opts->ud;
     }
     if (t->reduce_lr.enabled && !t->lr_schedule.type) o.lr_replay = sel->learning_rate;
-    as_model_init(m, t->seed);
+    if (!start_loaded) as_model_init(m, t->seed);
     as_status st = as_fit(m, d, &r, &o, out, err);
     if (!st && out->status == AS_RUN_OK) {
         sel->refit_epochs = out->epochs_run;
+        sel->refit_kept_epoch = out->kept_epoch;
         sel->test_loss = out->test_loss;
         sel->test_accuracy = out->test_accuracy;
     }

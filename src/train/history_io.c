@@ -12,6 +12,8 @@ static as_status write_outcome(hid_t loc, const as_history *h, as_error *err) {
     if (!st) st = as_h5_attr_int32(loc, "n_val", h->n_val, err);
     if (!st) st = as_h5_attr_int32(loc, "threads", h->threads, err);
     if (!st && h->refit_epochs > 0) st = as_h5_attr_int32(loc, "refit_epochs", h->refit_epochs, err);
+    if (!st && h->refit_epochs > 0)
+        st = as_h5_attr_int32(loc, "refit_kept_epoch", h->refit_kept_epoch, err);
     if (!st && h->has_test) st = as_h5_attr_double(loc, "test_loss", h->test_loss, err);
     if (!st && h->has_test && h->classification)
         st = as_h5_attr_double(loc, "test_accuracy", h->test_accuracy, err);

@@ -227,7 +227,7 @@ static as_status parse_schedule(const cJSON *v, const char *origin, as_lr_schedu
 
 int as_train_spec_has_key(const char *key) {
     static const char *const keys[] = {"early_stopping", "reduce_lr_on_plateau", "lr_schedule",
-                                       "validation", "keep", NULL};
+                                       "validation", "keep", "refit_keep", NULL};
     for (int i = 0; keys[i]; i++)
         if (!strcmp(keys[i], key)) return 1;
     return 0;
@@ -248,10 +248,10 @@ as_status as_train_spec_parse_key(const cJSON *it, const char *origin, as_train_
         return read_object(it, k_rlr_keys, 0, NULL, origin, path, (char *)&t->reduce_lr, err);
     }
     if (!strcmp(k, "lr_schedule")) return parse_schedule(it, origin, &t->lr_schedule, err);
-    if (!strcmp(k, "keep")) {
+    if (!strcmp(k, "keep") || !strcmp(k, "refit_keep")) {
         int e;
         if ((st = as_spec_read_enum(it, k_keep + 1, -1, origin, path, &e, err))) return st;
-        t->keep = (as_keep)(e + 1);
+        *(k[0] == 'k' ? &t->keep : &t->refit_keep) = (as_keep)(e + 1);
         return AS_OK;
     }
     /* validation */
@@ -270,6 +270,10 @@ as_status as_train_spec_check(const cJSON *train, const char *origin, as_train_s
         cJSON_GetObjectItemCaseSensitive(train, "validation_split"))
         return as_error_set(err, AS_ERR_SPEC, "%s: train.validation: give either validation_split "
                             "or validation.split, not both", origin);
+    const cJSON *refit = cJSON_GetObjectItemCaseSensitive(train, "refit");
+    if (cJSON_GetObjectItemCaseSensitive(train, "refit_keep") && !cJSON_IsTrue(refit))
+        return as_error_set(err, AS_ERR_SPEC, "%s: train.refit_keep: needs \"refit\": true (it "
+                            "chooses which weights of the refit are kept)", origin);
     if (cJSON_GetObjectItemCaseSensitive(train, "reduce_lr_on_plateau") &&
         cJSON_GetObjectItemCaseSensitive(train, "lr_schedule"))
         return as_error_set(err, AS_ERR_SPEC, "%s: train.reduce_lr_on_plateau: cannot be combined "
@@ -286,6 +290,7 @@ void as_train_spec_defaults(as_train_spec *t) {
     memset(&t->lr_schedule, 0, sizeof t->lr_schedule);
     t->lr_schedule.warmup_target = (double)NAN;
     t->keep = AS_KEEP_DEFAULT;
+    t->refit_keep = AS_KEEP_DEFAULT;
     t->validation_mode = AS_VAL_LAST;
     t->validation_seed = 0;
 }

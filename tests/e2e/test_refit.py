@@ -9,7 +9,16 @@ early stopping (restore best) and reduce_lr_on_plateau, and "refit": true:
   piecewise_constant_decay schedule (built here from the history's learning_rate curve);
 - a sweep with refit stores refit_epochs, a refit_loss curve of that length and the refit
   model's test metrics (equal to train's on the exported spec);
-- "refit" must be a boolean (exit 2 naming train.refit).
+- "refit_keep": "best" keeps the refit's epoch of lowest training loss: refit_kept_epoch
+  is the first minimum of the reference's loss curve (not its last epoch here), and the
+  weights and test metrics equal the reference trained for that many epochs; a sweep
+  stores refit_kept_epoch = the first minimum of its refit_loss curve;
+- with --init-weights the refit starts from those weights, not the seed's (the reference
+  is built from that run's own kept epoch and rates, with the same --init-weights);
+- a SIGTERM during the refit (test hook ATTNSWEEP_TEST_SIGTERM_REFIT_EPOCH) stops it after
+  that epoch: nothing is written;
+- "refit" must be a boolean, "refit_keep" best|last and only with refit (exit 2 naming
+  the key).
 Skips (exit 77) without numpy/h5py."""
 import json
 import os
@@ -69,39 +78,90 @@ def weights(path, group="weights"):
     return out
 
 
+def same(a, b):
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def attrs_rates(name):
+    with h5py.File(j(name), "r") as h:
+        return dict(h.attrs), h["learning_rate"][()]
+
+
+def reference(name, epochs, lr, kept, *args, base=SPEC):
+    """train on all 60 rows for `epochs` epochs at the selection run's rates (its first
+    `kept` epochs as a step schedule), no validation or callbacks: (run, attrs, rates, loss)."""
+    spe = -(-60 // 8)  # steps per epoch on every row
+    changes = [e for e in range(1, kept) if lr[e] != lr[e - 1]]
+    ref = json.loads(json.dumps(base))
+    t = ref["train"]
+    for k in ("validation", "early_stopping", "reduce_lr_on_plateau", "refit", "refit_keep"):
+        t.pop(k, None)
+    t["epochs"] = epochs
+    if changes:
+        t["lr_schedule"] = {"type": "piecewise_constant_decay",
+                            "boundaries": [e * spe - 1 for e in changes],
+                            "values": [float(lr[0])] + [float(lr[e]) for e in changes]}
+    write(name + ".json", ref)
+    r = run("train", name + ".json", "--threads", "1", "--history", name + "_h.h5",
+            "--save-weights", name + "_w.h5", *args)
+    with h5py.File(j(name + "_h.h5"), "r") as h:
+        return r, dict(h.attrs), h["learning_rate"][()], h["loss"][()]
+
+
 def main():
     make_data(j("cls.h5"))
     write("refit.json", SPEC)
     r = run("train", "refit.json", "--threads", "1", "--history", "h.h5", "--save-weights", "w.h5")
     check(r.returncode == 0 and "refit:" in r.stdout, f"train with refit exits 0 {r.stderr[-200:]}")
-    with h5py.File(j("h.h5"), "r") as h:
-        a = dict(h.attrs)
-        lr = h["learning_rate"][()]
+    a, lr = attrs_rates("h.h5")
     kept = int(a["kept_epoch"])
     check(a["refit_epochs"] == kept and 1 <= kept < 40, f"refit_epochs = kept_epoch = {kept}")
-    # the reference: all 60 rows, kept epochs, the recorded rates as a step schedule
-    spe = -(-60 // 8)  # steps per epoch on every row
     changes = [e for e in range(1, kept) if lr[e] != lr[e - 1]]
     check(len(changes) >= 1, f"the selection run reduced its rate before epoch {kept} ({changes})")
-    ref = json.loads(json.dumps(SPEC))
-    t = ref["train"]
-    for k in ("validation", "early_stopping", "reduce_lr_on_plateau", "refit"):
-        t.pop(k)
-    t["epochs"] = kept
-    t["lr_schedule"] = {"type": "piecewise_constant_decay",
-                        "boundaries": [e * spe - 1 for e in changes],
-                        "values": [float(lr[0])] + [float(lr[e]) for e in changes]}
-    write("ref.json", ref)
-    r = run("train", "ref.json", "--threads", "1", "--history", "rh.h5", "--save-weights", "rw.h5")
-    with h5py.File(j("rh.h5"), "r") as h:
-        b = dict(h.attrs)
-        rlr = h["learning_rate"][()]
-    wa, wb = weights(j("w.h5")), weights(j("rw.h5"))
+    r, b, rlr, rloss = reference("ref", kept, lr, kept)
+    wa, wb = weights(j("w.h5")), weights(j("ref_w.h5"))
     check(r.returncode == 0 and np.array_equal(rlr, lr[:kept]), "the reference trains at the same rates")
-    check(wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa),
-          "the refit's weights = an independent train on every row for kept_epoch epochs (bit for bit)")
+    check(same(wa, wb), "the refit's weights = an independent train on every row for kept_epoch epochs (bit for bit)")
     check(a["test_loss"] == b["test_loss"] and a["test_accuracy"] == b["test_accuracy"],
           f"and its test metrics (accuracy {a['test_accuracy']:.3f})")
+    check(a["refit_kept_epoch"] == kept, "refit_keep last (default): refit_kept_epoch = its last epoch")
+
+    # refit_keep best: the refit's epoch of lowest training loss (the reference's curve);
+    # a constant, high rate so that the refit's loss is not monotonic
+    tb = dict(SPEC["train"], refit_keep="best", optimizer={"type": "adam", "learning_rate": 0.1})
+    tb.pop("reduce_lr_on_plateau")
+    best = dict(SPEC, train=tb)
+    write("best.json", best)
+    r = run("train", "best.json", "--threads", "1", "--history", "hb.h5", "--save-weights", "wbest.h5")
+    ab, lrb = attrs_rates("hb.h5")
+    kb, kept_b = int(ab.get("refit_kept_epoch", -1)), int(ab["kept_epoch"])
+    _, _, _, rloss = reference("refbf", kept_b, lrb, kept_b, base=best)
+    check(r.returncode == 0 and ab["refit_epochs"] == kept_b and kb == int(np.argmin(rloss)) + 1
+          and kb < kept_b, f"refit_keep best: refit_kept_epoch {kb} = the first minimum of the "
+          f"refit's loss, before its last epoch {kept_b} ({r.stdout.strip().splitlines()[-2:]})")
+    r, bb, _, _ = reference("refb", kb, lrb, kept_b, base=best)
+    check(same(weights(j("wbest.h5")), weights(j("refb_w.h5"))) and
+          ab["test_loss"] == bb["test_loss"] and ab["test_accuracy"] == bb["test_accuracy"],
+          "and its weights and test metrics = the reference trained for that many epochs")
+
+    # --init-weights: the refit starts from them too (w.h5 as a start)
+    r = run("train", "refit.json", "--threads", "1", "--init-weights", "w.h5", "--history", "hi.h5",
+            "--save-weights", "wi.h5")
+    ai, lri = attrs_rates("hi.h5")
+    ki = int(ai["kept_epoch"])
+    r2, bi, _, _ = reference("refi", ki, lri, ki, "--init-weights", "w.h5")
+    wi = weights(j("wi.h5"))
+    check(r.returncode == 0 and r2.returncode == 0 and same(wi, weights(j("refi_w.h5"))) and
+          not same(wi, wa), f"with --init-weights the refit starts from them ({ki} epochs)")
+
+    # a stop during the refit: nothing written
+    env = dict(ENV, ATTNSWEEP_TEST_SIGTERM_REFIT_EPOCH="2")
+    r = subprocess.run([BIN, "train", "refit.json", "--threads", "1", "--history", "hs.h5",
+                        "--save-weights", "ws.h5"], capture_output=True, text=True, timeout=600,
+                       env=env, cwd=TMP)
+    check("during the refit (epoch 2 of" in r.stdout and not os.path.exists(j("hs.h5")) and
+          not os.path.exists(j("ws.h5")), f"SIGTERM in the refit: stops, nothing written "
+          f"(rc {r.returncode}: {r.stdout.strip().splitlines()[-1:]})")
 
     sw = dict(SPEC, train=dict(SPEC["train"], optimizer={"type": "adam", "learning_rate": "$lr"}),
               grid={"lr": [0.02, 0.01]}, save_weights=True)
@@ -116,6 +176,14 @@ def main():
         n_refit = len(g["refit_loss"])
     check(ok and ga["refit_epochs"] == ga["kept_epoch"] == n_refit,
           f"a sweep run stores refit_epochs and a refit_loss curve ({n_refit} epochs)")
+    swb = dict(sw, train=dict(sw["train"], refit_keep="best"))
+    write("swb.json", swb)
+    r = run("sweep", "swb.json", "-o", "resb.h5", "--threads", "1")
+    with h5py.File(j("resb.h5"), "r") as f:
+        got = [(int(g.attrs["refit_kept_epoch"]), int(np.argmin(g["refit_loss"][()])) + 1)
+               for g in f["variants"].values()]
+    check(r.returncode == 0 and len(got) == 2 and all(k == m for k, m in got),
+          f"a sweep with refit_keep best stores refit_kept_epoch = the refit_loss minimum ({got})")
     r = run("export", "res.h5", "--run", key, "-o", "e.json")
     r2 = run("train", "e.json", "--history", "eh.h5", "--save-weights", "ew.h5", "--quiet")
     with h5py.File(j("eh.h5"), "r") as h:
@@ -128,6 +196,12 @@ def main():
     write("bad.json", dict(SPEC, train=dict(SPEC["train"], refit=1)))
     r = run("train", "bad.json")
     check(r.returncode == 2 and "train.refit" in r.stderr, f"refit 1: exit 2 ({r.stderr.strip()[:100]})")
+    for bad, why in (({"refit_keep": "first"}, "refit_keep first"),
+                     ({"refit": False, "refit_keep": "best"}, "refit_keep without refit")):
+        write("bad.json", dict(SPEC, train=dict(SPEC["train"], **bad)))
+        r = run("train", "bad.json")
+        check(r.returncode == 2 and "train.refit_keep" in r.stderr and "bad.json" in r.stderr,
+              f"{why}: exit 2 naming the key ({r.stderr.strip()[:120]})")
     return check.summary()
 
 
