@@ -48,11 +48,52 @@ int as_arg_double(const char *cmd, const char *flag, const char *s, double lo, d
     return 1;
 }
 
+/* The value options as_arg_value has taken from the command line being parsed: their
+ * argv indices in order, and the strings there (a command line at the same address is
+ * the same one only while they are still there). A parse that starts over drops the
+ * entries at or after the index it is at. A command has far fewer value options than
+ * SEEN_MAX; beyond, options are not recorded. */
+#define SEEN_MAX 64
+static struct {
+    char **argv;
+    int n, at[SEEN_MAX];
+    const char *tok[SEEN_MAX];
+} g_seen;
+
+/* One option spelled two ways (sweep, merge): -o and --output. */
+static const char *canonical(const char *flag) { return !strcmp(flag, "--output") ? "-o" : flag; }
+
+/* 1 (with the message) when the option at argv[i] was taken before on this command line. */
+static int given_before(const char *cmd, char **argv, int i) {
+    if (g_seen.argv != argv) g_seen.argv = argv, g_seen.n = 0;
+    while (g_seen.n > 0 && g_seen.at[g_seen.n - 1] >= i) g_seen.n--;
+    for (int k = 0; k < g_seen.n; k++)
+        if (argv[g_seen.at[k]] != g_seen.tok[k]) g_seen.n = 0; /* another command line */
+    const char *name = canonical(argv[i]);
+    for (int k = 0; k < g_seen.n; k++) {
+        const int j = g_seen.at[k];
+        if (strcmp(canonical(argv[j]), name) != 0) continue;
+        if (!strcmp(argv[j], argv[i]))
+            fprintf(stderr, "attnsweep %s: option %s given twice (%.200s, %.200s): give it once\n",
+                    cmd, argv[i], argv[j + 1], argv[i + 1]);
+        else
+            fprintf(stderr, "attnsweep %s: option %s given twice (%s %.200s, %s %.200s): give it "
+                    "once\n", cmd, name, argv[j], argv[j + 1], argv[i], argv[i + 1]);
+        return 1;
+    }
+    if (g_seen.n < SEEN_MAX) {
+        g_seen.at[g_seen.n] = i;
+        g_seen.tok[g_seen.n++] = argv[i];
+    }
+    return 0;
+}
+
 const char *as_arg_value(const char *cmd, int argc, char **argv, int *i) {
     if (*i + 1 >= argc) {
         fprintf(stderr, "attnsweep %s: %s: missing value\n", cmd, argv[*i]);
         return NULL;
     }
+    if (given_before(cmd, argv, *i)) return NULL;
     return argv[++*i];
 }
 

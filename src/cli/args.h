@@ -13,7 +13,12 @@ int as_arg_int(const char *cmd, const char *flag, const char *s, long lo, long h
 int as_arg_u64(const char *cmd, const char *flag, const char *s, uint64_t *out);
 int as_arg_double(const char *cmd, const char *flag, const char *s, double lo, double hi,
                   double *out);
-/* The value after argv[*i] (advances *i), or NULL with a message when missing. */
+/* The value after the option argv[*i] (advances *i), or NULL with a message naming the
+ * option when the value is missing, or when the option was taken before on this command
+ * line (-o and --output are one option): "attnsweep CMD: option -o given twice (a.h5,
+ * b.h5): give it once". Every option that takes a value is read through this function,
+ * so no command keeps the last of two values silently. A parse of the same argv that
+ * starts over (a lower *i) forgets what it had taken from there on. */
 const char *as_arg_value(const char *cmd, int argc, char **argv, int *i);
 
 /* The check every output flag of every command makes (-o, --history, --save-weights,

@@ -57,6 +57,12 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
 
 static int is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
 
+static int is_one_of(const char *a, const char *const *names) {
+    for (; *names; names++)
+        if (!strcmp(a, *names)) return 1;
+    return 0;
+}
+
 static int fail(const as_error *e) {
     fprintf(stderr, "attnsweep data: %s\n", e->msg);
     return as_status_exit_code(e->code);
@@ -65,33 +71,35 @@ static int fail(const as_error *e) {
 static int cmd_toy(int argc, char **argv) {
     as_toy_params p = as_toy_defaults();
     const char *out = NULL;
-    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    static const char *const opts[] = {"-o", "--seed", "--samples", "--test-samples", "--noise", NULL};
+    for (int i = 1; i < argc; i++) { /* every option takes a value */
+        const char *a = argv[i], *v;
         uint64_t u;
         if (is_help(a)) {
             fputs(usage_text, stdout);
             return 0;
-        } else if (!strcmp(a, "-o") && v) {
+        }
+        if (!is_one_of(a, opts)) return bad_arg("toy: unknown option '%s'", a);
+        if (!(v = as_arg_value("data toy", argc, argv, &i))) return 2;
+        if (!strcmp(a, "-o")) {
             out = v;
-        } else if (!strcmp(a, "--seed") && v) {
+        } else if (!strcmp(a, "--seed")) {
             if (!parse_u64(v, UINT32_MAX, &u))
                 return bad_arg("--seed must be an integer in 0..4294967295 (2^32-1), got '%s'", v);
             p.seed = (uint32_t)u;
-        } else if (!strcmp(a, "--samples") && v) {
+        } else if (!strcmp(a, "--samples")) {
             if (!parse_u64(v, 100000000, &u) || u < 1)
                 return bad_arg("--samples must be an integer in 1..100000000, got '%s'", v);
             p.samples = (int)u;
-        } else if (!strcmp(a, "--test-samples") && v) {
+        } else if (!strcmp(a, "--test-samples")) {
             if (!parse_u64(v, 100000000, &u))
                 return bad_arg("--test-samples must be an integer in 0..100000000, got '%s'", v);
             p.test_samples = (int)u;
-        } else if (!strcmp(a, "--noise") && v) {
+        } else { /* --noise */
             char *end;
             p.noise = strtod(v, &end);
             if (*end || !*v || !(p.noise >= 0.0) || p.noise > 1e30)
                 return bad_arg("--noise must be a number >= 0, got '%s'", v);
-        } else {
-            return bad_arg("toy: unknown or incomplete option '%s'", a);
         }
     }
     if (!out) return bad_arg("%s", "toy: -o FILE.h5 is required");
@@ -132,8 +140,9 @@ static int cmd_ucr(int argc, char **argv) {
     as_ucr_options o = {0};
     const char *out = NULL;
     int seed_given = 0;
+    static const char *const opts[] = {"-o", "--train", "--test", "--seed", "--fill", "--length", NULL};
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char *a = argv[i], *v;
         if (is_help(a)) {
             fputs(usage_text, stdout);
             return 0;
@@ -143,29 +152,29 @@ static int cmd_ucr(int argc, char **argv) {
         } else if (!strcmp(a, "--znorm")) {
             o.znorm = 1;
             continue;
-        } else if (!strcmp(a, "-o") && v) {
+        }
+        if (!is_one_of(a, opts)) return bad_arg("ucr: unknown option '%s'", a);
+        if (!(v = as_arg_value("data ucr", argc, argv, &i))) return 2;
+        if (!strcmp(a, "-o")) {
             out = v;
-        } else if (!strcmp(a, "--train") && v) {
+        } else if (!strcmp(a, "--train")) {
             o.train_path = v;
-        } else if (!strcmp(a, "--test") && v) {
+        } else if (!strcmp(a, "--test")) {
             o.test_path = v;
-        } else if (!strcmp(a, "--seed") && v) {
+        } else if (!strcmp(a, "--seed")) {
             if (!parse_u64(v, UINT64_MAX, &o.seed))
                 return bad_arg("--seed must be an integer in 0..18446744073709551615 (2^64-1), "
                                "got '%s'", v);
             seed_given = 1;
-        } else if (!strcmp(a, "--fill") && v) {
+        } else if (!strcmp(a, "--fill")) {
             if (!strcmp(v, "interpolate")) o.fill = AS_FILL_INTERPOLATE;
             else if (!strcmp(v, "zero")) o.fill = AS_FILL_ZERO;
             else return bad_arg("ucr: --fill must be interpolate or zero, got '%s'", v);
-        } else if (!strcmp(a, "--length") && v) {
-            int used = parse_length(&o, v, i + 2 < argc ? argv[i + 2] : NULL);
+        } else { /* --length MODE [N] */
+            int used = parse_length(&o, v, i + 1 < argc ? argv[i + 1] : NULL);
             if (used < 0) return 2;
             i += used;
-        } else {
-            return bad_arg("ucr: unknown or incomplete option '%s'", a);
         }
-        i++;
     }
     if (!o.train_path) return bad_arg("%s", "ucr: --train FILE is required");
     if (seed_given && !o.merge_shuffle)

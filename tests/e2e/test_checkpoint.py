@@ -23,7 +23,8 @@ check = Checks(verbose=True)
 
 def train(*args, np_=None):
     cmd = (["mpirun", "--bind-to", "none", "-np", str(np_)] if np_ else []) + [BIN, "train"]
-    return subprocess.run(cmd + list(args) + ["--threads", "1"], env=ENV, capture_output=True,
+    threads = [] if "--threads" in args else ["--threads", "1"]  # (a printed command has it)
+    return subprocess.run(cmd + list(args) + threads, env=ENV, capture_output=True,
                           text=True, timeout=600)
 
 
