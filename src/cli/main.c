@@ -20,7 +20,8 @@ static void usage(FILE *f) {
             "  evaluate a trained model's loss and accuracy on each split\n"
             "  results  pack|repair a results file (self-contained, journal merged)\n"
             "\n"
-            "'attnsweep <command> --help' describes a command.\n");
+            "'attnsweep <command> --help' describes a command. An option that takes a value\n"
+            "is given at most once (twice: exit 2).\n");
 }
 
 int main(int argc, char **argv) {

@@ -4,8 +4,8 @@
 values, nothing written; they kept the last value silently. Table-driven: each command and
 each of its value options, and the table is checked against the commands' --help texts, so
 an option added to a command without a row here fails the test. Also: -o and --output are
-one option (sweep, merge), and a value that looks like an option (`--sort --top`) is a value,
-so a --top after it is the first."""
+one option (sweep, merge), a value that looks like an option (`--sort --top`) is a value,
+so a --top after it is the first, and a flag without a value (--csv) may repeat."""
 import os
 import re
 import subprocess
@@ -112,6 +112,11 @@ def main():
     check(r.returncode == 2 and "given twice" not in r.stderr and "none.h5" in r.stderr,
           f"summary --sort --top --top 3: --top is --sort's value, the --top after it the first "
           f"(exit {r.returncode}: {r.stderr.strip()})")
+    r = subprocess.run([BIN, "summary", "--csv", "--csv", "none.h5"], env=ENV, cwd=tmp,
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 2 and "given twice" not in r.stderr and "none.h5" in r.stderr,
+          f"summary --csv --csv: a flag without a value may repeat (exit {r.returncode}: "
+          f"{r.stderr.strip()})")
     return check.summary()
 
 
