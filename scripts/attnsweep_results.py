@@ -34,6 +34,7 @@ Errors are ResultsError with a one-line message naming the file and what is wron
 import json
 import math
 import os
+import sys
 
 import h5py
 import numpy as np
@@ -176,6 +177,31 @@ def open_results(path):
     return f
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
+def _is_key_file(name):
+    """A journal file's name: '<run key>.h5', the key 64 lower-case hex digits."""
+    return len(name) == 67 and name.endswith(".h5") and set(name[:-3]) <= _HEX
+
+
+def _journal_row(file, key):
+    """The summary row of journal file `file` (named '<key>.h5'), or None when it has none
+    or holds another run (a renamed or copied file: ignored, with the message attnsweep's
+    readers print)."""
+    try:
+        with h5py.File(file, "r") as jf:
+            row = jf["summary_row"][0]
+    except (OSError, KeyError):
+        return None
+    inside = text(row["key"])
+    if inside != key:
+        print("attnsweep_results.py: %s holds run %s, not the run its name says (a renamed or "
+              "copied journal file?): ignored, not a stored run" % (file, inside), file=sys.stderr)
+        return None
+    return row
+
+
 def _journal_records(path, seen):
     """Summary rows of runs stored in RESULTS.h5.journal/<key>.h5 but not (yet) in the
     index: a sweep killed between the two (README, "The results store")."""
@@ -183,12 +209,10 @@ def _journal_records(path, seen):
     out = []
     if os.path.isdir(journal):
         for name in sorted(os.listdir(journal)):
-            if name.endswith(".h5") and len(name) == 67 and name[:-3] not in seen:
-                try:
-                    with h5py.File(os.path.join(journal, name), "r") as jf:
-                        out.append(jf["summary_row"][0])
-                except (OSError, KeyError):
-                    pass
+            if _is_key_file(name) and name[:-3] not in seen:
+                row = _journal_row(os.path.join(journal, name), name[:-3])
+                if row is not None:
+                    out.append(row)
     return out
 
 
@@ -230,7 +254,7 @@ def _run_group(f, path, key):
     if "variants/" + key in f:
         return f["variants/" + key]
     jp = os.path.join(path + ".journal", key + ".h5")
-    if os.path.exists(jp):
+    if os.path.exists(jp) and _journal_row(jp, key) is not None:
         jf = h5py.File(jp, "r")
         _JOURNAL_FILES.append(jf)
         return jf["run"]

@@ -49,6 +49,12 @@ typedef struct {
  * the journal folder and removes temporaries left by interrupted writes (only now,
  * under the lock). */
 as_status as_store_open(as_store *st, const char *path, as_error *err);
+/* For a reader that must not read results while they are written (merge): takes a
+ * shared flock on path's lock file, held in *fd until the caller closes it (-1 when there
+ * is no lock file: nobody writes path), so no sweep can start writing path meanwhile.
+ * AS_ERR_ARG "PATH is being written: locked by HOST PID (host pid) through PATH.lock"
+ * when a live process holds the lock; AS_ERR_STORE when the lock file cannot be read. */
+as_status as_store_lock_shared(const char *path, int *fd, as_error *err);
 /* fsyncs the journal files written since the last call, then the journal folder. Journal
  * files are synced in batches (every 64 runs or 1 s, and before a pack): a process kill
  * loses no stored run; a power loss at most those of the last second, which --resume

@@ -147,6 +147,9 @@ typedef struct {
     int ranks, ranks_per_variant;
     int override_epochs; /* --epochs, 0 when not given (stored: resume compares it) */
     int runs_planned;    /* variants x repeats: the report's "13 of 60 runs" */
+    char run_keys_sha256[65]; /* as_sweep_keys_digest of the whole sweep ("": not written) */
+    int shard, n_shards; /* --shard I/N (n_shards 0: the whole sweep; stored: resume and
+                            merge compare them) */
     const as_dataset *data;
 } as_results_meta;
 
@@ -190,6 +193,11 @@ int as_sweep_shard_of(const char *run_key, int repeat, int n);
  * in shard `shard` of n_shards that is not already marked. AS_ERR_NOMEM. */
 as_status as_sweep_shard_mark(const as_sweep *s, int shard, int n_shards, unsigned char *done,
                               as_error *err);
+/* The SHA-256 of the sweep's planned run keys (as_run_key of every variant and repeat on
+ * data_sha256, or a variant's own data hash), sorted, each followed by "\n": the root
+ * attribute run_keys_sha256, which merge checks the merged runs against. AS_ERR_NOMEM. */
+as_status as_sweep_keys_digest(const as_sweep *s, const char *data_sha256, char out[65],
+                               as_error *err);
 /* Writes OUT (atomically, refusing an existing file) with every run of the n shard
  * results files: the first shard's root attributes (wall_seconds summed, merged_shards
  * added), every /variants group copied unchanged, /summary sorted by (id, repeat). The

@@ -16,15 +16,19 @@ static void usage(FILE *f) {
             "Writes one results file holding every run of the shard results files of one\n"
             "sweep (`attnsweep sweep SWEEP.json --shard I/N -o SHARD.h5` for I = 0..N-1, e.g.\n"
             "the tasks of scripts/slurm/sweep.sbatch in array mode). Each run is copied\n"
-            "unchanged, so the merged file equals the unsharded sweep's run for run; the\n"
-            "summary table is sorted by variant id and repeat.\n"
+            "unchanged, from the shard's index or its journal (a shard killed before its last\n"
+            "pack), so the merged file equals the unsharded sweep's run for run; the summary\n"
+            "table is sorted by variant id and repeat. The shards are only read.\n"
             "\n"
-            "The shards must come from the same sweep file and dataset, hold disjoint runs and\n"
-            "together all of the sweep's runs. RESULTS.h5 must not exist (it is written to a\n"
-            "temporary file and renamed into place).\n"
+            "The shards must come from the same sweep file, dataset and --epochs, and their\n"
+            "runs must be the sweep's planned runs exactly, each once, every summary row with\n"
+            "its run. A shard whose sweep still writes it (its lock held) is refused, naming\n"
+            "the holder. RESULTS.h5 must not exist (it is written to a temporary file and\n"
+            "renamed into place).\n"
             "\n"
-            "exit status: 0 merged, 2 bad input (shards of other sweeps, overlapping or\n"
-            "incomplete shards, RESULTS.h5 exists, a flag), 1 other failure.\n");
+            "exit status: 0 merged, 2 bad input (shards of other sweeps or --epochs,\n"
+            "overlapping, incomplete or still written shards, runs not of the sweep,\n"
+            "RESULTS.h5 exists, a flag), 1 other failure.\n");
 }
 
 int as_cmd_merge(int argc, char **argv) {

@@ -37,7 +37,11 @@ int as_cmd_results(int argc, char **argv) {
     as_status s = as_store_open(&st, path, &err);
     if (!s && access(path, F_OK) != 0) s = as_error_set(&err, AS_ERR_ARG, "%s: no such file", path);
     if (!s) s = as_store_pack(&st, NULL, NULL, 0, 0, 0, &err);
-    if (!s) printf("packed %s: self-contained, journal empty\n", path);
+    size_t left = s ? 0 : as_store_journal_runs(&st);
+    if (!s && !left) printf("packed %s: self-contained, journal empty\n", path);
+    if (!s && left)
+        printf("packed %s: self-contained; %zu file%s left in %s %s not a run of it (see above)\n",
+               path, left, left == 1 ? "" : "s", st.journal, left == 1 ? "is" : "are");
     as_store_close(&st);
     if (s) fprintf(stderr, "attnsweep results: %s\n", err.msg);
     return as_status_exit_code(s);

@@ -329,6 +329,8 @@ static as_status prepare_results(const sweep_opts *o, const as_sweep *s, const a
     meta->ranks_per_variant = R;
     meta->override_epochs = (int)o->epochs;
     meta->runs_planned = s->n * s->repeats;
+    meta->shard = (int)o->shard;
+    meta->n_shards = (int)o->n_shards;
     meta->data = &sd->d[0]; /* the task (one for every dataset) */
     const char **inputs = as_calloc((size_t)sd->n + 1, sizeof *inputs);
     if (!inputs) return as_error_set(err, AS_ERR_NOMEM, "out of memory");
@@ -358,6 +360,7 @@ static as_status prepare_results(const sweep_opts *o, const as_sweep *s, const a
     if (o->resume && (st = as_sweep_search_check(s, o->out, meta->data_sha256, NULL, err))) return st;
     if (o->resume && (st = as_results_done(o->out, s, meta, o->force, done, err))) return st;
     if (o->resume && (st = as_sweep_search_check(s, o->out, meta->data_sha256, done, err))) return st;
+    if ((st = as_sweep_keys_digest(s, meta->data_sha256, meta->run_keys_sha256, err))) return st;
     if (o->n_shards && (st = mark_shard(o, s, done, err))) return st;
     if (o->n_shards) { /* a shard plans its own runs (merge plans the whole sweep's) */
         size_t mine = 0;

@@ -89,7 +89,7 @@ static as_status journal_runs(const char *journal, entries *es, as_error *err) {
         as_summary_row row;
         as_error ignore;
         if (as_store_read_row(file, &row, &ignore) != AS_OK) {
-            fprintf(stderr, "attnsweep: %s: unreadable, skipped (%s)\n", file, ignore.msg);
+            as_store_warn_ignored(ignore.msg, "left in place, not packed");
             continue;
         }
         entry probe;
@@ -277,6 +277,10 @@ static as_status root_attrs(hid_t f, hid_t old, const as_results_meta *m, double
     if (!st) st = as_h5_attr_int32(f, "ranks", m->ranks, err);
     if (!st) st = as_h5_attr_int32(f, "ranks_per_variant", m->ranks_per_variant, err);
     if (!st) st = as_h5_attr_int32(f, "runs_planned", m->runs_planned, err);
+    if (!st && m->run_keys_sha256[0])
+        st = as_h5_attr_string(f, "run_keys_sha256", m->run_keys_sha256, err);
+    if (!st) st = as_h5_attr_int32(f, "shard", m->shard, err);
+    if (!st) st = as_h5_attr_int32(f, "n_shards", m->n_shards, err);
     if (!st) st = as_h5_attr_string(f, "task", m->data->task == AS_TASK_CLASSIFICATION ?
                                     "classification" : "regression", err);
     if (!st && m->data->task == AS_TASK_CLASSIFICATION)

@@ -306,11 +306,32 @@ static as_status same_setup(hid_t f, const char *path, const as_results_meta *m,
                         "keep every stored run and add the new ones beside them)", path, why + 2);
 }
 
+/* The shard the file records (root attributes shard, n_shards; 0/0: the whole sweep) against
+ * this session's --shard: a resume never mixes shards, even with --force (the merge would
+ * find them overlapping). Files of versions that did not record it pass. */
+static as_status same_shard(hid_t f, const char *path, const as_results_meta *m, as_error *err) {
+    int64_t i = 0, n = 0;
+    if (!as_h5_has_attr(f, "n_shards")) return AS_OK;
+    if (as_h5_read_attr_int(f, "n_shards", &n, err) ||
+        (as_h5_has_attr(f, "shard") && as_h5_read_attr_int(f, "shard", &i, err)))
+        return as_error_prefix(err, "%s", path);
+    if (n == m->n_shards && (n == 0 || i == m->shard)) return AS_OK;
+    char was[64], now[64];
+    if (n) snprintf(was, sizeof was, "shard %lld/%lld", (long long)i, (long long)n);
+    else snprintf(was, sizeof was, "the whole sweep (no --shard)");
+    if (m->n_shards) snprintf(now, sizeof now, "--shard %d/%d", m->shard, m->n_shards);
+    else snprintf(now, sizeof now, "the whole sweep (no --shard)");
+    return as_error_set(err, AS_ERR_ARG, "%s: refusing to resume: it holds %s, this sweep asks for "
+                        "%s (resume it with %s%s, or give another -o; --force does not mix shards)",
+                        path, was, now, n ? "--shard " : "no --shard", n ? was + 6 : "");
+}
+
 as_status as_results_done(const char *path, const as_sweep *s, const as_results_meta *m, int force,
                           unsigned char *done, as_error *err) {
     hid_t f = as_h5_open_read(path, err);
     if (f < 0) return AS_ERR_ARG;
-    as_status st = same_setup(f, path, m, force, err);
+    as_status st = same_shard(f, path, m, err);
+    if (!st) st = same_setup(f, path, m, force, err);
     H5Fclose(f);
     as_keyed *keys = NULL;
     size_t nk = 0, n = 0;

@@ -99,6 +99,52 @@ static as_status take_lock(as_store *st, as_error *err) {
                         "starting on it?", st->lock_path);
 }
 
+/* One attempt of as_store_lock_shared on the lock file lock: 1 done, 0 try again (the
+ * file was replaced as it was opened). */
+static int lock_shared_once(const char *path, const char *lock, int *out, as_status *st,
+                            as_error *err) {
+    int fd = open(lock, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno != ENOENT) *st = store_error(err, lock, "cannot open the lock file");
+        return 1; /* no lock file: nobody writes path */
+    }
+    char holder[512];
+    read_holder(fd, holder, sizeof holder);
+    if (flock(fd, LOCK_SH | LOCK_NB) != 0) {
+        int e = errno, no_flock = e == ENOLCK || e == EOPNOTSUPP || e == EINVAL;
+        if (e == EWOULDBLOCK || (no_flock && holder[0] && holder_alive(holder)))
+            *st = as_error_set(err, AS_ERR_ARG, "%s is being written: locked by %s (host pid) "
+                               "through %s", path, holder[0] ? holder : "another process", lock);
+        else if (!no_flock) {
+            errno = e;
+            *st = store_error(err, lock, "cannot lock");
+        }
+        close(fd);
+        return 1;
+    }
+    struct stat a, b;
+    if (fstat(fd, &a) != 0 || stat(lock, &b) != 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+        close(fd);
+        return stat(lock, &b) != 0; /* removed: nobody writes path; replaced: again */
+    }
+    *out = fd;
+    return 1;
+}
+
+as_status as_store_lock_shared(const char *path, int *fd, as_error *err) {
+    *fd = -1;
+    char *lock = joined(path, ".lock");
+    if (!lock) return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    as_status st = AS_OK;
+    int attempt = 0;
+    while (attempt++ < 8 && !lock_shared_once(path, lock, fd, &st, err)) {}
+    if (attempt > 8 && !st)
+        st = as_error_set(err, AS_ERR_ARG, "%s: the lock file keeps changing; is a sweep starting "
+                          "on it?", lock);
+    as_free(lock);
+    return st;
+}
+
 /* Removes NAME.tmp.* left by interrupted writes, under the lock. */
 static void remove_temporaries(const char *pattern) {
     glob_t g;
@@ -177,17 +223,34 @@ int as_store_is_key(const char *name) {
     return 1;
 }
 
-as_status as_store_read_row(const char *file, as_summary_row *row, as_error *err) {
-    hid_t f = as_h5_open_read(file, err);
-    if (f < 0) return AS_ERR_DATA;
+/* The summary row of the open journal file f (named file in messages); AS_ERR_DATA when
+ * it has none or when the run key inside differs from the one its name says. */
+static as_status journal_row(hid_t f, const char *file, as_summary_row *row, as_error *err) {
     hid_t ds = H5Dopen2(f, "summary_row", H5P_DEFAULT), t = as_summary_type();
     herr_t rc = ds < 0 ? -1 : H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, row);
     if (ds >= 0) H5Dclose(ds);
     H5Tclose(t);
-    H5Fclose(f);
     if (rc < 0) return as_error_set(err, AS_ERR_DATA, "%s: no readable /summary_row", file);
     row->key[AS_SUMMARY_KEY_MAX - 1] = row->name[AS_SUMMARY_NAME_MAX - 1] = '\0';
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    if (as_store_is_key(base) && strncmp(base, row->key, AS_RUN_KEY_HEX - 1) != 0)
+        return as_error_set(err, AS_ERR_DATA, "%s holds run %.64s, not the run its name says (a "
+                            "renamed or copied journal file?)", file, row->key);
     return AS_OK;
+}
+
+as_status as_store_read_row(const char *file, as_summary_row *row, as_error *err) {
+    hid_t f = as_h5_open_read(file, err);
+    if (f < 0) return AS_ERR_DATA;
+    as_status st = journal_row(f, file, row, err);
+    H5Fclose(f);
+    return st;
+}
+
+void as_store_warn_ignored(const char *msg, const char *what) {
+    fprintf(stderr, "attnsweep: %s: %s\n", msg, what);
+    fflush(stderr);
 }
 
 /* Appends every journal row whose key is not among rows[0..*n) (*cap grows). */
@@ -216,8 +279,9 @@ static as_status add_journal_rows(const char *journal, as_summary_row **rows, si
         }
         char path[4352];
         snprintf(path, sizeof path, "%s/%s", journal, e->d_name);
-        as_error ignore;
-        if (as_store_read_row(path, &(*rows)[*n], &ignore) == AS_OK) (*n)++;
+        as_error bad;
+        if (as_store_read_row(path, &(*rows)[*n], &bad) == AS_OK) (*n)++;
+        else as_store_warn_ignored(bad.msg, "ignored, not a stored run");
     }
     closedir(d);
     return st;
@@ -252,6 +316,11 @@ hid_t as_store_open_run(hid_t f, const char *path, const char *key) {
     as_free(journal);
     if (!file) return -1;
     hid_t jf = access(file, R_OK) == 0 ? as_h5_open_read(file, NULL) : -1;
+    as_summary_row row;
+    if (jf >= 0 && journal_row(jf, file, &row, NULL) != AS_OK) { /* not this run's file */
+        H5Fclose(jf);
+        jf = -1;
+    }
     as_free(file);
     if (jf < 0) return -1;
     hid_t g = H5Gopen2(jf, "run", H5P_DEFAULT);

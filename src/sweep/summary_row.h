@@ -44,8 +44,12 @@ as_status as_store_rows(const char *path, as_summary_row **rows, size_t *n, as_e
 /* The group of run `key`: /variants/<key> of f, else /run of its journal file; -1 when
  * neither exists. Close it with H5Gclose. */
 hid_t as_store_open_run(hid_t f, const char *path, const char *key);
-/* The journal file's summary row. */
+/* The journal file's summary row. AS_ERR_DATA when it has none, or when the file is named
+ * "<key>.h5" and its row holds another key (a renamed or copied file: every reader and
+ * pack ignore it, with as_store_warn_ignored, and as_store_open_run does not open it). */
 as_status as_store_read_row(const char *file, as_summary_row *row, as_error *err);
+/* Prints "attnsweep: MSG: WHAT" on stderr: a journal file that is not taken as a run. */
+void as_store_warn_ignored(const char *msg, const char *what);
 /* 1 when name is "<run key>.h5". */
 int as_store_is_key(const char *name);
 /* "<journal>/<key>.h5", as_malloc'd (NULL when out of memory). */

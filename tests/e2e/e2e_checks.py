@@ -167,3 +167,25 @@ def kill_session(sid):
                 pass
         time.sleep(0.01)
     return session_pids(sid)
+
+
+def small_grid_sweep(p, run):
+    """Writes p("toy.h5") (48 toy series, `run` the CLI runner) and p("q.json"), a grid of 3
+    tiny conv/attention variants x 2 repeats (2 epochs; tests give --epochs); returns the
+    sweep file's path."""
+    import json
+    rc = run(["data", "toy", "--samples", "48", "--test-samples", "4", "-o", p("toy.h5")]).returncode
+    if rc != 0:
+        raise RuntimeError(f"data toy exited {rc}")
+    sweep = {"data": "toy.h5",
+             "model": [{"type": "conv1d", "filters": 2, "kernel_size": 3, "activation": "relu"}, "$block",
+                       {"type": "conv1d", "filters": 1, "kernel_size": 3}],
+             "train": {"epochs": 2, "batch_size": 16, "validation_split": 0.25,
+                       "optimizer": {"type": "adam", "learning_rate": 0.01}},
+             "grid": {"block": [{"type": "conv1d", "filters": 2, "kernel_size": 3},
+                                {"type": "self_attention", "num_heads": 1, "key_dim": 2},
+                                {"type": "conv1d", "filters": 2, "kernel_size": 5}]},
+             "repeats": 2, "seed": 3, "attention_samples": 1, "prediction_samples": 1}
+    with open(p("q.json"), "w") as f:
+        json.dump(sweep, f)
+    return p("q.json")
