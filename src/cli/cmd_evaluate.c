@@ -18,7 +18,9 @@ static void usage(FILE *f) {
             "one line per split, `SPLIT: loss L [accuracy A] (N series)`, for train (the rows the\n"
             "spec trains on), validation (its validation rows, when it has a split) and test\n"
             "(when the dataset has /test). These equal the training run's own figures: the\n"
-            "history's val_loss at the kept epoch, and its test_loss and test_accuracy.\n"
+            "history's val_loss at the kept epoch, and its test_loss and test_accuracy. A spec\n"
+            "with train.refit is a model refit on every training row, the validation rows\n"
+            "too: a warning says so, and its validation line is not held out (test still is).\n"
             "\n"
             "exit status: 0, 2 bad flag/spec/weights/dataset, 1 other failure.\n");
 }
@@ -26,6 +28,11 @@ static void usage(FILE *f) {
 static int evaluate(as_infer_cli *c) {
     int classification = c->d.task == AS_TASK_CLASSIFICATION, nt, nv;
     as_fit_split_rows(c->d.train.n, c->spec.train.validation_split, &nt, &nv);
+    if (c->spec.train.refit && nv > 0) /* the spec says so (export writes it for refit runs) */
+        fprintf(stderr, "attnsweep evaluate: warning: %s has train.refit: the weights are a refit "
+                        "model, trained on every training row, the %d validation rows included: "
+                        "its validation figures are not held out (and are not the run's val_loss "
+                        "at the kept epoch, which is the selection run's)\n", c->spec_path, nv);
     for (int k = AS_INFER_TRAIN; k <= AS_INFER_TEST; k++) {
         if ((k == AS_INFER_VALIDATION && nv == 0) || (k == AS_INFER_TEST && !c->d.has_test)) continue;
         const as_split *s;

@@ -129,7 +129,7 @@ static void on_term(int sig) {
 
 typedef struct {
     int rank, quiet, classification;
-    const char *checkpoint, *spec_sha;
+    const char *checkpoint, *spec_sha, *data_sha;
     uint64_t seed;
     const as_model *model;
 } epoch_ctx;
@@ -139,7 +139,7 @@ static int save_checkpoint(void *ud, const as_fit_state *st, const as_history *h
     epoch_ctx *c = ud;
     if (c->rank != 0) return 0;
     as_error e;
-    if (as_checkpoint_save(c->checkpoint, c->model, st, h, c->spec_sha, c->seed, &e) == AS_OK)
+    if (as_checkpoint_save(c->checkpoint, c->model, st, h, c->spec_sha, c->seed, c->data_sha, &e) == AS_OK)
         return 0;
     fprintf(stderr, "attnsweep train: %s\n", e.msg);
     return 1;
@@ -209,7 +209,8 @@ static void release_image(char *buf) {
 /* Every rank loads the initial weights and the checkpoint rank 0 read (cluster.h). */
 static as_status load_shared(const train_opts *o, as_status st, as_model *model,
                              as_fit_state *resume, as_history *prev, const char *spec_sha,
-                             const as_spec *spec, int *resuming, as_error *err) {
+                             const char *data_sha, const as_spec *spec, int *resuming,
+                             int *unrecorded, as_error *err) {
     int exists = 0;
     char *buf = NULL;
     if (o->init_weights) {
@@ -220,6 +221,8 @@ static as_status load_shared(const train_opts *o, as_status st, as_model *model,
     }
     if (o->checkpoint) {
         st = share_file(o->checkpoint, st, &exists, &buf, err);
+        if (!st && exists) /* another dataset's state is refused: the same bits need the same rows */
+            st = as_checkpoint_check_data(o->checkpoint, spec->data, data_sha, unrecorded, err);
         if (!st && exists) {
             st = as_checkpoint_load(o->checkpoint, model, resume, prev, spec_sha, spec->train.seed,
                                     err);
@@ -390,7 +393,7 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
     memset(&resume, 0, sizeof resume);
     memset(&prev, 0, sizeof prev);
     int resuming = 0;
-    char spec_sha[65] = "";
+    char spec_sha[65] = "", data_sha[65] = "";
     as_status st = as_spec_load(o->spec_path, &spec, err);
     if (P > 1) st = as_runtime_agree(st, rank, P, err); /* spec_threads is collective */
     if (!st) st = spec_threads(o, &spec, rank, P, err);
@@ -401,10 +404,17 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
         if (spec.train.keep == AS_KEEP_DEFAULT) spec.train.keep = AS_KEEP_LAST; /* Keras's fit */
         if ((st = as_dataset_load(spec.data, &data, err)))
             as_error_prefix(err, "%s: data", o->spec_path);
+        if (!st && o->checkpoint) st = as_sha256_file(spec.data, data_sha, err);
     }
     if (!st && rank == 0) st = check_outputs(o, spec.data, err); /* agreed below */
     if (!st) st = as_fit_prepare(&model, &spec, &data, P, spec.train.seed, o->spec_path, err);
-    st = load_shared(o, st, &model, &resume, &prev, spec_sha, &spec, &resuming, err);
+    int unrecorded = 0;
+    st = load_shared(o, st, &model, &resume, &prev, spec_sha, data_sha, &spec, &resuming,
+                     &unrecorded, err);
+    if (!st && rank == 0 && unrecorded && resuming)
+        fprintf(stderr, "attnsweep train: warning: %s records no dataset hash (written by an older "
+                        "version): resuming without checking that %s is the dataset it was "
+                        "trained on\n", o->checkpoint, spec.data);
     if (P > 1) st = as_runtime_agree(st, rank, P, err);
     if (st) goto done;
     uint64_t checksum = 0;
@@ -414,7 +424,8 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
     int classification = data.task == AS_TASK_CLASSIFICATION;
     if (rank == 0 && !o->quiet)
         print_start(o, &spec, &data, &model, P, checksum, resuming ? resume.epoch : -1);
-    epoch_ctx ctx = {rank, o->quiet, classification, o->checkpoint, spec_sha, spec.train.seed, &model};
+    epoch_ctx ctx = {rank, o->quiet, classification, o->checkpoint, spec_sha, data_sha,
+                     spec.train.seed, &model};
     as_fit_opts fo = {.comm = P > 1 ? MPI_COMM_WORLD : MPI_COMM_NULL, .overlap = o->overlap,
                       .bucket_kb = (int)o->bucket_kb, .on_epoch = print_epoch, .ud = &ctx,
                       .resume = resuming ? &resume : NULL, .resume_history = resuming ? &prev : NULL,

@@ -129,7 +129,7 @@ static char *resolve_data(const char *results, const char *data) {
     return out;
 }
 
-/* Sets data, seed, keep (and epochs for a stopped run) in the config. */
+/* Sets data, seed, keep (and, for a stopped run, its epochs and no refit) in the config. */
 static as_status rewrite_config(cJSON *cfg, const char *data, const char *seed, int stopped_epochs,
                                 int threads, as_error *err) {
     cJSON *train = cJSON_GetObjectItemCaseSensitive(cfg, "train");
@@ -148,8 +148,10 @@ static as_status rewrite_config(cJSON *cfg, const char *data, const char *seed, 
     }
     if (ok && !cJSON_GetObjectItemCaseSensitive(train, "keep"))
         ok = cJSON_AddStringToObject(train, "keep", "best") != NULL;
-    if (ok && stopped_epochs > 0) {
+    if (ok && stopped_epochs > 0) { /* a search stopped it: no refit followed its rung */
         cJSON_DeleteItemFromObjectCaseSensitive(train, "epochs");
+        cJSON_DeleteItemFromObjectCaseSensitive(train, "refit");
+        cJSON_DeleteItemFromObjectCaseSensitive(train, "refit_keep"); /* only with refit */
         ok = cJSON_AddNumberToObject(train, "epochs", stopped_epochs) != NULL;
     }
     if (ok && threads > 0) { /* the thread count it trained with: bit-identical only with it */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "attnsweep/alloc.h"
+#include "attnsweep/spec.h"
 #include "attnsweep/sweep.h"
 #include "attnsweep/train.h"
 
@@ -119,15 +120,20 @@ as_status as_sweep_check_search(const as_sweep *s, const as_dataset *d, const ch
                             as_metric_name(c->metric), d->path);
     int val = c->metric == AS_METRIC_VAL_LOSS || c->metric == AS_METRIC_VAL_ACCURACY;
     for (int v = 0; val && v < s->n; v++) {
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(s->v[v].spec, "train");
-        const cJSON *vs = cJSON_GetObjectItemCaseSensitive(t, "validation_split");
-        double split = cJSON_IsNumber(vs) ? vs->valuedouble : 0;
+        /* the parsed split: validation_split or the validation object's (any mode takes
+         * as many rows); a variant that does not parse fails at its run, with the reason */
+        as_spec spec;
+        as_error pe;
+        if (as_spec_parse(s->v[v].spec, origin, NULL, NULL, &spec, &pe)) continue;
+        double split = spec.train.validation_split;
+        as_spec_free(&spec);
         int n_train, n_val;
         as_fit_split_rows(d->train.n, split, &n_train, &n_val);
         if (n_val < 1)
             return as_error_set(err, AS_ERR_SPEC, "%s: search.metric: %s needs validation rows, "
-                                "but variant %d (%s) has train.validation_split %g", origin,
-                                as_metric_name(c->metric), v, s->v[v].name, split);
+                                "but variant %d (%s) has train.validation_split %g (give it, or "
+                                "train.validation)", origin, as_metric_name(c->metric), v,
+                                s->v[v].name, split);
     }
     return AS_OK;
 }

@@ -30,7 +30,8 @@ typedef struct {
 static int on_checkpoint(void *ud, const as_fit_state *st, const as_history *h) {
     epoch_ctx *c = ud;
     if (!c->leader || st->epoch != c->o->budget) return 0;
-    return as_checkpoint_save(c->o->save_path, c->m, st, h, c->key_sha, c->seed, &c->save_err) != AS_OK;
+    return as_checkpoint_save(c->o->save_path, c->m, st, h, c->key_sha, c->seed, NULL,
+                              &c->save_err) != AS_OK;
 }
 
 /* Test hook ATTNSWEEP_TEST_HOLD_RANK=R: world rank R, after its first finished run, stops

@@ -29,7 +29,7 @@ static as_status write_callbacks(hid_t f, const as_model *m, const as_fit_state 
 
 as_status as_checkpoint_save(const char *path, const as_model *m, const as_fit_state *st,
                              const as_history *h, const char *spec_sha256, uint64_t seed,
-                             as_error *err) {
+                             const char *data_sha256, as_error *err) {
     as_h5_writer w;
     as_status s = as_h5_writer_open(&w, path, err);
     if (s) return s;
@@ -42,6 +42,7 @@ as_status as_checkpoint_save(const char *path, const as_model *m, const as_fit_s
     if (!s) s = as_h5_attr_string(f, "seed", seed_txt, err);
     if (!s) s = as_h5_attr_int(f, "epoch", st->epoch, err);
     if (!s) s = as_h5_attr_int(f, "step", st->step, err);
+    if (!s && data_sha256) s = as_h5_attr_string(f, "data_sha256", data_sha256, err); /* NULL: sweep rungs (the search journal pins the data) */
     if (!s) s = as_weights_write_group(f, "/weights", m, err);
     if (!s) s = as_h5_write_float(f, "optimizer/m", 1, n, st->m, err);
     if (!s && st->v) s = as_h5_write_float(f, "optimizer/v", 1, n, st->v, err);
@@ -70,6 +71,24 @@ as_status as_checkpoint_save(const char *path, const as_model *m, const as_fit_s
         return as_error_prefix(err, "%s", path);
     }
     return as_h5_writer_commit(&w, err);
+}
+
+as_status as_checkpoint_check_data(const char *path, const char *data_path, const char *data_sha256,
+                                   int *unrecorded, as_error *err) {
+    *unrecorded = 0;
+    hid_t f = as_h5_open_read(path, err);
+    if (f < 0) return AS_ERR_DATA;
+    char *sha = NULL;
+    as_status s = AS_OK;
+    if (!as_h5_has_attr(f, "data_sha256")) *unrecorded = 1;
+    else if (as_h5_read_attr_string(f, "data_sha256", &sha, err)) s = as_error_prefix(err, "%s", path);
+    else if (strcmp(sha, data_sha256) != 0)
+        s = as_error_set(err, AS_ERR_DATA, "%s: written for another dataset (sha256 %.12s...), not "
+                         "%s (sha256 %.12s...): train on that dataset, or remove the checkpoint "
+                         "to start over", path, sha, data_path, data_sha256);
+    as_free(sha);
+    H5Fclose(f);
+    return s;
 }
 
 void as_checkpoint_state_free(as_fit_state *st) {

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """End-to-end: `attnsweep train --checkpoint` -- a run stopped (by --epochs or by SIGTERM)
 and resumed from its checkpoint equals the uninterrupted run, bit for bit on one rank and
-within float rounding on two; checkpoints of another spec or seed are refused."""
+within float rounding on two; checkpoints of another spec, seed or dataset are refused
+(an old checkpoint without the dataset's hash resumes with a warning)."""
+import hashlib
 import json
 import os
 import signal
@@ -107,6 +109,39 @@ def main():
     dp = curves(j("dp.h5")) if r.returncode == 0 else None
     check(dp is not None and all(np.allclose(dp[k], full[k], rtol=1e-5, atol=0) for k in full),
           "a 1-rank checkpoint resumed on 2 ranks matches within 1e-5")
+
+    # the checkpoint records the dataset's SHA-256: a resume on other data (same path, same
+    # shapes, other rows) is refused naming both files and hashes; an old-format checkpoint
+    # (no hash) resumes with a warning
+    os.remove(j("ck.h5"))
+    train(sp, "--epochs", "2", "--checkpoint", j("ck.h5"))
+    with open(j("toy.h5"), "rb") as fh:
+        toy = fh.read()
+    want = hashlib.sha256(toy).hexdigest()
+    with h5py.File(j("ck.h5"), "r") as f:
+        rec = f.attrs.get("data_sha256")
+    check(rec is not None and (rec.decode() if isinstance(rec, bytes) else rec) == want,
+          "the checkpoint records the dataset's SHA-256")
+    subprocess.run([BIN, "data", "toy", "--samples", "120", "--seed", "7", "-o", j("toy.h5")],
+                   check=True, capture_output=True)
+    with open(j("toy.h5"), "rb") as fh:
+        other = hashlib.sha256(fh.read()).hexdigest()
+    ck_bytes = open(j("ck.h5"), "rb").read()
+    r = train(sp, "--checkpoint", j("ck.h5"), "--history", j("other.h5"))
+    check(r.returncode == 2 and "ck.h5" in r.stderr and "toy.h5" in r.stderr and want[:12] in r.stderr
+          and other[:12] in r.stderr and "another dataset" in r.stderr and not os.path.exists(j("other.h5"))
+          and open(j("ck.h5"), "rb").read() == ck_bytes,
+          "a resume on another dataset exits 2 naming the checkpoint, the dataset and both hashes; "
+          f"nothing written ({r.stderr.strip()[-300:]})")
+    with open(j("toy.h5"), "wb") as fh:
+        fh.write(toy)
+    with h5py.File(j("ck.h5"), "a") as f:  # the format before the hash was recorded
+        del f.attrs["data_sha256"]
+    r = train(sp, "--checkpoint", j("ck.h5"), "--history", j("old.h5"))
+    check(r.returncode == 0 and "warning" in r.stderr and "records no dataset hash" in r.stderr and
+          "resuming from" in r.stdout and all(np.array_equal(full[k], curves(j("old.h5"))[k]) for k in full),
+          f"an old-format checkpoint resumes with a warning, equal to the uninterrupted run "
+          f"({r.stderr.strip()[-200:]})")
 
     # refusals: another seed, another spec file
     r = train(sp, "--checkpoint", j("ck.h5"), "--seed", "4")

@@ -17,6 +17,9 @@ early stopping (restore best) and reduce_lr_on_plateau, and "refit": true:
   is built from that run's own kept epoch and rates, with the same --init-weights);
 - a SIGTERM during the refit (test hook ATTNSWEEP_TEST_SIGTERM_REFIT_EPOCH) stops it after
   that epoch: nothing is written;
+- evaluate on a refit model warns that its validation rows were trained on;
+- a halving sweep with refit (and refit_keep): its stopped runs export without refit, and
+  train on the export reproduces their stored test metrics;
 - "refit" must be a boolean, "refit_keep" best|last and only with refit (exit 2 naming
   the key).
 Skips (exit 77) without numpy/h5py."""
@@ -192,6 +195,45 @@ def main():
     check(r.returncode == 0 and r2.returncode == 0 and ea["test_accuracy"] == ga["test_accuracy"] and
           ea["test_loss"] == ga["test_loss"] and all(np.array_equal(we[k], ws[k]) for k in we),
           "train on the exported run reproduces the sweep's refit model (test metrics, weights)")
+
+    # evaluate on a refit model warns: its "validation" rows were trained on by the refit
+    r = run("export", "res.h5", "--run", key, "-o", "ev.json", "--weights", "evw.h5")
+    r2 = run("evaluate", "ev.json", "--weights", "evw.h5")
+    tl = [float(ln.split()[2]) for ln in r2.stdout.splitlines() if ln.startswith("test:")]
+    check(r.returncode == 0 and r2.returncode == 0 and "warning" in r2.stderr and "train.refit" in r2.stderr
+          and "validation rows included" in r2.stderr and tl and abs(tl[0] - ga["test_loss"]) <= 1e-8 * ga["test_loss"],
+          f"evaluate on the refit run warns that validation is not held out; its test line is the "
+          f"run's ({r2.stderr.strip()[:160]})")
+    write("norefit.json", dict(SPEC, train=dict(SPEC["train"], refit=False)))
+    r2 = run("evaluate", "norefit.json", "--weights", "w.h5")
+    check(r2.returncode == 0 and "validation:" in r2.stdout and "warning" not in r2.stderr,
+          "no warning for a spec with a validation split and no refit")
+
+    # a rung search with refit: a stopped run had no refit (only finished runs get one), so
+    # its export must not ask for one; train on it reproduces the stored test metrics
+    hv = dict(sw, train=dict(sw["train"], refit_keep="best"), grid={"lr": [0.02, 0.01, 0.005, 0.002]},
+              search={"type": "successive_halving", "min_epochs": 2, "max_epochs": 4, "eta": 2})
+    write("hv.json", hv)
+    r = run("sweep", "hv.json", "-o", "hv.h5", "--threads", "1")
+    with h5py.File(j("hv.h5"), "r") as f:
+        stopped = {k: dict(g.attrs, epochs_run=len(g["loss"])) for k, g in f["variants"].items()
+                   if g.attrs["status"] == "stopped"}
+        done = [dict(g.attrs) for g in f["variants"].values() if g.attrs["status"] == "ok"]
+    check(r.returncode == 0 and stopped and done and all(g["refit_epochs"] > 0 for g in done) and
+          all(g.get("refit_epochs", 0) == 0 for g in stopped.values()),
+          f"halving with refit: {len(stopped)} stopped runs without a refit, finished ones refit")
+    key, sa = min(stopped.items())
+    r = run("export", "hv.h5", "--run", key, "-o", "hs.json")
+    with open(j("hs.json")) as fh:
+        hs = json.load(fh)["train"]
+    r2 = run("train", "hs.json", "--history", "hsh.h5", "--quiet")
+    with h5py.File(j("hsh.h5"), "r") as h:
+        ha = dict(h.attrs)
+    check(r.returncode == 0 and "refit" not in hs and "refit_keep" not in hs and hs["epochs"] == sa["epochs_run"] and
+          r2.returncode == 0 and ha.get("refit_epochs", 0) == 0 and ha["test_loss"] == sa["test_loss"] and
+          ha["test_accuracy"] == sa["test_accuracy"],
+          f"export of a stopped run drops refit; train reproduces its test metrics bit for bit "
+          f"({ha.get('test_loss')} vs {sa.get('test_loss')})")
 
     write("bad.json", dict(SPEC, train=dict(SPEC["train"], refit=1)))
     r = run("train", "bad.json")

@@ -231,6 +231,22 @@ def main():
         "classification dataset", "val_accuracy on regression")
     bad(dict(sweep, train=dict(sweep["train"], validation_split=0)), "search.metric: val_loss needs "
         "validation rows", "no validation split")
+    # the train.validation object gives a rung search its validation rows too (it read only
+    # validation_split): dry run and a real halving sweep with a shuffled split
+    tv = dict(sweep["train"], validation={"split": 0.25, "mode": "shuffled", "seed": 3})
+    del tv["validation_split"]
+    vo = write("val_object.json", dict(sweep, train=tv, grid=dict(sweep["grid"], f=[4]), repeats=1))
+    o = os.path.join(tmp, "val_object.h5")
+    r = run(["sweep", vo, "-o", o, "--dry-run"])
+    check(r.returncode == 0 and not glob.glob(o + "*"), "halving with train.validation {split, "
+          "mode shuffled}: the dry run passes", r.stderr[-300:])
+    r = run(["sweep", vo, "-o", o])
+    with h5py.File(o, "r") as f:
+        vl = [g["val_loss"][:] for g in f["variants"].values()] if r.returncode == 0 else []
+        split = [json.loads(g.attrs["validation"]) for g in f["variants"].values()] if vl else []
+    check(r.returncode == 0 and vl and all(np.isfinite(v).all() for v in vl) and
+          all(s["mode"] == "shuffled" and s["n_val"] == 30 for s in split),
+          "halving with train.validation trains, validating on 30 shuffled rows", r.stderr[-300:])
     bad(dict(rnd, grid=dict(rnd["grid"], lr={"loguniform": [0, 1e-2]})), "grid.lr.loguniform", "loguniform 0")
     bad(dict(rnd, grid=dict(rnd["grid"], lr={"uniform": [1e-2, 1e-4]})), "grid.lr.uniform: a", "uniform a > b")
     bad(dict(rnd, search={"type": "grid"}), "a distribution cannot be enumerated", "grid with a distribution")
