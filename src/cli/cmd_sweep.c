@@ -26,6 +26,7 @@
 #include "cli/commands.h"
 #include "cli/runtime.h"
 #include "cli/sweep_data.h"
+#include "sweep/summary_row.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -410,15 +411,25 @@ static as_status choose_journal(const sweep_opts *o, const as_sweep *s, int rank
     return AS_OK;
 }
 
-/* A sweep in which no run finished ok (every one failed or diverged, none stored
- * before) is an error (exit 3). */
-static as_status all_failed(const as_sched_opts *so, size_t n_runs, as_error *err) {
-    const int *c = so->counts;
-    int ok = c[AS_VAR_OK] + c[AS_VAR_STOPPED], div = c[AS_VAR_DIVERGED], bad = c[AS_VAR_FAILED], kept = 0;
-    for (size_t i = 0; so->done && i < n_runs; i++) kept += so->done[i] != 0;
-    if (ok > 0 || kept > 0 || div + bad == 0) return AS_OK;
-    return as_error_set(err, AS_ERR_DIVERGED, "no run finished ok: %d failed, %d diverged (messages: "
-                        "attnsweep summary %s)", bad, div, so->out_path);
+/* A sweep whose results file (with --shard, this shard's runs) holds runs but no run that
+ * finished ok (every one failed or diverged, in this session or a resumed one) is an error
+ * (exit 3). The file decides: done[] also counts other shards' runs and stored diverged runs. */
+static as_status all_failed(const as_sched_opts *so, as_error *err) {
+    as_summary_row *rows = NULL;
+    size_t n = 0;
+    as_status st = as_store_rows(so->out_path, &rows, &n, err);
+    if (st) return st;
+    int ok = 0, div = 0, bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *t = rows[i].status;
+        ok += !strcmp(t, "ok") || !strcmp(t, "stopped");
+        div += !strcmp(t, "diverged");
+        bad += !strcmp(t, "failed");
+    }
+    as_free(rows);
+    if (ok > 0 || n == 0) return AS_OK;
+    return as_error_set(err, AS_ERR_DIVERGED, "no run finished ok: %d failed, %d diverged, none ok in "
+                        "%s (messages: attnsweep summary %s)", bad, div, so->out_path, so->out_path);
 }
 
 /* Collective: the datasets' hashes and, for a data axis, the refusal of two of its files
@@ -491,7 +502,7 @@ static as_status run(const sweep_opts *o, int rank, int P, as_error *err) {
             fprintf(stderr, "attnsweep sweep: %s\n", e2.msg);
         }
     }
-    if (rank == 0 && !st) st = all_failed(&so, (size_t)s.n * (size_t)s.repeats, err);
+    if (rank == 0 && !st) st = all_failed(&so, err);
     if (rank == 0 && (!st || st == AS_ERR_DIVERGED)) {
         if (g_stop) {
             printf("stopped by %s after the running variants; resume with:\n",

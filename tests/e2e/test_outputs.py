@@ -125,6 +125,27 @@ def main():
     check(r.returncode == 3 and "no run finished ok: 4 failed, 0 diverged" in r.stderr,
           f"a sweep whose every run fails exits 3 with the counts ({r.returncode}: {r.stderr.strip()[-90:]})")
 
+    # no ok run in the results file: exit 3 also for a shard (the other shards' runs are
+    # not this file's) and for a resume that retries the failed runs and keeps diverged ones
+    fd = dict(spec, repeats=2, grid={"k": [1, 150, 160, 170]})
+    fd["model"] = [{"type": "conv1d", "filters": 2, "kernel_size": "$k", "padding": "valid"},
+                   {"type": "conv1d", "filters": 1, "kernel_size": 3}]
+    fd["train"] = dict(spec["train"], epochs=2, optimizer={"type": "sgd", "learning_rate": 1e6})
+    fp = os.path.join(tmp, "fd.json")
+    with open(fp, "w") as fh:
+        json.dump(fd, fh)
+    fres = os.path.join(tmp, "fd.h5")
+    for args, what in [(["-o", fres], "a sweep of 6 failed and 2 diverged runs"),
+                       (["-o", fres, "--resume"], "its resume (failed runs retried, failing again)"),
+                       (["--shard", "0/2", "-o", os.path.join(tmp, "fs0.h5")], "shard 0/2 of it"),
+                       (["--shard", "1/2", "-o", os.path.join(tmp, "fs1.h5")], "shard 1/2 of it")]:
+        r = run(["sweep", fp, "--threads", "1"] + args)
+        check(r.returncode == 3 and "no run finished ok" in r.stderr and "none ok in" in r.stderr,
+              f"{what}: exit 3 ({r.returncode}: {r.stderr.strip()[-120:]})")
+    with h5py.File(fres, "r") as f:
+        st = sorted(x.decode() for x in f["summary"]["status"])
+    check(st == ["diverged"] * 2 + ["failed"] * 6, f"the file holds 2 diverged, 6 failed runs: {st}")
+
     # SIGINT stops like SIGTERM: the running run finishes, the file is packed, resume printed
     out = os.path.join(tmp, "int dir")
     os.mkdir(out)
