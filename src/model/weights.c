@@ -1,7 +1,9 @@
 /* weights.c: model weights to and from HDF5 in Keras's shapes (see weights.h). */
 #include "attnsweep/weights.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -76,6 +78,23 @@ as_status as_weights_save(const char *path, const as_model *m, as_error *err) {
     return as_h5_writer_commit(&w, err);
 }
 
+/* The values read for tensor t: finite, and a variance (moving_variance) not negative. */
+static as_status check_values(const char *path, const char *dpath, const as_tensor *t,
+                              const float *v, as_error *err) {
+    size_t n = 1;
+    for (int r = 0; r < t->rank; r++) n *= (size_t)t->dims[r];
+    int var = !strcmp(t->name, "moving_variance");
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(v[i]))
+            return as_error_set(err, AS_ERR_DATA, "%s: %s: value %zu is %s (weights must be finite)",
+                                path, dpath, i, isnan(v[i]) ? "NaN" : "infinite");
+        if (var && v[i] < 0.0f)
+            return as_error_set(err, AS_ERR_DATA, "%s: %s: value %zu is %g (a variance must be >= 0)",
+                                path, dpath, i, (double)v[i]);
+    }
+    return AS_OK;
+}
+
 /* Reads dataset dpath of f into dst after checking its shape against t. */
 static as_status read_tensor(hid_t f, const char *path, const char *dpath, const as_tensor *t,
                              float *dst, as_error *err) {
@@ -96,9 +115,74 @@ static as_status read_tensor(hid_t f, const char *path, const char *dpath, const
                           path, dpath, got, want);
     } else if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0) {
         st = as_error_set(err, AS_ERR_DATA, "%s: %s: cannot read as float", path, dpath);
+    } else {
+        st = check_values(path, dpath, t, dst, err);
     }
     if (sp >= 0) H5Sclose(sp);
     if (ds >= 0) H5Dclose(ds);
+    return st;
+}
+
+typedef struct {
+    const as_model *m;
+    int layer;   /* -1: the weights group (members layer_<i>), else the layer's group */
+    char bad[128]; /* the first member that is not the model's */
+} members_ctx;
+
+/* H5Literate callback: stops (1) at the first member that the model does not have. */
+static herr_t member_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+    (void)g;
+    members_ctx *c = data;
+    int ok = info->type == H5L_TYPE_HARD;
+    if (ok && c->layer < 0) {
+        char *end = NULL;
+        long i = strncmp(name, "layer_", 6) ? -1 : strtol(name + 6, &end, 10);
+        char canon[32];
+        snprintf(canon, sizeof canon, "layer_%ld", i);
+        ok = i >= 0 && i < c->m->n_layers && !strcmp(canon, name);
+    } else if (ok) {
+        as_tensor t[AS_MAX_TENSORS];
+        int n = layer_tensors(&c->m->layers[c->layer], t), hit = 0;
+        for (int k = 0; k < n; k++) hit |= !strcmp(t[k].name, name);
+        ok = hit;
+    }
+    if (!ok) snprintf(c->bad, sizeof c->bad, "%s", name);
+    return ok ? 0 : 1;
+}
+
+/* The group at gpath holds only what the model has (layer_<i> groups of its layers; in a
+ * layer's group its tensors), and a layer's group names the layer's type (its `type`
+ * attribute, which a weights file must have; other groups, e.g. gradients, may omit it). */
+static as_status check_group(hid_t f, const char *path, const char *gpath, const as_model *m,
+                             int layer, int need_type, as_error *err) {
+    hid_t g = H5Gopen2(f, gpath, H5P_DEFAULT);
+    if (g < 0) return as_error_set(err, AS_ERR_DATA, "%s: %s: not a group", path, gpath);
+    members_ctx c = {.m = m, .layer = layer, .bad = ""};
+    hsize_t idx = 0;
+    herr_t r = H5Literate(g, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, member_cb, &c);
+    as_status st = AS_OK;
+    if (r < 0) {
+        st = as_error_set(err, AS_ERR_DATA, "%s: %s: cannot list its members", path, gpath);
+    } else if (c.bad[0]) {
+        st = layer < 0 ? as_error_set(err, AS_ERR_DATA, "%s: %s/%s: not a layer of the model "
+                                      "(layer_0 .. layer_%d, hard links only)", path, gpath, c.bad,
+                                      m->n_layers - 1)
+                       : as_error_set(err, AS_ERR_DATA, "%s: %s/%s: not a weight of model[%d] (%s)",
+                                      path, gpath, c.bad, layer,
+                                      as_layer_type_name(m->layers[layer].spec.type));
+    } else if (layer >= 0 && (need_type || as_h5_has_attr(g, "type"))) {
+        const char *want = as_layer_type_name(m->layers[layer].spec.type);
+        char *type = NULL;
+        as_error e;
+        if (as_h5_read_attr_string(g, "type", &type, &e))
+            st = as_error_set(err, AS_ERR_DATA, "%s: %s: %s (model[%d] is %s)", path, gpath, e.msg,
+                              layer, want);
+        else if (strcmp(type, want))
+            st = as_error_set(err, AS_ERR_DATA, "%s: %s: type '%s' but model[%d] is %s", path, gpath,
+                              type, layer, want);
+        as_free(type);
+    }
+    H5Gclose(g);
     return st;
 }
 
@@ -107,10 +191,17 @@ static as_status read_tensor(hid_t f, const char *path, const char *dpath, const
 static as_status read_layers(hid_t f, const char *path, const char *group, const as_model *m,
                              float *pbuf, float *bbuf, as_error *err) {
     as_status st = AS_OK;
+    if (H5Lexists(f, group, H5P_DEFAULT) > 0 && (st = check_group(f, path, group, m, -1, 0, err)))
+        return st;
     for (int i = 0; i < m->n_layers && !st; i++) {
         const as_layer *L = &m->layers[i];
         as_tensor t[AS_MAX_TENSORS];
         int n = layer_tensors(L, t);
+        char lpath[480];
+        snprintf(lpath, sizeof lpath, "%s/layer_%d", group, i);
+        if (H5Lexists(f, group, H5P_DEFAULT) > 0 && H5Lexists(f, lpath, H5P_DEFAULT) > 0 &&
+            (st = check_group(f, path, lpath, m, i, bbuf != NULL, err)))
+            return st;
         for (int k = 0; k < n && !st; k++) {
             if (t[k].buffer && !bbuf) continue;
             char dpath[512];
