@@ -32,6 +32,37 @@ void as_dataset_free(as_dataset *d) {
     memset(d, 0, sizeof *d);
 }
 
+/* 1 when link `name` of f is a hard link; else 0 with err set: an external link (or a soft
+ * link, which may lead through one) reads another file, which the data hash (the file's
+ * bytes) does not cover. */
+static int hard_link(hid_t f, const char *path, const char *name, as_error *err) {
+    H5L_info_t li;
+    if (H5Lget_info(f, name, &li, H5P_DEFAULT) < 0) {
+        as_error_set(err, AS_ERR_DATA, "%s: %s: cannot read its link", path, name);
+        return 0;
+    }
+    if (li.type == H5L_TYPE_HARD) return 1;
+    as_error_set(err, AS_ERR_DATA, "%s: %s: is %s link; a dataset file must hold its data itself "
+                 "(its SHA-256 would not cover what the link points to)", path, name,
+                 li.type == H5L_TYPE_SOFT ? "a soft" : li.type == H5L_TYPE_EXTERNAL ? "an external"
+                                                                                  : "a user-defined");
+    return 0;
+}
+
+/* 1 when dataset ds keeps its values in this file; else 0 with err set (external raw
+ * storage or a virtual dataset's source files are outside the data hash too). */
+static int in_file(hid_t ds, const char *path, const char *name, as_error *err) {
+    hid_t dcpl = H5Dget_create_plist(ds);
+    int ext = dcpl < 0 ? -1 : H5Pget_external_count(dcpl);
+    H5D_layout_t lay = dcpl < 0 ? H5D_LAYOUT_ERROR : H5Pget_layout(dcpl);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (ext == 0 && lay != H5D_VIRTUAL && lay != H5D_LAYOUT_ERROR) return 1;
+    as_error_set(err, AS_ERR_DATA, "%s: %s: %s; a dataset file must hold its data itself", path, name,
+                 lay == H5D_VIRTUAL ? "a virtual dataset (its values are in other files)"
+                 : ext > 0 ? "its values are stored in external files" : "cannot read its layout");
+    return 0;
+}
+
 /* Opens dataset `name` (e.g. "/train/x"), checks its type class and rank, returns its
  * dims in dims[rank] as ints (each >= 0). -1 on error with err set. */
 static hid_t open_checked(hid_t f, const char *path, const char *name, H5T_class_t cls,
@@ -46,9 +77,14 @@ static hid_t open_checked(hid_t f, const char *path, const char *name, H5T_class
         as_error_set(err, AS_ERR_DATA, "%s: %s: missing dataset", path, name);
         return -1;
     }
+    if ((glen && !hard_link(f, path, group, err)) || !hard_link(f, path, name, err)) return -1;
     hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
     if (ds < 0) {
         as_error_set(err, AS_ERR_DATA, "%s: %s: not a dataset", path, name);
+        return -1;
+    }
+    if (!in_file(ds, path, name, err)) {
+        H5Dclose(ds);
         return -1;
     }
     hid_t t = H5Dget_type(ds);
