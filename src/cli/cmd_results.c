@@ -22,10 +22,11 @@ static void usage(FILE *f) {
 }
 
 int as_cmd_results(int argc, char **argv) {
-    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        usage(stdout);
-        return 0;
-    }
+    for (int i = 1; i < argc; i++) /* `results --help`, `results pack --help`, ... */
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        }
     if (argc != 3 || (strcmp(argv[1], "pack") != 0 && strcmp(argv[1], "repair") != 0)) {
         fprintf(stderr, "attnsweep results: expected 'pack RESULTS.h5' or 'repair RESULTS.h5' (see --help)\n");
         return 2;
