@@ -10,6 +10,7 @@
 #include "attnsweep/toy.h"
 #include "attnsweep/ucr.h"
 #include "cli/args.h"
+#include "cli/cluster.h"
 #include "cli/commands.h"
 
 static const char *usage_text =
@@ -105,7 +106,9 @@ static int cmd_toy(int argc, char **argv) {
     if (!out) return bad_arg("%s", "toy: -o FILE.h5 is required");
     as_error e;
     as_error_clear(&e);
-    if (as_output_check("-o", out, NULL, 0, &e) || as_toy_write(&p, out, &e) != AS_OK) return fail(&e);
+    if (as_output_check("-o", out, NULL, 0, &e) || as_cluster_check_output("-o", out, &e) ||
+        as_toy_write(&p, out, &e) != AS_OK)
+        return fail(&e);
     printf("wrote %s: toy regression, seed %u, %d train + %d test series of length %d, noise %g\n",
            out, p.seed, p.samples, p.test_samples, AS_TOY_LENGTH, p.noise);
     return 0;
@@ -183,7 +186,8 @@ static int cmd_ucr(int argc, char **argv) {
     as_error e;
     as_error_clear(&e);
     const char *inputs[] = {o.train_path, o.test_path};
-    if (as_output_check("-o", out, inputs, 2, &e) || as_ucr_write(&o, out, stdout, &e) != AS_OK)
+    if (as_output_check("-o", out, inputs, 2, &e) || as_cluster_check_output("-o", out, &e) ||
+        as_ucr_write(&o, out, stdout, &e) != AS_OK)
         return fail(&e);
     printf("wrote %s\n", out);
     return 0;

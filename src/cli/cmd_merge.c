@@ -7,6 +7,7 @@
 #include "attnsweep/h5util.h"
 #include "attnsweep/sweep.h"
 #include "cli/args.h"
+#include "cli/cluster.h"
 #include "cli/commands.h"
 
 static void usage(FILE *f) {
@@ -66,6 +67,7 @@ int as_cmd_merge(int argc, char **argv) {
         as_error err;
         as_error_clear(&err);
         as_status st = as_output_check("-o", out, in, (size_t)n, &err);
+        if (!st) st = as_cluster_check_output("-o", out, &err); /* its folder: exit 2 when missing */
         if (!st) st = as_results_merge(out, in, n, &err);
         if (st) {
             fprintf(stderr, "attnsweep merge: %s\n", err.msg);

@@ -93,6 +93,22 @@ def main():
     check(all(digest(p) == b for p, b in before.items()), "every input is unchanged")
     res0, w = inference_outputs(tmp, data, sp, sweep)
 
+    # an output in a folder that does not exist: bad input (exit 2) for every command,
+    # naming the path given (data and merge said exit 4 and named their temporary file)
+    nodir = os.path.join(tmp, "nodir")
+    tsv0 = os.path.join(FIX, "ucr", "tab_TRAIN.tsv")
+    for args, out in [(["data", "toy", "-o"], "x.h5"), (["data", "ucr", "--train", tsv0, "-o"], "u.h5"),
+                      (["train", sp, "--history"], "h.h5"), (["train", sp, "--save-weights"], "w.h5"),
+                      (["sweep", sw, "-o"], "r.h5"), (["merge", "-o"], "m.h5"),
+                      (["export", res0, "--best", "-o"], "e.json"),
+                      (["predict", sp, "--weights", w, "-o"], "p.h5")]:
+        path = os.path.join(nodir, out)
+        r = run(args + [path] + ([res0] if args[0] == "merge" else []))
+        check(r.returncode == 2 and f"{path}: cannot write in '{nodir}'" in r.stderr
+              and ".tmp." not in r.stderr and not os.path.exists(nodir),
+              f"{args[0]} {args[1]} into a missing folder: exit 2 naming {out} "
+              f"({r.returncode}: {r.stderr.strip()[-140:]})")
+
     # links and devices
     target = os.path.join(tmp, "target.h5")
     with open(target, "wb") as fh:
