@@ -162,6 +162,7 @@ class Results:
                       if any(math.isfinite(getattr(r, c, math.nan)) for r in self.runs)]
         n_classes = int(self.attrs.get("n_classes", 0))
         self.class_names = [str(k) for k in range(max(n_classes, 1))]
+        self.data_labels, self.data_sha = None, ""  # the --data file's class names (build)
         self.q_compare = ("Q4" if not self.classification else
                           "Q8, Q10" if any("residual" in k for k in self.kinds) else "Q8")
         try:
@@ -172,10 +173,19 @@ class Results:
         if not isinstance(self.search, dict):
             self.search = {}
 
-    def names(self, k):
-        """Labels of classes 0..k-1: the dataset's names where known, else the index (a sweep
-        over datasets has runs with more classes than the file-level n_classes)."""
-        return (self.class_names + [str(i) for i in range(len(self.class_names), k)])[:k]
+    def names(self, k, run=None):
+        """Labels of classes 0..k-1: the data file's names for a run trained on it (its
+        data_sha256, else the results'; every run when run is None), else the index (a
+        sweep over datasets has runs with more classes than the file-level n_classes)."""
+        base = self.class_names
+        if self.data_labels and (run is None or self.on_data(run)):
+            base = self.data_labels + base[len(self.data_labels):]
+        return (base + [str(i) for i in range(len(base), k)])[:k]
+
+    def on_data(self, run):
+        """True when run trained on the data file (or no hash tells)."""
+        h = text(run.group.attrs.get("data_sha256", "")) or text(self.attrs.get("data_sha256", ""))
+        return not h or not self.data_sha or h == self.data_sha
 
     def axis_of(self, variant, axis):
         return variant.family if axis == "family" else variant.axes.get(axis)
@@ -244,7 +254,17 @@ def load_data(path):
                 "shape": tuple(int(s) for s in f["train/x"].shape[1:]),
                 "test_x": np.asarray(f["test/x"][:3]) if "test/x" in f else None,
                 "class_labels": [str(int(c)) for c in labels] if labels is not None else None,
+                "sha256": file_sha256(path),
                 "merge_shuffle": int(f.attrs.get("merge_shuffle", 0))}
+
+
+def file_sha256(path):
+    """The SHA-256 of the file's bytes (as attnsweep hashes a dataset)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def input_shape(res, data):
@@ -547,6 +567,10 @@ def confusion_counts(run, n_classes):
 def section_confusion(page, res, v, r):
     cm, acc = confusion_counts(r, int(res.attrs.get("n_classes", 0)))
     body = page.save(figs.confusion(res, r, cm, acc))
+    if res.data_labels and not res.on_data(r):
+        body += ("<p>This run trained on another dataset (sha256 %.12s...) than the data file "
+                 "given: its classes are shown by index.</p>"
+                 % html.escape(text(r.group.attrs.get("data_sha256", ""))))
     m = int(cm.sum())
     if r.split == "test" and math.isfinite(getattr(r, "test_accuracy", math.nan)):
         other, what = r.test_accuracy, "test_accuracy"
@@ -589,17 +613,23 @@ def build(res, data, outdir):
     page = Page(outdir)
     have = set()
     if data is not None and data["class_labels"]:
-        res.class_names = data["class_labels"] + res.class_names[len(data["class_labels"]):]
+        res.data_labels, res.data_sha = data["class_labels"], data["sha256"]
     page.section("sweep", "Sweep", header(res))
     index_at = len(page.sections)
     if data is not None:
         q = "Q7" if res.classification else "Q1"
         note = ""
+        names = res.names(len(data["class_labels"] or ()))
         if res.classification:
             note = ("<p>Rows of /train: %d%s; classes (the data's original labels): %s.</p>"
                     % (data["n_train"], ", the train and test files merged and shuffled"
-                       if data["merge_shuffle"] else "", ", ".join(res.class_names)))
-        page.section("dataset", "Dataset", page.save(figs.dataset(data, res.class_names, q)) + note)
+                       if data["merge_shuffle"] else "", ", ".join(names)))
+            other = sum(not res.on_data(r) for r in res.runs)
+            if res.data_labels and other:
+                note += ("<p>%d of the %d runs trained on another dataset than %s: their "
+                         "classes are shown by index, not by these labels.</p>"
+                         % (other, len(res.runs), html.escape(data["name"])))
+        page.section("dataset", "Dataset", page.save(figs.dataset(data, names, q)) + note)
         have.add("dataset")
     best = res.best_of_family()
     fam_html, fams = family_tables(res, best)
@@ -693,14 +723,11 @@ def check_data(res, path):
     known.discard("")
     if not known:
         return
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    if h.hexdigest() not in known:
+    digest = file_sha256(path)
+    if digest not in known:
         raise ReportError("--data %s: not a dataset this sweep trained on (sha256 %.12s..., the "
                           "results' %.12s...); leave --data out to use the results' data_path"
-                          % (path, h.hexdigest(), text(res.attrs.get("data_sha256", "")) or
+                          % (path, digest, text(res.attrs.get("data_sha256", "")) or
                              sorted(known)[0]))
 
 

@@ -355,7 +355,7 @@ def predictions(res, picks):
                 bars[int(tgt[i])].set_color("C2")
                 ax.set_ylim(0, 1)
                 ax.set_xticks(range(k))
-                names = res.names(max(k, int(tgt[i]) + 1))
+                names = res.names(max(k, int(tgt[i]) + 1), r)
                 ax.set_xticklabels(names[:k])
                 ax.set(title="%s #%d: true %s, predicted %s"
                        % (r.split, i + 1, names[int(tgt[i])], names[int(np.argmax(pred[i]))]),
@@ -427,8 +427,8 @@ def confusion(res, run, cm, acc):
                     color="white" if cm[i, j] > cm.max() / 2 else "black")
     ax.set_xticks(range(k))
     ax.set_yticks(range(k))
-    ax.set_xticklabels(res.names(k))
-    ax.set_yticklabels(res.names(k))
+    ax.set_xticklabels(res.names(k, run))
+    ax.set_yticklabels(res.names(k, run))
     ax.set(xlabel="predicted class", ylabel="true class")
     ax.set_title("Confusion matrix on %d %s series: accuracy %.3f\n%s"
                  % (int(cm.sum()), run.split, acc, run.model_label), fontsize=9, wrap=True)

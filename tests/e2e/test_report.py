@@ -195,6 +195,7 @@ def check_class_counts(bin_, tmp):
                 f[split + "/x"] = (rng.standard_normal((n, 16, 1)) + y[:, None, None]).astype(np.float32)
                 f[split + "/y"] = y
             f.attrs["task"], f.attrs["n_classes"] = "classification", np.int32(k)
+            f.attrs["class_labels"] = np.array([-1, 1] if k == 2 else [10, 20, 30, 40], np.int64)
     sweep = {"data": "$ds", "model": [{"type": "conv1d", "filters": 2, "kernel_size": 3},
                                       {"type": "global_average_pooling1d"},
                                       {"type": "dense", "units": "n_classes"}],
@@ -223,6 +224,29 @@ def check_class_counts(bin_, tmp):
         check(p.returncode == want and (want == 0 or "not a dataset this sweep trained on" in p.stderr),
               "report.py --data %s: exit %d (%d: %s)" % (os.path.basename(data), want, p.returncode,
                                                          p.stderr.strip()[-160:]))
+    # --data four.h5: its class names label only the runs trained on it (by data_sha256);
+    # the two-class runs keep generic labels (they were given 10, 20: four.h5's), and the
+    # page says so
+    page = open(os.path.join(out + "_d", "index.html")).read()
+    check("1 of the 2 runs trained on another dataset than four.h5" in page,
+          "report --data four.h5: the page says one run trained on another dataset")
+    sys.path.insert(0, os.path.join(SRC, "scripts"))
+    import report as rp
+    r = rp.Results(res, None)
+    d = rp.load_data(os.path.join(tmp, "four.h5"))
+    r.data_labels, r.data_sha = d["class_labels"], d["sha256"]
+    by_k = {int(np.asarray(x.group["predictions"]).shape[1]): x for x in r.runs}
+    check(sorted(by_k) == [2, 4], "one run per dataset, 2 and 4 classes: %s" % sorted(by_k))
+    if sorted(by_k) == [2, 4]:
+        check(r.names(4, by_k[4]) == ["10", "20", "30", "40"] and r.names(2, by_k[2]) == ["0", "1"],
+              "class names: four.h5's run %s, the two-class run %s"
+              % (r.names(4, by_k[4]), r.names(2, by_k[2])))
+    d2 = rp.load_data(os.path.join(tmp, "two.h5"))
+    r.data_labels, r.data_sha = d2["class_labels"], d2["sha256"]
+    if sorted(by_k) == [2, 4]:
+        check(r.names(2, by_k[2]) == ["-1", "1"] and r.names(4, by_k[4]) == ["0", "1", "2", "3"],
+              "--data two.h5: its run %s, the four-class run %s"
+              % (r.names(2, by_k[2]), r.names(4, by_k[4])))
 
 
 def check_halving_report(bin_, toy, tmp):
