@@ -43,7 +43,7 @@ static int cmp_num(double x, double y, int desc) {
 
 /* The leaderboard order, a total order (qsort needs one): variants with an ok repeat
  * first; then the sort key, a missing value (NaN) last (equal accuracy: the lower loss
- * first); among missing values more epochs run first (a search's stopped variants: the
+ * first, test_loss for test_accuracy, then best_val_loss); among missing values more epochs run first (a search's stopped variants: the
  * higher rung first); then the variant id. */
 static int cmp_agg(const void *pa, const void *pb) {
     const agg *a = pa, *b = pb;
@@ -52,7 +52,8 @@ static int cmp_agg(const void *pa, const void *pb) {
     if (g_key < N_STATS) c = cmp_num(a->m[g_key], b->m[g_key], g_desc);
     else if (g_key == 6 || g_key == 9) c = cmp_num((double)a->n_params, (double)b->n_params, 0);
     else if (g_key == 8) c = strcmp(a->name, b->name);
-    if (!c && g_key == 2) c = cmp_num(a->m[0], b->m[0], 0);
+    if (!c && g_key == 5) c = cmp_num(a->m[4], b->m[4], 0); /* test_accuracy: test_loss */
+    if (!c && (g_key == 2 || g_key == 5)) c = cmp_num(a->m[0], b->m[0], 0);
     if (!c && g_key < N_STATS && isnan(a->m[g_key])) c = cmp_num(a->epochs_run, b->epochs_run, 1);
     return c ? c : (a->id > b->id) - (a->id < b->id);
 }
@@ -77,19 +78,33 @@ static void value_text(const cJSON *v, char *buf, size_t cap) {
     }
 }
 
-/* The model's family from its layer types (scripts/attnsweep_results.py family_of). */
+/* The model's family from its layer types (scripts/attnsweep_results.py family_of):
+ * "attention", "residual" or "attention+residual"; else "conv" with a conv1d layer; else
+ * its distinct layer types in order, activation and dropout left out, joined by '+'
+ * ("flatten+dense"), or "empty". */
 static void family_of(const cJSON *config, char *buf, size_t cap) {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(config, "model"), *L;
     int att = 0, res = 0, conv = 0;
+    char kinds[256] = "";
+    size_t used = 0;
     cJSON_ArrayForEach(L, model) {
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(L, "type");
-        if (!cJSON_IsString(t)) continue;
-        att |= !strcmp(t->valuestring, "self_attention");
-        res |= !strcmp(t->valuestring, "residual_conv1d");
-        conv |= !strcmp(t->valuestring, "conv1d");
+        const cJSON *t = cJSON_IsObject(L) ? cJSON_GetObjectItemCaseSensitive(L, "type") : NULL;
+        const char *ty = cJSON_IsString(t) ? t->valuestring : "?";
+        att |= !strcmp(ty, "self_attention");
+        res |= !strcmp(ty, "residual_conv1d");
+        conv |= !strcmp(ty, "conv1d");
+        if (!strcmp(ty, "activation") || !strcmp(ty, "dropout")) continue;
+        char probe[80]; /* a type already listed? (kinds holds "+a+b+") */
+        snprintf(probe, sizeof probe, "+%s+", ty);
+        if (!strstr(kinds, probe) && used + strlen(ty) + 2 < sizeof kinds)
+            used += (size_t)snprintf(kinds + used, sizeof kinds - used, "%s%s+", used ? "" : "+", ty);
     }
-    snprintf(buf, cap, "%s", att && res ? "attention+residual" : att ? "attention"
-                             : res ? "residual" : conv ? "conv" : "other");
+    if (used) kinds[used - 1] = '\0'; /* the trailing '+' */
+    const char *fam = att && res ? "attention+residual" : att ? "attention" : res ? "residual"
+                      : conv ? "conv" : used ? kinds + 1 : "empty";
+    size_t n = strlen(fam) < cap ? strlen(fam) : cap - 1; /* a longer list is cut */
+    memcpy(buf, fam, n);
+    buf[n] = '\0';
 }
 
 /* Reads the grid values and the family of one run's group (absent: NULL, "other"). */

@@ -16,6 +16,9 @@
   first, then the lowest val_loss (a missing one last), then id (it was in id order).
 - Grid axes named like a fixed CSV column ("id", "name") are "axis_id", "axis_name", as
   scripts/attnsweep_results.py's load() names them, with the same values.
+- Equal accuracies sort by the lower loss (--sort test_accuracy: test_loss, then
+  best_val_loss; best_val_accuracy: best_val_loss), not by id. The CSV's family is the
+  Python API's (flatten+dense, 'empty' for dropout alone; it said 'other').
 - Messages name the file once: `summary` and `results pack` of a dataset (no /summary).
 - scripts/search_analysis.py exits 2 with one line naming the option or the file for every
   bad option (--min-epochs 0 and -1 hung, --draws 0, an unknown --metric or val_accuracy
@@ -165,6 +168,62 @@ def order_checks():
           "attnsweep_results.load() names the axes axis_id, axis_name too, with the same values")
 
 
+def with_fields(src, dst, values):
+    """A copy of results src whose /summary rows of variant v get values[v] ({field: x}),
+    marked a classification sweep (accuracies are sort keys of those)."""
+    shutil.copy(j(src), j(dst))
+    with h5py.File(j(dst), "r+") as f:
+        f.attrs["task"] = "classification"
+        t = f["summary"][()]
+        for v, fields in values.items():
+            for k, x in fields.items():
+                t[k][t["id"] == v] = x
+        f["summary"][...] = t
+    return dst
+
+
+def tie_checks():
+    """Equal accuracies are ordered by the lower loss (test_accuracy: test_loss, then
+    best_val_loss; best_val_accuracy: best_val_loss), not by the variant id."""
+    for key, fields, want in [
+            ("test_accuracy", {0: {"test_accuracy": .5, "test_loss": 2.0, "best_val_loss": 1.0},
+                               1: {"test_accuracy": .5, "test_loss": 1.0, "best_val_loss": 2.0}}, [1, 0]),
+            ("test_accuracy", {0: {"test_accuracy": .5, "test_loss": 1.0, "best_val_loss": 2.0},
+                               1: {"test_accuracy": .5, "test_loss": 1.0, "best_val_loss": 1.0}}, [1, 0]),
+            ("test_accuracy", {0: {"test_accuracy": .5, "test_loss": 1.0},
+                               1: {"test_accuracy": .7, "test_loss": 9.0}}, [1, 0]),
+            ("best_val_accuracy", {0: {"best_val_accuracy": .5, "best_val_loss": 2.0},
+                                   1: {"best_val_accuracy": .5, "best_val_loss": 1.0}}, [1, 0])]:
+        path = with_fields("res.h5", "tie.h5", fields)
+        code, head, rows = csv_rows(j(path), "--sort", key)
+        got = [int(x["id"]) for x in rows]
+        check(code == 0 and got == want, f"--sort {key} with {fields}: order {got} (want {want})")
+
+
+def family_checks():
+    """summary --csv's family is attnsweep_results.py's (family_of) for any layer types:
+    flatten+dense, none but dropout ('empty'), conv."""
+    shutil.copy(j("res.h5"), j("fam.h5"))
+    models = {0: [{"type": "flatten"}, {"type": "dense", "units": 4}, {"type": "dropout", "rate": 0.1},
+                  {"type": "dense", "units": 1}],
+              1: [{"type": "dropout", "rate": 0.5}]}
+    with h5py.File(j("fam.h5"), "r+") as f:
+        for key in f["variants"]:
+            g = f["variants"][key]
+            cfg = json.loads(g.attrs["config"])
+            v = int(f["summary"][()]["id"][[k.decode() for k in f["summary"]["key"]].index(key)])
+            cfg["model"] = models[v]
+            g.attrs["config"] = json.dumps(cfg)
+    code, head, rows = csv_rows(j("fam.h5"))
+    sys.path.insert(0, SCRIPTS)
+    import attnsweep_results as ar
+    t = ar.load(j("fam.h5"), pandas=False)
+    py = {int(i): f for i, f in zip(t["id"], t["family"])}
+    got = {int(x["id"]): x["family"] for x in rows}
+    check(code == 0 and got == py == {0: "flatten+dense", 1: "empty"},
+          f"summary --csv family {got}, the Python API's {py} (want flatten+dense, empty)")
+
+
 def message_checks():
     """A dataset given as results: its name once, no doubled prefix."""
     for args in (["summary", "toy.h5"], ["summary", "toy.h5", "--csv"], ["results", "pack", "toy.h5"]):
@@ -246,6 +305,8 @@ def main():
     check("7.18931 ± <0.00001" in line,
           f"a spread of 1e-6: '± <0.00001', not '± 0.00000' ({line!r})")
     order_checks()
+    tie_checks()
+    family_checks()
     message_checks()
     analysis_checks()
     return check.summary()
