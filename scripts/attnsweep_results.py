@@ -202,18 +202,22 @@ def _journal_row(file, key):
     return row
 
 
-def _journal_records(path, seen):
-    """Summary rows of runs stored in RESULTS.h5.journal/<key>.h5 but not (yet) in the
-    index: a sweep killed between the two (README, "The results store")."""
+def _with_journal(path, summ):
+    """The index's rows (a later row of a key replacing an earlier one), each replaced by
+    its run's row in RESULTS.h5.journal/<key>.h5 where the journal has it (newer: retried
+    since the last pack), then the journal's other runs: a sweep killed before it packed
+    (README, "The results store"), as attnsweep's readers do."""
+    by_key = {}
+    for rec in summ:
+        by_key[text(rec["key"])] = rec
     journal = path + ".journal"
-    out = []
     if os.path.isdir(journal):
         for name in sorted(os.listdir(journal)):
-            if _is_key_file(name) and name[:-3] not in seen:
+            if _is_key_file(name):
                 row = _journal_row(os.path.join(journal, name), name[:-3])
                 if row is not None:
-                    out.append(row)
-    return out
+                    by_key[name[:-3]] = row
+    return list(by_key.values())
 
 
 def _summary_rows(f, path):
@@ -221,8 +225,7 @@ def _summary_rows(f, path):
     dtype = summ.dtype
     names = dtype.names
     if "key" in names:  # format 2: skip the free rows of a running sweep, add the journal's
-        summ = [rec for rec in summ if text(rec["status"])]
-        summ += _journal_records(path, {text(rec["key"]) for rec in summ})
+        summ = _with_journal(path, [rec for rec in summ if text(rec["status"])])
     count_field = "n_params" if "n_params" in names else "params"
     extra = [n for n in names if n not in SUMMARY_FIELDS and n != count_field
              and np.issubdtype(dtype[n], np.number)]
@@ -251,13 +254,14 @@ _JOURNAL_FILES = []  # journal files read by read_runs stay open with their grou
 
 
 def _run_group(f, path, key):
-    if "variants/" + key in f:
-        return f["variants/" + key]
+    """The run's group: its journal file's (newer, as for pack), else /variants/<key>."""
     jp = os.path.join(path + ".journal", key + ".h5")
     if os.path.exists(jp) and _journal_row(jp, key) is not None:
         jf = h5py.File(jp, "r")
         _JOURNAL_FILES.append(jf)
         return jf["run"]
+    if "variants/" + key in f:
+        return f["variants/" + key]
     return None
 
 

@@ -253,7 +253,8 @@ void as_store_warn_ignored(const char *msg, const char *what) {
     fflush(stderr);
 }
 
-/* Appends every journal row whose key is not among rows[0..*n) (*cap grows). */
+/* Every journal row replaces the index row of its key among rows[0..*n) or is appended
+ * (*cap grows): the journal is newer (a run retried since the last pack), as for pack. */
 static as_status add_journal_rows(const char *journal, as_summary_row **rows, size_t *n,
                                   size_t *cap, as_error *err) {
     DIR *d = opendir(journal);
@@ -263,10 +264,6 @@ static as_status add_journal_rows(const char *journal, as_summary_row **rows, si
     struct dirent *e;
     while (!st && (e = readdir(d))) {
         if (!as_store_is_key(e->d_name)) continue;
-        int dup = 0;
-        for (size_t i = 0; i < known && !dup; i++)
-            dup = !strncmp((*rows)[i].key, e->d_name, AS_RUN_KEY_HEX - 1);
-        if (dup) continue;
         if (*n == *cap) {
             size_t nc = *cap ? 2 * *cap : 64;
             as_summary_row *nr = as_realloc(*rows, nc * sizeof *nr);
@@ -280,8 +277,14 @@ static as_status add_journal_rows(const char *journal, as_summary_row **rows, si
         char path[4352];
         snprintf(path, sizeof path, "%s/%s", journal, e->d_name);
         as_error bad;
-        if (as_store_read_row(path, &(*rows)[*n], &bad) == AS_OK) (*n)++;
-        else as_store_warn_ignored(bad.msg, "ignored, not a stored run");
+        if (as_store_read_row(path, &(*rows)[*n], &bad) != AS_OK) {
+            as_store_warn_ignored(bad.msg, "ignored, not a stored run");
+            continue;
+        }
+        size_t i = 0;
+        while (i < known && strncmp((*rows)[i].key, e->d_name, AS_RUN_KEY_HEX - 1)) i++;
+        if (i < known) (*rows)[i] = (*rows)[*n];
+        else (*n)++;
     }
     closedir(d);
     return st;
@@ -307,25 +310,26 @@ as_status as_store_rows(const char *path, as_summary_row **rows, size_t *n, as_e
 }
 
 hid_t as_store_open_run(hid_t f, const char *path, const char *key) {
-    char gpath[AS_RUN_KEY_HEX + 16];
-    snprintf(gpath, sizeof gpath, "/variants/%s", key);
-    if (H5Lexists(f, "variants", H5P_DEFAULT) > 0 && H5Lexists(f, gpath, H5P_DEFAULT) > 0)
-        return H5Gopen2(f, gpath, H5P_DEFAULT);
-    char *journal = joined(path, ".journal");
+    char *journal = joined(path, ".journal"); /* the journal first: it is newer (as for pack) */
     char *file = journal ? as_store_journal_file(journal, key) : NULL;
     as_free(journal);
-    if (!file) return -1;
-    hid_t jf = access(file, R_OK) == 0 ? as_h5_open_read(file, NULL) : -1;
+    hid_t jf = file && access(file, R_OK) == 0 ? as_h5_open_read(file, NULL) : -1;
     as_summary_row row;
     if (jf >= 0 && journal_row(jf, file, &row, NULL) != AS_OK) { /* not this run's file */
         H5Fclose(jf);
         jf = -1;
     }
     as_free(file);
-    if (jf < 0) return -1;
-    hid_t g = H5Gopen2(jf, "run", H5P_DEFAULT);
-    H5Fclose(jf); /* weak close: the file stays open until g is closed */
-    return g;
+    if (jf >= 0) {
+        hid_t g = H5Gopen2(jf, "run", H5P_DEFAULT);
+        H5Fclose(jf); /* weak close: the file stays open until g is closed */
+        if (g >= 0) return g;
+    }
+    char gpath[AS_RUN_KEY_HEX + 16];
+    snprintf(gpath, sizeof gpath, "/variants/%s", key);
+    if (H5Lexists(f, "variants", H5P_DEFAULT) > 0 && H5Lexists(f, gpath, H5P_DEFAULT) > 0)
+        return H5Gopen2(f, gpath, H5P_DEFAULT);
+    return -1;
 }
 
 /* ---- storing one run ---------------------------------------------------------- */

@@ -38,11 +38,12 @@ as_status as_summary_write(hid_t f, const as_summary_row *rows, size_t n, as_err
  * rows (free slots of a running or killed session). */
 as_status as_summary_read(hid_t f, as_summary_row **rows, size_t *n, as_error *err);
 
-/* Every stored run of the results file at path: its /summary rows, then the rows of
- * journal files not yet in it (store.h). *rows as_malloc'd. */
+/* Every stored run of the results file at path: its /summary rows, each replaced by its
+ * journal file's row where the journal holds the run (newer: retried since the last
+ * pack), then the rows of journal files not in it (store.h). *rows as_malloc'd. */
 as_status as_store_rows(const char *path, as_summary_row **rows, size_t *n, as_error *err);
-/* The group of run `key`: /variants/<key> of f, else /run of its journal file; -1 when
- * neither exists. Close it with H5Gclose. */
+/* The group of run `key`: /run of its journal file (newer, as for pack), else
+ * /variants/<key> of f; -1 when neither exists. Close it with H5Gclose. */
 hid_t as_store_open_run(hid_t f, const char *path, const char *key);
 /* The journal file's summary row. AS_ERR_DATA when it has none, or when the file is named
  * "<key>.h5" and its row holds another key (a renamed or copied file: every reader and

@@ -110,6 +110,28 @@ def main():
     check(r.returncode == 0 and compare.results(p("full.h5"), p("hm.h5"), 0.0, False) == 0,
           f"once its sweep has ended the shard merges ({r.stderr.strip()[:200]})")
 
+    # 2b. a failed run retried by --resume, killed before the final pack: the index holds the
+    # failed run, the journal the retried one (newer): merge, summary and the reader take it
+    subprocess.run(["cp", p("mk0.h5"), p("rt0.h5")], check=True)
+    with h5py.File(p("rt0.h5"), "r+") as f:
+        s = f["summary"][()]
+        retried = text(s[0]["key"])
+        s[0]["status"] = b"failed"
+        f["summary"][0] = s[0]
+        f["variants"][retried].attrs["status"] = "failed"
+    r = run(["sweep", q, "--shard", "0/2", "--resume", "-o", p("rt0.h5")] + common,
+            env={"ATTNSWEEP_TEST_CRASH": "pack-temp-written:2"})
+    check(r.returncode == -signal.SIGKILL and os.listdir(p("rt0.h5.journal")) == [retried + ".h5"],
+          "a failed run retried, the sweep killed before its final pack: the retried run in the journal")
+    r = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "attnsweep_results.py"), p("rt0.h5")],
+                       capture_output=True, text=True, timeout=600)
+    mine = [ln for ln in r.stdout.splitlines()[1:] if ln.strip()]
+    check(r.returncode == 0 and len(mine) == len(stored(p("mk0.h5"))[1]) and ",failed," not in r.stdout,
+          f"attnsweep_results.py: one row per run, the retried run's ({len(mine)} rows; {r.stderr.strip()[:160]})")
+    r = run(["merge", "-o", p("rt.h5"), p("rt0.h5"), p("mk1.h5")])
+    check(r.returncode == 0 and compare.results(p("full.h5"), p("rt.h5"), 0.0, False) == 0,
+          f"merge takes the retried run from the journal: equal to the unsharded sweep ({r.stderr.strip()[:160]})")
+
     # 3. a /summary row whose run is nowhere
     with h5py.File(p("mk0.h5"), "r") as f:
         n0 = len(f["variants"])
