@@ -176,7 +176,8 @@ as_status as_store_put_local(const char *results, const as_sweep *s, as_result *
 
 /* For --resume: done[v * s->repeats + r] = 1 for each (variant, repeat) of s whose run
  * key (runkey.h, with m->data_sha256) is in the file with status ok or diverged (failed
- * runs hold no results and are retried). AS_ERR_ARG, with a message naming every
+ * runs hold no results and are retried). The shard the file records (root attributes
+ * shard, n_shards) must be m's, even with force: else AS_ERR_ARG naming both. AS_ERR_ARG, with a message naming every
  * difference ("--epochs: stored 3, now 1"), when the stored sweep file hash, dataset hash
  * or --epochs differ from m's, unless force (stored runs are then kept and the new ones
  * added beside them). */
@@ -199,10 +200,14 @@ as_status as_sweep_shard_mark(const as_sweep *s, int shard, int n_shards, unsign
 as_status as_sweep_keys_digest(const as_sweep *s, const char *data_sha256, char out[65],
                                as_error *err);
 /* Writes OUT (atomically, refusing an existing file) with every run of the n shard
- * results files: the first shard's root attributes (wall_seconds summed, merged_shards
- * added), every /variants group copied unchanged, /summary sorted by (id, repeat). The
- * shards must come from the same sweep file and dataset (sha256), hold disjoint runs and
- * together every run of the sweep, else AS_ERR_DATA naming the file and what is wrong. */
+ * results files, read as as_store_rows / as_store_open_run read them (the index and the
+ * journal): the first shard's root attributes (wall_seconds summed, merged_shards added,
+ * runs_planned the sweep's, shard and n_shards 0), every run's group copied unchanged,
+ * /summary sorted by (id, repeat). Each shard's lock is held shared while it is read. The
+ * shards must come from the same sweep file, dataset (sha256) and --epochs, every row
+ * must have its run, and their runs must be the sweep's planned runs (run_keys_sha256)
+ * exactly, each once; else AS_ERR_DATA naming the file and what is wrong (a shard whose
+ * lock a live process holds: "a missing or unfinished shard: ... locked by HOST PID"). */
 as_status as_results_merge(const char *out, const char *const *in, int n, as_error *err);
 
 /* ---- scheduling ---- */
