@@ -395,20 +395,29 @@ def load(path, pandas=True):
     return pd.DataFrame(cols)
 
 
+# the curves every run's group holds (store.h); a sweep's failed runs hold none
+CURVE_NAMES = ("loss", "val_loss", "accuracy", "val_accuracy", "epoch_seconds", "learning_rate")
+
+
 def curves(path, metric, pandas=True):
     """The per-epoch curve `metric` (loss, val_loss, accuracy, val_accuracy,
     epoch_seconds, or any 1-D dataset of the runs) of every run that has it: a DataFrame
     with one column per run key and the epoch (from 1) as index, NaN after a run's last
-    epoch; without pandas a dict {run key: float64 array}."""
+    epoch; without pandas a dict {run key: float64 array}. ResultsError for a metric that
+    is neither one of those names nor a 1-D dataset of any run (a misspelling)."""
     f = open_results(path)
     try:
-        out = {}
+        out, names = {}, set(CURVE_NAMES)
         for r in read_runs(f, path):
             g = r["group"]
+            names |= {k for k in g if isinstance(g[k], h5py.Dataset) and g[k].ndim == 1}
             if metric in g and isinstance(g[metric], h5py.Dataset) and g[metric].ndim == 1:
                 out[r["key"]] = np.asarray(g[metric], dtype=float)
     finally:
         f.close()
+    if metric not in names:  # a misspelled name is not an empty curve set
+        raise ResultsError("%s: no curve '%s' (the runs' curves: %s)"
+                           % (path, metric, ", ".join(sorted(names))))
     pd = _have_pandas() if pandas else None
     if pd is None:
         return out

@@ -87,9 +87,13 @@ def grid_table(runs, mode, path="grid file"):
     C = np.full((len(vs), len(reps), E), np.nan)
     for (v, r), x in runs.items():
         if x["status"] != "ok" or len(x["curve"]) < E:
+            why = ("a search stopped it: a grid sweep's results are needed, not a search's"
+                   if x["status"] == "stopped" else
+                   "early stopping ended it: the replay needs a grid whose every run trained to "
+                   "the last epoch (no train.early_stopping)" if x["status"] == "ok" else
+                   "a grid to replay needs every run trained to the end")
             bad_input(f"{path}: run v{v} r{r} is {x['status']} with {len(x['curve'])} of {E} epochs:"
-                      " a grid to replay needs every run trained to the end (a grid sweep's results,"
-                      " not a search's)")
+                      f" {why}")
         C[v, r] = x["curve"]
     if mode == "max":
         C = -C  # smaller is better from here on

@@ -136,6 +136,8 @@ typedef struct {
     as_keep keep;                     /* default: last for train, best in sweeps */
     as_val_mode validation_mode;      /* "validation": {"mode"} (default last) */
     uint64_t validation_seed;         /* "validation": {"seed"} (default 0) */
+    int validation_object;            /* 1: the split is "validation": {"split"} (messages name
+                                         train.validation.split), 0: validation_split */
     int refit;                        /* "refit" (default false): after training, a fresh
                                          model (same seed) is trained on every training row
                                          (validation rows too) for the kept epoch's count at

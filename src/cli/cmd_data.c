@@ -97,10 +97,11 @@ static int cmd_toy(int argc, char **argv) {
                 return bad_arg("--test-samples must be an integer in 0..100000000, got '%s'", v);
             p.test_samples = (int)u;
         } else { /* --noise */
-            char *end;
-            p.noise = strtod(v, &end);
-            if (*end || !*v || !(p.noise >= 0.0) || p.noise > 1e30)
-                return bad_arg("--noise must be a number >= 0, got '%s'", v);
+            char *end = NULL;
+            /* decimal only, as data ucr reads its values (strtod also takes 0x10, inf, nan) */
+            p.noise = v[strspn(v, "0123456789+-.eE")] ? -1.0 : strtod(v, &end);
+            if (p.noise < 0.0 || *end || !*v || !(p.noise >= 0.0) || p.noise > 1e30)
+                return bad_arg("--noise must be a decimal number in 0..1e30, got '%s'", v);
         }
     }
     if (!out) return bad_arg("%s", "toy: -o FILE.h5 is required");

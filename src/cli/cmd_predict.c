@@ -70,13 +70,22 @@ static int predict(as_infer_cli *c, const char *split_name, long n_max, long n_a
     memset(&r, 0, sizeof r);
     const char *inputs[] = {c->spec_path, c->weights, c->d.path, c->data};
     as_status st = as_output_check("-o", out, inputs, 4, &err);
-    if (!st) st = as_infer_rows(&c->d, &c->spec.train, split, &s, &rows, &n, &err);
+    if (!st && (st = as_infer_rows(&c->d, &c->spec.train, split, &s, &rows, &n, &err)) &&
+        split == AS_INFER_VALIDATION)
+        as_error_prefix(&err, "%s", c->spec_path); /* "the spec has no validation split" */
+    int n_attn_layers = 0;
+    for (int i = 0; i < c->m.n_layers; i++)
+        n_attn_layers += c->m.layers[i].spec.type == AS_LAYER_SELF_ATTENTION;
     if (!st) {
         int np = n_max > 0 && n_max < n ? (int)n_max : n, na = n_att < np ? (int)n_att : np;
         st = as_dumps_collect(&c->m, s, rows, na, np, c->d.task == AS_TASK_CLASSIFICATION, &r, &err);
         if (!st) st = write_arrays(out, &r, rows, np, as_infer_split_name(split), c, &err);
-        if (!st) printf("wrote %s: predictions of %d %s series, attention maps of %d\n", out, np,
-                        as_infer_split_name(split), na);
+        if (!st && n_attn_layers)
+            printf("wrote %s: predictions of %d %s series, attention maps of %d\n", out, np,
+                   as_infer_split_name(split), na);
+        else if (!st)
+            printf("wrote %s: predictions of %d %s series (no attention layer: no attention maps)\n",
+                   out, np, as_infer_split_name(split));
     }
     as_result_free(&r);
     as_free(rows);

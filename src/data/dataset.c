@@ -189,6 +189,41 @@ static as_status check_split_memory(const char *path, const char *xn, const int 
     return as_mem_check(as_mem_mul(as_mem_add(nx, ny), sizeof(float)), what, AS_ERR_DATA, err);
 }
 
+/* The class labels of ys (n of them), read as 64-bit integers (unsigned ones as such) so
+ * that a value beyond int is reported as stored, each checked to be in 0..n_classes-1;
+ * *out as_malloc'd ints. */
+static as_status read_labels(hid_t ys, size_t n, const char *path, const char *yn, int n_classes,
+                             int **out, as_error *err) {
+    hid_t ft = H5Dget_type(ys);
+    int uns = ft >= 0 && H5Tget_sign(ft) == H5T_SGN_NONE;
+    if (ft >= 0) H5Tclose(ft);
+    int64_t *v = read_all(ys, uns ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64, n, sizeof(int64_t), path,
+                          yn, err);
+    if (!v) return err ? err->code : AS_ERR_DATA;
+    int *lab = as_malloc((n ? n : 1) * sizeof(int));
+    as_status st = lab ? AS_OK : as_error_set(err, AS_ERR_NOMEM, "%s: %s: out of memory", path, yn);
+    for (size_t i = 0; !st && i < n; i++) {
+        uint64_t u = (uint64_t)v[i];
+        int bad = uns ? u >= (uint64_t)n_classes : v[i] < 0 || v[i] >= n_classes;
+        char val[32];
+        if (uns) snprintf(val, sizeof val, "%llu", (unsigned long long)u);
+        else snprintf(val, sizeof val, "%lld", (long long)v[i]);
+        if (bad)
+            st = as_error_set(err, AS_ERR_DATA,
+                              "%s: %s: label %s of series %zu is outside 0..%d (n_classes = %d)",
+                              path, yn, val, i, n_classes - 1, n_classes);
+        else
+            lab[i] = (int)v[i];
+    }
+    as_free(v);
+    if (st) {
+        as_free(lab);
+        return st;
+    }
+    *out = lab;
+    return AS_OK;
+}
+
 static as_status load_split(hid_t f, const char *path, const char *split, as_dataset *d,
                             as_split *s, as_error *err) {
     char xn[32], yn[32];
@@ -218,8 +253,7 @@ static as_status load_split(hid_t f, const char *path, const char *split, as_dat
         s->x = read_all(xs, H5T_NATIVE_FLOAT, nx, sizeof(float), path, xn, err);
         if (!s->x) st = err ? err->code : AS_ERR_DATA;
         if (st == AS_OK && cls) {
-            s->labels = read_all(ys, H5T_NATIVE_INT, ny, sizeof(int), path, yn, err);
-            if (!s->labels) st = err ? err->code : AS_ERR_DATA;
+            st = read_labels(ys, ny, path, yn, d->n_classes, &s->labels, err);
         } else if (st == AS_OK) {
             s->yt = yd[1];
             s->yc = yd[2];
@@ -233,13 +267,25 @@ static as_status load_split(hid_t f, const char *path, const char *split, as_dat
     H5Dclose(ys);
     if (st == AS_OK) st = check_finite(s->x, s->n, s->t, s->c, path, xn, err);
     if (st == AS_OK && s->y) st = check_finite(s->y, s->n, s->yt, s->yc, path, yn, err);
-    for (int i = 0; st == AS_OK && s->labels && i < s->n; i++) {
-        if (s->labels[i] < 0 || s->labels[i] >= d->n_classes)
-            st = as_error_set(err, AS_ERR_DATA,
-                              "%s: %s: label %d of series %d is outside 0..%d (n_classes = %d)",
-                              path, yn, s->labels[i], i, d->n_classes - 1, d->n_classes);
-    }
     return st;
+}
+
+/* 1 when integer attribute name (read as k) is in 1..INT_MAX; val gets its stored value as
+ * text either way (an unsigned one beyond INT64_MAX too, which k saturates). */
+static int count_attr(hid_t obj, const char *name, int64_t k, char *val, size_t cap) {
+    snprintf(val, cap, "%lld", (long long)k);
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    hid_t t = a < 0 ? -1 : H5Aget_type(a);
+    unsigned long long u = 0;
+    int uns = t >= 0 && H5Tget_sign(t) == H5T_SGN_NONE &&
+              H5Aread(a, H5T_NATIVE_ULLONG, &u) >= 0;
+    if (t >= 0) H5Tclose(t);
+    if (a >= 0) H5Aclose(a);
+    if (uns) {
+        snprintf(val, cap, "%llu", u);
+        return u >= 1 && u <= (unsigned long long)INT_MAX;
+    }
+    return k >= 1 && k <= INT_MAX;
 }
 
 static as_status read_task(hid_t f, const char *path, as_dataset *d, as_error *err) {
@@ -252,11 +298,12 @@ static as_status read_task(hid_t f, const char *path, as_dataset *d, as_error *e
     } else if (!strcmp(task, "classification")) {
         d->task = AS_TASK_CLASSIFICATION;
         int64_t k = 0;
+        char val[32];
         if (as_h5_read_attr_int(f, "n_classes", &k, err) != AS_OK) {
             st = as_error_prefix(err, "%s: / (root): classification needs n_classes", path);
-        } else if (k < 1 || k > INT_MAX) {
-            st = as_error_set(err, AS_ERR_DATA, "%s: / (root): n_classes = %lld must be >= 1",
-                              path, (long long)k);
+        } else if (!count_attr(f, "n_classes", k, val, sizeof val)) {
+            st = as_error_set(err, AS_ERR_DATA, "%s: / (root): n_classes = %s must be in 1..%d",
+                              path, val, INT_MAX);
         } else {
             d->n_classes = (int)k;
         }

@@ -510,6 +510,11 @@ static void fit_free(fit_ctx *c) {
     as_free(c->best);
 }
 
+/* The spec key that set the validation fraction, for messages. */
+static const char *split_key(const as_train_spec *t) {
+    return t->validation_object ? "train.validation.split" : "train.validation_split";
+}
+
 static as_status fit_init(fit_ctx *c, as_history *h, as_error *err) {
     const as_train_spec *t = c->t;
     int n = c->s->n;
@@ -520,8 +525,8 @@ static as_status fit_init(fit_ctx *c, as_history *h, as_error *err) {
     if (st) return st;
     if (c->n_train < 1 || (t->validation_split > 0 && c->n_val < 1))
         return as_error_set(err, AS_ERR_SPEC,
-                            "train.validation_split: %g of %d rows leaves %d for training and %d "
-                            "for validation (both need at least 1)", t->validation_split, n,
+                            "%s: %g of %d rows leaves %d for training and %d for validation "
+                            "(both need at least 1)", split_key(t), t->validation_split, n,
                             c->n_train, c->n_val);
     int shard_max = as_fit_max_batch(t->batch_size, c->n_train, c->P); /* rows that exist */
     if (shard_max > c->m->max_batch)
@@ -649,8 +654,9 @@ as_status as_fit_prepare(as_model *m, const as_spec *spec, const as_dataset *d, 
     as_fit_split_rows(s->n, spec->train.validation_split, &n_train, &n_val);
     if (n_train < 1 || (spec->train.validation_split > 0 && n_val < 1))
         return as_error_set(err, AS_ERR_SPEC,
-                            "%s: train.validation_split: %g of %d rows leaves %d for training and "
+                            "%s: %s: %g of %d rows leaves %d for training and "
                             "%d for validation (both need at least 1)", origin,
+                            split_key(&spec->train),
                             spec->train.validation_split, s->n, n_train, n_val);
     int max_batch = as_fit_max_batch(spec->train.batch_size, s->n, ranks);
     as_spec resolved = *spec; /* "n_classes" / "n_outputs" from the dataset */

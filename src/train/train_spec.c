@@ -260,6 +260,7 @@ as_status as_train_spec_parse_key(const cJSON *it, const char *origin, as_train_
     t->validation_split = vo.split;
     t->validation_mode = vo.mode;
     t->validation_seed = vo.seed;
+    t->validation_object = 1;
     return AS_OK;
 }
 
@@ -293,4 +294,5 @@ void as_train_spec_defaults(as_train_spec *t) {
     t->refit_keep = AS_KEEP_DEFAULT;
     t->validation_mode = AS_VAL_LAST;
     t->validation_seed = 0;
+    t->validation_object = 0;
 }

@@ -123,8 +123,13 @@ def check_curves(label, path):
         check(sorted(got) == sorted(want), "%s: curves(%s) keys differ" % (label, metric))
         check(all(np.array_equal(got[k], want[k], equal_nan=True) for k in want if k in got),
               "%s: curves(%s) values differ" % (label, metric))
-    check(ar.curves(path, "no_such_curve", pandas=False) == {},
-          "%s: an absent curve should give no runs" % label)
+    for bad in ("no_such_curve", "lr"):  # a misspelled metric raises, naming file and name
+        try:
+            ar.curves(path, bad, pandas=False)
+            check(False, "%s: curves(%r) should raise ResultsError" % (label, bad))
+        except ar.ResultsError as e:
+            check(path in str(e) and "'%s'" % bad in str(e) and "val_loss" in str(e),
+                  "%s: curves(%r) raises naming the file, the name and the curves: %s" % (label, bad, e))
 
 
 def make(tmp, name, *args):
