@@ -22,7 +22,11 @@ Columns of load(), one row per run (variant, repeat) in the order (id, repeat):
   status         ok, diverged or failed;  error: the message (empty when ok)
   n_params       the model's parameter count
   epochs_run, best_epoch (1-based, 0 when none)
-  best_val_loss, final_val_loss, best_val_accuracy (NaN for regression)
+  kept_val_loss, kept_val_accuracy   the kept model's validation figures: the curves at
+                 kept_epoch (the weights tested and exported); what ranks a run (NaN
+                 without validation; files without the fields: from the stored curves)
+  best_val_loss, final_val_loss, best_val_accuracy (NaN for regression): the curves' best
+                 over every epoch (not necessarily the kept epoch's)
   final_loss, final_val_accuracy, final_accuracy   from the stored curves (NaN when absent)
   test_loss, test_accuracy, ...  any further numeric /summary field (e.g. the test
                  metrics) or run attribute test_* when the file has them
@@ -274,6 +278,26 @@ def _last(g, name):
     return float(d[-1])
 
 
+def _at(g, name, epoch):
+    """Element epoch-1 of the 1-D dataset name of g, NaN when absent or shorter."""
+    if name not in g or not epoch or epoch < 1:
+        return math.nan
+    d = g[name]
+    return float(d[epoch - 1]) if d.ndim == 1 and d.shape[0] >= epoch else math.nan
+
+
+def _kept(row, g, status):
+    """kept_val_loss, kept_val_accuracy of a run: its /summary fields, else (files written
+    before them) its curves at kept_epoch."""
+    if "kept_val_loss" in row:
+        return row["kept_val_loss"], row.get("kept_val_accuracy", math.nan)
+    k = row.get("kept_epoch", g.attrs.get("kept_epoch", 0))
+    k = int(k) if np.ndim(k) == 0 and math.isfinite(float(k)) else 0
+    if status not in ("ok", "stopped") or k < 1:
+        return math.nan, math.nan
+    return _at(g, "val_loss", k), _at(g, "val_accuracy", k)
+
+
 def read_runs(f, path):
     """[run dict] in (id, repeat) order: the /summary fields plus, from each run's group,
     'key', 'params' (the grid values, dict), 'config' (dict), 'layer_types', 'family',
@@ -312,6 +336,7 @@ def read_runs(f, path):
         for c, ds in (("final_loss", "loss"), ("final_accuracy", "accuracy"),
                       ("final_val_accuracy", "val_accuracy")):
             r[c] = _last(g, ds)
+        r["kept_val_loss"], r["kept_val_accuracy"] = _kept(row, g, r["status"])
         for a in attrs:
             if a.startswith("test_") and a not in r:
                 try:
@@ -353,13 +378,14 @@ def _column(values):
 def columns(runs):
     """{column: list of values} in the documented order (see the module doc)."""
     axes = axes_of(runs)
-    fixed_after = ["status", "error", "n_params", "epochs_run", "best_epoch", "best_val_loss",
+    fixed_after = ["status", "error", "n_params", "epochs_run", "best_epoch", "kept_val_loss",
+                   "kept_val_accuracy", "best_val_loss",
                    "final_val_loss", "best_val_accuracy", "final_loss", "final_val_accuracy",
                    "final_accuracy"]
     tests = []
     for r in runs:
         tests += [k for k in r["_extra"] + [k for k in r if k.startswith("test_")]
-                  if k not in tests]
+                  if k not in tests and k not in fixed_after]
     tail = ["train_seconds", "rank", "seed", "run_key"]
     taken = set(FIXED) | set(fixed_after) | set(tests) | set(tail)
     axis_cols = list(zip(axes, _axis_columns(axes, taken)))

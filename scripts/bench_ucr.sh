@@ -3,8 +3,9 @@
 # the archive's train/test split kept; --fill interpolate --length pad, which leave
 # complete fixed-length sets unchanged), runs sweeps/ucr-classifier.json on each set in
 # SETS (default: all of them) with `--data`, and prints per set the variant chosen on
-# validation (highest mean best val_accuracy over the repeats, ties by lower mean best
-# val_loss), its mean ± std test accuracy over the repeats next to the published FCN,
+# validation (highest mean kept_val_accuracy over the repeats, ties by lower mean
+# kept_val_loss: the kept model's validation figures, at its kept epoch, whose weights are
+# the ones tested; not the curves' best epoch), its mean ± std test accuracy over the repeats next to the published FCN,
 # ResNet and 1-NN DTW test accuracies of UCR_DIR/README.md, the sweep's wall time and
 # the CPU time of the mpirun job (user + system of every rank: the machine is shared).
 # SWEEP (default sweeps/ucr-classifier.json) is the sweep file.
@@ -68,7 +69,7 @@ for s in sets:
     best = None
     for v in sorted(set(ok["id"].tolist())):
         r = ok[ok["id"] == v]
-        key = (-float(np.mean(r["best_val_accuracy"])), float(np.mean(r["best_val_loss"])))
+        key = (-float(np.mean(r["kept_val_accuracy"])), float(np.mean(r["kept_val_loss"])))
         if best is None or key < best[0]:
             best = (key, v, r)
     _, v, r = best

@@ -87,7 +87,7 @@ class Run:
 class Variant:
     """The repeats of one variant id."""
 
-    def __init__(self, runs, metric, higher_better):
+    def __init__(self, runs, metric, higher_better, tie_metric="best_val_loss"):
         self.runs = sorted(runs, key=lambda r: r.repeat)
         first = self.runs[0]
         self.id, self.name = first.id, first.name
@@ -97,23 +97,24 @@ class Variant:
         self.ok = [r for r in self.runs if r.status == "ok"]
         self.mean, self.std, self.n = mean_std([getattr(r, metric) for r in self.ok])
         # ties of the accuracy (often 1.0 on small validation sets) go to the lower loss
-        self.tie = mean_std([r.best_val_loss for r in self.ok])[0] if higher_better else 0.
+        self.tie_metric = tie_metric  # the loss of the same kind: kept_val_loss or best_val_loss
+        self.tie = mean_std([getattr(r, tie_metric) for r in self.ok])[0] if higher_better else 0.
         self.higher_better = higher_better
         self.metric = metric
 
     def best_run(self):
-        """The ok repeat with the best metric, ties to the lower best_val_loss (accuracy
+        """The ok repeat with the best metric, ties to the lower loss of its kind (accuracy
         metrics), then the lowest repeat (None when none)."""
         cands = [r for r in self.ok if math.isfinite(getattr(r, self.metric))]
         if not cands:
             return None
         sign = -1 if self.higher_better else 1
         return min(cands, key=lambda r: (sign * getattr(r, self.metric),
-                                         loss_tie(r.best_val_loss) if self.higher_better
+                                         loss_tie(getattr(r, self.tie_metric)) if self.higher_better
                                          else 0., r.repeat))
 
     def sort_key(self):
-        """Best first; ties by best_val_loss (accuracy metrics), then variant id."""
+        """Best first; ties by the loss of the metric's kind (accuracy metrics), then id."""
         if not math.isfinite(self.mean):
             return (math.inf, math.inf, self.id)
         return (-self.mean if self.higher_better else self.mean, loss_tie(self.tie), self.id)
@@ -140,17 +141,23 @@ class Results:
         if not self.runs:
             raise ReportError("%s: /summary has no rows" % path)
         self.classification = self.task == "classification"
-        acc = [r.best_val_accuracy for r in self.runs if r.status == "ok"]
+        # the kept model's validation figures rank (README, "Which figure ranks a run"); a
+        # file with no kept epoch at all (written before runs kept one) by the curves' best
+        ok = [r for r in self.runs if r.status == "ok"]
+        kind = "kept" if any(math.isfinite(getattr(r, "kept_val_loss", math.nan)) or
+                             math.isfinite(getattr(r, "kept_val_accuracy", math.nan)) for r in ok) else "best"
+        acc = [getattr(r, kind + "_val_accuracy", math.nan) for r in ok]
         if self.classification and any(math.isfinite(a) for a in acc):
-            self.metric, self.higher_better = "best_val_accuracy", True
+            self.metric, self.higher_better = kind + "_val_accuracy", True
         else:
-            self.metric, self.higher_better = "best_val_loss", False
+            self.metric, self.higher_better = kind + "_val_loss", False
+        self.tie_metric = kind + "_val_loss"
         for r in self.runs:
             r.metric_value = getattr(r, self.metric)
         by_id = {}
         for r in self.runs:
             by_id.setdefault(r.id, []).append(r)
-        self.variants = sorted((Variant(v, self.metric, self.higher_better)
+        self.variants = sorted((Variant(v, self.metric, self.higher_better, self.tie_metric)
                                 for v in by_id.values()), key=lambda v: v.sort_key())
         for v in self.variants:
             v.family = names[v.id]
@@ -279,9 +286,10 @@ def input_shape(res, data):
 # ---- page ------------------------------------------------------------------------------
 
 def metric_cols(res):
-    mk = ["best_val_loss", "final_val_loss"]
+    kept = res.metric.startswith("kept_")
+    mk = (["kept_val_loss"] if kept else []) + ["best_val_loss", "final_val_loss"]
     if res.classification:
-        mk += ["best_val_accuracy", "final_val_accuracy"]
+        mk += (["kept_val_accuracy"] if kept else []) + ["best_val_accuracy", "final_val_accuracy"]
     return mk + res.tests
 
 
@@ -636,7 +644,7 @@ def build(res, data, outdir):
     page.section("leaderboard", "Leaderboard (click a header to sort)",
                  "<p>Variants sorted by %s, mean ± std over their ok repeats (a single repeat "
                  "shows its value)%s. # is the place.</p>"
-                 % (res.metric, ", ties by the lower best val_loss" if res.higher_better else "")
+                 % (res.metric, ", ties by the lower %s" % res.tie_metric if res.higher_better else "")
                  + leaderboard(res, best) + runs_table(res))
     have.add("leaderboard")
     body = fam_html

@@ -162,7 +162,7 @@ def curves_top(res):
 
 def curves_axis(res, axis, values):
     """The validation curve per value of one axis: mean ± std over every ok run with it."""
-    m = "val_accuracy" if res.metric == "best_val_accuracy" else "val_loss"
+    m = "val_accuracy" if res.metric.endswith("val_accuracy") else "val_loss"
     fig, ax = plt.subplots(figsize=(8.5, 4.6))
     ys = []
     for val, c in zip(values, colours(len(values))):

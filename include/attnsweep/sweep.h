@@ -60,6 +60,10 @@ typedef struct {
     int stopped_epoch;   /* 1-based epoch early stopping stopped at; 0 when it did not */
     int kept_epoch;      /* 1-based epoch of the kept weights (dumps, weights, test) */
     int kept_best;       /* 1: the best epoch's weights were kept, 0: the last epoch's */
+    /* val_loss / val_accuracy at kept_epoch: the kept model's validation figures, which rank
+     * runs (best_val_* are the curves' best over every epoch); NaN without them. With
+     * train.refit, the selection run's at its kept epoch. */
+    double kept_val_loss, kept_val_accuracy;
     int has_test;        /* the dataset has /test */
     int threads;         /* BLAS/kernel threads per rank it trained with */
     int refit_epochs;    /* train.refit: epochs of the refit on every training row; 0: none */
@@ -122,6 +126,8 @@ as_status as_sweep_run_variant(const as_sweep *s, int v, int r, const as_dataset
 /* The value of metric m (grid.h) after `epoch` epochs in r's curves; NaN when r has no
  * such curve or epoch, or r diverged or failed. */
 double as_result_metric_at(const as_result *r, as_metric m, int epoch);
+/* Sets r->kept_val_loss and kept_val_accuracy from r's curves at r->kept_epoch. */
+void as_result_set_kept(as_result *r);
 
 /* Checks a rung policy's search.metric against the dataset: AS_ERR_SPEC naming the key
  * when the task has not got it (accuracy on regression; a validation metric and a variant

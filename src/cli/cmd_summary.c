@@ -14,8 +14,11 @@ static void usage(FILE *f) {
                "place), repeats as mean ± std (equal repeats: the value alone), failed and\n"
                "diverged runs listed apart.\n"
                "\n"
-               "  --sort KEY       best_val_loss (default for regression), best_val_accuracy\n"
-               "                   (default for classification, descending), final_val_loss,\n"
+               "  --sort KEY       kept_val_loss (default for regression), kept_val_accuracy\n"
+               "                   (default for classification, descending): the kept model's\n"
+               "                   validation figures (at kept_epoch, the weights that are\n"
+               "                   tested and exported); best_val_loss, best_val_accuracy (the\n"
+               "                   curves' best over every epoch), final_val_loss,\n"
                "                   train_seconds, test_loss, test_accuracy, n_params (the\n"
                "                   parameter count), id, name\n"
                "  --top N          the N best variants (per group with --group-by)\n"
@@ -24,7 +27,8 @@ static void usage(FILE *f) {
                "                   name, [group,] family, one column per grid axis (a layer\n"
                "                   object as its type), n_params, repeats_ok, repeats_failed,\n"
                "                   epochs_run (mean), best_epoch (mean over ok repeats),\n"
-               "                   best/final val_loss and best val_accuracy mean and std,\n"
+               "                   kept val_loss and val_accuracy, best/final val_loss and\n"
+               "                   best val_accuracy mean and std,\n"
                "                   train_seconds_mean, test_loss and test_accuracy mean and std\n");
 }
 

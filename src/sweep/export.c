@@ -65,7 +65,8 @@ static int find_run(hid_t f, const char *results, int id, int repeat, char *key,
     return c.found;
 }
 
-/* The best ok run of /summary by val_loss (min) or val_accuracy (max, then loss). */
+/* The best ok run of /summary by its kept model's val_loss (min) or val_accuracy (max, then
+ * loss): the weights export reproduces, not the curves' best epoch. */
 static as_status best_run(hid_t f, const char *path, const char *by, char *key, size_t cap,
                           as_error *err) {
     char *task = NULL;
@@ -83,13 +84,13 @@ static as_status best_run(hid_t f, const char *path, const char *by, char *key, 
     long b = -1;
     for (size_t i = 0; i < n; i++) {
         const as_summary_row *r = &rows[i];
-        double x = acc ? r->best_val_accuracy : r->best_val_loss;
+        double x = acc ? r->kept_val_accuracy : r->kept_val_loss;
         if (strcmp(r->status, "ok") || isnan(x)) continue;
         if (b >= 0) {
             const as_summary_row *q = &rows[b];
-            double y = acc ? q->best_val_accuracy : q->best_val_loss;
-            int better = acc ? (x > y || (x == y && r->best_val_loss < q->best_val_loss)) : x < y;
-            int tie = x == y && (!acc || r->best_val_loss == q->best_val_loss);
+            double y = acc ? q->kept_val_accuracy : q->kept_val_loss;
+            int better = acc ? (x > y || (x == y && r->kept_val_loss < q->kept_val_loss)) : x < y;
+            int tie = x == y && (!acc || r->kept_val_loss == q->kept_val_loss);
             if (!better && !(tie && (r->id < q->id || (r->id == q->id && r->repeat < q->repeat))))
                 continue;
         }

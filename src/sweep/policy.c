@@ -138,6 +138,11 @@ as_status as_sweep_check_search(const as_sweep *s, const as_dataset *d, const ch
     return AS_OK;
 }
 
+void as_result_set_kept(as_result *r) {
+    r->kept_val_loss = as_result_metric_at(r, AS_METRIC_VAL_LOSS, r->kept_epoch);
+    r->kept_val_accuracy = as_result_metric_at(r, AS_METRIC_VAL_ACCURACY, r->kept_epoch);
+}
+
 double as_result_metric_at(const as_result *r, as_metric m, int epoch) {
     static const char *const names[] = {"val_loss", "val_accuracy", "loss", "accuracy"};
     if (r->status != AS_VAR_OK && r->status != AS_VAR_STOPPED) return (double)NAN;

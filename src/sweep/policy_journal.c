@@ -229,6 +229,7 @@ static int parse_report(char *line, char key[17], as_sched_task *t, as_result *r
         as_free(v);
         if (st) return 0;
     }
+    as_result_set_kept(r); /* from the curves: the line has them */
     return 1;
 }
 

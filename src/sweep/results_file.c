@@ -47,6 +47,8 @@ static hid_t summary_type_named(const char *count) {
     H5Tinsert(t, "stopped_epoch", HOFFSET(as_summary_row, stopped_epoch), H5T_NATIVE_INT32);
     H5Tinsert(t, "kept_epoch", HOFFSET(as_summary_row, kept_epoch), H5T_NATIVE_INT32);
     H5Tinsert(t, "key", HOFFSET(as_summary_row, key), key_t);
+    H5Tinsert(t, "kept_val_loss", HOFFSET(as_summary_row, kept_val_loss), H5T_NATIVE_DOUBLE);
+    H5Tinsert(t, "kept_val_accuracy", HOFFSET(as_summary_row, kept_val_accuracy), H5T_NATIVE_DOUBLE);
     H5Tclose(key_t);
     H5Tclose(name_t);
     H5Tclose(status_t);
@@ -78,6 +80,41 @@ as_status as_summary_write(hid_t f, const as_summary_row *rows, size_t n, as_err
     return rc < 0 ? as_error_set(err, AS_ERR_IO, "/summary: cannot write") : AS_OK;
 }
 
+/* Element epoch-1 of g's 1-D float64 curve name (NaN when absent or shorter). */
+static double curve_at(hid_t g, const char *name, int epoch) {
+    double v = (double)NAN;
+    if (epoch < 1 || H5Lexists(g, name, H5P_DEFAULT) <= 0) return v;
+    hid_t ds = H5Dopen2(g, name, H5P_DEFAULT), sp = ds < 0 ? -1 : H5Dget_space(ds);
+    hsize_t at[1] = {(hsize_t)epoch - 1}, one[1] = {1};
+    hid_t ms = H5Screate_simple(1, one, NULL);
+    if (sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_npoints(sp) >= epoch &&
+        H5Sselect_hyperslab(sp, H5S_SELECT_SET, at, NULL, one, NULL) >= 0 &&
+        H5Dread(ds, H5T_NATIVE_DOUBLE, ms, sp, H5P_DEFAULT, &v) < 0)
+        v = (double)NAN;
+    H5Sclose(ms);
+    if (sp >= 0) H5Sclose(sp);
+    if (ds >= 0) H5Dclose(ds);
+    return v;
+}
+
+/* A file written before /summary had kept_val_loss: the kept epoch's figures from the
+ * runs' curves (runs whose group is elsewhere, in the journal, keep NaN). */
+static void fill_kept(hid_t f, as_summary_row *rows, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        as_summary_row *r = &rows[i];
+        char g[AS_SUMMARY_KEY_MAX + 16];
+        snprintf(g, sizeof g, "/variants/%s", r->key);
+        if ((strcmp(r->status, "ok") && strcmp(r->status, "stopped")) || r->kept_epoch < 1 ||
+            !r->key[0] || H5Lexists(f, "variants", H5P_DEFAULT) <= 0 || H5Lexists(f, g, H5P_DEFAULT) <= 0)
+            continue;
+        hid_t vg = H5Gopen2(f, g, H5P_DEFAULT);
+        if (vg < 0) continue;
+        r->kept_val_loss = curve_at(vg, "val_loss", r->kept_epoch);
+        r->kept_val_accuracy = curve_at(vg, "val_accuracy", r->kept_epoch);
+        H5Gclose(vg);
+    }
+}
+
 as_status as_summary_read(hid_t f, as_summary_row **rows, size_t *n, as_error *err) {
     *rows = NULL;
     *n = 0;
@@ -93,7 +130,8 @@ as_status as_summary_read(hid_t f, as_summary_row **rows, size_t *n, as_error *e
         *rows = as_calloc((size_t)cnt, sizeof **rows);
         hid_t t = summary_type_of(ds);
         for (hssize_t i = 0; *rows && i < cnt; i++) /* absent in files of older versions */
-            (*rows)[i].test_loss = (*rows)[i].test_accuracy = (double)NAN;
+            (*rows)[i].test_loss = (*rows)[i].test_accuracy = (*rows)[i].kept_val_loss =
+                (*rows)[i].kept_val_accuracy = (double)NAN;
         if (!*rows) st = as_error_set(err, AS_ERR_NOMEM, "/summary: out of memory");
         else if (H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, *rows) < 0)
             st = as_error_set(err, AS_ERR_DATA, "/summary: not the attnsweep summary table");
@@ -114,6 +152,9 @@ as_status as_summary_read(hid_t f, as_summary_row **rows, size_t *n, as_error *e
                 if (j == k) k++;
             }
             *n = k;
+            hid_t ft = H5Dget_type(ds);
+            if (ft >= 0 && H5Tget_member_index(ft, "kept_val_loss") < 0) fill_kept(f, *rows, k);
+            if (ft >= 0) H5Tclose(ft);
         }
     }
     if (sp >= 0) H5Sclose(sp);
@@ -162,6 +203,9 @@ static as_status write_outcome(hid_t g, const as_result *r, as_error *err) {
     if (!st) st = as_h5_attr_int32(g, "stopped_epoch", r->stopped_epoch, err);
     if (!st) st = as_h5_attr_string(g, "kept", r->kept_best ? "best" : "last", err);
     if (!st) st = as_h5_attr_int32(g, "kept_epoch", r->kept_epoch, err);
+    if (!st && r->kept_epoch > 0) st = as_h5_attr_double(g, "kept_val_loss", r->kept_val_loss, err);
+    if (!st && r->kept_epoch > 0 && !isnan(r->kept_val_accuracy))
+        st = as_h5_attr_double(g, "kept_val_accuracy", r->kept_val_accuracy, err);
     if (!st && r->threads > 0) st = as_h5_attr_int32(g, "threads", r->threads, err);
     if (!st && r->refit_epochs > 0) st = as_h5_attr_int32(g, "refit_epochs", r->refit_epochs, err);
     if (!st && r->refit_epochs > 0)
@@ -236,6 +280,8 @@ void as_results_fill_row(as_summary_row *row, const as_sweep *s, const as_result
     row->test_accuracy = r->test_accuracy;
     row->stopped_epoch = r->stopped_epoch;
     row->kept_epoch = r->kept_epoch;
+    row->kept_val_loss = r->kept_val_loss;
+    row->kept_val_accuracy = r->kept_val_accuracy;
     snprintf(row->key, sizeof row->key, "%s", r->key);
 }
 

@@ -253,6 +253,7 @@ static as_status finish_run(const as_sweep *s, as_model *m, const as_dataset *d,
     as_var_status refit_status = out->status; /* a diverged refit */
     summarise(h, &spec->train, out);
     if ((st = add_curves(h, out, err))) return st;
+    as_result_set_kept(out); /* the kept model's validation figures (they rank it) */
     if (refit_status == AS_VAR_DIVERGED) return AS_OK;
     if (h->status == AS_RUN_DIVERGED) {
         fail(out, AS_VAR_DIVERGED, h->message);
@@ -289,6 +290,7 @@ static void result_start(const as_sweep *s, int v, int r, const as_run_opts *o, 
     out->rank = o->world_rank;
     out->seed = as_run_seed(s, v, r);
     out->best_val_loss = out->final_val_loss = out->best_val_accuracy = (double)NAN;
+    out->kept_val_loss = out->kept_val_accuracy = (double)NAN;
     out->test_loss = out->test_accuracy = (double)NAN;
 }
 

@@ -108,10 +108,10 @@ static void remove_ck(coord *c, int v, int r, int epochs) {
 static void metric_text(const as_result *r, char *buf, size_t cap) {
     if (r->status != AS_VAR_OK && r->status != AS_VAR_STOPPED)
         snprintf(buf, cap, "%s: %.60s", as_var_status_name(r->status), r->error);
-    else if (!isnan(r->best_val_accuracy))
-        snprintf(buf, cap, "best val_loss %.5g val_accuracy %.4f", r->best_val_loss, r->best_val_accuracy);
+    else if (!isnan(r->kept_val_accuracy)) /* the kept model's: what ranks the run */
+        snprintf(buf, cap, "kept val_loss %.5g val_accuracy %.4f", r->kept_val_loss, r->kept_val_accuracy);
     else
-        snprintf(buf, cap, "best val_loss %.5g", r->best_val_loss);
+        snprintf(buf, cap, "kept val_loss %.5g", r->kept_val_loss);
 }
 
 /* Writes a finished run and prints its progress line (rank 0). */

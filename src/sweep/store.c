@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,6 +228,7 @@ int as_store_is_key(const char *name) {
  * it has none or when the run key inside differs from the one its name says. */
 static as_status journal_row(hid_t f, const char *file, as_summary_row *row, as_error *err) {
     hid_t ds = H5Dopen2(f, "summary_row", H5P_DEFAULT), t = as_summary_type();
+    row->test_loss = row->test_accuracy = row->kept_val_loss = row->kept_val_accuracy = (double)NAN;
     herr_t rc = ds < 0 ? -1 : H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, row);
     if (ds >= 0) H5Dclose(ds);
     H5Tclose(t);

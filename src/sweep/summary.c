@@ -9,8 +9,12 @@
 #include "attnsweep/sweep.h"
 #include "sweep/summary_row.h"
 
-#define N_STATS 6 /* best_val_loss, final_val_loss, best_val_accuracy, train_seconds, test_loss,
-                     test_accuracy */
+#define N_STATS 8 /* best_val_loss, final_val_loss, best_val_accuracy, train_seconds, test_loss,
+                     test_accuracy, kept_val_loss, kept_val_accuracy */
+#define K_KEPT_LOSS 6 /* the kept model's validation figures: the default order */
+#define K_KEPT_ACC 7
+#define K_N_PARAMS 8
+#define K_NAME 10
 #define MAX_AXES 64
 
 typedef struct {
@@ -26,9 +30,10 @@ typedef struct {
     double m[N_STATS], sd[N_STATS];
 } agg;
 
-static const char *const k_keys[] = {"best_val_loss", "final_val_loss", "best_val_accuracy",
-                                     "train_seconds", "test_loss",      "test_accuracy",
-                                     "n_params",      "id",             "name",
+static const char *const k_keys[] = {"best_val_loss",     "final_val_loss", "best_val_accuracy",
+                                     "train_seconds",     "test_loss",      "test_accuracy",
+                                     "kept_val_loss",     "kept_val_accuracy", "n_params",
+                                     "id",                "name",
                                      "params" /* the old name of n_params */};
 #define N_KEYS (int)(sizeof k_keys / sizeof k_keys[0])
 
@@ -43,17 +48,20 @@ static int cmp_num(double x, double y, int desc) {
 
 /* The leaderboard order, a total order (qsort needs one): variants with an ok repeat
  * first; then the sort key, a missing value (NaN) last (equal accuracy: the lower loss
- * first, test_loss for test_accuracy, then best_val_loss); among missing values more epochs run first (a search's stopped variants: the
+ * first: test_loss for test_accuracy, then best_val_loss; kept_val_loss for
+ * kept_val_accuracy); among missing values more epochs run first (a search's stopped variants: the
  * higher rung first); then the variant id. */
 static int cmp_agg(const void *pa, const void *pb) {
     const agg *a = pa, *b = pb;
     if ((a->n_ok > 0) != (b->n_ok > 0)) return a->n_ok > 0 ? -1 : 1;
     int c = 0;
     if (g_key < N_STATS) c = cmp_num(a->m[g_key], b->m[g_key], g_desc);
-    else if (g_key == 6 || g_key == 9) c = cmp_num((double)a->n_params, (double)b->n_params, 0);
-    else if (g_key == 8) c = strcmp(a->name, b->name);
+    else if (g_key == K_N_PARAMS || g_key == N_KEYS - 1)
+        c = cmp_num((double)a->n_params, (double)b->n_params, 0);
+    else if (g_key == K_NAME) c = strcmp(a->name, b->name);
     if (!c && g_key == 5) c = cmp_num(a->m[4], b->m[4], 0); /* test_accuracy: test_loss */
     if (!c && (g_key == 2 || g_key == 5)) c = cmp_num(a->m[0], b->m[0], 0);
+    if (!c && g_key == K_KEPT_ACC) c = cmp_num(a->m[K_KEPT_LOSS], b->m[K_KEPT_LOSS], 0);
     if (!c && g_key < N_STATS && isnan(a->m[g_key])) c = cmp_num(a->epochs_run, b->epochs_run, 1);
     return c ? c : (a->id > b->id) - (a->id < b->id);
 }
@@ -140,7 +148,8 @@ static void aggregate_stats(const as_summary_row *rows, size_t n, agg *a, int na
             be += rows[i].best_epoch;
             double v[N_STATS] = {rows[i].best_val_loss, rows[i].final_val_loss,
                                  rows[i].best_val_accuracy, rows[i].train_seconds,
-                                 rows[i].test_loss, rows[i].test_accuracy};
+                                 rows[i].test_loss, rows[i].test_accuracy,
+                                 rows[i].kept_val_loss, rows[i].kept_val_accuracy};
             for (int j = 0; j < N_STATS; j++)
                 if (!isnan(v[j])) {
                     sum[j] += v[j];
@@ -225,7 +234,9 @@ static void csv_num(FILE *out, double v) {
 /* The CSV's fixed columns: before the grid axes (group only with --group-by) and after. */
 static const char *const k_csv_fixed[] = {
     "position", "id", "name", "group", "family", "n_params", "repeats_ok", "repeats_failed",
-    "epochs_run", "best_epoch", "best_val_loss_mean", "best_val_loss_std", "final_val_loss_mean",
+    "epochs_run", "best_epoch", "kept_val_loss_mean", "kept_val_loss_std",
+    "kept_val_accuracy_mean", "kept_val_accuracy_std", "best_val_loss_mean", "best_val_loss_std",
+    "final_val_loss_mean",
     "final_val_loss_std", "best_val_accuracy_mean", "best_val_accuracy_std", "train_seconds_mean",
     "test_loss_mean", "test_loss_std", "test_accuracy_mean", "test_accuracy_std"};
 #define N_CSV_FIXED (int)(sizeof k_csv_fixed / sizeof k_csv_fixed[0])
@@ -285,9 +296,10 @@ static void print_csv(FILE *out, agg *a, int na, const as_summary_opts *o) {
         fprintf(out, ",%lld,%d,%d", (long long)a[k].n_params, a[k].n_ok, a[k].n_bad);
         csv_num(out, a[k].epochs_run);
         csv_num(out, a[k].best_epoch);
-        double v[11] = {a[k].m[0], a[k].sd[0], a[k].m[1], a[k].sd[1], a[k].m[2], a[k].sd[2],
-                        a[k].m[3], a[k].m[4], a[k].sd[4], a[k].m[5], a[k].sd[5]};
-        for (int j = 0; j < 11; j++) csv_num(out, v[j]);
+        double v[15] = {a[k].m[6], a[k].sd[6], a[k].m[7], a[k].sd[7], a[k].m[0], a[k].sd[0],
+                        a[k].m[1], a[k].sd[1], a[k].m[2], a[k].sd[2], a[k].m[3], a[k].m[4],
+                        a[k].sd[4], a[k].m[5], a[k].sd[5]};
+        for (int j = 0; j < 15; j++) csv_num(out, v[j]);
         fputc('\n', out);
     }
 }
@@ -309,15 +321,15 @@ static void print_rows(FILE *out, const agg *a, int na, const as_summary_opts *o
         if (o->top && row >= o->top) break;
         if (first) {
             if (grp) fprintf(out, "\n%s = %s\n", o->group_by, grp);
-            fprintf(out, "%4s  %5s  %-56s %9s  %-21s ", "#", "id", "name", "n_params", "best val_loss");
-            if (classification) fprintf(out, "%-21s ", "best val_accuracy");
+            fprintf(out, "%4s  %5s  %-56s %9s  %-21s ", "#", "id", "name", "n_params", "kept val_loss");
+            if (classification) fprintf(out, "%-21s ", "kept val_accuracy");
             if (has_test) fprintf(out, "%-21s ", classification ? "test accuracy" : "test loss");
             fprintf(out, "%s\n", "seconds");
             first = 0;
         }
         char l[64], acc[64], sec[64];
-        fmt_ms(l, sizeof l, a[k].m[0], a[k].sd[0], a[k].n_ok, 5);
-        fmt_ms(acc, sizeof acc, a[k].m[2], a[k].sd[2], a[k].n_ok, 4);
+        fmt_ms(l, sizeof l, a[k].m[K_KEPT_LOSS], a[k].sd[K_KEPT_LOSS], a[k].n_ok, 5);
+        fmt_ms(acc, sizeof acc, a[k].m[K_KEPT_ACC], a[k].sd[K_KEPT_ACC], a[k].n_ok, 4);
         fmt_ms(sec, sizeof sec, a[k].m[3], a[k].sd[3], a[k].n_ok, 1);
         fprintf(out, "%4d  %5d  %-56.56s %9lld  %-21s ", ++row, a[k].id, a[k].name,
                 (long long)a[k].n_params, l);
@@ -335,14 +347,14 @@ static void print_rows(FILE *out, const agg *a, int na, const as_summary_opts *o
 static int g_stop_acc; /* cmp_stopped: a classification sweep (best by accuracy) */
 
 /* The stopped runs' order: the higher rung (more epochs) first; within a rung the best
- * first (the higher val_accuracy for classification, then the lower val_loss; a missing
- * value last); then id and repeat. */
+ * first (the higher kept val_accuracy for classification, then the lower kept val_loss; a
+ * missing value last); then id and repeat. */
 static int cmp_stopped(const void *pa, const void *pb) {
     const as_summary_row *a = *(const as_summary_row *const *)pa;
     const as_summary_row *b = *(const as_summary_row *const *)pb;
     int c = (a->epochs_run < b->epochs_run) - (a->epochs_run > b->epochs_run);
-    if (!c && g_stop_acc) c = cmp_num(a->best_val_accuracy, b->best_val_accuracy, 1);
-    if (!c) c = cmp_num(a->best_val_loss, b->best_val_loss, 0);
+    if (!c && g_stop_acc) c = cmp_num(a->kept_val_accuracy, b->kept_val_accuracy, 1);
+    if (!c) c = cmp_num(a->kept_val_loss, b->kept_val_loss, 0);
     if (!c) c = (a->id > b->id) - (a->id < b->id);
     return c ? c : (a->repeat > b->repeat) - (a->repeat < b->repeat);
 }
@@ -364,9 +376,9 @@ static void print_stopped(const as_summary_row *rows, size_t n, int classificati
     fprintf(out, "\nstopped by the search (%zu run%s; status stopped, trained to the epochs of "
                  "their last rung):\n", count, plural(count == 1 ? 1 : 2));
     for (size_t k = 0; k < count; k++) {
-        fprintf(out, "  v%04d_r%d  rung at %3d epochs  best val_loss %-10.5g", s[k]->id,
-                s[k]->repeat, s[k]->epochs_run, s[k]->best_val_loss);
-        if (classification) fprintf(out, " val_accuracy %.4f", s[k]->best_val_accuracy);
+        fprintf(out, "  v%04d_r%d  rung at %3d epochs  kept val_loss %-10.5g", s[k]->id,
+                s[k]->repeat, s[k]->epochs_run, s[k]->kept_val_loss);
+        if (classification) fprintf(out, " val_accuracy %.4f", s[k]->kept_val_accuracy);
         fprintf(out, "  %s\n", s[k]->name);
     }
     as_free(s);
@@ -416,20 +428,23 @@ static void print_table(FILE *out, hid_t f, const char *path, agg *a, int na,
 /* The sort key of o (default by task); AS_ERR_ARG naming the valid keys. */
 static as_status pick_key(const as_summary_opts *o, int classification, const char *path,
                           as_error *err) {
-    g_key = classification ? 2 : 0;
+    g_key = classification ? K_KEPT_ACC : K_KEPT_LOSS;
     if (o->sort) {
         g_key = -1;
         for (int k = 0; k < N_KEYS; k++)
             if (!strcmp(o->sort, k_keys[k])) g_key = k;
         if (g_key < 0)
-            return as_error_set(err, AS_ERR_ARG, "--sort %s: unknown key (one of best_val_loss, "
-                                "final_val_loss, best_val_accuracy, train_seconds, test_loss, "
-                                "test_accuracy, n_params, id, name)", o->sort);
+            return as_error_set(err, AS_ERR_ARG, "--sort %s: unknown key (one of kept_val_loss, "
+                                "kept_val_accuracy, best_val_loss, final_val_loss, "
+                                "best_val_accuracy, train_seconds, test_loss, test_accuracy, "
+                                "n_params, id, name)", o->sort);
     }
-    if ((g_key == 2 || g_key == 5) && !classification)
+    int acc = g_key == 2 || g_key == 5 || g_key == K_KEPT_ACC;
+    if (acc && !classification)
         return as_error_set(err, AS_ERR_ARG, "--sort %s: %s is a regression sweep (no accuracy); "
-                            "sort by best_val_loss or final_val_loss", k_keys[g_key], path);
-    g_desc = g_key == 2 || g_key == 5;
+                            "sort by kept_val_loss, best_val_loss or final_val_loss", k_keys[g_key],
+                            path);
+    g_desc = acc;
     return AS_OK;
 }
 

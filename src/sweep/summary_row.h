@@ -24,6 +24,9 @@ typedef struct {
     double test_loss, test_accuracy;
     int32_t stopped_epoch, kept_epoch;
     char key[AS_SUMMARY_KEY_MAX]; /* the run key: /variants/<key> */
+    /* the kept model's val_loss / val_accuracy (at kept_epoch): what ranks a run; NaN
+     * without validation (files of older versions: read from the run's curves) */
+    double kept_val_loss, kept_val_accuracy;
 } as_summary_row;
 
 /* /summary is chunked by this many rows (the live slots are written into its chunks). */

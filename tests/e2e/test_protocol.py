@@ -193,15 +193,15 @@ def main():
     check(outs[0] is not False and outs[1] is not False and not np.array_equal(outs[0], outs[1]),
           "the two repeats' seeds shuffle differently (same start weights, different epoch losses)")
 
-    # export --best: the best val_accuracy, ties by val_loss, never test
+    # export --best: the kept model's best val_accuracy, ties by its val_loss, never test
     s = res["summary"][()]
     ok = [x for x in s if x["status"] == b"ok"]
-    best = sorted(ok, key=lambda x: (-x["best_val_accuracy"], x["best_val_loss"], x["id"], x["repeat"]))[0]
+    best = sorted(ok, key=lambda x: (-x["kept_val_accuracy"], x["kept_val_loss"], x["id"], x["repeat"]))[0]
     want = f"v{best['id']:04d}_r{best['repeat']}"
     r = run("export", "res.h5", "--best", "-o", "eb.json")
     check(r.returncode == 0 and want in r.stdout, f"export --best picks {want} by val_accuracy")
     r = run("export", "res.h5", "--best", "--by", "val_loss", "-o", "ebl.json")
-    wl = min(ok, key=lambda x: (x["best_val_loss"], x["id"], x["repeat"]))
+    wl = min(ok, key=lambda x: (x["kept_val_loss"], x["id"], x["repeat"]))
     check(r.returncode == 0 and f"v{wl['id']:04d}_r{wl['repeat']}" in r.stdout, "export --best --by val_loss")
 
     # predict equals the sweep's dumps; evaluate its metrics

@@ -74,8 +74,11 @@ def expected_from_file(path):
         s = f["summary"][()]
         task = f.attrs["task"]
         task = task.decode() if isinstance(task, bytes) else task
-        metric, sign = (("best_val_accuracy", -1.) if task == "classification"
-                        else ("best_val_loss", 1.))
+        # the kept model's figures rank (files without them, as the fake ones: the best's)
+        kind = "kept" if "kept_val_loss" in s.dtype.names else "best"
+        tie_loss = kind + "_val_loss"
+        metric, sign = ((kind + "_val_accuracy", -1.) if task == "classification"
+                        else (tie_loss, 1.))
         per = {}
         axes = {}
         fam = families({group_of(row): f[group_of(row)].attrs["config"] for row in s})
@@ -88,7 +91,7 @@ def expected_from_file(path):
                                                 "bad": []})
             if status == "ok":
                 d["vals"].append(float(row[metric]))
-                d["loss"].append(float(row["best_val_loss"]))
+                d["loss"].append(float(row[tie_loss]))
             else:
                 d["bad"].append((key.split("/")[1], status, g.attrs["error"]))
             for a, v in json.loads(g.attrs["params"]).items():
@@ -111,7 +114,7 @@ def expected_from_file(path):
             overall = min(best.values(), key=lambda b: (b[0], b[3], b[2]))
             r = min((row for row in s if row["id"] == overall[2]
                      and row["status"].startswith(b"ok")),
-                    key=lambda row: (-row[metric], row["best_val_loss"], row["repeat"]))
+                    key=lambda row: (-row[metric], row[tie_loss], row["repeat"]))
             g = f[group_of(r)]
             acc = float(np.mean(np.argmax(g["predictions"][()], 1) == g["pred_targets"][()]))
     varying = sorted(a for a, vals in axes.items() if len(vals) > 1)

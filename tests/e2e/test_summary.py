@@ -4,7 +4,7 @@
 - Equal repeats print the value alone, not "± 0.00000" (a parameterless model, dropout
   only: every repeat of a real sweep has the same validation loss, bit for bit); the CSV's
   std is 0 and its mean the value itself (%.9g).
-- Repeats that differ print "mean ± sample std" (best_val_loss 1, 2, 3 written into a copy
+- Repeats that differ print "mean ± sample std" (kept_val_loss 1, 2, 3 written into a copy
   of the results: "2.00000 ± 1.00000").
 - A spread that rounds to 0 at the printed precision prints "± <0.00001", not "± 0.00000".
 - The order is a total order, the same whatever qsort does with ties: a successive halving
@@ -13,7 +13,7 @@
   convolutions with kernel_size 3, 150, 160, 170, 5 on series of length 100) by id;
   checked against an order computed from /summary here (glibc's merge sort put them in
   reverse with the old comparator). The table's list of stopped runs: the higher rung
-  first, then the lowest val_loss (a missing one last), then id (it was in id order).
+  first, then the lowest kept val_loss (a missing one last), then id (it was in id order).
 - Grid axes named like a fixed CSV column ("id", "name") are "axis_id", "axis_name", as
   scripts/attnsweep_results.py's load() names them, with the same values.
 - Equal accuracies sort by the lower loss (--sort test_accuracy: test_loss, then
@@ -52,13 +52,14 @@ def line_of(out, name):
 
 
 def with_losses(src, dst, variant, losses):
-    """A copy of results src whose /summary best_val_loss of variant's repeats is losses."""
+    """A copy of results src whose /summary kept_val_loss (the table's val_loss: the kept
+    model's) of variant's repeats is losses."""
     shutil.copy(src, dst)
     with h5py.File(dst, "r+") as f:
         s = f["summary"][()]
         rows = np.flatnonzero(s["id"] == variant)
         check(len(rows) == len(losses), f"{len(losses)} repeats of variant {variant} in {src}")
-        s["best_val_loss"][rows] = losses
+        s["kept_val_loss"][rows] = losses
         f["summary"][...] = s
 
 
@@ -75,7 +76,7 @@ def csv_rows(path, *flags):
 
 def expected_order(path):
     """Variant ids in the documented leaderboard order, from /summary: with an ok repeat
-    first by the ok repeats' mean best_val_loss, then the others by mean epochs run
+    first by the ok repeats' mean kept_val_loss (the kept model's), then the others by mean epochs run
     (all repeats) descending, then by id."""
     with h5py.File(path, "r") as f:
         s = f["summary"][()]
@@ -84,7 +85,7 @@ def expected_order(path):
         rows = s[s["id"] == v]
         good = rows[rows["status"] == b"ok"]
         if len(good):
-            ok.append((float(np.mean(good["best_val_loss"])), v))
+            ok.append((float(np.mean(good["kept_val_loss"])), v))
         else:
             rest.append((-float(np.mean(rows["epochs_run"])), v))
     return [v for _, v in sorted(ok)] + [v for _, v in sorted(rest)]
@@ -123,11 +124,11 @@ def order_checks():
     with h5py.File(j("sh_losses.h5"), "r+") as f:
         t = f["summary"][()]
         stop = np.flatnonzero(t["status"] == b"stopped")
-        t["best_val_loss"][stop] = 100.0 - t["id"][stop]  # the larger id, the better
-        t["best_val_loss"][stop[:1]] = np.nan  # a missing value: last in its rung
+        t["kept_val_loss"][stop] = 100.0 - t["id"][stop]  # the larger id, the better
+        t["kept_val_loss"][stop[:1]] = np.nan  # a missing value: last in its rung
         f["summary"][...] = t
-    want = sorted(((-int(t["epochs_run"][i]), np.isnan(t["best_val_loss"][i]),
-                    float(np.nan_to_num(t["best_val_loss"][i])), int(t["id"][i])) for i in stop))
+    want = sorted(((-int(t["epochs_run"][i]), np.isnan(t["kept_val_loss"][i]),
+                    float(np.nan_to_num(t["kept_val_loss"][i])), int(t["id"][i])) for i in stop))
     want = [x[3] for x in want]
     r = run("summary", "sh_losses.h5")
     got = [int(m.group(1)) for m in re.finditer(r"^  v(\d{4})_r\d  rung at", r.stdout, re.M)]

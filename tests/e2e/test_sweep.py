@@ -131,7 +131,8 @@ def main():
         s = f["summary"][:]
         check(len(s) == 16 and set(s.dtype.names) >= {"id", "repeat", "name", "status", "n_params",
               "epochs_run", "best_epoch", "best_val_loss", "final_val_loss", "best_val_accuracy",
-              "train_seconds", "rank"}, "summary table has every column, one row per run")
+              "train_seconds", "rank", "kept_val_loss", "kept_val_accuracy"},
+              "summary table has every column, one row per run")
         check(f.attrs["ranks"] == 2 and len(f.attrs["sweep_sha256"]) == 64 and
               len(f.attrs["data_sha256"]) == 64 and f.attrs["format_version"] == 2 and
               f.attrs["wall_seconds"] > 0 and f.attrs["end_time"] != "",
