@@ -22,6 +22,12 @@ as_status as_weights_write_group(hid_t file, const char *group, const as_model *
                                  as_error *err);
 /* Writes a weights file atomically (temporary file, then rename). */
 as_status as_weights_save(const char *path, const as_model *m, as_error *err);
+/* The same with, when refit_epochs > 0, the attribute refit_epochs on /weights: the model
+ * was refit on every training row, validation rows included (train.refit). */
+as_status as_weights_save_refit(const char *path, const as_model *m, int refit_epochs,
+                                as_error *err);
+/* refit_epochs recorded on `group` of an open file (0: none, or not recorded). */
+int as_weights_refit_epochs(hid_t file, const char *group);
 /* Reads weights into m's parameters and buffers. A missing layer or dataset, or a shape mismatch
  * is AS_ERR_DATA naming the path and both shapes; m is unchanged on error. */
 as_status as_weights_load(const char *path, as_model *m, as_error *err);

@@ -4,8 +4,10 @@
 #include <string.h>
 
 #include "attnsweep/alloc.h"
+#include "attnsweep/h5util.h"
 #include "attnsweep/infer.h"
 #include "attnsweep/train.h"
+#include "attnsweep/weights.h"
 #include "cli/commands.h"
 #include "cli/infer_cli.h"
 
@@ -28,11 +30,18 @@ static void usage(FILE *f) {
 static int evaluate(as_infer_cli *c) {
     int classification = c->d.task == AS_TASK_CLASSIFICATION, nt, nv;
     as_fit_split_rows(c->d.train.n, c->spec.train.validation_split, &nt, &nv);
-    if (c->spec.train.refit && nv > 0) /* the spec says so (export writes it for refit runs) */
-        fprintf(stderr, "attnsweep evaluate: warning: %s has train.refit: the weights are a refit "
-                        "model, trained on every training row, the %d validation rows included: "
-                        "its validation figures are not held out (and are not the run's val_loss "
-                        "at the kept epoch, which is the selection run's)\n", c->spec_path, nv);
+    /* the weights file records a refit (train --save-weights, a sweep's saved weights and
+     * their export); the spec says so too (export writes train.refit) */
+    hid_t wf = as_h5_open_read(c->weights, NULL);
+    int refit = wf >= 0 ? as_weights_refit_epochs(wf, "/weights") : 0;
+    if (wf >= 0) H5Fclose(wf);
+    if ((refit || c->spec.train.refit) && nv > 0)
+        fprintf(stderr, "attnsweep evaluate: warning: %s: the weights are a refit model (%s), "
+                        "trained on every training row, the %d validation rows included: its "
+                        "validation figures are not held out (and are not the run's val_loss at "
+                        "the kept epoch, which is the selection run's)\n",
+                refit ? c->weights : c->spec_path,
+                refit ? "refit_epochs recorded" : "the spec has train.refit", nv);
     for (int k = AS_INFER_TRAIN; k <= AS_INFER_TEST; k++) {
         if ((k == AS_INFER_VALIDATION && nv == 0) || (k == AS_INFER_TEST && !c->d.has_test)) continue;
         const as_split *s;

@@ -455,7 +455,7 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
                hist.comm_wait_seconds);
     if (rank == 0 && o->history && (st = write_history_file(o->history, &hist, err))) goto done;
     if (rank == 0 && o->save_weights && !*diverged &&
-        (st = as_weights_save(o->save_weights, &model, err)))
+        (st = as_weights_save_refit(o->save_weights, &model, hist.refit_epochs, err)))
         goto done;
 done:
     as_checkpoint_state_free(&resume);

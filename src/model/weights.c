@@ -68,10 +68,30 @@ as_status as_weights_write_group(hid_t file, const char *group, const as_model *
 }
 
 as_status as_weights_save(const char *path, const as_model *m, as_error *err) {
+    return as_weights_save_refit(path, m, 0, err);
+}
+
+int as_weights_refit_epochs(hid_t file, const char *group) {
+    hid_t g = H5Lexists(file, group, H5P_DEFAULT) > 0 ? H5Gopen2(file, group, H5P_DEFAULT) : -1;
+    int64_t n = 0;
+    if (g >= 0 && as_h5_has_attr(g, "refit_epochs") && as_h5_read_attr_int(g, "refit_epochs", &n, NULL))
+        n = 0;
+    if (g >= 0) H5Gclose(g);
+    return n > 0 && n <= 10000000 ? (int)n : 0;
+}
+
+as_status as_weights_save_refit(const char *path, const as_model *m, int refit_epochs,
+                                as_error *err) {
     as_h5_writer w;
     as_status st = as_h5_writer_open(&w, path, err);
     if (st) return st;
-    if ((st = as_weights_write_group(w.file, "/weights", m, err))) {
+    if (!(st = as_weights_write_group(w.file, "/weights", m, err)) && refit_epochs > 0) {
+        hid_t g = H5Gopen2(w.file, "/weights", H5P_DEFAULT);
+        st = g < 0 ? as_error_set(err, AS_ERR_IO, "/weights: cannot open")
+                   : as_h5_attr_int32(g, "refit_epochs", refit_epochs, err);
+        if (g >= 0) H5Gclose(g);
+    }
+    if (st) {
         as_h5_writer_abort(&w);
         return as_error_prefix(err, "%s", path);
     }

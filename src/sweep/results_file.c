@@ -192,6 +192,11 @@ static as_status write_weights(hid_t f, const char *group, const as_sweep *s, co
         memcpy(m.buffers, (const float *)params->data + m.n_params, m.n_buffers * sizeof(float));
         st = as_weights_write_group(f, group, &m, err);
     }
+    hid_t wg = !st && r->refit_epochs > 0 ? H5Gopen2(f, group, H5P_DEFAULT) : -1;
+    if (wg >= 0) { /* export copies the group: evaluate knows a refit model by it */
+        st = as_h5_attr_int32(wg, "refit_epochs", r->refit_epochs, err);
+        H5Gclose(wg);
+    }
     as_model_free(&m);
     as_spec_free(&spec);
     return st;

@@ -17,6 +17,8 @@ early stopping (restore best) and reduce_lr_on_plateau, and "refit": true:
   is built from that run's own kept epoch and rates, with the same --init-weights);
 - a SIGTERM during the refit (test hook ATTNSWEEP_TEST_SIGTERM_REFIT_EPOCH) stops it after
   that epoch: nothing is written;
+- a refit sweep run's kept_val_loss/kept_val_accuracy are the selection run's curves at
+  its kept epoch (the refit has no validation rows);
 - evaluate on a refit model warns that its validation rows were trained on;
 - a halving sweep with refit (and refit_keep): its stopped runs export without refit, and
   train on the export reproduces their stored test metrics;
@@ -177,8 +179,14 @@ def main():
         g = f["variants"][key]
         ga = dict(g.attrs)
         n_refit = len(g["refit_loss"])
+        sel = (float(g["val_loss"][ga["kept_epoch"] - 1]), float(g["val_accuracy"][ga["kept_epoch"] - 1]))
+        row = next(x for x in f["summary"][()] if x["key"].decode() == key)
     check(ok and ga["refit_epochs"] == ga["kept_epoch"] == n_refit,
           f"a sweep run stores refit_epochs and a refit_loss curve ({n_refit} epochs)")
+    check(ga.get("kept_val_loss") == sel[0] and ga.get("kept_val_accuracy") == sel[1] and
+          row["kept_val_loss"] == sel[0] and row["kept_val_accuracy"] == sel[1],
+          f"a refit run ranks by the selection run's figures at its kept epoch {ga['kept_epoch']} "
+          f"(kept_val_loss {ga.get('kept_val_loss')}, attribute and /summary)")
     swb = dict(sw, train=dict(sw["train"], refit_keep="best"))
     write("swb.json", swb)
     r = run("sweep", "swb.json", "-o", "resb.h5", "--threads", "1")
@@ -200,14 +208,24 @@ def main():
     r = run("export", "res.h5", "--run", key, "-o", "ev.json", "--weights", "evw.h5")
     r2 = run("evaluate", "ev.json", "--weights", "evw.h5")
     tl = [float(ln.split()[2]) for ln in r2.stdout.splitlines() if ln.startswith("test:")]
-    check(r.returncode == 0 and r2.returncode == 0 and "warning" in r2.stderr and "train.refit" in r2.stderr
+    check(r.returncode == 0 and r2.returncode == 0 and "warning" in r2.stderr and "refit model" in r2.stderr
           and "validation rows included" in r2.stderr and tl and abs(tl[0] - ga["test_loss"]) <= 1e-8 * ga["test_loss"],
           f"evaluate on the refit run warns that validation is not held out; its test line is the "
           f"run's ({r2.stderr.strip()[:160]})")
+    # the weights files record the refit (train's and the sweep's, copied by export)
+    rec = []
+    for wname in ("w.h5", "evw.h5", "ref_w.h5"):
+        with h5py.File(j(wname), "r") as wf:
+            rec.append(wf["weights"].attrs.get("refit_epochs"))
+    check(rec[0] == kept and rec[1] == ga["refit_epochs"] and rec[2] is None,
+          f"weights files record refit_epochs (train {rec[0]}, sweep export {rec[1]}; none for a plain run)")
     write("norefit.json", dict(SPEC, train=dict(SPEC["train"], refit=False)))
     r2 = run("evaluate", "norefit.json", "--weights", "w.h5")
+    check(r2.returncode == 0 and "warning" in r2.stderr and "w.h5" in r2.stderr and "refit_epochs recorded" in r2.stderr,
+          f"the refit weights with a spec without refit: still warned, from the weights file ({r2.stderr.strip()[:120]})")
+    r2 = run("evaluate", "norefit.json", "--weights", "ref_w.h5")
     check(r2.returncode == 0 and "validation:" in r2.stdout and "warning" not in r2.stderr,
-          "no warning for a spec with a validation split and no refit")
+          "no warning for weights that were not refit and a spec without refit")
 
     # a rung search with refit: a stopped run had no refit (only finished runs get one), so
     # its export must not ask for one; train on it reproduces the stored test metrics
