@@ -52,7 +52,10 @@ static int mca_set_by_user(const char *name) {
 /* Open MPI's defaults start slowly on one node: a singleton (not launched by mpirun)
  * forks an orted and UCX initialises its transports (0.2 s). Unless the user set them,
  * a singleton runs isolated (no orted) and every job whose ranks share one node uses
- * the ob1 PML over the self and shared-memory (vader) BTLs. */
+ * the ob1 PML over the self and shared-memory (vader) BTLs. An isolated singleton also
+ * creates no session directory: every one of them is job family 0, so concurrent ones
+ * created and removed the same TMPDIR/ompi.HOST.UID/jf.0 and one in forty failed in
+ * MPI_Init ("mkdir ... File exists"); one process needs none (no shared memory). */
 static void fast_start(void) {
     const char *size = getenv("OMPI_COMM_WORLD_SIZE");
     const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
@@ -63,6 +66,10 @@ static void fast_start(void) {
     if (!launched && !mca_set_by_user("ess_singleton_isolated")) {
         setenv("OMPI_MCA_ess_singleton_isolated", "1", 1);
         n += snprintf(start_note + n, sizeof start_note - (size_t)n, " isolated singleton");
+        if (!mca_set_by_user("orte_create_session_dirs")) {
+            setenv("OMPI_MCA_orte_create_session_dirs", "0", 1);
+            n += snprintf(start_note + n, sizeof start_note - (size_t)n, " (no session dir)");
+        }
     }
     if (one_node && !mca_set_by_user("pml")) {
         setenv("OMPI_MCA_pml", "ob1", 1);

@@ -2,7 +2,8 @@
 # Threads from what the process may use and Open MPI's fast start, through the CLI:
 # the default thread count follows taskset, SLURM_CPUS_PER_TASK, OMP_NUM_THREADS and the
 # ranks on the node (disjoint bindings keep their own CPUs); --threads wins; a singleton
-# runs isolated with pml ob1 unless the user chose, and the user's choice is kept.
+# runs isolated (no session directory) with pml ob1 unless the user chose, and the user's
+# choice is kept.
 set -u
 BIN=${ATTNSWEEP_BIN:-build/attnsweep}
 MPIRUN=${MPIRUN:-mpirun}
@@ -38,8 +39,19 @@ u=$(sed -n 's/^threads: .*CPUs usable \([0-9]*\) .*/\1/p' <<< "$out")
 check "a lone rank uses every CPU it may (${u:-?} of $n in its affinity mask)" \
   '[[ -n "$u" && "$u" -ge 1 && "$u" -le "$n" && "$out" == *"affinity $n,"* &&
      "$out" == *"; $u thread"*" per rank ($u usable / 1 rank"* ]]'
-check "a singleton starts isolated on pml ob1" \
-  '[[ "$out" == *"MPI: isolated singleton, pml ob1"*"set by attnsweep"* && "$out" == *"epoch   1/1"* ]]'
+check "a singleton starts isolated, without a session directory, on pml ob1" \
+  '[[ "$out" == *"MPI: isolated singleton (no session dir), pml ob1"*"set by attnsweep"* &&
+     "$out" == *"epoch   1/1"* ]]'
+# Every isolated singleton is Open MPI job family 0: with session directories, concurrent
+# ones raced on TMPDIR/ompi.HOST.UID/jf.0 (one start in forty failed, 8 at once). A file
+# where that folder would be makes the old start fail every time.
+mkdir "$tmp/td" && touch "$tmp/td/ompi.$(hostname).$(id -u)"
+out=$(run TMPDIR="$tmp/td" "$BIN" train "$tmp/spec.json")
+check "an isolated singleton needs no session directory (TMPDIR/ompi.HOST.UID is a file)" \
+  '[[ "$out" == *"epoch   1/1"* ]]'
+out=$(run TMPDIR="$tmp/td" OMPI_MCA_orte_create_session_dirs=1 "$BIN" train "$tmp/spec.json")
+check "... the user's orte_create_session_dirs is kept (and that start fails here)" \
+  '[[ "$out" != *"no session dir"* && "$out" != *"epoch   1/1"* ]]'
 out=$(run OMPI_MCA_pml=ob1 OMPI_MCA_ess_singleton_isolated=0 "$BIN" train "$tmp/spec.json")
 check "the user's Open MPI settings are kept" \
   '[[ "$out" != *"isolated singleton"* && "$out" != *"pml ob1"* && "$out" == *"epoch   1/1"* ]]'
