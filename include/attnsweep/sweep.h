@@ -209,7 +209,8 @@ as_status as_sweep_keys_digest(const as_sweep *s, const char *data_sha256, char 
  * results files, read as as_store_rows / as_store_open_run read them (the index and the
  * journal): the first shard's root attributes (wall_seconds summed, merged_shards added,
  * runs_planned the sweep's, shard and n_shards 0), every run's group copied unchanged,
- * /summary sorted by (id, repeat). Each shard's lock is held shared while it is read. The
+ * /summary sorted by (id, repeat). Each shard's lock is held shared while it is read, when the shard has a lock file (a
+ * sweep that ended cleanly removed it: then nothing keeps a new sweep out). The
  * shards must come from the same sweep file, dataset (sha256) and --epochs, every row
  * must have its run, and their runs must be the sweep's planned runs (run_keys_sha256)
  * exactly, each once; else AS_ERR_DATA naming the file and what is wrong (a shard whose
@@ -254,8 +255,9 @@ as_status as_sweep_search_check(const as_sweep *s, const char *out, const char *
 /* ---- the leaderboard (attnsweep summary) ---- */
 
 typedef struct {
-    const char *sort;     /* best_val_loss (default; best_val_accuracy for classification),
-                             final_val_loss, best_val_accuracy, params, train_seconds, id, name */
+    const char *sort;     /* kept_val_loss (default; kept_val_accuracy for classification),
+                             best_val_loss, final_val_loss, best_val_accuracy, test_loss,
+                             test_accuracy, params, train_seconds, id, name */
     int top;              /* 0: all */
     const char *group_by; /* an axis name of the grid, or NULL */
     int csv;

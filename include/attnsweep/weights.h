@@ -28,8 +28,10 @@ as_status as_weights_save_refit(const char *path, const as_model *m, int refit_e
                                 as_error *err);
 /* refit_epochs recorded on `group` of an open file (0: none, or not recorded). */
 int as_weights_refit_epochs(hid_t file, const char *group);
-/* Reads weights into m's parameters and buffers. A missing layer or dataset, or a shape mismatch
- * is AS_ERR_DATA naming the path and both shapes; m is unchanged on error. */
+/* Reads weights into m's parameters and buffers. AS_ERR_DATA naming the file and the path
+ * for: a missing layer or dataset, a shape mismatch (both shapes), a NaN or infinite
+ * value, a negative moving_variance, a layer group without the model's `type`
+ * attribute, a group, dataset or link the model does not have. m is unchanged on error. */
 as_status as_weights_load(const char *path, as_model *m, as_error *err);
 /* The trainable tensors only, from any group of the file (e.g. "/variants/v0001_r0/weights")
  * into dst, a buffer of m->n_params floats in the parameter layout; dst is unchanged on

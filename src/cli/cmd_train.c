@@ -379,6 +379,32 @@ static void print_stopped(const train_opts *o, const as_history *hist, int epoch
     }
 }
 
+/* After a finished fit: its outcome, the refit (train.refit), then rank 0 writes the
+ * history and the weights (not after a divergence, nor after a stop during the refit).
+ * Collective. */
+static as_status finish(const train_opts *o, as_model *model, const as_dataset *data,
+                        const as_spec *spec, const as_fit_opts *fo, int rank, int P,
+                        as_history *hist, int *diverged, as_error *err) {
+    if (hist->status == AS_RUN_DIVERGED) {
+        *diverged = 1;
+        if (rank == 0) fprintf(stderr, "attnsweep train: diverged: %s\n", hist->message);
+    } else if (rank == 0 && !o->quiet) {
+        print_outcome(hist);
+    }
+    int stopped = 0;
+    as_status st = AS_OK;
+    if (!*diverged && spec->train.refit &&
+        ((st = refit(o, model, data, spec, fo, rank, hist, diverged, &stopped, err)) || stopped))
+        return st;
+    if (rank == 0 && P > 1 && !o->quiet)
+        printf("data parallel: %d ranks, %.3f s waiting on gradient allreduce (rank 0)\n", P,
+               hist->comm_wait_seconds);
+    if (rank == 0 && o->history && (st = write_history_file(o->history, hist, err))) return st;
+    if (rank == 0 && o->save_weights && !*diverged)
+        st = as_weights_save_refit(o->save_weights, model, hist->refit_epochs, err);
+    return st;
+}
+
 static as_status run(const train_opts *o, int rank, int P, int *diverged, as_error *err) {
     as_spec spec;
     as_dataset data;
@@ -439,24 +465,7 @@ static as_status run(const train_opts *o, int rank, int P, int *diverged, as_err
         if (rank == 0) print_stopped(o, &hist, spec.train.epochs, P);
         goto done; /* no final weights or history for an unfinished run */
     }
-    if (hist.status == AS_RUN_DIVERGED) {
-        *diverged = 1;
-        if (rank == 0) fprintf(stderr, "attnsweep train: diverged: %s\n", hist.message);
-    } else if (rank == 0 && !o->quiet) {
-        print_outcome(&hist);
-    }
-    int stopped = 0;
-    if (!*diverged && spec.train.refit &&
-        ((st = refit(o, &model, &data, &spec, &fo, rank, &hist, diverged, &stopped, err)) ||
-         stopped))
-        goto done;
-    if (rank == 0 && P > 1 && !o->quiet)
-        printf("data parallel: %d ranks, %.3f s waiting on gradient allreduce (rank 0)\n", P,
-               hist.comm_wait_seconds);
-    if (rank == 0 && o->history && (st = write_history_file(o->history, &hist, err))) goto done;
-    if (rank == 0 && o->save_weights && !*diverged &&
-        (st = as_weights_save_refit(o->save_weights, &model, hist.refit_epochs, err)))
-        goto done;
+    st = finish(o, &model, &data, &spec, &fo, rank, P, &hist, diverged, err);
 done:
     as_checkpoint_state_free(&resume);
     as_history_free(&prev);

@@ -73,11 +73,14 @@ static hid_t open_checked(hid_t f, const char *path, const char *name, H5T_class
     if (glen == 0 || glen >= sizeof group) glen = 0;
     memcpy(group, name, glen);
     group[glen] = 0;
+    /* the group's link is checked before anything under it is looked up (which would
+     * follow a soft or external link to another file) */
+    if (glen && H5Lexists(f, group, H5P_DEFAULT) > 0 && !hard_link(f, path, group, err)) return -1;
     if ((glen && H5Lexists(f, group, H5P_DEFAULT) <= 0) || H5Lexists(f, name, H5P_DEFAULT) <= 0) {
         as_error_set(err, AS_ERR_DATA, "%s: %s: missing dataset", path, name);
         return -1;
     }
-    if ((glen && !hard_link(f, path, group, err)) || !hard_link(f, path, name, err)) return -1;
+    if (!hard_link(f, path, name, err)) return -1;
     hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
     if (ds < 0) {
         as_error_set(err, AS_ERR_DATA, "%s: %s: not a dataset", path, name);
@@ -186,7 +189,10 @@ static as_status check_split_memory(const char *path, const char *xn, const int 
     char what[600];
     snprintf(what, sizeof what, "%s: %s: [%d, %d, %d] series (with their targets)", path, xn,
              xd[0], xd[1], xd[2]);
-    return as_mem_check(as_mem_mul(as_mem_add(nx, ny), sizeof(float)), what, AS_ERR_DATA, err);
+    size_t bytes = as_mem_mul(as_mem_add(nx, ny), sizeof(float));
+    if (cls) /* labels are read as 64-bit integers first (read_labels) */
+        bytes = as_mem_add(bytes, as_mem_mul(ny, sizeof(int64_t)));
+    return as_mem_check(bytes, what, AS_ERR_DATA, err);
 }
 
 /* The class labels of ys (n of them), read as 64-bit integers (unsigned ones as such) so

@@ -97,21 +97,27 @@ static double curve_at(hid_t g, const char *name, int epoch) {
     return v;
 }
 
+void as_summary_fill_old(hid_t row_type, hid_t run, as_summary_row *r) {
+    if (strcmp(r->status, "ok") && strcmp(r->status, "stopped")) return;
+    if (H5Tget_member_index(row_type, "kept_epoch") < 0) r->kept_epoch = r->epochs_run;
+    if (H5Tget_member_index(row_type, "kept_val_loss") >= 0 || run < 0 || r->kept_epoch < 1)
+        return;
+    r->kept_val_loss = curve_at(run, "val_loss", r->kept_epoch);
+    r->kept_val_accuracy = curve_at(run, "val_accuracy", r->kept_epoch);
+}
+
 /* A file written before /summary had kept_val_loss: the kept epoch's figures from the
- * runs' curves (runs whose group is elsewhere, in the journal, keep NaN). */
-static void fill_kept(hid_t f, as_summary_row *rows, size_t n) {
+ * runs' curves under /variants (the journal's runs are filled as their rows are read). */
+static void fill_kept(hid_t f, hid_t row_type, as_summary_row *rows, size_t n) {
+    const int variants = H5Lexists(f, "variants", H5P_DEFAULT) > 0;
     for (size_t i = 0; i < n; i++) {
         as_summary_row *r = &rows[i];
         char g[AS_SUMMARY_KEY_MAX + 16];
         snprintf(g, sizeof g, "/variants/%s", r->key);
-        if ((strcmp(r->status, "ok") && strcmp(r->status, "stopped")) || r->kept_epoch < 1 ||
-            !r->key[0] || H5Lexists(f, "variants", H5P_DEFAULT) <= 0 || H5Lexists(f, g, H5P_DEFAULT) <= 0)
-            continue;
-        hid_t vg = H5Gopen2(f, g, H5P_DEFAULT);
-        if (vg < 0) continue;
-        r->kept_val_loss = curve_at(vg, "val_loss", r->kept_epoch);
-        r->kept_val_accuracy = curve_at(vg, "val_accuracy", r->kept_epoch);
-        H5Gclose(vg);
+        hid_t vg = variants && r->key[0] && H5Lexists(f, g, H5P_DEFAULT) > 0
+                       ? H5Gopen2(f, g, H5P_DEFAULT) : -1;
+        as_summary_fill_old(row_type, vg, r);
+        if (vg >= 0) H5Gclose(vg);
     }
 }
 
@@ -153,7 +159,7 @@ as_status as_summary_read(hid_t f, as_summary_row **rows, size_t *n, as_error *e
             }
             *n = k;
             hid_t ft = H5Dget_type(ds);
-            if (ft >= 0 && H5Tget_member_index(ft, "kept_val_loss") < 0) fill_kept(f, *rows, k);
+            if (ft >= 0 && H5Tget_member_index(ft, "kept_val_loss") < 0) fill_kept(f, ft, *rows, k);
             if (ft >= 0) H5Tclose(ft);
         }
     }

@@ -230,8 +230,17 @@ static as_status journal_row(hid_t f, const char *file, as_summary_row *row, as_
     hid_t ds = H5Dopen2(f, "summary_row", H5P_DEFAULT), t = as_summary_type();
     row->test_loss = row->test_accuracy = row->kept_val_loss = row->kept_val_accuracy = (double)NAN;
     herr_t rc = ds < 0 ? -1 : H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, row);
-    if (ds >= 0) H5Dclose(ds);
     H5Tclose(t);
+    if (rc >= 0) { /* a journal file of an older version: the kept figures from /run */
+        hid_t ft = H5Dget_type(ds);
+        hid_t run = ft >= 0 && H5Tget_member_index(ft, "kept_val_loss") < 0 &&
+                            H5Lexists(f, "run", H5P_DEFAULT) > 0
+                        ? H5Gopen2(f, "run", H5P_DEFAULT) : -1;
+        if (ft >= 0) as_summary_fill_old(ft, run, row);
+        if (run >= 0) H5Gclose(run);
+        if (ft >= 0) H5Tclose(ft);
+    }
+    if (ds >= 0) H5Dclose(ds);
     if (rc < 0) return as_error_set(err, AS_ERR_DATA, "%s: no readable /summary_row", file);
     row->key[AS_SUMMARY_KEY_MAX - 1] = row->name[AS_SUMMARY_NAME_MAX - 1] = '\0';
     const char *base = strrchr(file, '/');

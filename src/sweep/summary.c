@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "attnsweep/alloc.h"
+#include "attnsweep/spec.h"
 #include "attnsweep/h5util.h"
 #include "attnsweep/sweep.h"
 #include "sweep/summary_row.h"
@@ -122,13 +123,19 @@ static void read_group(hid_t f, const as_summary_row *row, agg *a) {
     snprintf(a->family, sizeof a->family, "other");
     hid_t g = as_store_open_run(f, g_path, row->key); /* the index, or the journal */
     if (g < 0) return;
-    char *txt = NULL;
-    if (as_h5_read_attr_string(g, "params", &txt, NULL) == AS_OK) a->grid = cJSON_Parse(txt);
+    char *txt = NULL, where[AS_SUMMARY_KEY_MAX + 32];
+    as_error e;
+    snprintf(where, sizeof where, "run %s: params", row->key);
+    if (as_h5_read_attr_string(g, "params", &txt, NULL) == AS_OK &&
+        as_json_parse(txt, where, &a->grid, &e) != AS_OK) /* a damaged file: say so, go on */
+        fprintf(stderr, "attnsweep summary: %s: %s (no grid columns for it)\n", g_path, e.msg);
     as_free(txt);
     txt = NULL;
+    snprintf(where, sizeof where, "run %s: config", row->key);
     if (as_h5_read_attr_string(g, "config", &txt, NULL) == AS_OK) {
-        cJSON *c = cJSON_Parse(txt);
-        if (c) family_of(c, a->family, sizeof a->family);
+        cJSON *c = NULL;
+        if (as_json_parse(txt, where, &c, &e) == AS_OK) family_of(c, a->family, sizeof a->family);
+        else fprintf(stderr, "attnsweep summary: %s: %s (family \"other\")\n", g_path, e.msg);
         cJSON_Delete(c);
     }
     as_free(txt);

@@ -40,6 +40,11 @@ as_status as_summary_write(hid_t f, const as_summary_row *rows, size_t n, as_err
 /* Reads /summary of an open results file into an as_malloc'd array, skipping the empty
  * rows (free slots of a running or killed session). */
 as_status as_summary_read(hid_t f, as_summary_row **rows, size_t *n, as_error *err);
+/* A row read from a file of an older version (row_type: the type in that file): without
+ * kept_epoch (versions that kept the last epoch) it becomes epochs_run; without
+ * kept_val_loss the kept figures are taken from the run's curves (run: its group, or -1
+ * to leave them NaN). Rows of the current format are left as they are. */
+void as_summary_fill_old(hid_t row_type, hid_t run, as_summary_row *r);
 
 /* Every stored run of the results file at path: its /summary rows, each replaced by its
  * journal file's row where the journal holds the run (newer: retried since the last

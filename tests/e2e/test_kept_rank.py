@@ -88,23 +88,44 @@ def want_order(runs):
     return sorted(ids, key=lambda v: (-mean[v][0], mean[v][1], v)), mean
 
 
-def make_old(src, dst):
-    """dst: src as the older format wrote it (no kept_* in /summary or the run attributes)."""
-    with h5py.File(src, "r") as f:
-        s = f["summary"][()]
-    keep = [n for n in s.dtype.names if not n.startswith("kept_val")]
-    old = np.empty(len(s), dtype=[(n, s.dtype[n]) for n in keep])
+def old_rows(s, drop):
+    keep = [n for n in s.dtype.names if not n.startswith(drop)]
+    old = np.empty(s.shape, dtype=[(n, s.dtype[n]) for n in keep])
     for n in keep:
         old[n] = s[n]
+    return old
+
+
+def make_old(src, dst, drop="kept_val"):
+    """dst: src as an older format wrote it: no kept_val_* in /summary or the run
+    attributes (drop "kept_": no kept_epoch either, the versions that kept the last epoch)."""
+    with h5py.File(src, "r") as f:
+        s = f["summary"][()]
     with open(src, "rb") as a, open(dst, "wb") as b:
         b.write(a.read())
     with h5py.File(dst, "a") as f:
         del f["summary"]
-        f["summary"] = old
+        f["summary"] = old_rows(s, drop)
         for g in f["variants"].values():
             for a in ("kept_val_loss", "kept_val_accuracy"):
                 if a in g.attrs:
                     del g.attrs[a]
+
+
+def old_journal():
+    """A sweep killed before its final pack whose journal files are of the older format
+    (their /summary_row without kept_val_*): (results path, number of journal files)."""
+    env = dict(ENV, ATTNSWEEP_TEST_CRASH="pack-temp-written:2")
+    subprocess.run([BIN, "sweep", "sw.json", "-o", "jr.h5", "--threads", "1"], capture_output=True,
+                   text=True, timeout=600, env=env, cwd=TMP)
+    files = [os.path.join(j("jr.h5.journal"), n) for n in os.listdir(j("jr.h5.journal"))
+             if n.endswith(".h5")] if os.path.isdir(j("jr.h5.journal")) else []
+    for p in files:
+        with h5py.File(p, "a") as f:
+            row = f["summary_row"][()]
+            del f["summary_row"]
+            f["summary_row"] = old_rows(row, "kept_val")
+    return j("jr.h5"), len(files)
 
 
 def main():
@@ -188,6 +209,44 @@ def main():
                                                           cols["kept_val_accuracy"])}
     check(all(byk[(x["id"], x["rep"])] == (x["vl"], x["va"]) for x in runs),
           "and attnsweep_results.load() reads its kept figures from the curves")
+
+    # older still: no kept_epoch (those versions kept the last epoch's weights)
+    make_old(j("res.h5"), j("old2.h5"), drop="kept_")
+    with h5py.File(j("res.h5"), "r") as f:
+        last = [dict(x, va=float(f["variants"][x["key"]]["val_accuracy"][-1]),
+                     vl=float(f["variants"][x["key"]]["val_loss"][-1])) for x in runs]
+    order2, mean2 = want_order(last)
+    r, head, rows = csv_rows(j("old2.h5"))
+    check(r.returncode == 0 and [int(x["id"]) for x in rows] == order2 and
+          all(abs(float(x["kept_val_accuracy_mean"]) - mean2[int(x["id"])][0]) <= 1e-8 for x in rows),
+          f"a file without kept_epoch ranks by its last epoch's figures ({[x['id'] for x in rows]})")
+    lbl2 = sorted(last, key=lambda x: (-x["va"], x["vl"], x["id"], x["rep"]))[0]
+    r = run("export", "old2.h5", "--best", "-o", "ob2.json")
+    check(r.returncode == 0 and f"v{lbl2['id']:04d}_r{lbl2['rep']}" in r.stdout,
+          f"and export --best picks its best last epoch [{(r.stdout + r.stderr).strip()[:120]}]")
+
+    # a damaged run's params: summary says so (it went silently to family "other")
+    with open(j("res.h5"), "rb") as a, open(j("dmg.h5"), "wb") as b:
+        b.write(a.read())
+    with h5py.File(j("dmg.h5"), "a") as f:
+        for g in f["variants"].values():  # as stored (fixed-length string), cut short
+            old = g.attrs["params"]
+            g.attrs.create("params", np.bytes_(b"{" + b" " * (len(old) - 1)), dtype=g.attrs.get_id("params").dtype)
+    r = run("summary", "dmg.h5")
+    check(r.returncode == 0 and ": params" in r.stderr and "invalid JSON" in r.stderr,
+          f"summary names a run whose params are not JSON [{r.stderr.strip()[:160]}]")
+
+    # a killed sweep's journal files of the older format: ranked, and packed, from /run
+    path, n_files = old_journal()
+    r, head, rows = csv_rows(path)
+    check(n_files >= 1 and r.returncode == 0 and [int(x["id"]) for x in rows] == order and
+          all(abs(float(x["kept_val_accuracy_mean"]) - mean[int(x["id"])][0]) <= 1e-8 for x in rows),
+          f"journal files of the older format ({n_files}) rank the same (figures from their /run)")
+    r = run("results", "pack", path)
+    with h5py.File(path, "r") as f:
+        s2 = f["summary"][()]
+    check(r.returncode == 0 and len(s2) == 9 and np.isfinite(s2["kept_val_loss"]).all(),
+          f"and packing them stores finite kept figures, not NaN [{r.stderr.strip()[:120]}]")
     return check.summary()
 
 
