@@ -150,6 +150,19 @@ def _remove_mpi_session_dirs(pids):
         shutil.rmtree(os.path.join(base, "pid.%d" % pid), ignore_errors=True)
 
 
+def signal_session(sid, sig):
+    """Sends sig to every live process of session sid (Open MPI ranks are process groups of
+    their own: a process-group signal misses them); returns how many it reached."""
+    n = 0
+    for pid in session_pids(sid):
+        try:
+            os.kill(pid, sig)
+            n += 1
+        except ProcessLookupError:
+            pass
+    return n
+
+
 def kill_session(sid):
     """SIGKILLs every process of session sid until none is left (then removes their Open MPI
     session directories); returns survivors."""
@@ -167,6 +180,28 @@ def kill_session(sid):
                 pass
         time.sleep(0.01)
     return session_pids(sid)
+
+
+def sine_classes(path, n, n_test, T, k, seed, noise, sort=False):
+    """Writes a k-class dataset to path: class c is sin(2 pi (c+1) t) over T steps plus
+    Gaussian noise of std `noise`; n training series labelled i % k (sorted by class when
+    sort), n_test test series of random classes (seeded)."""
+    import h5py
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, T)
+    base = np.stack([np.sin(2 * np.pi * (c + 1) * t) for c in range(k)])
+    y = np.arange(n) % k
+    if sort:
+        y = np.sort(y)
+    ty = rng.integers(0, k, n_test)
+    with h5py.File(path, "w") as f:
+        f.attrs["task"] = "classification"
+        f.attrs["n_classes"] = np.int32(k)
+        f["train/x"] = (base[y] + noise * rng.standard_normal((n, T)))[:, :, None].astype(np.float32)
+        f["train/y"] = y.astype(np.int32)
+        f["test/x"] = (base[ty] + noise * rng.standard_normal((n_test, T)))[:, :, None].astype(np.float32)
+        f["test/y"] = ty.astype(np.int32)
 
 
 def small_grid_sweep(p, run):

@@ -23,7 +23,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import BIN, ENV, Checks, need_h5py, temp_dir  # noqa: E402
+from e2e_checks import BIN, ENV, Checks, need_h5py, temp_dir, sine_classes  # noqa: E402
 
 h5py, np = need_h5py()
 check = Checks(verbose=True)
@@ -35,18 +35,8 @@ def run(*args):
     return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=600, env=ENV, cwd=TMP)
 
 
-def make_data(path, n=48, n_test=24, T=20, k=3, seed=2):
-    rng = np.random.default_rng(seed)
-    t = np.linspace(0, 1, T)
-    base = np.stack([np.sin(2 * np.pi * (c + 1) * t) for c in range(k)])
-    y, ty = np.arange(n) % k, rng.integers(0, k, n_test)
-    with h5py.File(path, "w") as f:
-        f.attrs["task"] = "classification"
-        f.attrs["n_classes"] = np.int32(k)
-        f["train/x"] = (base[y] + 1.6 * rng.standard_normal((n, T)))[:, :, None].astype(np.float32)
-        f["train/y"] = y.astype(np.int32)
-        f["test/x"] = (base[ty] + 1.6 * rng.standard_normal((n_test, T)))[:, :, None].astype(np.float32)
-        f["test/y"] = ty.astype(np.int32)
+def make_data(path):
+    sine_classes(path, n=48, n_test=24, T=20, k=3, seed=2, noise=1.6)
 
 
 SWEEP = {

@@ -31,7 +31,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import BIN, ENV, Checks, need_h5py, temp_dir  # noqa: E402
+from e2e_checks import BIN, ENV, Checks, need_h5py, temp_dir, sine_classes  # noqa: E402
 
 h5py, np = need_h5py()
 check = Checks(verbose=True)
@@ -42,18 +42,8 @@ def run(*args):
     return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=600, env=ENV, cwd=TMP)
 
 
-def make_data(path, n=60, n_test=30, T=24, k=3, seed=0):
-    rng = np.random.default_rng(seed)
-    t = np.linspace(0, 1, T)
-    base = np.stack([np.sin(2 * np.pi * (c + 1) * t) for c in range(k)])
-    y, ty = np.sort(np.arange(n) % k), rng.integers(0, k, n_test)
-    with h5py.File(path, "w") as f:
-        f.attrs["task"] = "classification"
-        f.attrs["n_classes"] = np.int32(k)
-        f["train/x"] = (base[y] + 0.9 * rng.standard_normal((n, T)))[:, :, None].astype(np.float32)
-        f["train/y"] = y.astype(np.int32)
-        f["test/x"] = (base[ty] + 0.9 * rng.standard_normal((n_test, T)))[:, :, None].astype(np.float32)
-        f["test/y"] = ty.astype(np.int32)
+def make_data(path):
+    sine_classes(path, n=60, n_test=30, T=24, k=3, seed=0, noise=0.9, sort=True)
 
 
 SPEC = {

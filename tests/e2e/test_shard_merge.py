@@ -26,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "cluster"))
-from e2e_checks import BIN, ENV, Checks, small_grid_sweep, temp_dir  # noqa: E402
+from e2e_checks import BIN, ENV, Checks, signal_session, small_grid_sweep, temp_dir  # noqa: E402
 import compare  # noqa: E402
 check = Checks(verbose=True)
 
@@ -103,7 +103,7 @@ def main():
     check(r.returncode == 2 and "h1.h5 is being written" in r.stderr and f" {hold.pid} " in r.stderr
           and "missing or unfinished" in r.stderr and not os.path.exists(p("hm.h5")),
           f"merge refuses a shard whose lock a live sweep holds, naming it ({r.stderr.strip()[:240]})")
-    os.killpg(hold.pid, signal.SIGTERM)
+    signal_session(hold.pid, signal.SIGTERM)  # started as its own session
     out, _ = hold.communicate(timeout=600)
     check(hold.returncode == 0, f"the held sweep stops cleanly ({''.join(seen)[-200:]})")
     r = run(["merge", "-o", p("hm.h5"), p("mk0.h5"), p("h1.h5")])
